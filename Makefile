@@ -1,0 +1,42 @@
+# Entry points of the project. `make help` lists them.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+HOSTPY := .venv-host/bin/python
+BOARD ?= zcu104
+
+.PHONY: help setup test demo sim csim bitstream notebook train clean lock
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## create .venv (toolchain) and .venv-host (PYNQ-like host) from the pinned locks; idempotent
+	@scripts/setup.sh
+
+test: ## run the whole simulation-mode suite (toolchain env, then host env)
+	$(PY) -m pytest tests --ignore=tests/host/board_image
+	$(HOSTPY) -m pytest tests/host
+
+demo: ## main job on the default design in simulation mode
+	@scripts/not_yet.sh demo "the host package and the default trained design" 8
+
+sim: ## cycle-approximate simulation of the default design (python sim/run.py)
+	@scripts/not_yet.sh sim "the dataflow simulator" 7
+
+csim: ## build and run the C++ testbenches of the HLS engines
+	@scripts/not_yet.sh csim "the HLS engine library" 5
+
+bitstream: ## flow + Vitis HLS + Vivado for BOARD (default zcu104)
+	@scripts/not_yet.sh bitstream "the compile flow" 6
+
+notebook: ## execute the PYNQ inference notebook (simulation mode without a board)
+	@scripts/not_yet.sh notebook "the inference notebook" 8
+
+train: ## quantization-aware training of the default design
+	@scripts/not_yet.sh train "the training CLI" 4
+
+lock: ## re-resolve requirements/*.lock from requirements/resolve-*.txt (needs the registries)
+	@scripts/lock.sh
+
+clean: ## remove build outputs and caches (keeps the environments)
+	rm -rf build .pytest_cache .hypothesis
+	find . -name __pycache__ -not -path './.venv*' -prune -exec rm -rf {} +

@@ -1,0 +1,22 @@
+"""Shared test helpers. Imported by both environments: numpy and the standard library only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def require_tool(name: str, why: str) -> str:
+    """Path of an optional external tool; skips (with the reason) when it is missing.
+
+    In CI (CI=true) a missing tool is a failure instead: CI's setup installs every tool.
+    """
+    path = shutil.which(name)
+    if path is None:
+        msg = f"{name} not installed ({why}); `make setup` installs it when run as root"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must not skip: {msg}")
+        pytest.skip(msg)
+    return path

@@ -23,7 +23,7 @@ sim: ## cycle-approximate simulation of the default design (python sim/run.py)
 	@scripts/not_yet.sh sim "the dataflow simulator" 7
 
 csim: ## build and run the C++ testbenches of the HLS engines
-	@scripts/not_yet.sh csim "the HLS engine library" 5
+	$(PY) -m hls.testbench --sanitize
 
 bitstream: ## flow + Vitis HLS + Vivado for BOARD (default zcu104)
 	@scripts/not_yet.sh bitstream "the compile flow" 6

@@ -1,0 +1,356 @@
+"""C-simulation harness: compiles engine instances of hls/include/*.h with g++ into a shared
+library and drives them from numpy through ctypes.
+
+Each engine instance becomes one `extern "C"` function that packs numpy codes into stream
+words, runs the template(s) and unpacks the result. Several instances compile into one
+library (one g++ run), cached under build/csim-cache by a hash of the generated source, the
+headers and the flags, so unchanged instances are never recompiled. Parameters are checked
+in Python (hls/engines.py raises EngineError, a ValueError) before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from hls.engines import MVAU, SWG, Eltwise, EngineError, IntType, WidthConvert
+from hls.layout import lane_thresholds, mvau_thresholds, mvau_weights
+from hls.paths import INCLUDE_DIR, ap_types_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR = Path(os.environ.get("VG_CSIM_CACHE", ROOT / "build" / "csim-cache"))
+CXX = os.environ.get("CXX", "g++")
+WARN_FLAGS = ["-std=c++14", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
+              "-Wno-unused-label", "-Wno-unused-parameter", "-Wno-maybe-uninitialized"]
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+
+
+class CsimError(RuntimeError):
+    pass
+
+
+def compile_flags(native: bool = True, opt: str = "-O2") -> list[str]:
+    f = [*WARN_FLAGS, opt, "-isystem", str(ap_types_dir()), "-I", str(INCLUDE_DIR)]
+    if native:
+        f.append("-DVG_NATIVE_TYPES")
+    else:  # ap_private's constructors trip g++ 12's flow analysis inside the vendor headers
+        f.append("-Wno-uninitialized")
+    return f
+
+
+def _headers_digest() -> str:
+    h = hashlib.sha256()
+    for p in sorted(INCLUDE_DIR.glob("*.h")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def build_shared(source: str, flags: Sequence[str], tag: str = "lib") -> Path:
+    """Compiles C++ source into a cached shared library; returns its path."""
+    key = hashlib.sha256("\0".join([source, _headers_digest(), CXX, *flags]).encode()).hexdigest()[:20]
+    out = CACHE_DIR / f"{tag}-{key}.so"
+    if out.is_file():
+        return out
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE_DIR) as tmp:
+        src = Path(tmp) / f"{tag}.cpp"
+        src.write_text(source)
+        so = Path(tmp) / f"{tag}.so"
+        cmd = [CXX, *flags, "-fPIC", "-shared", str(src), "-o", str(so)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise CsimError(f"g++ failed for {tag} ({src}):\n{r.stderr[-4000:]}")
+        os.replace(so, out)
+    return out
+
+
+def _b(x: bool) -> str:
+    return "true" if x else "false"
+
+
+# ---- engine instances --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvInstance:
+    """A convolution (or FC) layer: optional sliding window feeding the S=8 engine.
+
+    With swg None the input vectors are the pixels themselves (1x1 conv / FC) and the input
+    words are SIMD elements wide."""
+
+    mvau: MVAU
+    swg: Optional[SWG] = None
+
+    def __post_init__(self) -> None:
+        m, s = self.mvau, self.swg
+        if s is not None:
+            if s.simd != m.simd:
+                raise EngineError(f"SWG SIMD {s.simd} != MVAU SIMD {m.simd}")
+            if s.ch // s.gs != m.groups or s.k * s.k * s.gs != m.mw:
+                raise EngineError("SWG groups/window do not match the MVAU's G and MW")
+            if s.ofm_h * s.ofm_w != m.pixels:
+                raise EngineError(f"SWG gives {s.ofm_h * s.ofm_w} windows, MVAU expects {m.pixels}")
+            if s.dtype != m.in_type:
+                raise EngineError(f"SWG type {s.dtype} != MVAU input type {m.in_type}")
+
+    def cpp(self, fn: str) -> str:
+        m, s = self.mvau, self.swg
+        tt = f"vg::acc_t<{m.acc + 1}>::type"
+        nt = max(m.nt, 1)
+        lines = [
+            f"// {fn}: {self}",
+            f"namespace {fn}_ns {{",
+            f"typedef {m.in_type.cpp()} TI; typedef vg::int_t<{m.w_bits}, true>::type TW;",
+            f"typedef {tt} TT; typedef {m.result_type.cpp()} TO;",
+            f"static TW W[{m.pe}][{m.groups * m.nf * m.sf}][{m.simd}];",
+            f"static TT THR[{m.pe}][{m.groups * m.nf}][{nt}];",
+            "}",
+            f'extern "C" int {fn}(const int64_t* x, int64_t* y, const int64_t* w, const int64_t* thr, int frames) {{',
+            f"  using namespace {fn}_ns;",
+            f"  for (long i = 0; i < {m.pe * m.groups * m.nf * m.sf * m.simd}L; i++) {{ (&W[0][0][0])[i] = (TW)w[i]; }}",
+            f"  for (long i = 0; i < {m.pe * m.groups * m.nf * nt}L; i++) {{ (&THR[0][0][0])[i] = (TT)thr[i]; }}",
+            "  for (int f = 0; f < frames; f++) {",
+        ]
+        if s is not None:
+            n_in_words = s.in_words
+            lines += [
+                f"    hls::stream<vg::Word<TI, {s.in_n}> > s_in; hls::stream<vg::Word<TI, {m.simd}> > s_win;",
+                f"    hls::stream<vg::Word<TO, {m.pe}> > s_out;",
+                f"    const int64_t* xf = x + (long)f * {s.ifm_h * s.ifm_w * s.ch}L;",
+                f"    for (int i = 0; i < {n_in_words}; i++) {{ vg::Word<TI, {s.in_n}> wd;",
+                f"      for (int k = 0; k < {s.in_n}; k++) {{ wd.v[k] = (TI)xf[i * {s.in_n} + k]; }} s_in.write(wd); }}",
+                f"    vg::sliding_window<{s.ifm_h}, {s.ifm_w}, {s.ch}, {s.k}, {s.stride}, {s.pad}, {s.gs}, "
+                f"{s.in_n}, {s.simd}, TI>(s_in, s_win);",
+                "    if (!s_in.empty()) return 1;",
+            ]
+            src = "s_win"
+        else:
+            lines += [
+                f"    hls::stream<vg::Word<TI, {m.simd}> > s_vec; hls::stream<vg::Word<TO, {m.pe}> > s_out;",
+                f"    const int64_t* xf = x + (long)f * {m.pixels * m.mw * m.groups}L;",
+                f"    for (int i = 0; i < {m.in_words()}; i++) {{ vg::Word<TI, {m.simd}> wd;",
+                f"      for (int k = 0; k < {m.simd}; k++) {{ wd.v[k] = (TI)xf[i * {m.simd} + k]; }} s_vec.write(wd); }}",
+            ]
+            src = "s_vec"
+        lines += [
+            f"    vg::mvau<{m.groups}, {m.mw}, {m.mh}, {m.pe}, {m.simd}, {m.pixels}, {m.in_type.bits}, "
+            f"{_b(m.in_type.signed)}, {m.w_bits}, {m.acc}, {m.nt}, {m.out_bias}, TI, TW, TT, TO>({src}, s_out, W, THR);",
+            f"    if (!{src}.empty()) return 2;",
+            f"    int64_t* yf = y + (long)f * {m.pixels * m.channels_out}L;",
+            f"    for (int i = 0; i < {m.out_words()}; i++) {{ if (s_out.empty()) return 3;",
+            f"      vg::Word<TO, {m.pe}> wd = s_out.read(); for (int k = 0; k < {m.pe}; k++) {{ yf[i * {m.pe} + k] = (int64_t)wd.v[k]; }} }}",
+            "    if (!s_out.empty()) return 4;",
+            "  }",
+            "  return 0;",
+            "}",
+        ]
+        return "\n".join(lines)
+
+    def run(self, fn, x: np.ndarray, w: np.ndarray, thr: Optional[np.ndarray]) -> np.ndarray:
+        m, s = self.mvau, self.swg
+        x = _codes(x, m.in_type, "input")
+        n = x.shape[0]
+        if s is not None:
+            want = (s.ifm_h, s.ifm_w, s.ch)
+            out_shape = (n, s.ofm_h, s.ofm_w, m.channels_out)
+        else:
+            want = (m.pixels, m.groups * m.mw)
+            out_shape = (n, m.pixels, m.channels_out)
+        if x.shape[1:] != want:
+            raise ValueError(f"input shape {x.shape[1:]} does not fit the engine's {want}")
+        _codes(w, IntType(m.w_bits, True), "weights")
+        wl = mvau_weights(w.astype(np.int64), m)
+        if m.nt:
+            if thr is None or thr.shape != (m.channels_out, m.nt):
+                raise ValueError(f"thresholds must be {(m.channels_out, m.nt)}, got "
+                                 f"{None if thr is None else thr.shape}")
+            _codes(thr, IntType(m.acc + 1, True), "thresholds")
+            tl = mvau_thresholds(thr.astype(np.int64), m)
+        else:
+            tl = np.zeros((m.pe, m.groups * m.nf, 1), np.int64)
+        y = np.zeros(out_shape, np.int64)
+        _call(fn, x, y, wl, tl, n)
+        return y
+
+
+@dataclass(frozen=True)
+class EltwiseInstance:
+    """threshold / add / pool / se_scale / duplicate over N-wide words."""
+
+    e: Eltwise
+
+    def cpp(self, fn: str) -> str:
+        e = self.e
+        ti = e.in_type.cpp()
+        to = e.result_type.cpp()
+        nt, bias = ((1 << e.out_type.bits) - 1, e.out_type.min) if e.out_type else (1, 0)
+        tt = f"vg::acc_t<{e.sum_bits + 1}>::type"
+        ch, n, px = e.ch, e.n, e.pixels
+        W = f"vg::Word<TI, {n}>"
+        head = [
+            f"// {fn}: {e}",
+            f"namespace {fn}_ns {{ typedef {ti} TI; typedef {to} TO; typedef {tt} TT;",
+            f"typedef {e.gate_type.cpp() if e.gate_type else ti} TG;",
+            f"static TT THR[{n}][{ch // n}][{nt}]; }}",
+            f'extern "C" int {fn}(const int64_t* x, const int64_t* x2, int64_t* y, int64_t* y2, const int64_t* thr, int frames) {{',
+            f"  using namespace {fn}_ns;",
+            f"  for (long i = 0; i < {n * (ch // n) * nt}L; i++) {{ (&THR[0][0][0])[i] = (TT)thr[i]; }}",
+            "  for (int f = 0; f < frames; f++) {",
+            f"    hls::stream<{W} > a, b; hls::stream<vg::Word<TO, {n}> > o, o2;",
+            f"    hls::stream<vg::Word<TG, {n}> > g;",
+            f"    const int64_t* xf = x + (long)f * {px * ch}L;",
+            f"    for (int i = 0; i < {e.words}; i++) {{ {W} wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TI)xf[i * {n} + k]; }} a.write(wd); }}",
+        ]
+        out_words = e.words
+        if e.kind == "threshold":
+            body = [f"    vg::threshold_layer<{ch}, {n}, {px}, {nt}, {bias}, TI, TO, TT>(a, o, THR);"]
+        elif e.kind == "add":
+            body = [
+                f"    const int64_t* x2f = x2 + (long)f * {px * ch}L;",
+                f"    for (int i = 0; i < {e.words}; i++) {{ {W} wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TI)x2f[i * {n} + k]; }} b.write(wd); }}",
+                f"    vg::add_threshold<{ch}, {n}, {px}, {e.in_type.bits}, {_b(e.in_type.signed)}, {e.sum_bits}, "
+                f"{nt}, {bias}, TI, TI, TT, TO>(a, b, o, THR);",
+            ]
+        elif e.kind == "pool":
+            out_words = ch // n
+            body = [f"    vg::global_acc_pool<{ch}, {n}, {px}, {e.in_type.bits}, {_b(e.in_type.signed)}, "
+                    f"{e.sum_bits}, TI, TO>(a, o);"]
+        elif e.kind == "se_scale":
+            assert e.gate_type is not None
+            body = [
+                f"    const int64_t* gf = x2 + (long)f * {ch}L;",
+                f"    for (int i = 0; i < {ch // n}; i++) {{ vg::Word<TG, {n}> wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TG)gf[i * {n} + k]; }} g.write(wd); }}",
+                f"    vg::se_scale<{ch}, {n}, {px}, {e.in_type.bits}, {_b(e.in_type.signed)}, {e.gate_type.bits}, "
+                f"{nt}, {bias}, TI, TG, TT, TO>(a, g, o, THR);",
+            ]
+        else:  # duplicate
+            body = [f"    vg::duplicate<{e.words}, {n}, TI>(a, o, o2);",
+                    f"    int64_t* y2f = y2 + (long)f * {px * ch}L;",
+                    f"    for (int i = 0; i < {e.words}; i++) {{ vg::Word<TO, {n}> wd = o2.read(); for (int k = 0; k < {n}; k++) {{ y2f[i * {n} + k] = (int64_t)wd.v[k]; }} }}"]
+        tail = [
+            "    if (!a.empty() || !b.empty() || !g.empty()) return 1;",
+            f"    int64_t* yf = y + (long)f * {out_words * n}L;",
+            f"    for (int i = 0; i < {out_words}; i++) {{ if (o.empty()) return 3; vg::Word<TO, {n}> wd = o.read();",
+            f"      for (int k = 0; k < {n}; k++) {{ yf[i * {n} + k] = (int64_t)wd.v[k]; }} }}",
+            "    if (!o.empty() || !o2.empty()) return 4;",
+            "  }",
+            "  return 0;",
+            "}",
+        ]
+        return "\n".join(head + body + tail)
+
+    def run(self, fn, x: np.ndarray, x2: Optional[np.ndarray] = None,
+            thr: Optional[np.ndarray] = None) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        e = self.e
+        x = _codes(x, e.in_type, "input")
+        n = x.shape[0]
+        if x.shape[1:] != (e.pixels, e.ch):
+            raise ValueError(f"input shape {x.shape[1:]} does not fit the engine's {(e.pixels, e.ch)}")
+        if e.kind == "add":
+            if x2 is None or x2.shape != x.shape:
+                raise ValueError("add needs a second input of the same shape")
+            x2 = _codes(x2, e.in_type, "second input")
+        elif e.kind == "se_scale":
+            assert e.gate_type is not None
+            if x2 is None or x2.shape != (n, e.ch):
+                raise ValueError(f"se_scale needs gates of shape {(n, e.ch)}")
+            x2 = _codes(x2, e.gate_type, "gate")
+        else:
+            x2 = np.zeros(1, np.int64)
+        if e.out_type is not None:
+            nt = (1 << e.out_type.bits) - 1
+            if thr is None or thr.shape != (e.ch, nt):
+                raise ValueError(f"thresholds must be {(e.ch, nt)}")
+            _codes(thr, IntType(e.sum_bits + 1, True), "thresholds")
+            tl = lane_thresholds(thr.astype(np.int64), e.n)
+        else:
+            tl = np.zeros((e.n, e.ch // e.n, 1), np.int64)
+        out_shape = (n, e.ch) if e.kind == "pool" else (n, e.pixels, e.ch)
+        y = np.zeros(out_shape, np.int64)
+        y2 = np.zeros(out_shape if e.kind == "duplicate" else 1, np.int64)
+        _call(fn, x, x2, y, y2, tl, n)
+        return (y, y2) if e.kind == "duplicate" else y
+
+
+@dataclass(frozen=True)
+class WidthInstance:
+    w: WidthConvert
+
+    def cpp(self, fn: str) -> str:
+        w = self.w
+        return "\n".join([
+            f"// {fn}: {w}",
+            f'extern "C" int {fn}(const int64_t* x, int64_t* y, int frames) {{',
+            f"  typedef {w.dtype.cpp()} T;",
+            "  for (int f = 0; f < frames; f++) {",
+            f"    hls::stream<vg::Word<T, {w.in_n}> > a; hls::stream<vg::Word<T, {w.out_n}> > o;",
+            f"    for (int i = 0; i < {w.total // w.in_n}; i++) {{ vg::Word<T, {w.in_n}> wd;"
+            f" for (int k = 0; k < {w.in_n}; k++) {{ wd.v[k] = (T)x[(long)f * {w.total} + i * {w.in_n} + k]; }} a.write(wd); }}",
+            f"    vg::width_convert<{w.total}, {w.in_n}, {w.out_n}, T>(a, o);",
+            f"    if (!a.empty() || (long)o.size() != {w.total // w.out_n}) return 1;",
+            f"    for (int i = 0; i < {w.total // w.out_n}; i++) {{ vg::Word<T, {w.out_n}> wd = o.read();",
+            f"      for (int k = 0; k < {w.out_n}; k++) {{ y[(long)f * {w.total} + i * {w.out_n} + k] = (int64_t)wd.v[k]; }} }}",
+            "  }",
+            "  return 0;",
+            "}",
+        ])
+
+    def run(self, fn, x: np.ndarray) -> np.ndarray:
+        x = _codes(x, self.w.dtype, "input")
+        if x.shape[1:] != (self.w.total,):
+            raise ValueError(f"input shape {x.shape[1:]} != ({self.w.total},)")
+        y = np.zeros_like(x)
+        _call(fn, x, y, x.shape[0])
+        return y
+
+
+Instance = Union[ConvInstance, EltwiseInstance, WidthInstance]
+
+
+def _codes(a: np.ndarray, t: IntType, what: str) -> np.ndarray:
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{what}: integer codes expected, got dtype {a.dtype}")
+    if a.size and (a.min() < t.min or a.max() > t.max):
+        raise ValueError(f"{what}: codes outside {t} range [{t.min}, {t.max}]: "
+                         f"[{a.min()}, {a.max()}]")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _call(fn, *args) -> None:
+    cargs = []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            cargs.append(a.ctypes.data_as(ctypes.c_void_p))
+        else:
+            cargs.append(ctypes.c_int(int(a)))
+    rc = fn(*cargs)
+    if rc != 0:
+        raise CsimError(f"C-simulation reported stream error {rc} (1: input left over, 2: "
+                        f"window left over, 3: output missing, 4: extra output)")
+
+
+class Library:
+    """Compiles a list of engine instances into one shared library (cached)."""
+
+    def __init__(self, instances: Sequence[Instance], *, native: bool = True, tag: str = "engines",
+                 extra_defines: Sequence[str] = ()):
+        self.instances = list(instances)
+        src = ['#include "vg_swg.h"', '#include "vg_mvau.h"', '#include "vg_eltwise.h"',
+               '#include "vg_se.h"', ""]
+        src += [inst.cpp(f"vg_fn{i}") for i, inst in enumerate(self.instances)]
+        flags = compile_flags(native) + [f"-D{d}" for d in extra_defines]
+        self.path = build_shared("\n\n".join(src) + "\n", flags, tag)
+        self._lib = ctypes.CDLL(str(self.path))
+
+    def __call__(self, i: int, *args, **kwargs):
+        fn = getattr(self._lib, f"vg_fn{i}")
+        fn.restype = ctypes.c_int
+        return self.instances[i].run(fn, *args, **kwargs)

@@ -1,0 +1,328 @@
+"""One Python definition of every HLS engine instance: parameters, legality, and the
+resource-relevant quantities (weight memory, line buffers, MAC lanes, stream widths, cycles).
+
+The flow reads these to choose foldings and write the accelerator description, the simulator
+to model cycles and buffers, and hls/csim.py to instantiate the C++ templates. The formulas
+follow the loop structure of hls/include/*.h (one pipelined iteration = one cycle).
+numpy-free and torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+S = 8  # channels per group of a variable group convolution
+
+
+class EngineError(ValueError):
+    """An engine instance that cannot be built; the message names the parameter."""
+
+
+def clog2(v: int) -> int:
+    """ceil(log2(v)) for v >= 1, as vg::clog2 in vg_types.h."""
+    return 0 if v <= 1 else (v - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class IntType:
+    bits: int
+    signed: bool
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 64:
+            raise EngineError(f"integer type of {self.bits} bits: must be 1..64")
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def max_abs(self) -> int:
+        return 1 << (self.bits - 1) if self.signed else (1 << self.bits) - 1
+
+    def cpp(self) -> str:
+        return f"vg::int_t<{self.bits}, {'true' if self.signed else 'false'}>::type"
+
+    def __str__(self) -> str:
+        return f"{'int' if self.signed else 'uint'}{self.bits}"
+
+    @staticmethod
+    def parse(s: str) -> "IntType":
+        if s.startswith("uint"):
+            return IntType(int(s[4:]), False)
+        if s.startswith("int"):
+            return IntType(int(s[3:]), True)
+        raise EngineError(f"datatype {s!r}: expected intN or uintN")
+
+
+def acc_bits(terms: int, inp: IntType, w_bits: int) -> int:
+    """Signed accumulator bits for a sum of `terms` products (vg::acc_bits)."""
+    return 1 + clog2(terms * inp.max_abs * (1 << (w_bits - 1)) + 1)
+
+
+def threshold_out(out: IntType) -> tuple[int, int]:
+    """(number of thresholds, output bias) of a multi-threshold step producing `out`."""
+    return (1 << out.bits) - 1, out.min
+
+
+def _divides(what: str, n: int, of: str, m: int) -> None:
+    if n < 1 or m % n != 0:
+        raise EngineError(f"{what}={n} does not divide {of}={m}")
+
+
+# ---- sliding window ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SWG:
+    """vg::sliding_window: (K-1)-row line buffer, zero padding, window order [g][ky][kx][c]."""
+
+    ifm_h: int
+    ifm_w: int
+    ch: int
+    k: int
+    stride: int
+    pad: int
+    gs: int  # group size: 8 for a variable group conv, ch for a dense conv
+    in_n: int  # input elements per word
+    simd: int  # output elements per word
+    dtype: IntType
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.stride < 1 or self.pad < 0:
+            raise EngineError(f"SWG: k={self.k}, stride={self.stride}, pad={self.pad} invalid")
+        _divides("SWG input word width in_n", self.in_n, "channels", self.ch)
+        _divides("SWG group size gs", self.gs, "channels", self.ch)
+        _divides("SWG SIMD", self.simd, "k*k*gs", self.k * self.k * self.gs)
+        if self.ifm_h + 2 * self.pad < self.k or self.ifm_w + 2 * self.pad < self.k:
+            raise EngineError(f"SWG: kernel {self.k} larger than padded input "
+                              f"{self.ifm_h + 2 * self.pad}x{self.ifm_w + 2 * self.pad}")
+
+    @property
+    def ofm_h(self) -> int:
+        return (self.ifm_h + 2 * self.pad - self.k) // self.stride + 1
+
+    @property
+    def ofm_w(self) -> int:
+        return (self.ifm_w + 2 * self.pad - self.k) // self.stride + 1
+
+    @property
+    def window_words(self) -> int:
+        return self.k * self.k * self.ch // self.simd
+
+    @property
+    def in_words(self) -> int:
+        return self.ifm_h * self.ifm_w * self.ch // self.in_n
+
+    @property
+    def out_words(self) -> int:
+        return self.ofm_h * self.ofm_w * self.window_words
+
+    def cycles(self) -> int:
+        """Every padded position costs ch/in_n read iterations; every window its words."""
+        hp, wp = self.ifm_h + 2 * self.pad, self.ifm_w + 2 * self.pad
+        return hp * wp * (self.ch // self.in_n) + self.out_words
+
+    def line_buffer_bits(self) -> int:
+        """(K-1) padded rows of all channels, plus the K x K window registers."""
+        wp = self.ifm_w + 2 * self.pad
+        return ((self.k - 1) * wp + self.k * self.k) * self.ch * self.dtype.bits
+
+    def in_width(self) -> int:
+        return self.in_n * self.dtype.bits
+
+    def out_width(self) -> int:
+        return self.simd * self.dtype.bits
+
+
+# ---- matrix-vector engine --------------------------------------------------------------------
+@dataclass(frozen=True)
+class MVAU:
+    """vg::mvau: G groups of MH x MW matrix-vector products per input vector, PE x SIMD folded."""
+
+    groups: int
+    mw: int  # inputs per group (8*k*k for a variable group conv)
+    mh: int  # outputs per group
+    pe: int
+    simd: int
+    pixels: int  # input vectors per frame
+    in_type: IntType
+    w_bits: int
+    out_type: Optional[IntType]  # None: raw accumulators out (the last FC)
+    acc: int = 0  # accumulator bits; 0 = the smallest that cannot overflow
+
+    def __post_init__(self) -> None:
+        if self.groups < 1 or self.mw < 1 or self.mh < 1 or self.pixels < 1:
+            raise EngineError(f"MVAU: groups, mw, mh, pixels must be positive ({self})")
+        _divides("PE", self.pe, "MH (output channels per group)", self.mh)
+        _divides("SIMD", self.simd, "MW (inputs per group)", self.mw)
+        if not 2 <= self.w_bits <= 16:
+            raise EngineError(f"MVAU: weight bits {self.w_bits} outside 2..16")
+        need = self.min_acc_bits
+        if self.acc == 0:
+            object.__setattr__(self, "acc", need)
+        elif self.acc < need:
+            raise EngineError(f"MVAU: accumulator of {self.acc} bits is too narrow; a sum of "
+                              f"{self.mw} products of {self.in_type} x int{self.w_bits} needs {need}")
+        if self.acc > 64:
+            raise EngineError(f"MVAU: accumulator of {self.acc} bits exceeds 64")
+
+    @property
+    def min_acc_bits(self) -> int:
+        return acc_bits(self.mw, self.in_type, self.w_bits)
+
+    @property
+    def nf(self) -> int:
+        return self.mh // self.pe
+
+    @property
+    def sf(self) -> int:
+        return self.mw // self.simd
+
+    @property
+    def channels_out(self) -> int:
+        return self.groups * self.mh
+
+    @property
+    def nt(self) -> int:
+        return 0 if self.out_type is None else threshold_out(self.out_type)[0]
+
+    @property
+    def out_bias(self) -> int:
+        return 0 if self.out_type is None else threshold_out(self.out_type)[1]
+
+    @property
+    def result_type(self) -> IntType:
+        return self.out_type if self.out_type is not None else IntType(self.acc, True)
+
+    def cycles(self) -> int:
+        return self.pixels * self.groups * self.nf * self.sf
+
+    def macs(self) -> int:
+        return self.pixels * self.groups * self.mh * self.mw
+
+    def mac_lanes(self) -> int:
+        return self.pe * self.simd
+
+    def weight_mem(self) -> tuple[int, int, int]:
+        """(memories, depth, width in bits): one memory per PE lane."""
+        return self.pe, self.groups * self.nf * self.sf, self.simd * self.w_bits
+
+    def weight_bits(self) -> int:
+        return self.groups * self.mh * self.mw * self.w_bits
+
+    def threshold_bits(self) -> int:
+        return self.groups * self.mh * self.nt * (self.acc + 1)
+
+    def in_width(self) -> int:
+        return self.simd * self.in_type.bits
+
+    def out_width(self) -> int:
+        return self.pe * self.result_type.bits
+
+    def in_words(self) -> int:
+        return self.pixels * self.groups * self.sf
+
+    def out_words(self) -> int:
+        return self.pixels * self.groups * self.nf
+
+
+# ---- stream plumbing and elementwise engines --------------------------------------------------
+@dataclass(frozen=True)
+class Eltwise:
+    """Word-per-cycle engines over a CH x PIXELS frame, N channels per word:
+    kind = 'threshold' | 'add' | 'pool' | 'se_scale' | 'duplicate'."""
+
+    kind: str
+    ch: int
+    n: int
+    pixels: int
+    in_type: IntType
+    out_type: Optional[IntType] = None  # thresholded output (threshold, add, se_scale)
+    gate_type: Optional[IntType] = None  # se_scale only
+
+    KINDS = ("threshold", "add", "pool", "se_scale", "duplicate")
+
+    def __post_init__(self) -> None:
+        if self.kind not in self.KINDS:
+            raise EngineError(f"unknown elementwise engine {self.kind!r}")
+        _divides(f"{self.kind} word width N", self.n, "channels", self.ch)
+        if self.kind in ("threshold", "add", "se_scale") and self.out_type is None:
+            raise EngineError(f"{self.kind}: needs an output type")
+        if self.kind == "se_scale" and self.gate_type is None:
+            raise EngineError("se_scale: needs a gate type")
+
+    @property
+    def words(self) -> int:
+        return self.pixels * self.ch // self.n
+
+    @property
+    def sum_bits(self) -> int:
+        """Width of the value that is thresholded (sum, pool sum or product)."""
+        b = self.in_type.bits
+        if self.kind == "add":
+            return b + 1
+        if self.kind == "pool":
+            return b + clog2(self.pixels) + (0 if self.in_type.signed else 1)
+        if self.kind == "se_scale":
+            assert self.gate_type is not None
+            return b + self.gate_type.bits + 1
+        return b
+
+    @property
+    def result_type(self) -> IntType:
+        if self.kind == "pool":
+            return IntType(self.sum_bits, True)
+        if self.kind == "duplicate":
+            return self.in_type
+        assert self.out_type is not None
+        return self.out_type
+
+    def cycles(self) -> int:
+        if self.kind == "pool":
+            return self.words + self.ch // self.n
+        if self.kind == "se_scale":
+            return 2 * self.words + self.ch // self.n  # fill frame, read gate, emit
+        return self.words
+
+    def buffer_bits(self) -> int:
+        """Internal storage: the SE frame buffer holds a whole feature map."""
+        if self.kind == "se_scale":
+            return self.pixels * self.ch * self.in_type.bits
+        if self.kind == "pool":
+            return self.ch * self.sum_bits
+        return 0
+
+    def threshold_bits(self) -> int:
+        if self.kind in ("threshold", "add", "se_scale"):
+            assert self.out_type is not None
+            return self.ch * threshold_out(self.out_type)[0] * (self.sum_bits + 1)
+        return 0
+
+
+@dataclass(frozen=True)
+class WidthConvert:
+    total: int  # elements per frame
+    in_n: int
+    out_n: int
+    dtype: IntType
+
+    def __post_init__(self) -> None:
+        _divides("width converter input width", self.in_n, "frame elements", self.total)
+        _divides("width converter output width", self.out_n, "frame elements", self.total)
+
+    def cycles(self) -> int:
+        return self.total // self.in_n
+
+    def buffer_bits(self) -> int:
+        return (self.in_n + self.out_n) * self.dtype.bits
+
+
+def legal_foldings(n: int) -> list[int]:
+    """Divisors of n: the legal PE (of MH) or SIMD (of MW) values."""
+    small = [d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))

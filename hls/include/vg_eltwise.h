@@ -1,0 +1,78 @@
+// Stream plumbing for residual and branch-merge blocks: duplication, elementwise add with
+// thresholding, and width conversion between neighbours of different folding.
+#ifndef VG_ELTWISE_H
+#define VG_ELTWISE_H
+
+#include "vg_threshold.h"
+#include "vg_types.h"
+
+namespace vg {
+
+// Copies every word of a frame to two outputs (the fork of a residual block).
+template <int WORDS, int N, typename T>
+void duplicate(hls::stream<Word<T, N> >& in, hls::stream<Word<T, N> >& out_a,
+               hls::stream<Word<T, N> >& out_b) {
+  for (int i = 0; i < WORDS; i++) {
+#pragma HLS PIPELINE II = 1
+    const Word<T, N> w = in.read();
+    out_a.write(w);
+    out_b.write(w);
+  }
+}
+
+// out = threshold(a + b) per channel: the join of a residual or branch-merge block. Both
+// inputs are codes of one shared quantizer, so the sum is exact in SUM_BITS (>= bits + 1);
+// the thresholds implement the activation after the add (PReLU) and its requantization.
+// Thresholds: thr[c % N][c / N] as in threshold_layer.
+template <int CH, int N, int PIXELS, int IN_BITS, bool IN_SIGNED, int SUM_BITS, int NT,
+          int OUT_BIAS, typename TA, typename TB, typename TT, typename TO>
+void add_threshold(hls::stream<Word<TA, N> >& a, hls::stream<Word<TB, N> >& b,
+                   hls::stream<Word<TO, N> >& out, const TT thr[N][CH / N][NT]) {
+  static_assert(CH % N == 0, "add_threshold: N (elements per word) must divide CH");
+  static_assert(SUM_BITS >= IN_BITS + 1, "add_threshold: SUM_BITS too narrow for the sum");
+  typedef typename acc_t<SUM_BITS>::type Sum;
+#pragma HLS ARRAY_PARTITION variable = thr complete dim = 1
+  for (int p = 0; p < PIXELS; p++) {
+    for (int f = 0; f < CH / N; f++) {
+#pragma HLS PIPELINE II = 1
+      const Word<TA, N> x = a.read();
+      const Word<TB, N> y = b.read();
+      Word<TO, N> o;
+      for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        const Sum s = (Sum)x.v[i] + (Sum)y.v[i];
+        o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(s, thr[i][f]));
+      }
+      out.write(o);
+    }
+  }
+}
+
+// Re-packs a frame of TOTAL elements from IN_N to OUT_N elements per word (either may be
+// larger), keeping element order. A word is written as soon as OUT_N elements are there.
+template <int TOTAL, int IN_N, int OUT_N, typename T>
+void width_convert(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, OUT_N> >& out) {
+  static_assert(TOTAL % IN_N == 0, "width_convert: IN_N must divide the frame's elements");
+  static_assert(TOTAL % OUT_N == 0, "width_convert: OUT_N must divide the frame's elements");
+  constexpr int BUF = IN_N + OUT_N;
+  T buf[BUF];
+#pragma HLS ARRAY_PARTITION variable = buf complete
+  int fill = 0;
+  for (int i = 0; i < TOTAL / IN_N; i++) {
+#pragma HLS PIPELINE II = 1
+    const Word<T, IN_N> w = in.read();
+    for (int k = 0; k < IN_N; k++) buf[fill + k] = w.v[k];
+    fill += IN_N;
+    while (fill >= OUT_N) {
+      Word<T, OUT_N> o;
+      for (int k = 0; k < OUT_N; k++) o.v[k] = buf[k];
+      out.write(o);
+      for (int k = 0; k + OUT_N < BUF; k++) buf[k] = buf[k + OUT_N];
+      fill -= OUT_N;
+    }
+  }
+}
+
+}  // namespace vg
+
+#endif

@@ -1,0 +1,90 @@
+// The squeeze-excitation block's pieces. In the dataflow an SE block is
+//   duplicate -> [global_acc_pool -> threshold_layer -> mvau(FC1 + PReLU thresholds)
+//                 -> mvau(FC2 + hard-sigmoid gate thresholds)] -> se_scale
+// where se_scale holds the whole feature map (frame buffer) until the gate, which depends
+// on the global pool, is known; then it multiplies each channel by its gate code and
+// requantizes the product with thresholds onto the block's shared quantizer.
+#ifndef VG_SE_H
+#define VG_SE_H
+
+#include "vg_threshold.h"
+#include "vg_types.h"
+
+namespace vg {
+
+// Per-channel sums over a frame (the average's 1/PIXELS is folded into the next thresholds).
+template <int CH, int N, int PIXELS, int IN_BITS, bool IN_SIGNED, int SUM_BITS, typename TI,
+          typename TS>
+void global_acc_pool(hls::stream<Word<TI, N> >& in, hls::stream<Word<TS, N> >& out) {
+  static_assert(CH % N == 0, "global_acc_pool: N must divide CH");
+  static_assert(SUM_BITS >= IN_BITS + clog2(PIXELS) + (IN_SIGNED ? 0 : 1),
+                "global_acc_pool: SUM_BITS too narrow for PIXELS summands");
+  typedef typename acc_t<SUM_BITS>::type Sum;
+  Sum sums[CH / N][N];
+#pragma HLS ARRAY_PARTITION variable = sums complete dim = 2
+  for (int f = 0; f < CH / N; f++)
+    for (int i = 0; i < N; i++) sums[f][i] = 0;
+  for (int p = 0; p < PIXELS; p++) {
+    for (int f = 0; f < CH / N; f++) {
+#pragma HLS PIPELINE II = 1
+      const Word<TI, N> w = in.read();
+      for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        sums[f][i] += (Sum)w.v[i];
+      }
+    }
+  }
+  for (int f = 0; f < CH / N; f++) {
+#pragma HLS PIPELINE II = 1
+    Word<TS, N> o;
+    for (int i = 0; i < N; i++) o.v[i] = (TS)sums[f][i];
+    out.write(o);
+  }
+}
+
+// out[p][c] = threshold(x[p][c] * gate[c]) with thresholds thr[c % N][c / N]. Reads the
+// whole frame of x into the frame buffer first (the gate cannot exist before the frame has
+// been pooled), then the CH gate codes (N per word), then streams the result.
+template <int CH, int N, int PIXELS, int X_BITS, bool X_SIGNED, int G_BITS, int NT, int OUT_BIAS,
+          typename TX, typename TG, typename TT, typename TO>
+void se_scale(hls::stream<Word<TX, N> >& x_in, hls::stream<Word<TG, N> >& gate_in,
+              hls::stream<Word<TO, N> >& out, const TT thr[N][CH / N][NT]) {
+  static_assert(CH % N == 0, "se_scale: N must divide CH");
+  constexpr int PROD_BITS = X_BITS + G_BITS + 1;
+  typedef typename acc_t<PROD_BITS>::type Prod;
+  static TX frame[PIXELS][CH / N][N];
+#ifdef VG_WEIGHTS_URAM
+#pragma HLS BIND_STORAGE variable = frame type = ram_2p impl = uram
+#endif
+#pragma HLS ARRAY_PARTITION variable = frame complete dim = 3
+  TG gate[CH / N][N];
+#pragma HLS ARRAY_PARTITION variable = gate complete dim = 2
+  for (int p = 0; p < PIXELS; p++) {
+    for (int f = 0; f < CH / N; f++) {
+#pragma HLS PIPELINE II = 1
+      const Word<TX, N> w = x_in.read();
+      for (int i = 0; i < N; i++) frame[p][f][i] = w.v[i];
+    }
+  }
+  for (int f = 0; f < CH / N; f++) {
+#pragma HLS PIPELINE II = 1
+    const Word<TG, N> w = gate_in.read();
+    for (int i = 0; i < N; i++) gate[f][i] = w.v[i];
+  }
+  for (int p = 0; p < PIXELS; p++) {
+    for (int f = 0; f < CH / N; f++) {
+#pragma HLS PIPELINE II = 1
+      Word<TO, N> o;
+      for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        const Prod prod = (Prod)frame[p][f][i] * (Prod)gate[f][i];
+        o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(prod, thr[i][f]));
+      }
+      out.write(o);
+    }
+  }
+}
+
+}  // namespace vg
+
+#endif

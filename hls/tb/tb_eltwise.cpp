@@ -1,0 +1,131 @@
+// Testbench: thresholding, residual add, duplication, width conversion, SE pool and scale,
+// each against a plain reference loop.
+#include "tb_common.h"
+#include "vg_eltwise.h"
+#include "vg_se.h"
+
+constexpr int CH = 24, N = 4, PX = 10;
+typedef vg::int_t<5, true>::type TI;
+typedef vg::int_t<4, false>::type TG;
+typedef vg::int_t<4, true>::type TO;
+typedef vg::acc_t<16>::type TT;
+constexpr int NT = 15, BIAS = -8;
+
+static long long a[PX][CH], b[PX][CH], thr[CH][NT];
+static TT tl[N][CH / N][NT];
+
+template <typename T>
+void push(hls::stream<vg::Word<T, N> >& s, long long (*v)[CH]) {
+  for (int p = 0; p < PX; p++)
+    for (int f = 0; f < CH / N; f++) {
+      vg::Word<T, N> w;
+      for (int i = 0; i < N; i++) w.v[i] = (T)v[p][f * N + i];
+      s.write(w);
+    }
+}
+
+void set_thresholds(long long lo, long long hi) {
+  for (int c = 0; c < CH; c++) {
+    tb::random_thresholds(thr[c], NT, lo, hi);
+    for (int t = 0; t < NT; t++) tl[c % N][c / N][t] = (TT)thr[c][t];
+  }
+}
+
+int main() {
+  tb::Report r;
+  for (int p = 0; p < PX; p++)
+    for (int c = 0; c < CH; c++) {
+      a[p][c] = tb::uniform(-16, 15);
+      b[p][c] = tb::uniform(-16, 15);
+    }
+  {  // thresholding
+    set_thresholds(-16, 15);
+    hls::stream<vg::Word<TI, N> > in;
+    hls::stream<vg::Word<TO, N> > out;
+    push(in, a);
+    vg::threshold_layer<CH, N, PX, NT, BIAS, TI, TO, TT>(in, out, tl);
+    bool ok = true;
+    for (int p = 0; p < PX; p++)
+      for (int f = 0; f < CH / N; f++) {
+        const vg::Word<TO, N> w = out.read();
+        for (int i = 0; i < N; i++) {
+          const int c = f * N + i;
+          ok = ok && (long long)w.v[i] == tb::ref_threshold(a[p][c], thr[c], NT, BIAS);
+        }
+      }
+    r.check(ok && out.empty(), "threshold_layer int5 -> int4, 24 channels, N 4");
+  }
+  {  // residual add with thresholds
+    set_thresholds(-32, 31);
+    hls::stream<vg::Word<TI, N> > sa, sb;
+    hls::stream<vg::Word<TO, N> > out;
+    push(sa, a);
+    push(sb, b);
+    vg::add_threshold<CH, N, PX, 5, true, 6, NT, BIAS, TI, TI, TT, TO>(sa, sb, out, tl);
+    bool ok = true;
+    for (int p = 0; p < PX; p++)
+      for (int f = 0; f < CH / N; f++) {
+        const vg::Word<TO, N> w = out.read();
+        for (int i = 0; i < N; i++) {
+          const int c = f * N + i;
+          ok = ok && (long long)w.v[i] == tb::ref_threshold(a[p][c] + b[p][c], thr[c], NT, BIAS);
+        }
+      }
+    r.check(ok && out.empty(), "add_threshold: extreme int5 sums need the 6-bit sum");
+  }
+  {  // duplicate + width conversion 4 -> 6 -> 4
+    hls::stream<vg::Word<TI, N> > in, d1, d2, back;
+    hls::stream<vg::Word<TI, 6> > wide;
+    push(in, a);
+    vg::duplicate<PX * CH / N, N, TI>(in, d1, d2);
+    vg::width_convert<PX * CH, N, 6, TI>(d1, wide);
+    vg::width_convert<PX * CH, 6, N, TI>(wide, back);
+    bool ok = wide.empty();
+    for (int p = 0; p < PX; p++)
+      for (int f = 0; f < CH / N; f++) {
+        const vg::Word<TI, N> w1 = back.read(), w2 = d2.read();
+        for (int i = 0; i < N; i++)
+          ok = ok && (long long)w1.v[i] == a[p][f * N + i] && (long long)w2.v[i] == a[p][f * N + i];
+      }
+    r.check(ok && back.empty() && d2.empty(), "duplicate, width_convert 4 -> 6 -> 4 keeps order");
+  }
+  {  // SE: pool sums and the gated requantization
+    hls::stream<vg::Word<TI, N> > in, xs;
+    hls::stream<vg::Word<vg::acc_t<10>::type, N> > sums;
+    push(in, a);
+    vg::global_acc_pool<CH, N, PX, 5, true, 10, TI, vg::acc_t<10>::type>(in, sums);
+    bool ok = true;
+    long long gate[CH];
+    for (int f = 0; f < CH / N; f++) {
+      const auto w = sums.read();
+      for (int i = 0; i < N; i++) {
+        long long s = 0;
+        for (int p = 0; p < PX; p++) s += a[p][f * N + i];
+        ok = ok && (long long)w.v[i] == s;
+        gate[f * N + i] = tb::uniform(0, 15);
+      }
+    }
+    r.check(ok && sums.empty(), "global_acc_pool sums 10 pixels of int5");
+    set_thresholds(-16 * 15, 15 * 15);
+    hls::stream<vg::Word<TG, N> > gs;
+    hls::stream<vg::Word<TO, N> > out;
+    push(xs, a);
+    for (int f = 0; f < CH / N; f++) {
+      vg::Word<TG, N> w;
+      for (int i = 0; i < N; i++) w.v[i] = (TG)gate[f * N + i];
+      gs.write(w);
+    }
+    vg::se_scale<CH, N, PX, 5, true, 4, NT, BIAS, TI, TG, TT, TO>(xs, gs, out, tl);
+    ok = true;
+    for (int p = 0; p < PX; p++)
+      for (int f = 0; f < CH / N; f++) {
+        const vg::Word<TO, N> w = out.read();
+        for (int i = 0; i < N; i++) {
+          const int c = f * N + i;
+          ok = ok && (long long)w.v[i] == tb::ref_threshold(a[p][c] * gate[c], thr[c], NT, BIAS);
+        }
+      }
+    r.check(ok && out.empty(), "se_scale: frame buffer, int5 x uint4 gate, requantized");
+  }
+  return r.done();
+}

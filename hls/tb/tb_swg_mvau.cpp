@@ -1,0 +1,88 @@
+// Testbench: sliding window + S=8 engine (with thresholds) against a plain grouped
+// convolution, on a 3x3 stride-2 padded group conv and a dense 1x1 conv with raw output.
+#include "tb_common.h"
+#include "vg_mvau.h"
+#include "vg_swg.h"
+
+template <int H, int W, int C, int K, int ST, int PAD, int GS, int E, int IN_N, int SIMD, int PE,
+          int IB, bool IS, int WB, int OB, bool OS>
+bool run_case() {
+  constexpr int G = C / GS, OH = (H + 2 * PAD - K) / ST + 1, OW = (W + 2 * PAD - K) / ST + 1;
+  constexpr int MW = K * K * GS, MH = GS * E, NF = MH / PE, SF = MW / SIMD;
+  constexpr int ACC = vg::acc_bits(MW, IB, IS, WB);
+  constexpr int NT = OB > 0 ? (1 << OB) - 1 : 0;
+  constexpr int BIAS = OB > 0 && OS ? -(1 << (OB - 1)) : 0;
+  typedef typename vg::int_t<IB, IS>::type TI;
+  typedef typename vg::int_t<WB, true>::type TW;
+  typedef typename vg::acc_t<ACC + 1>::type TT;
+  typedef typename std::conditional<(OB > 0), typename vg::int_t<(OB > 0 ? OB : 8), OS>::type,
+                                    typename vg::acc_t<ACC>::type>::type TO;
+  static long long x[H][W][C], w[G * MH][GS][K][K], thr[G * MH][NT > 0 ? NT : 1];
+  static TW wl[PE][G * NF * SF][SIMD];
+  static TT tl[PE][G * NF][NT > 0 ? NT : 1];
+  for (int y = 0; y < H; y++)
+    for (int xx = 0; xx < W; xx++)
+      for (int c = 0; c < C; c++) x[y][xx][c] = tb::uniform(tb::lo_of(IB, IS), tb::hi_of(IB, IS));
+  for (int o = 0; o < G * MH; o++) {
+    for (int c = 0; c < GS; c++)
+      for (int a = 0; a < K; a++)
+        for (int b = 0; b < K; b++) w[o][c][a][b] = tb::uniform(tb::lo_of(WB, true), tb::hi_of(WB, true));
+    if (NT > 0) tb::random_thresholds(thr[o], NT, -(1LL << (ACC - 3)), 1LL << (ACC - 3));
+  }
+  // engine layout
+  for (int g = 0; g < G; g++)
+    for (int nf = 0; nf < NF; nf++)
+      for (int pe = 0; pe < PE; pe++) {
+        const int o = g * MH + nf * PE + pe;
+        for (int i = 0; i < MW; i++) {
+          const int kp = i / GS, ci = i % GS;
+          wl[pe][(g * NF + nf) * SF + i / SIMD][i % SIMD] = (TW)w[o][ci][kp / K][kp % K];
+        }
+        for (int t = 0; t < (NT > 0 ? NT : 1); t++) tl[pe][g * NF + nf][t] = (TT)(NT > 0 ? thr[o][t] : 0);
+      }
+  hls::stream<vg::Word<TI, IN_N> > s_in;
+  hls::stream<vg::Word<TI, SIMD> > s_win;
+  hls::stream<vg::Word<TO, PE> > s_out;
+  for (int y = 0; y < H; y++)
+    for (int xx = 0; xx < W; xx++)
+      for (int f = 0; f < C / IN_N; f++) {
+        vg::Word<TI, IN_N> wd;
+        for (int i = 0; i < IN_N; i++) wd.v[i] = (TI)x[y][xx][f * IN_N + i];
+        s_in.write(wd);
+      }
+  vg::sliding_window<H, W, C, K, ST, PAD, GS, IN_N, SIMD, TI>(s_in, s_win);
+  vg::mvau<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, NT, BIAS, TI, TW, TT, TO>(s_win, s_out, wl, tl);
+  bool ok = s_in.empty() && s_win.empty();
+  for (int oy = 0; oy < OH; oy++)
+    for (int ox = 0; ox < OW; ox++)
+      for (int f = 0; f < G * MH / PE; f++) {
+        if (s_out.empty()) return false;
+        const vg::Word<TO, PE> wd = s_out.read();
+        for (int pe = 0; pe < PE; pe++) {
+          const int o = f * PE + pe, g = o / MH;
+          long long acc = 0;  // plain reference convolution
+          for (int ci = 0; ci < GS; ci++)
+            for (int a = 0; a < K; a++)
+              for (int b = 0; b < K; b++) {
+                const int iy = oy * ST + a - PAD, ix = ox * ST + b - PAD;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W) acc += x[iy][ix][g * GS + ci] * w[o][ci][a][b];
+              }
+          const long long want = NT > 0 ? tb::ref_threshold(acc, thr[o], NT, BIAS) : acc;
+          ok = ok && (long long)wd.v[pe] == want;
+        }
+      }
+  return ok && s_out.empty();
+}
+
+int main() {
+  tb::Report r;
+  r.check(run_case<9, 7, 16, 3, 2, 1, 8, 2, 4, 8, 4, 4, true, 4, 4, true>(),
+          "group conv 3x3/2 pad 1, 16ch -> 32ch (2 groups), int4, PE 4 SIMD 8");
+  r.check(run_case<6, 6, 24, 3, 1, 1, 8, 1, 8, 24, 2, 8, false, 8, 8, false>(),
+          "group conv 3x3/1, uint8 in, int8 weights, expansion 1, SIMD 24 (spans kernel positions)");
+  r.check(run_case<5, 5, 16, 1, 1, 0, 16, 2, 16, 4, 8, 4, true, 4, 0, true>(),
+          "dense 1x1 conv 16 -> 32 with raw accumulator output");
+  r.check(run_case<7, 7, 16, 7, 1, 0, 8, 1, 16, 56, 1, 8, true, 8, 8, true>(),
+          "embedding 7x7 group conv without padding (one output pixel)");
+  return r.done();
+}

@@ -1,0 +1,238 @@
+"""The HLS engines in C-simulation are bit-exact against the numpy integer semantics
+(sim/intops.py) over random shapes, bit widths, strides, paddings and foldings."""
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from hls.csim import ConvInstance, EltwiseInstance, Library, WidthInstance, compile_flags
+from hls.engines import MVAU, SWG, Eltwise, EngineError, IntType, WidthConvert, legal_foldings
+from hls.paths import INCLUDE_DIR
+from sim import intops
+from tests.conftest import require_tool
+
+S = 8
+
+
+def conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe, simd, in_n):
+    gs = S if grouped else c
+    g = c // gs
+    mh = gs * expansion if grouped else expansion  # dense: expansion = cout
+    swg = SWG(h, w, c, k, stride, pad, gs, in_n, simd, in_t)
+    return ConvInstance(MVAU(g, k * k * gs, mh, pe, simd, swg.ofm_h * swg.ofm_w, in_t, w_bits, out_t), swg)
+
+
+def random_codes(rng, t, shape):
+    return rng.integers(t.min, t.max + 1, shape)
+
+
+def conv_case(rng, inst):
+    m, s = inst.mvau, inst.swg
+    x = random_codes(rng, m.in_type, (2, s.ifm_h, s.ifm_w, s.ch))
+    w = random_codes(rng, IntType(m.w_bits, True), (m.channels_out, s.gs, s.k, s.k))
+    acc = intops.conv_int(x, w, s.stride, s.pad, m.groups)
+    if m.out_type is None:
+        return x, w, None, acc
+    lo, hi = int(acc.min()), int(acc.max())
+    thr = np.sort(rng.integers(lo - 2, hi + 3, (m.channels_out, m.nt)), axis=1)
+    return x, w, thr, intops.multithreshold(acc, thr, m.out_bias)
+
+
+def check_all(lib, rng):
+    for i, inst in enumerate(lib.instances):
+        x, w, thr, ref = conv_case(rng, inst)
+        y = lib(i, x, w, thr).reshape(ref.shape)
+        assert np.array_equal(y, ref), f"instance {i}: {inst}"
+
+
+def random_conv_instances(rng, n):
+    out = []
+    while len(out) < n:
+        k = int(rng.choice([1, 3, 7]))
+        stride = int(rng.choice([1, 2]))
+        pad = int(rng.choice([0, (k - 1) // 2]))
+        h, w = int(rng.integers(max(1, k - 2 * pad), k + 6)), int(rng.integers(max(1, k - 2 * pad), k + 6))
+        grouped = bool(rng.integers(0, 2))
+        c = S * int(rng.integers(1, 4))
+        expansion = int(rng.choice([1, 2])) if grouped else int(rng.choice([4, 8, 12]))
+        in_t = IntType(int(rng.integers(2, 9)), bool(rng.integers(0, 2)))
+        out_t = None if rng.random() < 0.2 else IntType(int(rng.integers(2, 9)), bool(rng.integers(0, 2)))
+        gs = S if grouped else c
+        mh, mw = (gs * expansion if grouped else expansion), k * k * gs
+        pe = int(rng.choice(legal_foldings(mh)))
+        simd = int(rng.choice(legal_foldings(mw)))
+        in_n = int(rng.choice(legal_foldings(c)))
+        out.append(conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t,
+                                 int(rng.integers(2, 9)), out_t, pe, simd, in_n))
+    return out
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "ap_types"])
+def test_conv_engine_random_shapes_widths_strides_paddings(native):
+    rng = np.random.default_rng(1 if native else 2)
+    lib = Library(random_conv_instances(rng, 24 if native else 8), native=native, tag="sweep")
+    check_all(lib, rng)
+
+
+def test_every_legal_folding_of_a_group_conv():
+    rng = np.random.default_rng(3)
+    t = IntType(4, True)
+    insts = [conv_instance(5, 6, 16, 3, 1, 1, True, 1, t, 4, IntType(4, False), pe, simd, 8)
+             for pe in legal_foldings(8) for simd in legal_foldings(72)]
+    assert len(insts) == 4 * 12
+    check_all(Library(insts, tag="foldings"), rng)
+
+
+@pytest.mark.parametrize("in_t", [IntType(8, True), IntType(8, False), IntType(2, True)], ids=str)
+def test_extreme_codes_reach_the_accumulator_limits_exactly(in_t):
+    """All-max / all-min inputs and weights give the largest accumulators the derived width
+    must hold; a width one bit narrower would overflow on them."""
+    inst = conv_instance(7, 7, 1024, 7, 1, 0, True, 1, in_t, 8, None, 8, 56, 64)
+    lib = Library([inst], tag="extremes")
+    w_min = IntType(8, True).min
+    for xv, wv in [(in_t.max, w_min), (in_t.min, w_min), (in_t.max, IntType(8, True).max)]:
+        x = np.full((1, 7, 7, 1024), xv)
+        w = np.full((1024, 8, 7, 7), wv)
+        y = lib(0, x, w, None)
+        want = xv * wv * 7 * 7 * 8
+        assert np.all(y == want)
+        assert -(1 << (inst.mvau.acc - 1)) <= want < (1 << (inst.mvau.acc - 1))
+    extreme = in_t.max_abs * 128 * 7 * 7 * 8
+    assert extreme >= 1 << (inst.mvau.acc - 2), "derived width is not minimal"
+
+
+def test_real_vargfacenet_layer_shapes():
+    rng = np.random.default_rng(4)
+    t4, u4 = IntType(4, True), IntType(4, False)
+    insts = [
+        # stage-2 downsampling branch: 56x56x40 -> 80 (5 groups of 8), 3x3 stride 2
+        conv_instance(56, 56, 40, 3, 2, 1, True, 2, t4, 4, u4, 16, 72, 40),
+        # the same 56x56x40 -> 80 group conv at stride 1 (head-block-sized feature map)
+        conv_instance(56, 56, 40, 3, 1, 1, True, 2, t4, 4, u4, 8, 24, 8),
+        # embedding: 7x7 kernel over 7x7x1024, 128 groups, no padding
+        conv_instance(7, 7, 1024, 7, 1, 0, True, 1, t4, 4, t4, 8, 56, 64),
+        # pointwise 1x1 80 -> 40 (dense)
+        conv_instance(28, 28, 80, 1, 1, 0, False, 40, t4, 4, t4, 8, 16, 16),
+    ]
+    check_all(Library(insts, tag="vargfacenet"), rng)
+
+
+def test_head_conv_uint8_pixels():
+    rng = np.random.default_rng(5)
+    inst = conv_instance(20, 20, 8, 3, 1, 1, False, 40, IntType(8, False), 8, IntType(8, True), 8, 9, 8)
+    check_all(Library([inst], tag="head"), rng)
+
+
+def _elt(kind, ch=24, n=4, px=12, in_t=IntType(5, True), out_t=IntType(4, True), gate_t=None):
+    return Eltwise(kind, ch, n, px, in_t, out_t if kind in ("threshold", "add", "se_scale") else None, gate_t)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "ap_types"])
+def test_elementwise_engines_match_the_integer_semantics(native):
+    rng = np.random.default_rng(6)
+    g4 = IntType(4, False)
+    engines = [_elt("threshold"), _elt("add"), _elt("pool"), _elt("se_scale", gate_t=g4),
+               _elt("duplicate"), _elt("threshold", in_t=IntType(8, False), out_t=IntType(2, False)),
+               _elt("add", ch=16, n=16, in_t=IntType(8, True), out_t=IntType(8, True))]
+    lib = Library([EltwiseInstance(e) for e in engines], native=native, tag="eltwise")
+    for i, e in enumerate(engines):
+        x = random_codes(rng, e.in_type, (2, e.pixels, e.ch))
+        if e.kind == "duplicate":
+            a, b = lib(i, x)
+            assert np.array_equal(a, x) and np.array_equal(b, x)
+            continue
+        if e.kind == "pool":
+            assert np.array_equal(lib(i, x), x.sum(axis=1))
+            continue
+        x2 = None
+        if e.kind == "threshold":
+            v = x
+        elif e.kind == "add":
+            x2 = random_codes(rng, e.in_type, x.shape)
+            v = x + x2
+        else:
+            x2 = random_codes(rng, g4, (2, e.ch))
+            v = intops.se_product(x[:, :, None, :], x2)[:, :, 0, :]
+        nt = (1 << e.out_type.bits) - 1
+        thr = np.sort(rng.integers(v.min() - 1, v.max() + 2, (e.ch, nt)), axis=1)
+        want = intops.multithreshold(v, thr, e.out_type.min)
+        assert np.array_equal(lib(i, x, x2, thr), want), e
+
+
+def test_width_converter_keeps_order_both_ways():
+    rng = np.random.default_rng(7)
+    t = IntType(6, True)
+    insts = [WidthInstance(WidthConvert(240, a, b, t)) for a, b in [(4, 6), (6, 4), (8, 24), (24, 8), (5, 3)]]
+    lib = Library(insts, tag="width")
+    for i, inst in enumerate(insts):
+        x = random_codes(rng, t, (3, 240))
+        assert np.array_equal(lib(i, x), x)
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+def test_folding_that_does_not_divide_is_rejected_before_compiling():
+    with pytest.raises(ValueError, match="PE=3 does not divide MH"):
+        MVAU(5, 72, 16, 3, 8, 10, IntType(4, True), 4, IntType(4, True))
+    with pytest.raises(ValueError, match="SIMD=5 does not divide MW"):
+        MVAU(5, 72, 16, 4, 5, 10, IntType(4, True), 4, IntType(4, True))
+    with pytest.raises(ValueError, match="SWG SIMD=16 does not divide k\\*k\\*gs"):
+        SWG(8, 8, 16, 3, 1, 1, 8, 8, 16, IntType(4, True))
+
+
+def test_too_narrow_accumulator_is_rejected_in_python():
+    need = MVAU(1, 72, 8, 8, 8, 1, IntType(8, True), 8, None).acc
+    with pytest.raises(EngineError, match="too narrow"):
+        MVAU(1, 72, 8, 8, 8, 1, IntType(8, True), 8, None, acc=need - 1)
+
+
+@pytest.mark.parametrize("params,message", [
+    ("1, 72, 16, 3, 8, 4, 4, true, 4, 20", "PE must divide MH"),
+    ("1, 72, 16, 4, 7, 4, 4, true, 4, 20", "SIMD must divide MW"),
+    ("1, 72, 16, 4, 8, 4, 8, true, 8, 18", "ACC_BITS too narrow"),
+])
+def test_static_asserts_name_the_wrong_parameter(tmp_path, params, message):
+    gxx = require_tool("g++", "compiles the HLS C-simulation")
+    src = tmp_path / "bad.cpp"
+    src.write_text(f"""#include "vg_mvau.h"
+typedef vg::int_t<8, true>::type T; typedef vg::acc_t<32>::type A;
+void f(hls::stream<vg::Word<T, {params.split(', ')[4]}> >& i, hls::stream<vg::Word<A, {params.split(', ')[3]}> >& o,
+       const T w[{params.split(', ')[3]}][1][{params.split(', ')[4]}], const A t[{params.split(', ')[3]}][1][1]) {{
+  vg::mvau<{params}, 0, 0, T, T, A, A>(i, o, w, t);
+}}
+""")
+    r = subprocess.run([gxx, *compile_flags(True), "-c", str(src), "-o", str(tmp_path / "bad.o")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert message in r.stderr
+
+
+def test_codes_outside_the_datatype_are_rejected():
+    inst = conv_instance(4, 4, 8, 3, 1, 1, True, 1, IntType(4, True), 4, IntType(4, True), 8, 8, 8)
+    lib = Library([inst], tag="badinput")
+    x = np.full((1, 4, 4, 8), 8)  # int4 holds -8..7
+    with pytest.raises(ValueError, match="input: codes outside int4"):
+        lib(0, x, np.zeros((8, 8, 3, 3), int), np.zeros((8, 15), int))
+    with pytest.raises(ValueError, match="input shape"):
+        lib(0, np.zeros((1, 5, 4, 8), int), np.zeros((8, 8, 3, 3), int), np.zeros((8, 15), int))
+    with pytest.raises(ValueError, match="integer codes expected"):
+        lib(0, np.zeros((1, 4, 4, 8)), np.zeros((8, 8, 3, 3), int), np.zeros((8, 15), int))
+
+
+@pytest.mark.slow
+def test_testbenches_pass_in_all_modes_and_under_sanitizers():
+    require_tool("g++", "compiles the HLS testbenches")
+    from hls.testbench import MODES, run_one, testbenches
+
+    for tb in testbenches():
+        for mode in MODES:
+            ok, out = run_one(tb, mode)
+            assert ok, f"{tb.name} [{mode}]:\n{out}"
+        ok, out = run_one(tb, "native", sanitize=True)
+        assert ok, f"{tb.name} [asan/ubsan]:\n{out}"
+
+
+def test_headers_have_pragmas_for_synthesis():
+    text = "".join(p.read_text() for p in INCLUDE_DIR.glob("*.h"))
+    for pragma in ("PIPELINE II = 1", "ARRAY_PARTITION", "UNROLL"):
+        assert f"#pragma HLS {pragma}" in text

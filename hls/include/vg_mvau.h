@@ -10,8 +10,9 @@
 // frame takes PIXELS * G * NF * SF cycles. Input words of a group are kept in a small buffer
 // (SF words) and reused by the NF passes.
 //
-// Weights: w[pe][(g*NF + nf)*SF + sf][s] = W_g[nf*PE + pe][sf*SIMD + s]: one memory per PE
-// lane, depth G*NF*SF, SIMD elements wide (URAM-friendly when deep: see VG_WEIGHTS_URAM).
+// Weights: w[pe][(g*NF + nf)*SF + sf][s] = W_g[nf*PE + pe][sf*SIMD + s]. All PE lanes read
+// the same row in a cycle, so the array is reshaped into one memory of depth G*NF*SF and
+// PE*SIMD*W_BITS bits per row (put in URAM when deep: see VG_WEIGHTS_URAM).
 // Thresholds: thr[pe][g*NF + nf][t] for output channel g*MH + nf*PE + pe (NT = 0: the engine
 // outputs its raw accumulators, as the network's last FC does).
 // Output words hold PE consecutive channels: channel order g*MH + nf*PE + pe.
@@ -37,9 +38,10 @@ void mvau(hls::stream<Word<TI, SIMD> >& in, hls::stream<Word<TO, PE> >& out,
   static_assert(ACC_BITS <= 64, "mvau: ACC_BITS above 64 is not supported");
   constexpr int NF = MH / PE, SF = MW / SIMD;
   typedef typename acc_t<ACC_BITS>::type Acc;
-#pragma HLS ARRAY_PARTITION variable = weights complete dim = 1
-#pragma HLS ARRAY_PARTITION variable = weights complete dim = 3
-#pragma HLS ARRAY_PARTITION variable = thr complete dim = 1
+#pragma HLS ARRAY_RESHAPE variable = weights complete dim = 1
+#pragma HLS ARRAY_RESHAPE variable = weights complete dim = 3
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 1
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
 #ifdef VG_WEIGHTS_URAM
 #pragma HLS BIND_STORAGE variable = weights type = rom_1p impl = uram
 #endif

@@ -28,8 +28,11 @@ void sliding_window(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, SIMD> >
   // Line buffer: the last K-1 padded rows; window: the K x K x CH neighbourhood.
   static T linebuf[LB_ROWS][WP][CH];
   static T window[K][K][CH];
+  // one memory per line-buffer row; one bank per kernel position (the SIMD lanes of a word
+  // read up to SIMD channels of one or more kernel positions)
 #pragma HLS ARRAY_PARTITION variable = linebuf complete dim = 1
-#pragma HLS ARRAY_PARTITION variable = window complete dim = 0
+#pragma HLS ARRAY_PARTITION variable = window complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = window complete dim = 2
   T pix[CH];
 #pragma HLS ARRAY_PARTITION variable = pix complete
 

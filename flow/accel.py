@@ -1,0 +1,274 @@
+"""The accelerator description: the one versioned JSON format that the flow writes and the
+simulator, the golden model, the C-sim and the host read (schema `vargnet-accelerator`).
+
+An accelerator is a dataflow graph of engine nodes joined by streams:
+
+    {
+      "schema": "vargnet-accelerator", "version": 1,
+      "name": ..., "board": "zcu104", "clock_mhz": 200.0,
+      "arch": {...model/arch.py description...}, "quant": {...QuantConfig...},
+      "input":  {"stream": "in", "shape": [H, W, C], "dtype": "uint8", "scale": 1/255,
+                 "packing": {...}},
+      "output": {"stream": "out", "channels": C, "dtype": "int24", "scale": "output_scale.npy",
+                 "tail": "tail.npz", "packing": {...}},
+      "nodes":   [{"name", "kind", "layer", "inputs", "outputs", "params", "weights",
+                   "thresholds", "memory"}, ...],          # in dataflow (topological) order
+      "streams": [{"name", "producer", "consumer", "n", "dtype", "words", "depth"}, ...]
+    }
+
+Node kinds and their params (the fields of the hls/engines.py dataclass, datatypes as
+"int4"/"uint8" strings): swg (SWG), mvau (MVAU), threshold/add/pool/se_scale/duplicate
+(Eltwise), width_convert (WidthConvert). `weights` and `thresholds` name .npy files in the
+build folder: weights in PyTorch layout (cout x cin/groups x k x k, or cout x cin for an FC)
+as integer codes, thresholds as a C x NT integer array (see hls/layout.py for the engine's
+memory layout). A stream carries `words` words of `n` elements of `dtype` per frame;
+`producer`/`consumer` "host" marks the DMA ends. `depth` is the FIFO depth in words (the
+simulator's recommendation, written into the generated HLS).
+
+Packing at the DMA ends (the host and the generated top both follow it):
+- input: pixels in row-major order, one pixel per 32-bit beat, channel c in bits [8c, 8c+8)
+  as uint8, unused high bits zero;
+- output: one signed 32-bit beat per output channel, in channel order (the FC accumulators).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from hls.engines import MVAU, SWG, Eltwise, IntType, WidthConvert
+
+SCHEMA = "vargnet-accelerator"
+VERSION = 1
+KINDS = ("swg", "mvau", "threshold", "add", "pool", "se_scale", "duplicate", "width_convert")
+HOST = "host"
+INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
+                                            "in bits [8c, 8c+8) as uint8"}
+OUTPUT_PACKING = {"beat_bits": 32, "layout": "one int32 accumulator per output channel, in order"}
+
+
+class DescriptionError(ValueError):
+    """An accelerator description that is inconsistent; the message names the problem."""
+
+
+@dataclass
+class Stream:
+    name: str
+    producer: str
+    consumer: str
+    n: int
+    dtype: str
+    words: int
+    depth: int = 2
+
+    @property
+    def width_bits(self) -> int:
+        return self.n * IntType.parse(self.dtype).bits
+
+
+@dataclass
+class Node:
+    name: str
+    kind: str
+    layer: str
+    inputs: list[str]
+    outputs: list[str]
+    params: dict[str, Any]
+    weights: Optional[str] = None
+    thresholds: Optional[str] = None
+    memory: str = "auto"  # weight/frame memory style: auto | lutram | bram | uram
+    mac: str = "auto"  # MAC implementation of an mvau: auto | lut | dsp
+
+    def engine(self) -> Union[SWG, MVAU, Eltwise, WidthConvert]:
+        """The hls/engines.py instance (validates the parameters)."""
+        p = {k: (IntType.parse(v) if k in _TYPE_FIELDS and v is not None else v)
+             for k, v in self.params.items()}
+        if self.kind == "swg":
+            return SWG(**p)
+        if self.kind == "mvau":
+            return MVAU(**p)
+        if self.kind == "width_convert":
+            return WidthConvert(**p)
+        return Eltwise(kind=self.kind, **p)
+
+
+_TYPE_FIELDS = {"dtype", "in_type", "out_type", "gate_type"}
+
+
+def engine_params(e: Union[SWG, MVAU, Eltwise, WidthConvert]) -> dict[str, Any]:
+    """An engine instance as JSON-able params (inverse of Node.engine)."""
+    d = asdict(e)
+    d.pop("kind", None)
+    for k in _TYPE_FIELDS:
+        if k in d and d[k] is not None:
+            d[k] = str(IntType(**d[k]))
+    return d
+
+
+@dataclass
+class Accelerator:
+    name: str
+    arch: dict[str, Any]
+    quant: Optional[dict[str, Any]]
+    board: str
+    clock_mhz: float
+    input: dict[str, Any]
+    output: dict[str, Any]
+    nodes: list[Node]
+    streams: list[Stream]
+    version: int = VERSION
+    root: Optional[Path] = field(default=None, compare=False)  # build folder (for .npy files)
+
+    # ---- lookup ---------------------------------------------------------------------------
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise DescriptionError(f"no node named {name!r}")
+
+    def stream(self, name: str) -> Stream:
+        for s in self.streams:
+            if s.name == name:
+                return s
+        raise DescriptionError(f"no stream named {name!r}")
+
+    def streams_by_name(self) -> dict[str, Stream]:
+        return {s.name: s for s in self.streams}
+
+    # ---- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA, "version": self.version, "name": self.name, "board": self.board,
+            "clock_mhz": self.clock_mhz, "arch": self.arch, "quant": self.quant,
+            "input": self.input, "output": self.output,
+            "nodes": [asdict(n) for n in self.nodes],
+            "streams": [asdict(s) for s in self.streams],
+        }
+
+    def save(self, path: Union[str, Path]) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.to_dict(), f, indent=1)
+        os.replace(tmp, path)
+        return path
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], root: Optional[Path] = None) -> "Accelerator":
+        if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+            raise DescriptionError(f"not an accelerator description (schema {SCHEMA!r} missing)")
+        if d.get("version") != VERSION:
+            raise DescriptionError(f"accelerator description version {d.get('version')} is not "
+                                   f"supported (this code reads version {VERSION})")
+        try:
+            a = Accelerator(
+                name=d["name"], arch=d["arch"], quant=d["quant"], board=d["board"],
+                clock_mhz=float(d["clock_mhz"]), input=d["input"], output=d["output"],
+                nodes=[Node(**n) for n in d["nodes"]], streams=[Stream(**s) for s in d["streams"]],
+                root=root,
+            )
+        except (KeyError, TypeError) as e:
+            raise DescriptionError(f"malformed accelerator description: {e}") from None
+        validate(a)
+        return a
+
+    @staticmethod
+    def load(path: Union[str, Path]) -> "Accelerator":
+        path = Path(path)
+        if path.is_dir():
+            path = path / "accelerator.json"
+        if not path.is_file():
+            raise DescriptionError(f"{path}: no accelerator description there")
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DescriptionError(f"{path}: not valid JSON ({e})") from None
+        return Accelerator.from_dict(d, root=path.parent)
+
+
+def validate(a: Accelerator) -> None:
+    """Connectivity, stream widths and datatypes, engine legality; raises DescriptionError."""
+    streams = a.streams_by_name()
+    if len(streams) != len(a.streams):
+        raise DescriptionError("duplicate stream names")
+    names = [n.name for n in a.nodes]
+    if len(set(names)) != len(names):
+        raise DescriptionError("duplicate node names")
+    produced: set[str] = set()
+    if a.input["stream"] not in streams or streams[a.input["stream"]].producer != HOST:
+        raise DescriptionError(f"input stream {a.input['stream']!r} must exist and come from the host")
+    produced.add(a.input["stream"])
+    for n in a.nodes:
+        if n.kind not in KINDS:
+            raise DescriptionError(f"node {n.name}: unknown kind {n.kind!r} (known: {', '.join(KINDS)})")
+        try:
+            e = n.engine()
+        except (TypeError, ValueError) as ex:
+            raise DescriptionError(f"node {n.name} ({n.kind}): {ex}") from None
+        for s in n.inputs:
+            if s not in streams:
+                raise DescriptionError(f"node {n.name}: input stream {s!r} does not exist")
+            if s not in produced:
+                raise DescriptionError(f"node {n.name}: input stream {s!r} is not produced by an "
+                                       f"earlier node (the layers do not connect)")
+            if streams[s].consumer != n.name:
+                raise DescriptionError(f"stream {s} is consumed by {streams[s].consumer}, not {n.name}")
+        for s in n.outputs:
+            if s not in streams or streams[s].producer != n.name:
+                raise DescriptionError(f"node {n.name}: output stream {s!r} missing or produced elsewhere")
+            produced.add(s)
+        want_in, want_out = port_formats(n, e)
+        for s, (nn, dt, words) in zip(n.inputs, want_in):
+            st = streams[s]
+            if (st.n, st.dtype, st.words) != (nn, dt, words):
+                raise DescriptionError(
+                    f"stream {s} into {n.name}: carries {st.words} words of {st.n} x {st.dtype}, "
+                    f"the node reads {words} words of {nn} x {dt} (mismatched stream widths)")
+        for s, (nn, dt, words) in zip(n.outputs, want_out):
+            st = streams[s]
+            if (st.n, st.dtype, st.words) != (nn, dt, words):
+                raise DescriptionError(
+                    f"stream {s} out of {n.name}: declared {st.words} words of {st.n} x "
+                    f"{st.dtype}, the node writes {words} words of {nn} x {dt}")
+        if len(n.inputs) != len(want_in) or len(n.outputs) != len(want_out):
+            raise DescriptionError(f"node {n.name}: {len(n.inputs)} inputs / {len(n.outputs)} "
+                                   f"outputs, a {n.kind} has {len(want_in)} / {len(want_out)}")
+    out = a.output["stream"]
+    if out not in streams or streams[out].consumer != HOST or out not in produced:
+        raise DescriptionError(f"output stream {out!r} must be produced by a node and go to the host")
+    unread = [s.name for s in a.streams if s.consumer != HOST and s.consumer not in names]
+    if unread:
+        raise DescriptionError(f"streams without a consumer node: {unread}")
+    for s in a.streams:
+        if s.depth < 1:
+            raise DescriptionError(f"stream {s.name}: FIFO depth {s.depth} < 1")
+
+
+def port_formats(n: Node, e) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]:
+    """(n, dtype, words per frame) of each input and output port of a node."""
+    if isinstance(e, SWG):
+        t = str(e.dtype)
+        return [(e.in_n, t, e.in_words)], [(e.simd, t, e.out_words)]
+    if isinstance(e, MVAU):
+        return ([(e.simd, str(e.in_type), e.in_words())],
+                [(e.pe, str(e.result_type), e.out_words())])
+    if isinstance(e, WidthConvert):
+        t = str(e.dtype)
+        return [(e.in_n, t, e.total // e.in_n)], [(e.out_n, t, e.total // e.out_n)]
+    assert isinstance(e, Eltwise)
+    t_in, t_out = str(e.in_type), str(e.result_type)
+    if e.kind == "duplicate":
+        return [(e.n, t_in, e.words)], [(e.n, t_in, e.words)] * 2
+    if e.kind == "add":
+        return [(e.n, t_in, e.words)] * 2, [(e.n, t_out, e.words)]
+    if e.kind == "pool":
+        return [(e.n, t_in, e.words)], [(e.n, t_out, e.ch // e.n)]
+    if e.kind == "se_scale":
+        assert e.gate_type is not None
+        return [(e.n, t_in, e.words), (e.n, str(e.gate_type), e.ch // e.n)], [(e.n, t_out, e.words)]
+    return [(e.n, t_in, e.words)], [(e.n, t_out, e.words)]

@@ -1,0 +1,243 @@
+"""Chooses the folding (PE and SIMD per layer) of an accelerator.
+
+Two targets:
+- `fold_for_fps`: a given FPS at the least resources: every node gets the cheapest folding
+  (by the resource model, normalised to the board) whose cycles per frame are within the
+  frame budget clock / fps; sliding windows that then read too slowly get a wider producer;
+- `fold_for_board`: the highest FPS whose estimate fits a fraction (default 80%) of every
+  board resource: a bisection over the frame budget, with large memories moved into URAM.
+A FINN-format folding JSON ({"layer": {"PE": p, "SIMD": s}}) given by the user overrides
+the search for the layers it names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+from flow.accel import Accelerator, DescriptionError, Node
+from flow.boards import Board
+from flow.estimate import DesignEstimate, estimate, place_memories
+from flow.lowering import Folding, lower
+from hls import resources as R
+from hls.engines import MVAU, Eltwise, legal_foldings
+from model.arch import Arch
+from model.quant import QuantConfig
+
+
+class FoldingError(ValueError):
+    pass
+
+
+def load_folding(path: Union[str, Path]) -> Folding:
+    """Reads a FINN-format folding JSON; checks that PE/SIMD are positive integers."""
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise FoldingError(f"{path}: not a readable folding JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise FoldingError(f"{path}: a folding JSON maps layer names to {{'PE': .., 'SIMD': ..}}")
+    out: Folding = {}
+    for k, v in d.items():
+        if k == "Defaults":
+            continue
+        if not isinstance(v, dict):
+            raise FoldingError(f"{path}: entry {k!r} is not an object")
+        for key, val in v.items():
+            if key in ("PE", "SIMD") and (not isinstance(val, int) or val < 1):
+                raise FoldingError(f"{path}: {k}.{key}={val!r} must be a positive integer")
+        for key in ("resType", "ram_style"):
+            if key in v and v[key] not in ("auto", "lut", "dsp", "block", "ultra", "distributed"):
+                raise FoldingError(f"{path}: {k}.{key}={v[key]!r} is not a FINN value")
+        out[k] = {kk: (int(vv) if kk in ("PE", "SIMD") else vv) for kk, vv in v.items()
+                  if kk in ("PE", "SIMD", "resType", "ram_style")}
+    return out
+
+
+def check_folding(arch: Arch, quant: QuantConfig, folding: Folding) -> None:
+    """Raises FoldingError naming unknown layers or illegal PE/SIMD (before any long step)."""
+    try:
+        lower(arch, quant, folding)
+    except (DescriptionError, ValueError) as e:
+        raise FoldingError(f"illegal folding: {e}") from None
+
+
+RESOURCES = ("LUT", "DSP", "BRAM36", "URAM")
+Prices = dict[str, float]
+
+
+def default_prices(board: Board) -> Prices:
+    """Cost of one unit of each resource: its share of the board (scarcer = dearer)."""
+    b = board.budget()
+    return {k: (1.0 / b[k] if b[k] else 1e9) for k in RESOURCES}
+
+
+def _cost(r: R.Resources, prices: Prices) -> float:
+    t = r.as_dict()
+    return sum(t[k] * prices[k] for k in RESOURCES)
+
+
+def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict) -> dict:
+    best: Optional[tuple[float, dict]] = None
+    fastest: Optional[tuple[int, dict]] = None
+    pes = [fixed["PE"]] if "PE" in fixed else legal_foldings(e.mh)
+    simds = [fixed["SIMD"]] if "SIMD" in fixed else legal_foldings(e.mw)
+    macs = [fixed["resType"]] if "resType" in fixed else ["lut", "dsp"]
+    for pe in pes:
+        for simd in simds:
+            cyc = e.pixels * e.groups * (e.mh // pe) * (e.mw // simd)
+            if fastest is None or cyc < fastest[0]:
+                fastest = (cyc, {"PE": pe, "SIMD": simd})
+            if cyc > budget:
+                continue
+            m = MVAU(e.groups, e.mw, e.mh, pe, simd, e.pixels, e.in_type, e.w_bits, e.out_type)
+            for mac in macs:
+                c = _cost(R.mvau(m, "auto", mac), prices)
+                if best is None or c < best[0]:
+                    best = (c, {"PE": pe, "SIMD": simd, "resType": mac})
+    if best is None:
+        assert fastest is not None
+        return fastest[1]
+    return best[1]
+
+
+def _elt_width(e: Eltwise, budget: int) -> int:
+    for n in legal_foldings(e.ch):
+        f = Eltwise(e.kind, e.ch, n, e.pixels, e.in_type, e.out_type, e.gate_type)
+        if f.cycles() <= budget:
+            return n
+    return e.ch
+
+
+def _source_key(acc: Accelerator, stream: str) -> Optional[str]:
+    """The folding key (layer or SE FC name) of the node that decides a stream's width."""
+    by_out = {o: n for n in acc.nodes for o in n.outputs}
+    while stream in by_out:
+        n = by_out[stream]
+        if n.kind == "mvau":
+            return n.name
+        if n.kind in ("add", "threshold") or n.kind == "se_scale":
+            return n.layer
+        stream = n.inputs[0]  # duplicate / width_convert / pool pass the width through
+    return None
+
+
+def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
+                    user: Optional[Folding] = None, max_rounds: int = 20,
+                    prices: Optional[Prices] = None) -> Folding:
+    """The cheapest folding whose every node takes at most `budget` cycles per frame
+    (where the parallelism allows), at the given resource prices."""
+    user = dict(user or {})
+    prices = prices or default_prices(board)
+    base = lower(arch, quant, user, strict=False)
+    folding: Folding = {k: dict(v) for k, v in user.items()}
+    for n in base.nodes:
+        e = n.engine()
+        fixed = user.get(n.name, {})
+        if n.kind == "mvau":
+            if "PE" in fixed and "SIMD" in fixed:
+                continue
+            folding[n.name] = dict(fixed, **_cheapest_mvau(e, budget, prices, fixed))
+        elif n.kind in ("add", "se_scale") or (n.kind == "threshold" and n.name == n.layer):
+            key = n.layer
+            if key in user:
+                continue
+            probe = e if n.kind != "se_scale" else e
+            folding[key] = {"PE": _elt_width(probe, budget)}
+    for _ in range(max_rounds):
+        acc = lower(arch, quant, folding, strict=False)
+        changed = False
+        for n in acc.nodes:
+            e = n.engine()
+            if e.cycles() <= budget or n.kind == "mvau":
+                continue
+            key = _source_key(acc, n.inputs[0]) if n.inputs else None
+            if key is None or key in user:
+                continue
+            cur = folding.get(key, {"PE": 1})
+            src = acc.node(key) if any(x.name == key for x in acc.nodes) else None
+            ch = src.engine().mh if src is not None and src.kind == "mvau" else \
+                arch[key].out_shape[0]
+            wider = [d for d in legal_foldings(ch) if d > cur.get("PE", 1)]
+            if wider:
+                folding[key] = dict(cur, PE=wider[0])
+                changed = True
+        if not changed:
+            break
+    return folding
+
+
+@dataclass
+class FoldingResult:
+    folding: Folding
+    accelerator: Accelerator
+    estimate: DesignEstimate
+    cycles_per_frame: int
+
+
+def _fold_priced(arch: Arch, quant: QuantConfig, budget: int, board: Board, fraction: float,
+                 clock_mhz: float, user: Optional[Folding], rounds: int = 5) -> FoldingResult:
+    """fold_for_cycles, re-priced: a resource over fraction x budget gets dearer, so the
+    search trades it for others (e.g. LUT multipliers for DSPs)."""
+    prices = default_prices(board)
+    best: Optional[FoldingResult] = None
+    for _ in range(rounds):
+        r = _build(arch, quant, fold_for_cycles(arch, quant, budget, board, user, prices=prices),
+                   board, fraction, clock_mhz)
+        if best is None or _overshoot(r, board, fraction) < _overshoot(best, board, fraction):
+            best = r
+        over = r.estimate.over(board, fraction)
+        if not over:
+            return r
+        for k in over:
+            if k in prices:
+                prices[k] *= 3.0
+    assert best is not None
+    return best
+
+
+def _overshoot(r: "FoldingResult", board: Board, fraction: float) -> float:
+    u = r.estimate.utilisation(board)
+    return sum(max(0.0, v - fraction) for v in u.values())
+
+
+def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fraction: float,
+           clock_mhz: float) -> FoldingResult:
+    acc = lower(arch, quant, folding, board=board.name, clock_mhz=clock_mhz, strict=False)
+    place_memories(acc, board, fraction)
+    est = estimate(acc)
+    return FoldingResult(folding, acc, est, max(n.engine().cycles() for n in acc.nodes))
+
+
+def fold_for_fps(arch: Arch, quant: QuantConfig, board: Board, fps: float, *,
+                 clock_mhz: Optional[float] = None, fraction: float = 0.8,
+                 user: Optional[Folding] = None) -> FoldingResult:
+    clk = clock_mhz or board.clock_mhz
+    budget = int(clk * 1e6 / fps)
+    return _fold_priced(arch, quant, budget, board, fraction, clk, user)
+
+
+def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: float = 0.8,
+                   clock_mhz: Optional[float] = None, user: Optional[Folding] = None,
+                   steps: int = 18) -> FoldingResult:
+    """Highest throughput that fits fraction x every resource of the board (bisection on the
+    frame's cycle budget)."""
+    clk = clock_mhz or board.clock_mhz
+    slow = _build(arch, quant, fold_for_cycles(arch, quant, 1 << 40, board, user), board,
+                  fraction, clk)
+    if not slow.estimate.fits(board, fraction):
+        return slow  # even the smallest design does not fit; the report says which resource
+    lo, hi = 1, slow.cycles_per_frame  # hi fits
+    best = slow
+    for _ in range(steps):
+        if hi - lo <= max(1, hi // 200):
+            break
+        mid = (lo + hi) // 2
+        r = _fold_priced(arch, quant, mid, board, fraction, clk, user)
+        if r.estimate.fits(board, fraction):
+            hi, best = min(mid, r.cycles_per_frame), r
+        else:
+            lo = mid + 1
+    return best

@@ -1,0 +1,168 @@
+"""FPGA resource estimates (LUT, FF, DSP, BRAM36, URAM) of engine instances: an analytic
+model, labelled as an estimate wherever it is printed.
+
+The model, per engine:
+- memories (weights, thresholds, line buffers, SE frame buffers) are placed by size: up to
+  LUTRAM_MAX_BITS, or shallow and wide enough that LUTRAM costs less than LUTS_PER_BRAM18
+  LUTs per BRAM18 saved, in LUTRAM (64 x 1 bits per LUT), else BRAM (RAMB18 aspect ratios
+  16Kx1 .. 512x36, two RAMB18 per BRAM36) or URAM (4K x 72 per URAM288) when placed there;
+- a MAC lane multiplies in LUTs when w_bits + in_bits <= DSP_THRESHOLD_BITS, with
+  (2*ceil((w+a)/6) - 1) * (w+a) LUTs (a LUT-based array multiplier, the form FINN's MVAU
+  estimate uses), else in one DSP48E2; the adder tree costs (w+a) LUTs per input of a PE;
+- thresholds compare in parallel: one acc-bit comparator (acc LUTs) per threshold and lane;
+- a fixed control overhead per engine and FFs at ~1.5 per LUT for pipelining.
+FINN's own estimates of the same layers are reported beside these by the flow where FINN has
+a model (see sim/README.md for how they differ).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hls.engines import MVAU, SWG, Eltwise, WidthConvert
+
+LUTRAM_MAX_BITS = 4096  # memories up to this size live in distributed RAM
+LUTS_PER_BRAM18 = 180  # exchange rate for shallow memories: about half a BRAM18's board share
+DSP_THRESHOLD_BITS = 8  # w_bits + in_bits above this multiply in a DSP48E2
+ENGINE_OVERHEAD_LUTS = 150
+FF_PER_LUT = 1.5
+
+BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+URAM_DEPTH, URAM_WIDTH = 4096, 72
+
+
+@dataclass
+class Resources:
+    lut: float = 0.0
+    ff: float = 0.0
+    dsp: int = 0
+    bram18: int = 0
+    uram: int = 0
+    lutram_luts: float = 0.0  # part of lut used as memory
+
+    def __add__(self, o: "Resources") -> "Resources":
+        return Resources(self.lut + o.lut, self.ff + o.ff, self.dsp + o.dsp,
+                         self.bram18 + o.bram18, self.uram + o.uram,
+                         self.lutram_luts + o.lutram_luts)
+
+    @property
+    def bram36(self) -> float:
+        return self.bram18 / 2
+
+    def as_dict(self) -> dict[str, float]:
+        return {"LUT": round(self.lut), "FF": round(self.ff), "DSP": self.dsp,
+                "BRAM36": self.bram36, "URAM": self.uram}
+
+
+def bram18_count(depth: int, width: int) -> int:
+    """RAMB18 primitives for a depth x width memory: the cheapest aspect ratio."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM18_SHAPES)
+
+
+def uram_count(depth: int, width: int) -> int:
+    if depth <= 0 or width <= 0:
+        return 0
+    return math.ceil(depth / URAM_DEPTH) * math.ceil(width / URAM_WIDTH)
+
+
+def memory(depth: int, width: int, count: int = 1, style: str = "auto") -> Resources:
+    """Resources of `count` memories of depth x width bits; style auto|lutram|bram|uram."""
+    if depth * width == 0 or count == 0:
+        return Resources()
+    if style == "auto":
+        # small memories, and shallow wide ones that would waste most of each BRAM, go to
+        # LUTRAM (a BRAM18 is counted as worth LUTS_PER_BRAM18 LUTs of the board)
+        luts = math.ceil(depth / 64) * width
+        small = depth * width <= LUTRAM_MAX_BITS
+        style = "lutram" if small or luts <= LUTS_PER_BRAM18 * bram18_count(depth, width) else "bram"
+    if style == "lutram":
+        luts = count * math.ceil(depth / 64) * width
+        return Resources(lut=luts, lutram_luts=luts)
+    if style == "uram":
+        return Resources(uram=count * uram_count(depth, width))
+    return Resources(bram18=count * bram18_count(depth, width))
+
+
+def mac_lanes(lanes: int, w_bits: int, in_bits: int, simd: int, pe: int,
+              style: str = "auto") -> Resources:
+    """style: lut | dsp | auto (DSP above DSP_THRESHOLD_BITS of w_bits + in_bits)."""
+    wa = w_bits + in_bits
+    if style == "dsp" or (style == "auto" and wa > DSP_THRESHOLD_BITS):
+        mult = Resources(dsp=lanes)
+    else:
+        mult = Resources(lut=lanes * (2 * math.ceil(wa / 6) - 1) * wa)
+    adders = Resources(lut=pe * simd * wa)
+    return mult + adders
+
+
+def comparators(lanes: int, nt: int, bits: int) -> Resources:
+    return Resources(lut=lanes * nt * bits)
+
+
+def _finish(r: Resources) -> Resources:
+    r.lut += ENGINE_OVERHEAD_LUTS
+    r.ff += FF_PER_LUT * (r.lut - r.lutram_luts)
+    return r
+
+
+def mvau(e: MVAU, weight_style: str = "auto", mac_style: str = "auto") -> Resources:
+    # All PE lanes read the same address each cycle, so the lanes' weight memories are
+    # reshaped into one PE*SIMD*w_bits wide memory (ARRAY_RESHAPE in vg_mvau.h); likewise
+    # the thresholds (PE*NT*(acc+1) bits wide, depth G*NF).
+    n, depth, width = e.weight_mem()
+    r = memory(depth, width * n, 1, weight_style)
+    if e.nt:
+        r = r + memory(e.groups * e.nf, e.pe * e.nt * (e.acc + 1), 1)
+        r = r + comparators(e.pe, e.nt, e.acc + 1)
+    r = r + mac_lanes(e.mac_lanes(), e.w_bits, e.in_type.bits, e.simd, e.pe, mac_style)
+    r = r + Resources(lut=e.pe * e.acc)  # accumulators
+    r = r + memory(e.sf, e.simd * e.in_type.bits)  # input vector buffer
+    return _finish(r)
+
+
+WINDOW_REGISTER_MAX_BITS = 8192  # larger windows are K*K memory banks of depth CH
+
+
+def swg(e: SWG) -> Resources:
+    wp = e.ifm_w + 2 * e.pad
+    # one memory per line-buffer row, written one input word (in_n elements) per cycle
+    r = memory(wp * e.ch // e.in_n, e.in_n * e.dtype.bits, max(e.k - 1, 0))
+    win_bits = e.k * e.k * e.ch * e.dtype.bits
+    if win_bits <= WINDOW_REGISTER_MAX_BITS:
+        r = r + Resources(ff=win_bits)  # window registers
+    else:
+        r = r + memory(e.ch, e.dtype.bits, e.k * e.k)  # one bank per kernel position
+    r = r + Resources(lut=e.simd * e.dtype.bits * max(1, math.ceil(math.log2(max(2, e.k * e.k)))))
+    return _finish(r)
+
+
+def eltwise(e: Eltwise, frame_style: str = "auto") -> Resources:
+    r = Resources()
+    if e.kind in ("threshold", "add", "se_scale"):
+        assert e.out_type is not None
+        nt = (1 << e.out_type.bits) - 1
+        r = r + memory(e.ch // e.n, nt * (e.sum_bits + 1), e.n)
+        r = r + comparators(e.n, nt, e.sum_bits + 1)
+    if e.kind == "add":
+        r = r + Resources(lut=e.n * e.sum_bits)
+    if e.kind == "se_scale":
+        assert e.gate_type is not None
+        r = r + memory(e.pixels * e.ch // e.n, e.n * e.in_type.bits, 1, frame_style)
+        r = r + mac_lanes(e.n, e.in_type.bits, e.gate_type.bits, 1, e.n)
+    if e.kind == "pool":
+        r = r + memory(e.ch // e.n, e.n * e.sum_bits) + Resources(lut=e.n * e.sum_bits)
+    return _finish(r)
+
+
+def width_convert(e: WidthConvert) -> Resources:
+    return _finish(Resources(lut=(e.in_n + e.out_n) * e.dtype.bits))
+
+
+def fifo(depth: int, width: int) -> Resources:
+    """A stream FIFO: shift registers (SRL) when shallow, else BRAM/URAM-backed."""
+    if depth <= 32:
+        return Resources(lut=math.ceil(depth / 32) * width, ff=width)
+    return memory(depth, width) + Resources(lut=30, ff=2 * width)

@@ -42,11 +42,14 @@ def _calibrated(arch, quant, x, seed=0):
 @pytest.mark.parametrize("spec", ["float", "w8a8", "w4a8", "w4a4"])
 def test_every_variant_builds_and_runs(model, spec):
     arch = tiny(model)
-    net = Net(arch, QuantConfig.parse(spec)).eval()
-    y = net(torch.rand(2, *arch.input.out_shape))
-    assert y.shape == (2, arch.output.cout)
+    x = torch.rand(4, *arch.input.out_shape)
+    net = _calibrated(arch, QuantConfig.parse(spec), x)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == (4, arch.output.cout)
+    assert torch.isfinite(y).all() and y.abs().sum() > 0
     if model == "vargfacenet":  # embeddings are L2-normalised by the tail
-        assert torch.allclose(y.norm(dim=1), torch.ones(2), atol=1e-5)
+        assert torch.allclose(y.norm(dim=1), torch.ones(4), atol=1e-5)
 
 
 def test_bit_widths_reach_the_layers_they_name():

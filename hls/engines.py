@@ -285,14 +285,14 @@ class Eltwise:
     def cycles(self) -> int:
         if self.kind == "pool":
             return self.words + self.ch // self.n
-        if self.kind == "se_scale":
-            return 2 * self.words + self.ch // self.n  # fill frame, read gate, emit
+        if self.kind == "se_scale":  # fill and emit overlap on the ping-pong frame buffer
+            return self.words + self.ch // self.n
         return self.words
 
     def buffer_bits(self) -> int:
-        """Internal storage: the SE frame buffer holds a whole feature map."""
+        """Internal storage: the SE frame buffer holds two feature maps (ping-pong)."""
         if self.kind == "se_scale":
-            return self.pixels * self.ch * self.in_type.bits
+            return 2 * self.pixels * self.ch * self.in_type.bits
         if self.kind == "pool":
             return self.ch * self.sum_bits
         return 0

@@ -150,7 +150,7 @@ def eltwise(e: Eltwise, frame_style: str = "auto") -> Resources:
         r = r + Resources(lut=e.n * e.sum_bits)
     if e.kind == "se_scale":
         assert e.gate_type is not None
-        r = r + memory(e.pixels * e.ch // e.n, e.n * e.in_type.bits, 1, frame_style)
+        r = r + memory(e.pixels * e.ch // e.n, e.n * e.in_type.bits, 2, frame_style)  # ping-pong
         r = r + mac_lanes(e.n, e.in_type.bits, e.gate_type.bits, 1, e.n)
     if e.kind == "pool":
         r = r + memory(e.ch // e.n, e.n * e.sum_bits) + Resources(lut=e.n * e.sum_bits)

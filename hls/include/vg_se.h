@@ -1,8 +1,8 @@
 // The squeeze-excitation block's pieces. In the dataflow an SE block is
 //   duplicate -> [global_acc_pool -> threshold_layer -> mvau(FC1 + PReLU thresholds)
 //                 -> mvau(FC2 + hard-sigmoid gate thresholds)] -> se_scale
-// where se_scale holds the whole feature map (frame buffer) until the gate, which depends
-// on the global pool, is known; then it multiplies each channel by its gate code and
+// where se_scale holds the whole feature map (a ping-pong frame buffer) until the gate, which
+// depends on the global pool, is known; then it multiplies each channel by its gate code and
 // requantizes the product with thresholds onto the block's shared quantizer.
 #ifndef VG_SE_H
 #define VG_SE_H
@@ -42,23 +42,9 @@ void global_acc_pool(hls::stream<Word<TI, N> >& in, hls::stream<Word<TS, N> >& o
   }
 }
 
-// out[p][c] = threshold(x[p][c] * gate[c]) with thresholds thr[c % N][c / N]. Reads the
-// whole frame of x into the frame buffer first (the gate cannot exist before the frame has
-// been pooled), then the CH gate codes (N per word), then streams the result.
-template <int CH, int N, int PIXELS, int X_BITS, bool X_SIGNED, int G_BITS, int NT, int OUT_BIAS,
-          typename TX, typename TG, typename TT, typename TO>
-void se_scale(hls::stream<Word<TX, N> >& x_in, hls::stream<Word<TG, N> >& gate_in,
-              hls::stream<Word<TO, N> >& out, const TT thr[N][CH / N][NT]) {
-  static_assert(CH % N == 0, "se_scale: N must divide CH");
-  constexpr int PROD_BITS = X_BITS + G_BITS + 1;
-  typedef typename acc_t<PROD_BITS>::type Prod;
-  static TX frame[PIXELS][CH / N][N];
-#ifdef VG_WEIGHTS_URAM
-#pragma HLS BIND_STORAGE variable = frame type = ram_2p impl = uram
-#endif
-#pragma HLS ARRAY_PARTITION variable = frame complete dim = 3
-  TG gate[CH / N][N];
-#pragma HLS ARRAY_PARTITION variable = gate complete dim = 2
+// Frame buffer fill: the whole frame of x, in stream order.
+template <int CH, int N, int PIXELS, typename TX>
+void se_frame_fill(hls::stream<Word<TX, N> >& x_in, TX frame[PIXELS][CH / N][N]) {
   for (int p = 0; p < PIXELS; p++) {
     for (int f = 0; f < CH / N; f++) {
 #pragma HLS PIPELINE II = 1
@@ -66,6 +52,18 @@ void se_scale(hls::stream<Word<TX, N> >& x_in, hls::stream<Word<TG, N> >& gate_i
       for (int i = 0; i < N; i++) frame[p][f][i] = w.v[i];
     }
   }
+}
+
+// Reads the CH gate codes, then streams threshold(x * gate) out of the frame buffer.
+template <int CH, int N, int PIXELS, int X_BITS, int G_BITS, int NT, int OUT_BIAS, typename TX,
+          typename TG, typename TT, typename TO>
+void se_frame_emit(const TX frame[PIXELS][CH / N][N], hls::stream<Word<TG, N> >& gate_in,
+                   hls::stream<Word<TO, N> >& out, const TT thr[N][CH / N][NT]) {
+  constexpr int PROD_BITS = X_BITS + G_BITS + 1;
+  typedef typename acc_t<PROD_BITS>::type Prod;
+#pragma HLS ARRAY_PARTITION variable = thr complete dim = 1
+  TG gate[CH / N][N];
+#pragma HLS ARRAY_PARTITION variable = gate complete dim = 2
   for (int f = 0; f < CH / N; f++) {
 #pragma HLS PIPELINE II = 1
     const Word<TG, N> w = gate_in.read();
@@ -83,6 +81,29 @@ void se_scale(hls::stream<Word<TX, N> >& x_in, hls::stream<Word<TG, N> >& gate_i
       out.write(o);
     }
   }
+}
+
+// out[p][c] = threshold(x[p][c] * gate[c]) with thresholds thr[c % N][c / N]. The frame
+// buffer is a ping-pong channel between the fill and the emit process (DATAFLOW makes the
+// array a PIPO: two frame buffers), so frame k+1 fills while frame k is emitted; the gate
+// of a frame cannot exist before the whole frame has been pooled, hence the buffer.
+template <int CH, int N, int PIXELS, int X_BITS, bool X_SIGNED, int G_BITS, int NT, int OUT_BIAS,
+          typename TX, typename TG, typename TT, typename TO>
+void se_scale(hls::stream<Word<TX, N> >& x_in, hls::stream<Word<TG, N> >& gate_in,
+              hls::stream<Word<TO, N> >& out, const TT thr[N][CH / N][NT]) {
+  static_assert(CH % N == 0, "se_scale: N must divide CH");
+#pragma HLS DATAFLOW
+#ifdef __SYNTHESIS__
+  TX frame[PIXELS][CH / N][N];
+#else
+  static TX frame[PIXELS][CH / N][N];  // C-sim runs fill then emit; keep it off the stack
+#endif
+#ifdef VG_WEIGHTS_URAM
+#pragma HLS BIND_STORAGE variable = frame type = ram_2p impl = uram
+#endif
+#pragma HLS ARRAY_PARTITION variable = frame complete dim = 3
+  se_frame_fill<CH, N, PIXELS, TX>(x_in, frame);
+  se_frame_emit<CH, N, PIXELS, X_BITS, G_BITS, NT, OUT_BIAS, TX, TG, TT, TO>(frame, gate_in, out, thr);
 }
 
 }  // namespace vg

@@ -1,0 +1,229 @@
+"""Event-driven simulation of the dataflow: processes (sim/programs.py) joined by bounded FIFOs
+with backpressure, over several consecutive frames.
+
+A process starts its next job when every input FIFO holds the words the job reads and every
+output FIFO has room for the words it writes (counting words still in flight); it then takes
+the input words, is busy for the job's cycles, and its output words appear `latency` cycles
+after the job ends. Waiting for input counts as starved, waiting for room as blocked. When
+no event is left and some process has not finished, the design has deadlocked: the report
+names the cycle, the waiting processes and the full or empty FIFOs they wait on.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Optional
+
+from sim.programs import Program
+
+UNBOUNDED = 1 << 40
+
+
+@dataclass
+class ProcStats:
+    name: str
+    kind: str
+    busy: int = 0
+    starved: int = 0
+    blocked: int = 0
+    first_output: Optional[int] = None
+    finished: Optional[int] = None
+    frame_done: list[int] = field(default_factory=list)
+
+
+@dataclass
+class FifoStats:
+    name: str
+    depth: int
+    peak: int = 0
+    trace_t: list[int] = field(default_factory=list)
+    trace_v: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Deadlock:
+    cycle: int
+    waiting: list[str]  # "process: waits for <stream> (full 4/4)" lines
+    streams: list[str]  # every stream in the wait-for chains
+    full: list[str]  # the full streams whose producers are blocked: the ones to deepen
+
+    def __str__(self) -> str:
+        return (f"deadlock at cycle {self.cycle}: full FIFOs {', '.join(self.full)}; "
+                f"{len(self.streams)} streams in the wait chains\n  " + "\n  ".join(self.waiting))
+
+
+@dataclass
+class SimResult:
+    frames: int
+    procs: dict[str, ProcStats]
+    fifos: dict[str, FifoStats]
+    deadlock: Optional[Deadlock]
+    end_cycle: int
+    sink: str
+
+    def frame_ends(self) -> list[int]:
+        return self.procs[self.sink].frame_done
+
+    def cycles_per_frame(self) -> Optional[float]:
+        """Steady state: the interval between the last two frames' completions."""
+        ends = self.frame_ends()
+        if len(ends) >= 2:
+            return float(ends[-1] - ends[-2])
+        return float(ends[0]) if ends else None
+
+    def latency_cycles(self) -> Optional[int]:
+        """Batch-1 latency: first input word of frame 0 to its last output word."""
+        ends = self.frame_ends()
+        return ends[0] if ends else None
+
+
+def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
+             trace: bool = False, max_trace: int = 200_000) -> SimResult:
+    """Runs `frames` frames through the processes; depths: FIFO depth per stream (words)."""
+    P = len(progs)
+    jobs = [len(p.cycles) for p in progs]
+    cyc = [p.cycles.tolist() for p in progs]
+    cons = [p.consume.tolist() for p in progs]
+    prod = [p.produce.tolist() for p in progs]
+    lat = [p.latency for p in progs]
+    fifo_names = sorted({s for p in progs for s in p.inputs + p.outputs})
+    fidx = {s: i for i, s in enumerate(fifo_names)}
+    F = len(fifo_names)
+    count = [0] * F  # visible words
+    inflight = [0] * F
+    depth = [depths.get(s, UNBOUNDED) for s in fifo_names]
+    producer = [-1] * F
+    consumer = [-1] * F
+    ins = [[fidx[s] for s in p.inputs] for p in progs]
+    outs = [[fidx[s] for s in p.outputs] for p in progs]
+    for i in range(P):
+        for f in ins[i]:
+            consumer[f] = i
+        for f in outs[i]:
+            producer[f] = i
+    for p in progs:
+        for s, k in p.initial.items():
+            count[fidx[s]] += k
+    stats = [ProcStats(p.name, p.kind) for p in progs]
+    fstats = [FifoStats(s, depth[fidx[s]]) for s in fifo_names]
+    total_jobs = [jobs[i] * frames for i in range(P)]
+    nxt = [0] * P  # next job index
+    busy = [False] * P
+    wait_since = [-1] * P
+    wait_kind = [0] * P  # 1 starved, 2 blocked
+    heap: list[tuple[int, int, int, int, tuple]] = []
+    seq = 0
+    TRY, DELIVER, END = 0, 1, 2
+    for i in range(P):
+        heap.append((0, seq, TRY, i, ()))
+        seq += 1
+    heapq.heapify(heap)
+    t = 0
+    tr_left = max_trace
+
+    def record(f: int, now: int) -> None:
+        nonlocal tr_left
+        v = count[f] + inflight[f]
+        if v > fstats[f].peak:
+            fstats[f].peak = v
+        if trace and tr_left > 0:
+            fstats[f].trace_t.append(now)
+            fstats[f].trace_v.append(v)
+            tr_left -= 1
+
+    while heap:
+        t, _, kind, i, payload = heapq.heappop(heap)
+        if kind == DELIVER:
+            for f, w in payload:
+                inflight[f] -= w
+                count[f] += w
+                record(f, t)
+                c = consumer[f]
+                if c >= 0 and wait_since[c] >= 0 and not busy[c]:
+                    heapq.heappush(heap, (t, seq, TRY, c, ()))
+                    seq += 1
+            if stats[i].first_output is None:
+                stats[i].first_output = t
+            continue
+        if kind == END:
+            busy[i] = False
+        # try to start the next job of process i
+        if busy[i] or nxt[i] >= total_jobs[i]:
+            continue
+        j = nxt[i] % jobs[i]
+        cj, pj = cons[i][j], prod[i][j]
+        why = 0
+        for k, f in enumerate(ins[i]):
+            if count[f] < cj[k]:
+                why = 1
+                break
+        if not why:
+            for k, f in enumerate(outs[i]):
+                if pj[k] and count[f] + inflight[f] + pj[k] > depth[f]:
+                    why = 2
+                    break
+        if why:
+            if wait_since[i] < 0:
+                wait_since[i] = t
+            wait_kind[i] = why
+            continue
+        if wait_since[i] >= 0:
+            if wait_kind[i] == 1:
+                stats[i].starved += t - wait_since[i]
+            else:
+                stats[i].blocked += t - wait_since[i]
+            wait_since[i] = -1
+        for k, f in enumerate(ins[i]):
+            w = cj[k]
+            if w:
+                count[f] -= w
+                record(f, t)
+                pr = producer[f]
+                if pr >= 0 and wait_since[pr] >= 0 and not busy[pr]:
+                    heapq.heappush(heap, (t, seq, TRY, pr, ()))
+                    seq += 1
+        deliver = []
+        for k, f in enumerate(outs[i]):
+            w = pj[k]
+            if w:
+                inflight[f] += w
+                deliver.append((f, w))
+                record(f, t)
+        d = cyc[i][j]
+        stats[i].busy += d
+        end = t + d
+        nxt[i] += 1
+        busy[i] = True
+        if deliver:
+            heapq.heappush(heap, (end + lat[i], seq, DELIVER, i, tuple(deliver)))
+            seq += 1
+        heapq.heappush(heap, (end, seq, END, i, ()))
+        seq += 1
+        if nxt[i] % jobs[i] == 0:
+            stats[i].frame_done.append(end + lat[i])
+        if nxt[i] == total_jobs[i]:
+            stats[i].finished = end + lat[i]
+
+    deadlock = None
+    unfinished = [i for i in range(P) if nxt[i] < total_jobs[i]]
+    if unfinished:
+        lines, streams, full = [], set(), set()
+        waiting = {i for i in unfinished if not busy[i]}
+        for i in sorted(waiting):
+            j = nxt[i] % jobs[i]
+            for k, f in enumerate(outs[i]):
+                if prod[i][j][k] and count[f] + inflight[f] + prod[i][j][k] > depth[f]:
+                    lines.append(f"{progs[i].name}: waits for room in {fifo_names[f]} "
+                                 f"(full: {count[f] + inflight[f]}/{depth[f]})")
+                    streams.add(fifo_names[f])
+                    full.add(fifo_names[f])
+            for k, f in enumerate(ins[i]):
+                # a starved process belongs to the deadlock when its producer waits as well
+                if count[f] < cons[i][j][k] and producer[f] in waiting:
+                    lines.append(f"{progs[i].name}: waits for input {fifo_names[f]} "
+                                 f"(holds {count[f]}, needs {cons[i][j][k]})")
+                    streams.add(fifo_names[f])
+        deadlock = Deadlock(t, lines, sorted(streams), sorted(full))
+    return SimResult(frames, {p.name: s for p, s in zip(progs, stats)},
+                     {f.name: f for f in fstats}, deadlock, t, progs[-1].name)

@@ -1,0 +1,92 @@
+"""FIFO depths: the smallest the simulation shows to neither deadlock nor lower throughput.
+
+1. Simulate with unbounded FIFOs: the reference throughput and each FIFO's peak occupancy.
+   With every depth at its peak the schedule is exactly the unbounded one (no producer ever
+   finds a FIFO full), so these peaks are always a safe answer. It is FINN's method (it reads
+   them from an RTL simulation), but it over-sizes: a fast process runs ahead and fills the
+   FIFO in front of a slower one although stalling it would cost nothing.
+2. So the depths are taken from a second unbounded run in which every process is slowed to
+   the bottleneck's cycles per frame (rate-matched, as in a balanced pipeline): what is left
+   in a FIFO there is what the structure needs, the skew a residual or branch-merge join must
+   absorb while the other branch catches up (a sliding window's rows, an SE block's whole
+   frame), and the burstiness of sliding windows; it can also be more than the real peak
+   (slowed branches skew more), so each depth is the smaller of the two, and at least one
+   job's words.
+3. The real design is simulated with these depths; FIFOs are deepened to their step-1 peak
+   round by round
+   where it deadlocks (the full FIFOs the deadlock report names) or loses throughput (FIFOs
+   whose producer was blocked while their consumer starved). After `rounds` rounds the
+   peaks of step 1 are used instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from sim.events import SimResult, simulate
+from sim.programs import Program, min_depths
+
+
+@dataclass
+class Sizing:
+    depths: dict[str, int]
+    reference: SimResult  # unbounded FIFOs, real rates
+    final: SimResult  # with `depths`
+    rounds: int
+    fell_back: bool
+
+
+def rate_matched(progs: list[Program]) -> list[Program]:
+    """Every process stretched to the slowest process's cycles per frame."""
+    slowest = max(p.frame_cycles for p in progs)
+    out = []
+    for p in progs:
+        f = slowest / max(p.frame_cycles, 1)
+        out.append(replace(p, cycles=np.ceil(p.cycles * f).astype(np.int64)))
+    return out
+
+
+def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 6,
+               tolerance: float = 0.01) -> Sizing:
+    ref = simulate(progs, {}, frames)
+    if ref.deadlock:  # cannot happen with unbounded FIFOs unless a program is inconsistent
+        raise RuntimeError(f"the design deadlocks even with unbounded FIFOs: {ref.deadlock}")
+    target = ref.cycles_per_frame() or 0.0
+    lmin = min_depths(progs)
+    matched = simulate(rate_matched(progs), {}, frames)
+    depths = {s: max(min(f.peak, ref.fifos[s].peak), lmin.get(s, 2))
+              for s, f in matched.fifos.items()}
+    for p in progs:  # an SE scale's ping-pong token streams hold exactly their 2 buffers
+        depths.update(p.initial)
+    res = ref
+    for r in range(1, rounds + 1):
+        res = simulate(progs, depths, frames)
+        cpf = res.cycles_per_frame()
+        if res.deadlock is None and cpf is not None and cpf <= target * (1 + tolerance):
+            return Sizing(depths, ref, res, r, False)
+        blamed = set(res.deadlock.full) if res.deadlock else _too_shallow(progs, res)
+        blamed -= {s for p in progs for s in p.initial}
+        if not blamed:
+            break
+        for s in blamed:
+            depths[s] = max(ref.fifos[s].peak, depths[s])
+    depths = {s: max(f.peak, lmin.get(s, 2)) for s, f in ref.fifos.items()}
+    for p in progs:
+        depths.update(p.initial)
+    return Sizing(depths, ref, simulate(progs, depths, frames), rounds, True)
+
+
+def _too_shallow(progs: list[Program], res: SimResult, keep: float = 0.1,
+                 most: int = 25) -> set[str]:
+    """Streams whose producer was blocked and whose consumer starved, the worst first."""
+    prod = {s: p.name for p in progs for s in p.outputs}
+    cons = {s: p.name for p in progs for s in p.inputs}
+    score = {s: min(res.procs[prod[s]].blocked, res.procs[cons[s]].starved)
+             for s in prod if s in cons}
+    top = max(score.values(), default=0)
+    if top == 0:
+        return set()
+    ranked = sorted((v, s) for s, v in score.items() if v >= keep * top)[::-1][:most]
+    return {s for _, s in ranked}

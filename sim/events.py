@@ -79,8 +79,11 @@ class SimResult:
 
 
 def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
-             trace: bool = False, max_trace: int = 200_000) -> SimResult:
-    """Runs `frames` frames through the processes; depths: FIFO depth per stream (words)."""
+             trace: bool = False, trace_step: int = 1) -> SimResult:
+    """Runs `frames` frames through the processes; depths: FIFO depth per stream (words).
+
+    trace: record each FIFO's occupancy over time, at most one sample per trace_step cycles
+    per FIFO (plus the final state)."""
     P = len(progs)
     jobs = [len(p.cycles) for p in progs]
     cyc = [p.cycles.tolist() for p in progs]
@@ -120,17 +123,16 @@ def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
         seq += 1
     heapq.heapify(heap)
     t = 0
-    tr_left = max_trace
+    last_sample = [-trace_step] * F
 
     def record(f: int, now: int) -> None:
-        nonlocal tr_left
         v = count[f] + inflight[f]
         if v > fstats[f].peak:
             fstats[f].peak = v
-        if trace and tr_left > 0:
+        if trace and now - last_sample[f] >= trace_step:
             fstats[f].trace_t.append(now)
             fstats[f].trace_v.append(v)
-            tr_left -= 1
+            last_sample[f] = now
 
     while heap:
         t, _, kind, i, payload = heapq.heappop(heap)

@@ -1,0 +1,18 @@
+"""The default design's architecture and quantization (one definition for the flow, the
+simulator, the demo and the notebook)."""
+
+from model.arch import Arch, vargfacenet
+from model.quant import QuantConfig
+
+DEFAULT_BOARD = "zcu104"
+DEFAULT_FPS_TARGET = 1000.0  # the accelerator issue's target at 200 MHz
+
+
+def default_arch() -> Arch:
+    return vargfacenet()  # multiplier 1.25, 112x112, last_channels 1024, emb 512
+
+
+def default_quant() -> QuantConfig:
+    # 4-bit weights and activations in the body (8-bit activations would need 255
+    # thresholds per channel, ~10x the threshold memory), 8-bit first and last layers
+    return QuantConfig(weight_bits=4, act_bits=4)

@@ -1,0 +1,125 @@
+"""Assembles the simulator's results (analytic path, event simulation, FIFO sizing, resource
+estimate) into one report: a dict with documented keys (the --json output) and a text table.
+
+JSON keys:
+  design, board, clock_mhz, frames
+  fps               steady-state frames per second of the event simulation at the clock
+  latency_ms        batch-1 latency (first input word to last output word of frame 0)
+  cycles_per_frame  event simulation; analytic: {cycles_per_frame, fps, latency_ms, bottleneck}
+  layers            per engine node: name, layer (of the architecture), kind, folding,
+                    cycles (per frame, from the engine formula), macs, busy, starved, blocked
+                    (event simulation, cycles over all frames), first_output (cycle)
+  fifos             per stream: name, producer, consumer, width_bits, depth (recommended),
+                    peak (occupancy in the simulation with the recommended depths),
+                    peak_unbounded
+  buffers           bits by purpose (weights, thresholds, line_buffer, se_frame, fifo, other)
+  resources         estimated LUT, FF, DSP, BRAM36, URAM (the hls/resources.py model), the
+                    board's budget and the utilisation
+  fits              whether every estimated resource is within the board (and within 80%)
+  deadlock          null, or {cycle, full, waiting}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from flow.accel import Accelerator
+from flow.boards import Board
+from flow.estimate import estimate, node_buffer_bits
+from hls.engines import MVAU
+from sim.analytic import Analytic
+from sim.events import SimResult
+
+
+def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic, ev: SimResult,
+                 depths: dict[str, int], unbounded: Optional[SimResult] = None) -> dict[str, Any]:
+    est = estimate(acc)
+    layers = []
+    for n in acc.nodes:
+        e = n.engine()
+        procs = [p for name, p in ev.procs.items() if name == n.name or name.startswith(n.name + ".")
+                 and name[len(n.name) + 1:] in ("fill", "emit")]
+        fold = {}
+        if isinstance(e, MVAU):
+            fold = {"PE": e.pe, "SIMD": e.simd}
+        elif n.kind not in ("swg", "width_convert"):
+            fold = {"PE": n.params.get("n")}
+        first = [p.first_output for p in procs if p.first_output is not None]
+        layers.append({
+            "name": n.name, "layer": n.layer, "kind": n.kind, "folding": fold,
+            "cycles": e.cycles(), "macs": e.macs() if isinstance(e, MVAU) else 0,
+            "busy": sum(p.busy for p in procs), "starved": sum(p.starved for p in procs),
+            "blocked": sum(p.blocked for p in procs),
+            "first_output": min(first) if first else None,
+        })
+    fifos = []
+    for s in acc.streams:
+        f = ev.fifos.get(s.name)
+        fifos.append({
+            "name": s.name, "producer": s.producer, "consumer": s.consumer,
+            "width_bits": s.width_bits, "depth": depths.get(s.name, s.depth),
+            "peak": f.peak if f else None,
+            "peak_unbounded": unbounded.fifos[s.name].peak if unbounded and s.name in unbounded.fifos else None,
+        })
+    buffers: dict[str, int] = {}
+    for n in acc.nodes:
+        for k, v in node_buffer_bits(n).items():
+            buffers[k] = buffers.get(k, 0) + v
+    buffers["fifo"] = sum(d["depth"] * d["width_bits"] for d in fifos)
+    tot = est.total.as_dict()
+    cpf = ev.cycles_per_frame()
+    lat = ev.latency_cycles()
+    return {
+        "design": acc.name, "board": board.name, "clock_mhz": clock_mhz, "frames": ev.frames,
+        "fps": clock_mhz * 1e6 / cpf if cpf else None,
+        "latency_ms": lat / (clock_mhz * 1e3) if lat else None,
+        "cycles_per_frame": cpf,
+        "analytic": {"cycles_per_frame": an.cycles_per_frame, "fps": an.fps(clock_mhz),
+                     "latency_ms": an.latency_ms(clock_mhz), "bottleneck": an.bottleneck},
+        "layers": layers, "fifos": fifos, "buffers": buffers,
+        "resources": {"estimate": tot, "board": board.budget(1.0),
+                      "utilisation": est.utilisation(board),
+                      "model": "hls/resources.py analytic estimate (not a synthesis result)"},
+        "fits": {"board": est.fits(board, 1.0), "within_80_percent": est.fits(board, 0.8),
+                 "over_80_percent": est.over(board, 0.8)},
+        "deadlock": None if ev.deadlock is None else {
+            "cycle": ev.deadlock.cycle, "full": ev.deadlock.full, "waiting": ev.deadlock.waiting},
+        "total_macs": sum(l["macs"] for l in layers),
+    }
+
+
+def format_report(r: dict[str, Any], top: Optional[int] = None) -> str:
+    lines = [f"design {r['design']} on {r['board']} at {r['clock_mhz']:g} MHz, "
+             f"{r['frames']} frames event-simulated"]
+    lines.append(f"{'node':<34}{'kind':<14}{'PE':>5}{'SIMD':>6}{'cycles':>10}{'busy%':>7}"
+                 f"{'starved':>10}{'blocked':>10}{'1st out':>10}")
+    total = r["frames"] * (r["cycles_per_frame"] or 1)
+    rows = sorted(r["layers"], key=lambda l: -l["cycles"]) if top else r["layers"]
+    for l in rows[:top] if top else rows:
+        f = l["folding"]
+        busy = 100.0 * l["busy"] / max(total, 1)
+        lines.append(f"{l['name'][:33]:<34}{l['kind']:<14}{str(f.get('PE', '')):>5}"
+                     f"{str(f.get('SIMD', '')):>6}{l['cycles']:>10}{busy:>7.1f}{l['starved']:>10}"
+                     f"{l['blocked']:>10}{str(l['first_output']):>10}")
+    if top and len(r["layers"]) > top:
+        lines.append(f"... {len(r['layers']) - top} more nodes (the slowest {top} shown; --all for every node)")
+    a = r["analytic"]
+    lines.append("")
+    if r["deadlock"]:
+        lines.append(f"DEADLOCK at cycle {r['deadlock']['cycle']}: full FIFOs {', '.join(r['deadlock']['full'])}")
+        lines += ["  " + w for w in r["deadlock"]["waiting"][:20]]
+    else:
+        lines.append(f"throughput: {r['fps']:.1f} FPS simulated ({r['cycles_per_frame']:.0f} cycles/frame); "
+                     f"analytic {a['fps']:.1f} FPS, bottleneck {a['bottleneck']}")
+        lines.append(f"batch-1 latency: {r['latency_ms']:.3f} ms simulated, {a['latency_ms']:.3f} ms analytic")
+    b = r["buffers"]
+    lines.append("buffers (Mbit): " + ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sorted(b.items())))
+    est, bud, ut = r["resources"]["estimate"], r["resources"]["board"], r["resources"]["utilisation"]
+    lines.append("resources (estimate): " + ", ".join(
+        f"{k} {est[k]:,.0f}/{bud[k]:,.0f} ({100 * ut[k]:.0f}%)" for k in ("LUT", "FF", "DSP", "BRAM36", "URAM")))
+    fits = r["fits"]
+    lines.append(f"fits {r['board']}: {'yes' if fits['board'] else 'no'}; within 80% of every resource: "
+                 f"{'yes' if fits['within_80_percent'] else 'no (over: ' + ', '.join(fits['over_80_percent']) + ')'}")
+    big = sorted(r["fifos"], key=lambda f: -f["depth"])[:5]
+    lines.append("deepest FIFOs (words): " + ", ".join(f"{f['name']} {f['depth']}" for f in big))
+    return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""Cycle-approximate simulation of a VarGNet/VarGFaceNet dataflow accelerator: per-layer
+cycles, stalls and first-output times, FIFO depths, buffer memory, resources, FPS, latency.
+
+    python sim/run.py                                  # the default VarGFaceNet design, ZCU104
+    python sim/run.py --model vargnet --width 0.5 --input 224 --fps 500
+    python sim/run.py --design build/default --json out.json --plot plots/
+
+With no --design and no --model it simulates the default design's build folder
+(build/default) if the flow has written one, else the default architecture (VarGFaceNet
+w4a4) folded for --fps on the board. Designs from --model need no torch and no weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from flow.accel import Accelerator, DescriptionError
+from flow.boards import BoardError, get_board
+from flow.estimate import node_buffer_bits
+from flow.folding import FoldingError, fold_for_board, fold_for_fps, load_folding
+from hls.engines import EngineError
+from model.arch import ArchError, build
+from model.defaults import DEFAULT_BOARD, DEFAULT_FPS_TARGET, default_quant
+from model.quant import QuantConfig, QuantConfigError
+from sim.analytic import analyse
+from sim.events import simulate
+from sim.fifo_sizing import size_fifos
+from sim.plots import plot_all
+from sim.programs import programs
+from sim.report import build_report, format_report
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DESIGN = ROOT / "build" / "default"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python sim/run.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--design", help="a build folder or accelerator.json written by the flow")
+    ap.add_argument("--model", choices=["vargfacenet", "vargnet"],
+                    help="simulate an architecture from its description alone (no weights)")
+    ap.add_argument("--width", type=float, help="width multiplier for --model (default: the model's)")
+    ap.add_argument("--input", type=int, help="input size for --model (default: 112 / 224)")
+    ap.add_argument("--quant", default=None,
+                    help="bit widths for --model: w4a4, w4a8, w8a8 (default: the default design's)")
+    ap.add_argument("--board", default=None, help=f"target board (default: the design's, else {DEFAULT_BOARD})")
+    ap.add_argument("--clock-mhz", type=float, default=None, help="clock (default: the board's, 200)")
+    ap.add_argument("--fps", type=float, default=None,
+                    help=f"folding target for --model (default {DEFAULT_FPS_TARGET:g}); "
+                         "with --fit the highest FPS within 80%% of the board instead")
+    ap.add_argument("--fit", action="store_true", help="for --model: fold for the board's budget")
+    ap.add_argument("--folding", help="FINN-format folding JSON for --model ({layer: {PE, SIMD}})")
+    ap.add_argument("--frames", type=int, default=2, help="frames to event-simulate (default 2)")
+    ap.add_argument("--size-fifos", action="store_true",
+                    help="size the FIFOs by simulation even for a --design (always done for --model)")
+    ap.add_argument("--json", help="write the results as JSON here (keys: see sim/report.py)")
+    ap.add_argument("--plot", help="write PNG plots into this folder")
+    ap.add_argument("--all", action="store_true", help="print every node, not the 25 slowest")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
+    if a.frames < 1:
+        print("error: --frames must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return run(a)
+    except (ArchError, QuantConfigError, BoardError, FoldingError, DescriptionError,
+            EngineError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(a: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    size = a.size_fifos
+    if a.design is None and a.model is None and (DEFAULT_DESIGN / "accelerator.json").is_file():
+        a.design = str(DEFAULT_DESIGN)
+    if a.design:
+        acc = Accelerator.load(a.design)
+        board = get_board(a.board or acc.board)
+        clock = a.clock_mhz or acc.clock_mhz
+    else:
+        model = a.model or "vargfacenet"
+        if a.model is None:
+            print("note: no default design build in build/default yet; simulating the default "
+                  "architecture from its description (python -m flow builds one)")
+        kw = {}
+        if a.width is not None:
+            kw["multiplier" if model == "vargfacenet" else "width"] = a.width
+        if a.input is not None:
+            kw["input_size"] = a.input
+        arch = build(model, **kw)
+        quant = QuantConfig.parse(a.quant) if a.quant else default_quant()
+        if quant is None:
+            print("error: --quant float has no hardware (choose wNaM)", file=sys.stderr)
+            return 2
+        board = get_board(a.board or DEFAULT_BOARD)
+        clock = a.clock_mhz or board.clock_mhz
+        user = load_folding(a.folding) if a.folding else None
+        if a.fit:
+            fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user)
+        else:
+            fr = fold_for_fps(arch, quant, board, a.fps or DEFAULT_FPS_TARGET, clock_mhz=clock, user=user)
+        acc = fr.accelerator
+        size = True
+    progs = programs(acc)
+    an = analyse(acc)
+    print(f"analytic: {an.fps(clock):.1f} FPS, latency {an.latency_ms(clock):.3f} ms "
+          f"({time.perf_counter() - t0:.2f} s)", flush=True)
+    unbounded = None
+    if size:
+        print("sizing FIFOs by simulation (a few event simulations)...", flush=True)
+        sz = size_fifos(progs, frames=max(a.frames, 3))
+        depths, unbounded = sz.depths, sz.reference
+        for s in acc.streams:
+            s.depth = depths[s.name]
+        print(f"  {sz.rounds} rounds{' (fell back to the unbounded peaks)' if sz.fell_back else ''}, "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+    else:
+        depths = {s.name: s.depth for s in acc.streams}
+    t1 = time.perf_counter()
+    ev = simulate(progs, depths, a.frames, trace=bool(a.plot),
+                  trace_step=max(1, int(an.latency_cycles + a.frames * an.cycles_per_frame) // 3000))
+    print(f"event simulation of {a.frames} frames: {time.perf_counter() - t1:.2f} s", flush=True)
+    report = build_report(acc, board, clock, an, ev, depths, unbounded)
+    print(format_report(report, None if a.all else 25))
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(report, indent=1))
+        print(f"wrote {a.json}")
+    if a.plot:
+        by_layer: dict[str, dict[str, int]] = {}
+        for n in acc.nodes:
+            d = by_layer.setdefault(n.layer, {})
+            for k, v in node_buffer_bits(n).items():
+                d[k] = d.get(k, 0) + v
+        for p in plot_all(report, ev, Path(a.plot), by_layer):
+            print(f"wrote {p}")
+    return 1 if ev.deadlock else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The dataflow simulator: exact cycles on hand-computable cases, throughput of a chain,
+deadlock of a residual block with a too-shallow shortcut, FIFO sizing, analytic agreement,
+the CLI."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from flow.accel import (HOST, INPUT_PACKING, OUTPUT_PACKING, Accelerator, DescriptionError, Node,
+                        Stream, engine_params, port_formats, validate)
+from flow.boards import BoardError, get_board
+from flow.lowering import lower
+from hls.engines import MVAU, SWG, Eltwise, IntType
+from model.arch import tiny
+from model.quant import QuantConfig
+from sim.analytic import analyse
+from sim.events import simulate
+from sim.fifo_sizing import size_fifos
+from sim.programs import LATENCY, programs
+
+T4 = IntType(4, True)
+
+
+class Design:
+    """Builds small accelerators by hand: engines joined by streams."""
+
+    def __init__(self, c: int, h: int, w: int, n: int = 8):
+        self.nodes: list[Node] = []
+        self.streams = [Stream("in", HOST, "", n, "int4", h * w * c // n)]
+        self.shape = (c, h, w)
+
+    def add(self, name, kind, inputs, e, n_out=1):
+        for s in inputs:
+            self.stream(s).consumer = name
+        node = Node(name, kind, name, list(inputs), [], engine_params(e))
+        _, outs = port_formats(node, e)
+        for i, (n, dt, words) in enumerate(outs):
+            s = Stream(f"{name}.o{i}", name, "", n, dt, words)
+            self.streams.append(s)
+            node.outputs.append(s.name)
+        self.nodes.append(node)
+        return node.outputs
+
+    def stream(self, name):
+        return next(s for s in self.streams if s.name == name)
+
+    def finish(self, out: str) -> Accelerator:
+        self.stream(out).consumer = HOST
+        c, h, w = self.shape
+        acc = Accelerator("test", {}, None, "zcu104", 200.0,
+                           {"stream": "in", "shape": [h, w, c], "dtype": "int4", "packing": INPUT_PACKING},
+                           {"stream": out, "channels": 0, "dtype": "", "packing": OUTPUT_PACKING},
+                           self.nodes, self.streams)
+        validate(acc)
+        return acc
+
+
+def pointwise(c_in, c_out, pixels, pe, simd):
+    return MVAU(1, c_in, c_out, pe, simd, pixels, T4, 4, T4)
+
+
+def test_single_layer_takes_exactly_its_formula_cycles():
+    d = Design(16, 6, 6, n=4)
+    (y,) = d.add("pw", "mvau", ["in"], pointwise(16, 32, 36, 4, 4))
+    acc = d.finish(y)
+    ev = simulate(programs(acc), {}, frames=1)
+    m = acc.node("pw").engine()
+    assert m.cycles() == 36 * (32 // 4) * (16 // 4) == 1152
+    assert ev.procs["pw"].busy == 1152
+    # one input word per cycle from the host; the engine's first vector needs 4 words, and
+    # after that it is never starved (it consumes 4 words per 32 cycles)
+    assert ev.procs["pw"].starved == 4
+    # jobs are pixels: the first pixel's 8 output words appear after its 32 cycles plus the
+    # pipeline latency, and the host reads the last pixel's 8 words one per cycle
+    assert ev.procs["pw"].first_output == 4 + 32 + LATENCY["mvau"]
+    assert ev.latency_cycles() == 4 + 1152 + LATENCY["mvau"] + 8
+    assert analyse(acc).cycles_per_frame == 1152
+
+
+def test_chain_throughput_is_set_by_the_slowest_layer():
+    d = Design(16, 8, 8, n=8)
+    # cycles = pixels * (MH / PE) * (MW / SIMD); each SIMD equals the producer's PE
+    (a,) = d.add("fast", "mvau", ["in"], pointwise(16, 16, 64, 16, 8))  # 64 * 1 * 2 = 128
+    (b,) = d.add("mid", "mvau", [a], pointwise(16, 16, 64, 4, 16))  # 64 * 4 * 1 = 256
+    (c,) = d.add("slow", "mvau", [b], pointwise(16, 16, 64, 4, 4))  # 64 * 4 * 4 = 1024
+    acc = d.finish(c)
+    ev = simulate(programs(acc), {s.name: 2 * max(1, s.n) for s in acc.streams}, frames=4)
+    assert ev.deadlock is None
+    assert ev.cycles_per_frame() == 1024
+    assert ev.procs["slow"].starved < 300  # the bottleneck only waits for the first pixels
+    assert ev.procs["fast"].blocked > 3 * (1024 - 128)  # the others wait on it
+    an = analyse(acc)
+    assert an.cycles_per_frame == 1024 and an.bottleneck == "slow"
+
+
+def residual_block() -> Accelerator:
+    """x -> duplicate -> [3x3 conv] + [shortcut] -> add: the conv's window needs K-1 rows of
+    input before it can produce, which the shortcut FIFO must hold meanwhile."""
+    c, h, w = 8, 10, 10
+    d = Design(c, h, w, n=8)
+    a, b = d.add("dup", "duplicate", ["in"], Eltwise("duplicate", c, 8, h * w, T4), n_out=2)
+    (win,) = d.add("conv.swg", "swg", [a], SWG(h, w, c, 3, 1, 1, 8, 8, 8, T4))
+    (y,) = d.add("conv", "mvau", [win], MVAU(1, 72, 8, 8, 8, h * w, T4, 4, T4))
+    (z,) = d.add("add", "add", [b, y], Eltwise("add", c, 8, h * w, T4, T4))
+    return d.finish(z)
+
+
+def test_too_shallow_shortcut_deadlocks_and_the_report_names_it():
+    acc = residual_block()
+    short = acc.node("dup").outputs[1]
+    ev = simulate(programs(acc), {short: 2}, frames=2)
+    assert ev.deadlock is not None
+    assert short in ev.deadlock.full
+    assert any("dup: waits for room in " + short in w for w in ev.deadlock.waiting)
+    assert ev.deadlock.cycle > 0
+
+
+def test_recommended_shortcut_depth_runs_at_full_throughput():
+    acc = residual_block()
+    progs = programs(acc)
+    sz = size_fifos(progs, frames=3)
+    short = acc.node("dup").outputs[1]
+    # the shortcut holds what arrives before the first window: one padded row plus two
+    # pixels at least, i.e. more than one image row of 10 one-word pixels
+    assert sz.depths[short] > 10
+    ev = simulate(progs, sz.depths, frames=3)
+    ref = simulate(progs, {}, frames=3)
+    assert ev.deadlock is None
+    assert ev.cycles_per_frame() == ref.cycles_per_frame()
+    smaller = dict(sz.depths, **{short: sz.depths[short] // 2})
+    worse = simulate(progs, smaller, frames=3)
+    assert worse.deadlock is not None or worse.cycles_per_frame() > ref.cycles_per_frame()
+
+
+@pytest.mark.parametrize("model", ["vargfacenet", "vargnet"])
+def test_analytic_and_event_simulation_agree_on_tiny_networks(model):
+    acc = lower(tiny(model), QuantConfig(4, 4), {})
+    an = analyse(acc)
+    ev = simulate(programs(acc), {}, frames=2)
+    assert ev.deadlock is None
+    assert abs(ev.cycles_per_frame() - an.cycles_per_frame) / an.cycles_per_frame < 0.05
+    assert abs(ev.latency_cycles() - an.latency_cycles) / ev.latency_cycles() < 0.15
+
+
+def test_se_block_buffers_a_whole_frame_before_emitting():
+    acc = lower(tiny("vargfacenet"), QuantConfig(4, 4), {})
+    ev = simulate(programs(acc), {}, frames=1)
+    dup = acc.node("head.block.se.dup")
+    fill_done = ev.procs["head.block.se.scale.fill"].frame_done[0]
+    assert ev.procs["head.block.se.scale.emit"].first_output >= fill_done
+    assert ev.procs["head.block.se.pool"].first_output >= ev.procs[dup.name].frame_done[0]
+
+
+def test_sim_cli_writes_the_documented_json(tmp_path):
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, "sim/run.py", "--model", "vargnet", "--width", "0.25",
+                        "--input", "32", "--fps", "20000", "--json", str(out), "--plot",
+                        str(tmp_path / "plots")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    for k in ("fps", "latency_ms", "layers", "fifos", "resources", "fits"):
+        assert k in d
+    assert all({"name", "cycles", "macs"} <= set(l) for l in d["layers"])
+    assert all({"name", "depth"} <= set(f) for f in d["fifos"])
+    assert d["fps"] > 0 and d["deadlock"] is None
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "buffers_by_layer.png", "cycles_per_layer.png", "fifo_occupancy.png", "resources.png"]
+
+
+def test_unknown_board_is_named():
+    with pytest.raises(BoardError, match="supported boards: zcu104, kv260, ultra96v2"):
+        get_board("zedboard")
+    r = subprocess.run([sys.executable, "sim/run.py", "--model", "vargnet", "--board", "zedboard"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown board 'zedboard'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_design_whose_layers_do_not_connect_is_rejected():
+    d = lower(tiny("vargnet"), QuantConfig(4, 4), {}).to_dict()
+    d["nodes"][3]["inputs"] = [d["nodes"][5]["outputs"][0]]
+    with pytest.raises(DescriptionError, match="not produced by an earlier node|consumed by"):
+        Accelerator.from_dict(d)
+
+
+def test_mismatched_stream_widths_are_rejected():
+    d = lower(tiny("vargnet"), QuantConfig(4, 4), {}).to_dict()
+    d["streams"][1]["n"] *= 2
+    with pytest.raises(DescriptionError, match="mismatched stream widths|declared"):
+        Accelerator.from_dict(d)
+
+
+def test_pe_that_does_not_divide_is_rejected():
+    with pytest.raises(ValueError, match="PE=3 does not divide MH"):
+        lower(tiny("vargnet"), QuantConfig(4, 4), {"conv1": {"PE": 3, "SIMD": 1}})
+    with pytest.raises(DescriptionError, match="unknown layers"):
+        lower(tiny("vargnet"), QuantConfig(4, 4), {"conv9": {"PE": 1}})

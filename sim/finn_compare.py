@@ -1,0 +1,134 @@
+"""Per-node cycles of the simulator's engine model next to FINN's own estimate
+(`get_exp_cycles` of finn-plus's custom ops) for the same folded layers, where FINN has a
+model. Needs the toolchain environment (FINN); the simulator itself does not.
+
+    python -m sim.finn_compare [--model vargfacenet] [--fps 1000] [--json PATH]
+
+FINN's op for each engine: mvau with one group -> MVAU; swg -> ConvolutionInputGenerator_rtl
+(its SIMD = our input word width); threshold -> Thresholding; pool -> GlobalAccPool; add ->
+ElementwiseAdd; duplicate -> DuplicateStreams; width_convert -> StreamingDataWidthConverter.
+Grouped mvau (1 < groups < channels: FINN issue #918) and se_scale have no FINN model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Optional
+
+from flow.accel import Accelerator, Node
+from hls.engines import MVAU, SWG, Eltwise, WidthConvert
+
+
+def _finn_dtype(t) -> str:
+    return f"{'INT' if t.signed else 'UINT'}{t.bits}"
+
+
+def finn_node(n: Node):
+    """A FINN custom op standing for the node, or None where FINN has no model."""
+    import onnx.helper as oh
+    from qonnx.custom_op.registry import getCustomOp
+
+    e = n.engine()
+    dom = "finn.custom_op.fpgadataflow"
+    if isinstance(e, MVAU):
+        if e.groups != 1:
+            return None
+        out = e.result_type
+        node = oh.make_node("MVAU", ["x", "w"], ["y"], domain=dom, MW=e.mw, MH=e.mh, PE=e.pe,
+                            SIMD=e.simd, numInputVectors=[1, e.pixels],
+                            inputDataType=_finn_dtype(e.in_type), weightDataType=f"INT{e.w_bits}",
+                            outputDataType=_finn_dtype(out), ActVal=0, binaryXnorMode=0,
+                            noActivation=0 if e.out_type is not None else 1)
+    elif isinstance(e, SWG):
+        node = oh.make_node("ConvolutionInputGenerator_rtl", ["x"], ["y"], domain=dom + ".rtl",
+                            ConvKernelDim=[e.k, e.k], IFMChannels=e.ch,
+                            IFMDim=[e.ifm_h + 2 * e.pad, e.ifm_w + 2 * e.pad],
+                            OFMDim=[e.ofm_h, e.ofm_w], SIMD=e.in_n, Stride=[e.stride, e.stride],
+                            Dilation=[1, 1], inputDataType=_finn_dtype(e.dtype),
+                            outputDataType=_finn_dtype(e.dtype), depthwise=0)
+    elif isinstance(e, WidthConvert):
+        node = oh.make_node("StreamingDataWidthConverter", ["x"], ["y"], domain=dom,
+                            in_shape=[1, e.total], out_shape=[1, e.total],
+                            inWidth=e.in_n * e.dtype.bits, outWidth=e.out_n * e.dtype.bits,
+                            dataType=_finn_dtype(e.dtype))
+    else:
+        assert isinstance(e, Eltwise)
+        vec = [1, e.pixels]
+        if e.kind == "threshold":
+            assert e.out_type is not None
+            node = oh.make_node("Thresholding", ["x", "t"], ["y"], domain=dom, NumChannels=e.ch,
+                                PE=e.n, numSteps=(1 << e.out_type.bits) - 1,
+                                inputDataType=_finn_dtype(e.in_type),
+                                outputDataType=_finn_dtype(e.out_type), numInputVectors=vec,
+                                ActVal=e.out_type.min)
+        elif e.kind == "pool":
+            node = oh.make_node("GlobalAccPool", ["x"], ["y"], domain=dom, NumChannels=e.ch,
+                                PE=e.n, inputDataType=_finn_dtype(e.in_type), numInputVectors=vec)
+        elif e.kind == "duplicate":
+            node = oh.make_node("DuplicateStreams", ["x"], ["y", "z"], domain=dom,
+                                NumChannels=e.ch, PE=e.n, NumOutputStreams=2,
+                                inputDataType=_finn_dtype(e.in_type), numInputVectors=vec)
+        elif e.kind == "add":
+            shape = [1, e.pixels, e.ch]
+            node = oh.make_node("ElementwiseAdd", ["x", "z"], ["y"], domain=dom,
+                                lhs_dtype=_finn_dtype(e.in_type), rhs_dtype=_finn_dtype(e.in_type),
+                                out_dtype=f"INT{e.sum_bits}", lhs_shape=shape, rhs_shape=shape,
+                                out_shape=shape, PE=e.n)
+        else:
+            return None
+    return getCustomOp(node)
+
+
+def compare(acc: Accelerator) -> list[dict[str, Any]]:
+    rows = []
+    for n in acc.nodes:
+        ours = n.engine().cycles()
+        try:
+            op = finn_node(n)
+            finn: Optional[int] = int(op.get_exp_cycles()) if op is not None else None
+            note = "" if op is not None else "no FINN model"
+        except Exception as ex:  # FINN refused the attributes: say so, do not hide it
+            finn, note = None, f"FINN error: {type(ex).__name__}: {ex}"[:120]
+        rows.append({"name": n.name, "kind": n.kind, "ours": ours, "finn": finn, "note": note})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.finn_compare", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=["vargfacenet", "vargnet"], default="vargfacenet")
+    ap.add_argument("--fps", type=float, default=1000.0, help="folding target (default 1000)")
+    ap.add_argument("--board", default="zcu104")
+    ap.add_argument("--json", help="write the rows as JSON here")
+    a = ap.parse_args(argv)
+    import finn.util.settings as fs
+
+    fs.initialize_dummy_settings()
+    from flow.boards import get_board
+    from flow.folding import fold_for_fps
+    from model.arch import build
+    from model.defaults import default_quant
+
+    acc = fold_for_fps(build(a.model), default_quant(), get_board(a.board), a.fps).accelerator
+    rows = compare(acc)
+    by_kind: dict[str, list[tuple[int, int]]] = {}
+    print(f"{'node':<40}{'kind':<14}{'ours':>10}{'FINN':>10}  note")
+    for r in rows:
+        print(f"{r['name'][:39]:<40}{r['kind']:<14}{r['ours']:>10}{str(r['finn']):>10}  {r['note']}")
+        if r["finn"] is not None:
+            by_kind.setdefault(r["kind"], []).append((r["ours"], r["finn"]))
+    print("\nper kind: nodes with a FINN model, sum of our cycles / sum of FINN's")
+    for k, v in by_kind.items():
+        o, f = sum(x for x, _ in v), sum(y for _, y in v)
+        ratio = f"{o / f:.3f}" if f else "n/a (FINN reports 0 cycles)"
+        print(f"  {k:<14}{len(v):>4} nodes  ours {o:>12,}  FINN {f:>12,}  ratio {ratio}")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Whole-network C-simulation: the generated node functions and C-sim top (flow/codegen.py)
+compiled with g++ into a shared library (native C-sim types, cached by source hash), loaded
+with the design's integer weights and thresholds, and run on uint8 images from numpy."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from flow.accel import Accelerator
+from flow.codegen import csim_top, engine_layout, network_header, param_arrays
+from hls.csim import CsimError, build_shared, compile_flags
+from hls.engines import IntType
+
+
+class NetworkCsim:
+    def __init__(self, acc: Accelerator, params: dict[str, dict[str, np.ndarray]], *,
+                 native: bool = True, opt: str = "-O2"):
+        self.acc = acc
+        src = network_header(acc) + csim_top(acc).replace('#include "network.h"\n', "")
+        src = src.replace("#define VG_PARAM_CONST\n", "")
+        src = "#define VG_PARAM_CONST\n" + src
+        self.path = build_shared(src, compile_flags(native, opt), tag=f"net-{acc.name}")
+        self._lib = ctypes.CDLL(str(self.path))
+        self._lib.vg_load.restype = ctypes.c_int
+        self._lib.vg_run.restype = ctypes.c_int
+        for i, n in enumerate(acc.nodes):
+            if not param_arrays(n):
+                continue
+            if n.name not in params:
+                raise CsimError(f"node {n.name}: no weights/thresholds given")
+            for kind, arr in engine_layout(n, params[n.name]).items():
+                a = np.ascontiguousarray(arr, dtype=np.int64)
+                rc = self._lib.vg_load(ctypes.c_int(i), ctypes.c_char(kind.encode()),
+                                       a.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(a.size))
+                if rc != 0:
+                    raise CsimError(f"node {n.name}: loading {kind} failed ({rc})")
+        s_out = acc.stream(acc.output["stream"])
+        self.out_size = s_out.words * s_out.n
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """x: uint8 codes N x H x W x C -> int64 accumulators N x channels."""
+        h, w, c = self.acc.input["shape"]
+        x = np.asarray(x)
+        if x.ndim != 4 or x.shape[1:] != (h, w, c):
+            raise ValueError(f"network C-sim: input must be N x {h} x {w} x {c}, got {x.shape}")
+        t = IntType.parse(self.acc.input["dtype"])
+        if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < t.min or x.max() > t.max)):
+            raise ValueError(f"network C-sim: input must be integer codes of {t}")
+        xi = np.ascontiguousarray(x, dtype=np.int64)
+        y = np.zeros((x.shape[0], self.out_size), np.int64)
+        rc = self._lib.vg_run(xi.ctypes.data_as(ctypes.c_void_p), y.ctypes.data_as(ctypes.c_void_p),
+                              ctypes.c_int(x.shape[0]))
+        if rc != 0:
+            raise CsimError(f"network C-sim reported stream error {rc} (10: output word count, "
+                            f"11: a stream left with data)")
+        return y

@@ -49,6 +49,7 @@ def export_qonnx(net: Net, path: Union[str, Path]) -> Path:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _export(FeaturesOnly(net), x, tmp, dynamo=False)
+        _write_metadata(tmp, net)
         os.replace(tmp, path)
     finally:
         NonNegPReLU.exporting = False
@@ -56,6 +57,36 @@ def export_qonnx(net: Net, path: Union[str, Path]) -> Path:
             os.unlink(tmp)
         net.train(was_training)
     return path
+
+
+def tail_params(net: Net) -> dict:
+    """The host tail after the FC accumulators, as plain numbers (JSON-able)."""
+    t = net.tail
+    d: dict = {"l2norm": bool(t.l2norm)}
+    if t.bn is not None:
+        d["bn"] = {"weight": t.bn.weight.detach().tolist(), "bias": t.bn.bias.detach().tolist(),
+                   "mean": t.bn.running_mean.tolist(), "var": t.bn.running_var.tolist(),
+                   "eps": float(t.bn.eps)}
+    if t.bias is not None:
+        d["bias"] = t.bias.detach().tolist()
+    return d
+
+
+def _write_metadata(path: str, net: Net) -> None:
+    """Embeds the architecture, quantization and host tail, so the QONNX file alone is
+    enough for the flow (keys vargnet.arch, vargnet.quant, vargnet.tail)."""
+    import json
+
+    import onnx
+
+    m = onnx.load(path)
+    qc = net.quant_config
+    for k, v in (("vargnet.arch", net.arch.to_json()),
+                 ("vargnet.quant", json.dumps(qc.to_dict() if qc else None)),
+                 ("vargnet.tail", json.dumps(tail_params(net)))):
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.save(m, path)
 
 
 def load_clean(path: Union[str, Path]):

@@ -25,15 +25,15 @@ def _orl_batch(arch, ids=(1, 5, 31, 35), per_id=3):
     return x[:, :c]
 
 
-def _calibrated(arch, quant, x, seed=0):
+def _calibrated(arch, quant, x, seed=0, passes=4):
     torch.manual_seed(seed)
     net = Net(arch, quant)
     for m in net.modules():  # cumulative BN statistics: exact mean/var of the batch
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None
     net.train()
-    with torch.no_grad():  # a few forward passes set BN statistics and activation scales
-        for _ in range(4):
+    with torch.no_grad():  # forward passes set BN statistics and activation scales (Brevitas
+        for _ in range(passes):  # collects scale statistics over its first 30 steps)
             net.features(x)
     return net.eval()
 

@@ -30,6 +30,12 @@ class GoldenModel:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """x: uint8 input codes N x H x W x C -> int64 accumulators N x channels."""
+        vals = self.trace(x)
+        y = vals[self.acc.output["stream"]]
+        return y.reshape(y.shape[0], -1)
+
+    def trace(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The values of every stream (N x H x W x C codes) for input x."""
         h, w, c = self.acc.input["shape"]
         x = np.asarray(x)
         if x.ndim != 4 or x.shape[1:] != (h, w, c):
@@ -44,8 +50,7 @@ class GoldenModel:
             outs = self._node(n, [vals[s] for s in n.inputs])
             for s, v in zip(n.outputs, outs):
                 vals[s] = v
-        y = vals[self.acc.output["stream"]]
-        return y.reshape(y.shape[0], -1)
+        return vals
 
     def _node(self, n: Node, ins: list[np.ndarray]) -> list[np.ndarray]:
         e = n.engine()

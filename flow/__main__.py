@@ -1,0 +1,114 @@
+"""The compile flow's CLI.
+
+    python -m flow build --checkpoint CK.pt --out build/NAME [--board zcu104] [--fps 1000]
+    python -m flow build --onnx MODEL.qonnx --out build/NAME --folding folding.json
+    python -m flow bitstream --board zcu104 --checkpoint CK.pt [--out build/default]
+
+`build` writes the build folder (see flow/build.py for its steps and contents). `bitstream`
+runs `build`, then Vitis HLS and Vivado when they are on PATH, writing bitstreams/<board>/;
+without them it stops after everything that needs no vendor tool, says what it generated,
+where, and which tool is missing, and exits with status 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from flow.accel import DescriptionError
+from flow.boards import BOARDS, BoardError, get_board
+from flow.build import BuildConfig, BuildError, build
+from flow.folding import FoldingError
+from flow.streamline import StreamlineError
+from flow.tcl import HLS_VERSION
+from hls.engines import EngineError
+from model.arch import ArchError
+from model.checkpoint import CheckpointError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m flow", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("build", "bitstream"):
+        p = sub.add_parser(name, help=f"{name} (see above)")
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument("--checkpoint", type=Path, help="a quantized checkpoint (model/checkpoint.py)")
+        src.add_argument("--onnx", type=Path, help="a QONNX export (model/export.py)")
+        p.add_argument("--out", type=Path, default=ROOT / "build" / "default",
+                       help="build folder (default: build/default)")
+        p.add_argument("--board", default="zcu104", help=f"one of: {', '.join(BOARDS)}")
+        p.add_argument("--clock-mhz", type=float, default=None, help="clock (default: the board's, 200)")
+        p.add_argument("--fps", type=float, default=None,
+                       help="fold for this FPS at the least resources (default: the highest FPS "
+                            "within --fraction of every board resource)")
+        p.add_argument("--fraction", type=float, default=0.8, help="resource budget fraction (0.8)")
+        p.add_argument("--folding", type=Path, help="FINN-format folding JSON overriding the search")
+        p.add_argument("--verify-images", type=int, default=4,
+                       help="ORL faces run through golden model, C-sim and integer graph (0: skip)")
+        p.add_argument("--no-weights-header", action="store_true",
+                       help="skip hls/weights.h (the ROM initialisers synthesis needs)")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _args(argv)
+    try:
+        get_board(a.board)
+        if a.checkpoint is not None and not a.checkpoint.is_file():
+            raise BuildError(f"{a.checkpoint}: no such checkpoint")
+        if a.onnx is not None and not a.onnx.is_file():
+            raise BuildError(f"{a.onnx}: no such ONNX file")
+        cfg = BuildConfig(out=a.out, checkpoint=a.checkpoint, onnx=a.onnx, board=a.board,
+                          clock_mhz=a.clock_mhz, fps=a.fps, fraction=a.fraction, folding=a.folding,
+                          verify_images=a.verify_images, weights_header=not a.no_weights_header)
+        res = build(cfg)
+    except (BuildError, BoardError, FoldingError, StreamlineError, DescriptionError, ArchError,
+            EngineError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    v = res.report.get("verification") or {}
+    print(f"[flow] build folder: {res.out}")
+    if v and not (v["csim_equals_golden"] and v["qonnx_integer_graph_equals_golden"]):
+        print("error: the integer chain is not bit-exact (see reports/verification.json)", file=sys.stderr)
+        return 1
+    if a.cmd == "build":
+        return 0
+    return bitstream(res.out, get_board(a.board))
+
+
+def bitstream(build_dir: Path, board) -> int:
+    missing = [t for t in ("vitis_hls", "vivado") if shutil.which(t) is None]
+    if missing:
+        print(f"\nbitstream for {board.name}: stopped before synthesis.\n"
+              f"Generated in {build_dir}:\n"
+              f"  accelerator.json, weights/, thresholds/   the accelerator description\n"
+              f"  hls/top.cpp, hls/network.h, hls/weights.h  the HLS sources (top: vargnet_top)\n"
+              f"  tcl/hls.tcl, tcl/vivado.tcl               Vitis HLS and Vivado scripts\n"
+              f"  reports/                                   estimates and verification\n"
+              f"Missing on PATH: {', '.join(missing)} (AMD Vitis HLS and Vivado {HLS_VERSION}; see "
+              f"bitstreams/README.md). With them installed, run in {build_dir}:\n"
+              f"  vitis_hls -f tcl/hls.tcl && vivado -mode batch -source tcl/vivado.tcl",
+              file=sys.stderr)
+        return 3
+    for cmd in (["vitis_hls", "-f", "tcl/hls.tcl"], ["vivado", "-mode", "batch", "-source", "tcl/vivado.tcl"]):
+        r = subprocess.run(cmd, cwd=build_dir)
+        if r.returncode != 0:
+            print(f"error: {' '.join(cmd)} failed ({r.returncode})", file=sys.stderr)
+            return r.returncode
+    dest = ROOT / "bitstreams" / board.name
+    src = build_dir / "bitstreams" / board.name
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        shutil.copy2(f, dest / f.name)
+    print(f"bitstream written to {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

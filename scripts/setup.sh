@@ -60,5 +60,5 @@ make_env() {  # make_env DIR LOCK [NODEPS]
 
 start=$(date +%s)
 make_env .venv requirements/toolchain.lock requirements/toolchain-nodeps.txt
-make_env .venv-host requirements/host.lock
+make_env .venv-host requirements/host.lock requirements/host-nodeps.txt
 echo "setup: done in $(( $(date +%s) - start )) s"

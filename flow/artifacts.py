@@ -1,0 +1,35 @@
+"""Writes a design's files into a build folder: accelerator.json, weights/*.npy,
+thresholds/*.npy, output_scale.npy, tail.json (numpy only: the host's tests use it too)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flow.accel import Accelerator
+
+
+def write_design(acc: Accelerator, params: dict[str, dict[str, np.ndarray]],
+                 output_scale: np.ndarray, tail: dict[str, Any], out: Path) -> Path:
+    out = Path(out)
+    (out / "weights").mkdir(parents=True, exist_ok=True)
+    (out / "thresholds").mkdir(parents=True, exist_ok=True)
+    for n in acc.nodes:
+        p = params.get(n.name, {})
+        if "weights" in p:
+            n.weights = f"weights/{n.name}.npy"
+            w = p["weights"]
+            np.save(out / n.weights, w.astype(np.int8 if np.abs(w).max() < 128 else np.int32))
+        if "thresholds" in p:
+            n.thresholds = f"thresholds/{n.name}.npy"
+            np.save(out / n.thresholds, p["thresholds"].astype(np.int64))
+    np.save(out / "output_scale.npy", np.asarray(output_scale, np.float64))
+    (out / "tail.json").write_text(json.dumps(tail))
+    acc.output["scale"] = "output_scale.npy"
+    acc.output["tail"] = "tail.json"
+    acc.save(out / "accelerator.json")
+    acc.root = out
+    return out

@@ -1,0 +1,139 @@
+"""The accelerator object a user holds: one per design, `infer(images)` on uint8 H x W x C
+images, returning embeddings (VarGFaceNet: FC accumulators -> scale -> BN1d -> L2 norm) or
+logits (VarGNet), the raw integer accumulators, and the timing of the batch.
+
+    from host import Accelerator
+    acc = Accelerator("build/default")               # board if one is present, else C-sim
+    res = acc.infer(images)                           # res.embeddings, res.raw, res.timing
+
+numpy only (plus pynq on a board, g++ for the C-sim backend).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from flow.accel import Accelerator as Description
+from host.backends import BackendError, CsimBackend, GoldenBackend, PynqBackend, pynq_devices
+from host.packing import check_images, pack_input, unpack_output
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Timing:
+    images: int
+    pack_s: float
+    compute_s: float  # transfer + compute (board), or the simulation's run time
+    unpack_s: float
+    tail_s: float
+
+    @property
+    def latency_s(self) -> float:
+        return self.pack_s + self.compute_s + self.unpack_s + self.tail_s
+
+    @property
+    def fps(self) -> float:
+        return self.images / self.latency_s if self.latency_s > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, float]:
+        return {"images": self.images, "pack_s": self.pack_s, "compute_s": self.compute_s,
+                "unpack_s": self.unpack_s, "tail_s": self.tail_s, "latency_s": self.latency_s,
+                "fps": self.fps}
+
+
+@dataclass
+class Result:
+    output: np.ndarray  # embeddings (L2-normalised) or logits, float32 N x C
+    raw: np.ndarray  # the accelerator's integer accumulators, int64 N x C
+    timing: Timing
+    backend: str
+    simulated: dict[str, Any] = field(default_factory=dict)  # the simulator's estimate
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        return self.output
+
+
+class Accelerator:
+    def __init__(self, design: Union[str, Path], backend: str = "auto",
+                 bitstream_dir: Optional[Union[str, Path]] = None, timeout_s: float = 2.0):
+        """design: a build folder (accelerator.json + .npy files); backend: auto | board |
+        csim | golden (auto: the board when pynq sees one, else the C-sim when g++ exists,
+        else the golden model)."""
+        self.desc = Description.load(design)
+        root = Path(self.desc.root or design)
+        self.root = root
+        scale = self.desc.output.get("scale")
+        tail = self.desc.output.get("tail")
+        if not scale or not tail:
+            raise BackendError(f"{root}: the description has no output scale or host tail "
+                               f"(was it written by `python -m flow build`?)")
+        self.output_scale = np.load(root / scale).astype(np.float64)
+        self.tail = json.loads((root / tail).read_text())
+        self.shape = tuple(self.desc.input["shape"])
+        self.channels = int(self.desc.output["channels"])
+        if backend == "auto":
+            backend = "board" if pynq_devices() else ("csim" if shutil.which("g++") else "golden")
+        self.backend_name = backend
+        if backend == "board":
+            d = Path(bitstream_dir) if bitstream_dir else ROOT / "bitstreams" / self.desc.board
+            self.backend = PynqBackend(self.desc, d, timeout_s)
+        else:
+            from sim.golden import load_params
+
+            params = load_params(self.desc)
+            if backend == "csim":
+                self.backend = CsimBackend(self.desc, params)
+            elif backend == "golden":
+                self.backend = GoldenBackend(self.desc, params)
+            else:
+                raise ValueError(f"unknown backend {backend!r} (auto, board, csim, golden)")
+        self._sim: Optional[dict[str, Any]] = None
+
+    # ---- the host-side tail -----------------------------------------------------------------
+    def postprocess(self, raw: np.ndarray) -> np.ndarray:
+        y = raw.astype(np.float64) * self.output_scale
+        bn = self.tail.get("bn")
+        if bn:
+            y = (y - np.asarray(bn["mean"])) / np.sqrt(np.asarray(bn["var"]) + bn["eps"])
+            y = y * np.asarray(bn["weight"]) + np.asarray(bn["bias"])
+        if "bias" in self.tail:
+            y = y + np.asarray(self.tail["bias"])
+        if self.tail.get("l2norm"):
+            y = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+        return y.astype(np.float32)
+
+    # ---- inference --------------------------------------------------------------------------
+    def infer(self, images: np.ndarray) -> Result:
+        x = check_images(images, self.shape)
+        t0 = time.perf_counter()
+        beats = pack_input(x)
+        t1 = time.perf_counter()
+        out = self.backend.run(beats)
+        t2 = time.perf_counter()
+        raw = unpack_output(out, self.channels)
+        t3 = time.perf_counter()
+        y = self.postprocess(raw)
+        t4 = time.perf_counter()
+        timing = Timing(len(x), t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+        return Result(y, raw, timing, self.backend_name, self.simulated())
+
+    def simulated(self) -> dict[str, Any]:
+        """The cycle-approximate simulator's estimate for this design (analytic path)."""
+        if self._sim is None:
+            from sim.analytic import analyse
+
+            an = analyse(self.desc)
+            clk = self.desc.clock_mhz
+            self._sim = {"fps": an.fps(clk), "latency_ms": an.latency_ms(clk),
+                         "bottleneck": an.bottleneck, "clock_mhz": clk,
+                         "per_node_cycles": {k: v.cycles for k, v in an.nodes.items()}}
+        return self._sim

@@ -9,7 +9,10 @@ DEFAULT_FPS_TARGET = 1000.0  # the accelerator issue's target at 200 MHz
 
 
 def default_arch() -> Arch:
-    return vargfacenet()  # multiplier 1.25, 112x112, last_channels 1024, emb 512
+    # the trained default design (model/checkpoints/default.pt, `make train`): VarGFaceNet at
+    # width 0.25 (channels 8/16/32/64), 112x112, the official embedding setting
+    # (last_channels 1024, 512-d); the full-size network is `build("vargfacenet")`
+    return vargfacenet(0.25)
 
 
 def default_quant() -> QuantConfig:

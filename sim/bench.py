@@ -1,5 +1,5 @@
-"""Benchmark (not a test): time of the analytic path and of the event simulation of the full
-default VarGFaceNet design (folded for 1000 FPS on ZCU104), 2 frames.
+"""Benchmark (not a test): time of the analytic path and of the event simulation of the
+full-size VarGFaceNet (width 1.25) (folded for 1000 FPS on ZCU104), 2 frames.
 
     python -m sim.bench [--repeat 3]
 """
@@ -11,7 +11,8 @@ import time
 
 from flow.boards import get_board
 from flow.folding import fold_for_fps
-from model.defaults import default_arch, default_quant
+from model.arch import vargfacenet
+from model.defaults import default_quant
 from sim.analytic import analyse
 from sim.events import simulate
 from sim.fifo_sizing import size_fifos
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs (best is reported)")
     a = ap.parse_args(argv)
-    acc = fold_for_fps(default_arch(), default_quant(), get_board("zcu104"), 1000).accelerator
+    acc = fold_for_fps(vargfacenet(), default_quant(), get_board("zcu104"), 1000).accelerator
     progs = programs(acc)
     jobs = sum(len(p.cycles) for p in progs)
     t_an = min(_t(lambda: analyse(acc)) for _ in range(a.repeat))

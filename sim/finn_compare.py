@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", choices=["vargfacenet", "vargnet"], default="vargfacenet")
     ap.add_argument("--fps", type=float, default=1000.0, help="folding target (default 1000)")
     ap.add_argument("--board", default="zcu104")
+    ap.add_argument("--width", type=float, default=None, help="width multiplier (default: the model's)")
     ap.add_argument("--json", help="write the rows as JSON here")
     a = ap.parse_args(argv)
     import finn.util.settings as fs
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     from model.arch import build
     from model.defaults import default_quant
 
-    acc = fold_for_fps(build(a.model), default_quant(), get_board(a.board), a.fps).accelerator
+    kw = {} if a.width is None else {"multiplier" if a.model == "vargfacenet" else "width": a.width}
+    acc = fold_for_fps(build(a.model, **kw), default_quant(), get_board(a.board), a.fps).accelerator
     rows = compare(acc)
     by_kind: dict[str, list[tuple[int, int]]] = {}
     print(f"{'node':<40}{'kind':<14}{'ours':>10}{'FINN':>10}  note")

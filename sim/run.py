@@ -1,7 +1,8 @@
 """Cycle-approximate simulation of a VarGNet/VarGFaceNet dataflow accelerator: per-layer
 cycles, stalls and first-output times, FIFO depths, buffer memory, resources, FPS, latency.
 
-    python sim/run.py                                  # the default VarGFaceNet design, ZCU104
+    python sim/run.py                                  # the default design, ZCU104
+    python sim/run.py --model vargfacenet              # the full-size VarGFaceNet (1.25x)
     python sim/run.py --model vargnet --width 0.5 --input 224 --fps 500
     python sim/run.py --design build/default --json out.json --plot plots/
 
@@ -24,7 +25,7 @@ from flow.estimate import node_buffer_bits
 from flow.folding import FoldingError, fold_for_board, fold_for_fps, load_folding
 from hls.engines import EngineError
 from model.arch import ArchError, build
-from model.defaults import DEFAULT_BOARD, DEFAULT_FPS_TARGET, default_quant
+from model.defaults import DEFAULT_BOARD, DEFAULT_FPS_TARGET, default_arch, default_quant
 from model.quant import QuantConfig, QuantConfigError
 from sim.analytic import analyse
 from sim.events import simulate
@@ -87,6 +88,8 @@ def run(a: argparse.Namespace) -> int:
         clock = a.clock_mhz or acc.clock_mhz
     else:
         model = a.model or "vargfacenet"
+        if a.model is None and a.width is None:
+            a.width = default_arch().params_["multiplier"]
         if a.model is None:
             print("note: no default design build in build/default yet; simulating the default "
                   "architecture from its description (python -m flow builds one)")

@@ -65,8 +65,11 @@ def test_generated_synthesis_top_has_the_interfaces_and_depths():
 
 
 @pytest.mark.slow
-def test_full_default_design_csim_equals_golden_on_real_faces():
-    arch = default_arch()
+@pytest.mark.parametrize("which", ["default design", "full-size 1.25x"])
+def test_full_network_csim_equals_golden_on_real_faces(which):
+    from model.arch import vargfacenet
+
+    arch = default_arch() if which == "default design" else vargfacenet()
     acc = fold_for_fps(arch, default_quant(), get_board("zcu104"), 1000).accelerator
     x = _faces(arch, ids=(31, 35), per_id=1)
     params = random_params(acc, x, seed=1)

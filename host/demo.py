@@ -1,0 +1,98 @@
+"""The main job on the default design, in simulation mode (`make demo`):
+
+1. build the default design from its committed checkpoint with the compile flow (or reuse
+   build/default when it was built from the same checkpoint);
+2. run the held-out ORL identities (s31..s40, never trained on) through the host driver with
+   the whole-network C-sim backend;
+3. print the face-verification accuracy (10-fold, balanced pairs), the bit-exact agreement of
+   the C-sim with the golden integer model, and the simulator's FPS and latency on ZCU104.
+
+    python -m host.demo [--checkpoint CK.pt] [--build build/default] [--rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def ensure_build(checkpoint: Path, out: Path, board: str, fps: float, rebuild: bool) -> Path:
+    stamp = out / "source.json"
+    if not rebuild and stamp.is_file():
+        s = json.loads(stamp.read_text())
+        if s.get("checkpoint_sha256") == _digest(checkpoint) and s.get("board") == board \
+                and s.get("fps") == fps:
+            print(f"[demo] reusing {out} (built from this checkpoint)")
+            return out
+    from flow.build import BuildConfig, build
+
+    print(f"[demo] building {out} from {checkpoint} for {board} ...", flush=True)
+    build(BuildConfig(out=out, checkpoint=checkpoint, board=board, fps=fps, verify_images=2,
+                      finn_report=False, weights_header=False))
+    stamp.write_text(json.dumps({"checkpoint_sha256": _digest(checkpoint), "board": board, "fps": fps}))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from model.evaluate import DEFAULT_CHECKPOINT
+
+    ap = argparse.ArgumentParser(prog="python -m host.demo", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="quantized checkpoint")
+    ap.add_argument("--build", type=Path, default=ROOT / "build" / "default", help="build folder")
+    ap.add_argument("--board", default="zcu104")
+    ap.add_argument("--fps", type=float, default=1000.0, help="folding target of the build (1000)")
+    ap.add_argument("--rebuild", action="store_true", help="rebuild even if the build is current")
+    a = ap.parse_args(argv)
+    if not a.checkpoint.is_file():
+        print(f"error: {a.checkpoint}: no such checkpoint (the default design is committed as "
+              f"model/checkpoints/default.pt; `make train` reproduces it)", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    out = ensure_build(a.checkpoint, a.build, a.board, a.fps, a.rebuild)
+    from host import Accelerator
+    from host.compare import compare
+    from model.data import balanced_pairs
+    from model.orl import HELDOUT_IDS, load_orl
+    from model.verification import verify
+
+    acc = Accelerator(out, backend="csim")
+    h, w, c = acc.shape
+    x, y = load_orl(HELDOUT_IDS, h)
+    res = acc.infer(x[..., :c])
+    pairs, issame = balanced_pairs(y, seed=0)
+    v = verify(res.output[pairs[:, 0]], res.output[pairs[:, 1]], issame)
+    cmp = compare(acc, x[:10, :, :, :c])
+    est = json.loads((out / "reports" / "estimate.json").read_text())
+    print("\n=== VarGFaceNet accelerator, simulation mode ===")
+    print(f"design: {acc.desc.name} ({acc.desc.arch['name']} {acc.desc.arch['params']}, "
+          f"quant {acc.desc.quant})")
+    print(f"held-out ORL verification (s31-s40, {v.pairs} balanced pairs, 10-fold): "
+          f"accuracy {100 * v.accuracy:.1f}% +- {100 * v.accuracy_std:.1f}, AUC {v.auc:.4f}")
+    print(f"C-sim vs golden integer model on 10 faces: {cmp['differing_integers']} of "
+          f"{cmp['integers']} integers differ (bit-exact: {cmp['bit_exact']})")
+    print(f"host timing (C-sim backend, {res.timing.images} images): {res.timing.fps:.1f} images/s "
+          f"on this machine (pack {1e3 * res.timing.pack_s:.2f} ms, compute {res.timing.compute_s:.2f} s, "
+          f"unpack+tail {1e3 * (res.timing.unpack_s + res.timing.tail_s):.2f} ms)")
+    print(f"simulator estimate on {acc.desc.board} at {acc.desc.clock_mhz:g} MHz: "
+          f"{est['fps']:.0f} FPS, batch-1 latency {est['latency_ms']:.3f} ms; estimated resources "
+          f"{est['resources']['estimate']} "
+          f"({'within' if est['fits']['within_80_percent'] else 'NOT within'} 80% of the board)")
+    print(f"[demo] done in {time.perf_counter() - t0:.0f} s")
+    return 0 if cmp["bit_exact"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

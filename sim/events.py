@@ -65,11 +65,18 @@ class SimResult:
     def frame_ends(self) -> list[int]:
         return self.procs[self.sink].frame_done
 
+    def bottleneck(self) -> str:
+        """The process with the most busy cycles: it sets the steady-state rate."""
+        return max(self.procs.values(), key=lambda p: p.busy).name
+
     def cycles_per_frame(self) -> Optional[float]:
-        """Steady state: the interval between the last two frames' completions."""
-        ends = self.frame_ends()
+        """Steady state: the interval between the bottleneck process's last two frames (a
+        deep pipeline needs many frames before its output interval settles; the bottleneck's
+        own interval shows at once whether anything stalls it)."""
+        ends = self.procs[self.bottleneck()].frame_done
         if len(ends) >= 2:
             return float(ends[-1] - ends[-2])
+        ends = self.frame_ends()
         return float(ends[0]) if ends else None
 
     def latency_cycles(self) -> Optional[int]:

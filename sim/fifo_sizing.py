@@ -12,8 +12,8 @@
    frame), and the burstiness of sliding windows; it can also be more than the real peak
    (slowed branches skew more), so each depth is the smaller of the two, and at least one
    job's words.
-3. The real design is simulated with these depths; FIFOs are deepened to their step-1 peak
-   round by round
+3. The real design is simulated with these depths; FIFOs are deepened round by round (to
+   their step-1 peak on a deadlock, by doubling on lost throughput)
    where it deadlocks (the full FIFOs the deadlock report names) or loses throughput (FIFOs
    whose producer was blocked while their consumer starved). After `rounds` rounds the
    peaks of step 1 are used instead.
@@ -48,7 +48,7 @@ def rate_matched(progs: list[Program]) -> list[Program]:
     return out
 
 
-def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 6,
+def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 12,
                tolerance: float = 0.01) -> Sizing:
     ref = simulate(progs, {}, frames)
     if ref.deadlock:  # cannot happen with unbounded FIFOs unless a program is inconsistent
@@ -66,12 +66,14 @@ def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 6,
         cpf = res.cycles_per_frame()
         if res.deadlock is None and cpf is not None and cpf <= target * (1 + tolerance):
             return Sizing(depths, ref, res, r, False)
-        blamed = set(res.deadlock.full) if res.deadlock else _too_shallow(progs, res)
+        blamed = set(res.deadlock.full) if res.deadlock else (_too_shallow(progs, res)
+                                                              | _bottleneck_chain(progs, res))
         blamed -= {s for p in progs for s in p.initial}
         if not blamed:
             break
-        for s in blamed:
-            depths[s] = max(ref.fifos[s].peak, depths[s])
+        for s in blamed:  # deadlock: to the peak at once; lost throughput: doubling
+            depths[s] = (max(ref.fifos[s].peak, depths[s]) if res.deadlock
+                         else min(max(2 * depths[s], depths[s] + 1), max(ref.fifos[s].peak, depths[s] + 1)))
     depths = {s: max(f.peak, lmin.get(s, 2)) for s, f in ref.fifos.items()}
     for p in progs:
         depths.update(p.initial)
@@ -90,3 +92,36 @@ def _too_shallow(progs: list[Program], res: SimResult, keep: float = 0.1,
         return set()
     ranked = sorted((v, s) for s, v in score.items() if v >= keep * top)[::-1][:most]
     return {s for _, s in ranked}
+
+
+def _bottleneck_chain(progs: list[Program], res: SimResult) -> set[str]:
+    """The FIFOs through which the bottleneck process was held up: downstream along blocked
+    consumers when it was blocked, upstream along starved producers when it was starved."""
+    by_name = {p.name: p for p in progs}
+    prod = {s: p.name for p in progs for s in p.outputs}
+    cons = {s: p.name for p in progs for s in p.inputs}
+    b = res.bottleneck()
+    out: set[str] = set()
+    todo, seen = [b], {b}
+    while todo:  # downstream: blocked producers
+        name = todo.pop()
+        if res.procs[name].blocked == 0:
+            continue
+        for s in by_name[name].outputs:
+            out.add(s)
+            c = cons.get(s)
+            if c and c not in seen:
+                seen.add(c)
+                todo.append(c)
+    todo, seen = [b], {b}
+    while todo:  # upstream: starved consumers
+        name = todo.pop()
+        if res.procs[name].starved <= by_name[name].cycles[0]:
+            continue
+        for s in by_name[name].inputs:
+            out.add(s)
+            p = prod.get(s)
+            if p and p not in seen:
+                seen.add(p)
+                todo.append(p)
+    return out

@@ -76,6 +76,7 @@ class TrainConfig:
     generations: int = 1
     limit: Optional[int] = None  # classify: use only this many training images
     threads: int = 0
+    stop_after: Optional[int] = None  # end this invocation after this many epochs (resumable)
 
     def arch_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -101,6 +102,7 @@ class TrainConfig:
         d = asdict(self)
         d.pop("epochs")
         d.pop("threads")
+        d.pop("stop_after")
         return d
 
 
@@ -267,6 +269,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
                              f"or the same options (differences: "
                              f"{_diff(extra.get('train_config', {}).get('identity', {}), cfg.identity())})")
         load_into(net, last)
+        load_quantizer_state(net, extra.get("quantizers", {}))
         if head is not None and "head" in extra:
             head.load_state_dict(extra["head"])
         opt.load_state_dict(extra["optimizer"])
@@ -280,7 +283,8 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
         model = DDP(net)
     from tqdm import tqdm
 
-    for epoch in range(start, cfg.epochs):
+    end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, start + cfg.stop_after)
+    for epoch in range(start, end):
         net.train()
         rng = np.random.default_rng([cfg.seed, epoch])
         order = rng.permutation(len(pool.x))
@@ -339,6 +343,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
                 best = score
                 save(net, out / "best.pt", extra={"epoch": epoch, "score": score})
             extra = {"epoch": epoch, "best": best, "optimizer": opt.state_dict(),
+                     "quantizers": quantizer_state(net),
                      "scheduler": sched.state_dict(),
                      "train_config": {"identity": cfg.identity(), "all": asdict(cfg)}}
             if head is not None:
@@ -347,11 +352,34 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             _log(out, rec, rank)
             print(json.dumps(rec), flush=True)
     final = out / "final.pt"
+    if end < cfg.epochs:
+        print(f"stopped after epoch {end} of {cfg.epochs}; run the same command to resume")
+        return last
     if rank == 0:
         src = out / "best.pt" if (out / "best.pt").is_file() and face and pool.val_x is not None else last
         ck = read(src)
         atomic_torch_save(dict(ck, extra={"train_config": asdict(cfg), "from": src.name}), final)
     return final
+
+
+def quantizer_state(net: Net) -> dict[str, Any]:
+    """Brevitas' runtime-statistics scaling keeps its step counter and running buffer outside
+    the state_dict; a resumed run needs them to continue exactly where it stopped."""
+    out = {}
+    for k, m in net.named_modules():
+        if hasattr(m, "counter") and isinstance(getattr(m, "counter"), int):
+            buf = getattr(m, "buffer", None)
+            out[k] = {"counter": m.counter, "buffer": None if buf is None else buf.detach().clone()}
+    return out
+
+
+def load_quantizer_state(net: Net, state: dict[str, Any]) -> None:
+    mods = dict(net.named_modules())
+    for k, v in state.items():
+        m = mods[k]
+        m.counter = v["counter"]
+        if v["buffer"] is not None:
+            m.buffer = v["buffer"].clone()
 
 
 def _diff(a: dict, b: dict) -> dict:
@@ -406,6 +434,7 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--generations", type=int, default=1, help="recursive distillation generations")
     ap.add_argument("--limit", type=int, help="classify: train on the first N images only")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--stop-after", type=int, help="end this run after N epochs (resume later)")
     a = ap.parse_args(argv)
     model = a.model or ("vargfacenet" if a.task == "face" else "vargnet")
     data = a.data or ("orl" if a.task == "face" else "fashion-mnist")
@@ -416,7 +445,8 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
                        arc_margin=a.arc_margin, relational=a.relational, mixup=a.mixup,
                        copies=a.copies, val_ids=a.val_ids, epochs=a.epochs, batch=a.batch, lr=a.lr,
                        weight_decay=a.weight_decay, seed=a.seed, init=a.init,
-                       generations=a.generations, limit=a.limit, threads=a.threads)
+                       generations=a.generations, limit=a.limit, threads=a.threads,
+                       stop_after=a.stop_after)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

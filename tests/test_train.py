@@ -92,7 +92,7 @@ def test_classification_loss_decreases_on_fashion_mnist(tmp_path):
 def test_resume_continues_with_the_same_result(tmp_path, tiny_teacher):
     base = dict(teacher=tiny_teacher, arc_weight=1.0, arc_scale=16.0, **TINY_FACE)
     run(TrainConfig(out=str(tmp_path / "a"), epochs=2, **base))
-    run(TrainConfig(out=str(tmp_path / "b"), epochs=1, **base))  # "crashes" after epoch 1
+    run(TrainConfig(out=str(tmp_path / "b"), epochs=2, stop_after=1, **base))  # ends after epoch 1
     run(TrainConfig(out=str(tmp_path / "b"), epochs=2, **base))  # resumes at epoch 2
     a, _ = load_net(tmp_path / "a" / "last.pt")
     b, _ = load_net(tmp_path / "b" / "last.pt")

@@ -59,8 +59,6 @@ class PynqBackend:
     name = "board"
 
     def __init__(self, desc, overlay_dir: Path, timeout_s: float = 2.0, device=None):
-        import pynq
-
         bit = Path(overlay_dir) / "vargnet.bit"
         hwh = bit.with_suffix(".hwh")
         for f, what in ((bit, "bitstream"), (hwh, ".hwh hardware description"),
@@ -68,6 +66,11 @@ class PynqBackend:
             if not f.is_file():
                 raise BackendError(f"{overlay_dir}: the {what} {f.name} is missing")
         check_bitstream_description(desc, Path(overlay_dir) / "accelerator.json")
+        try:
+            import pynq
+        except ImportError:
+            raise BackendError("the board backend needs the pynq package (the board image or "
+                               ".venv-host has it)") from None
         kw = {"device": device} if device is not None else {}
         self.overlay = pynq.Overlay(str(bit), **kw)
         self.dma = self.overlay.axi_dma

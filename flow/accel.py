@@ -139,6 +139,15 @@ class Accelerator:
     def streams_by_name(self) -> dict[str, Stream]:
         return {s.name: s for s in self.streams}
 
+    def window_of(self, node: Node) -> Optional[Node]:
+        """The sliding-window node that feeds an engine node (through width converters), or
+        None when the engine reads pixels or vectors directly."""
+        producer = {o: n for n in self.nodes for o in n.outputs}
+        src = producer.get(node.inputs[0])
+        while src is not None and src.kind == "width_convert":
+            src = producer.get(src.inputs[0])
+        return src if src is not None and src.kind == "swg" else None
+
     # ---- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {

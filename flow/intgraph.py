@@ -20,7 +20,6 @@ def build_integer_graph(acc: Accelerator, params: dict[str, dict[str, np.ndarray
     h, w, c = acc.input["shape"]
     nodes, inits = [], []
     alias: dict[str, str] = {acc.input["stream"]: "x"}
-    producer = {s: n for n in acc.nodes for s in n.outputs}
     k = [0]
 
     def name(base: str) -> str:
@@ -50,12 +49,10 @@ def build_integer_graph(acc: Accelerator, params: dict[str, dict[str, np.ndarray
             alias[n.outputs[0]] = ins[0]
             continue
         if isinstance(e, MVAU):
-            src = producer.get(n.inputs[0])
-            while src is not None and src.kind == "width_convert":
-                src = producer.get(src.inputs[0])
+            src = acc.window_of(n)
             wt = p["weights"].astype(np.float32)
             o = name("acc")
-            if src is not None and src.kind == "swg":
+            if src is not None:
                 s: SWG = src.engine()  # type: ignore[assignment]
                 nodes.append(helper.make_node("Conv", [ins[0], init(wt, "w")], [o], group=e.groups,
                                               kernel_shape=[s.k, s.k], strides=[s.stride, s.stride],

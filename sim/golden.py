@@ -26,7 +26,6 @@ class GoldenModel:
         named in the description, relative to its build folder."""
         self.acc = acc
         self.params = params if params is not None else load_params(acc)
-        self._producer = {s: n for n in acc.nodes for s in n.outputs}
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """x: uint8 input codes N x H x W x C -> int64 accumulators N x channels."""
@@ -61,11 +60,9 @@ class GoldenModel:
         p = self.params.get(n.name, {})
         if isinstance(e, MVAU):
             w = p["weights"]
-            src = self._producer.get(n.inputs[0])
-            while src is not None and src.kind == "width_convert":
-                src = self._producer.get(src.inputs[0])
+            src = self.acc.window_of(n)
             x = ins[0]
-            if src is not None and src.kind == "swg":
+            if src is not None:
                 s: SWG = src.engine()  # type: ignore[assignment]
                 acc = intops.conv_int(x, w, s.stride, s.pad, e.groups)
             else:
@@ -123,11 +120,9 @@ def random_params(acc: Accelerator, x: np.ndarray, seed: int = 0) -> dict[str, d
         e = n.engine()
         ins = [vals[s] for s in n.inputs]
         if isinstance(e, MVAU):
-            src = model._producer.get(n.inputs[0])
-            while src is not None and src.kind == "width_convert":
-                src = model._producer.get(src.inputs[0])
+            src = acc.window_of(n)
             wt = IntType(e.w_bits, True)
-            if src is not None and src.kind == "swg":
+            if src is not None:
                 s: SWG = src.engine()  # type: ignore[assignment]
                 shape = (e.groups * e.mh, s.ch // e.groups, s.k, s.k)
             else:
@@ -154,12 +149,9 @@ def random_params(acc: Accelerator, x: np.ndarray, seed: int = 0) -> dict[str, d
 def _pre_threshold(model: GoldenModel, n: Node, e, ins, params) -> np.ndarray:
     """The values a node's thresholds compare (accumulators, sums or products)."""
     if isinstance(e, MVAU):
-        tmp = dict(params[n.name])
-        src = model._producer.get(n.inputs[0])
-        while src is not None and src.kind == "width_convert":
-            src = model._producer.get(src.inputs[0])
-        w = tmp["weights"]
-        if src is not None and src.kind == "swg":
+        w = params[n.name]["weights"]
+        src = model.acc.window_of(n)
+        if src is not None:
             s = src.engine()
             return intops.conv_int(ins[0], w, s.stride, s.pad, e.groups)
         nn = ins[0].shape[0]

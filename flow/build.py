@@ -9,6 +9,8 @@ Steps (each prints its time; a failure names what is wrong before any long step 
   6. write     accelerator.json + weights/*.npy, thresholds/*.npy, output scale, host tail
   7. codegen   hls/ (network.h, top.cpp, csim_top.cpp, weights.h), tcl/ (Vitis HLS, Vivado)
   8. reports   reports/estimate.json (ours, analytic + simulated), reports/finn_estimates.json
+               (FINN's own ops for the layers it can model), reports/finn_analyses.json (FINN's
+               exp_cycles_per_layer and res_estimation over our engines as FINN custom ops)
   9. verify    ORL faces through the golden model, the whole-network C-sim and qonnx
                execution of the integer graph: all three must be equal
 """
@@ -149,9 +151,12 @@ def build(cfg: BuildConfig) -> BuildResult:
             import finn.util.settings as fs
 
             fs.initialize_dummy_settings()
+            from flow.finn_ops import finn_analyses
             from sim.finn_compare import compare
 
             (tmp / "reports" / "finn_estimates.json").write_text(json.dumps(compare(acc), indent=1))
+            (tmp / "reports" / "finn_analyses.json").write_text(
+                json.dumps(finn_analyses(acc, board.part), indent=1))
         except ImportError as e:
             print(f"[flow] FINN not importable, no FINN estimates: {e}")
     t = _step("wrote the estimate reports", t)

@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from flow.accel import Accelerator, Node
+from flow.accel import Accelerator, Node, port_formats
 from hls.engines import MVAU, SWG, Eltwise, IntType, WidthConvert
 from hls.layout import lane_thresholds, mvau_thresholds, mvau_weights
 
@@ -65,13 +65,21 @@ def engine_layout(n: Node, params: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 def _call(acc: Accelerator, n: Node) -> str:
+    return node_function(n)
+
+
+def node_function(n: Node) -> str:
+    """The node's HLS function: its ports' stream types come from the engine's port formats
+    (which the description's streams must match, flow/accel.py validates that)."""
     e = n.engine()
     f = ident(n.name)
-    ins = [f"hls::stream<{_stype(acc, s)} >& in{i}" for i, s in enumerate(n.inputs)]
-    outs = [f"hls::stream<{_stype(acc, s)} >& out{i}" for i, s in enumerate(n.outputs)]
+    fin, fout = port_formats(n, e)
+    word = lambda nn, dt: f"vg::Word<{IntType.parse(dt).cpp()}, {nn}>"
+    ins = [f"hls::stream<{word(nn, dt)} >& in{i}" for i, (nn, dt, _) in enumerate(fin)]
+    outs = [f"hls::stream<{word(nn, dt)} >& out{i}" for i, (nn, dt, _) in enumerate(fout)]
     sig = f"inline void node_{f}({', '.join(ins + outs)})"
-    ti = IntType.parse(acc.stream(n.inputs[0]).dtype).cpp()
-    to = IntType.parse(acc.stream(n.outputs[0]).dtype).cpp()
+    ti = IntType.parse(fin[0][1]).cpp()
+    to = IntType.parse(fout[0][1]).cpp()
     if isinstance(e, SWG):
         body = (f"vg::sliding_window<{e.ifm_h}, {e.ifm_w}, {e.ch}, {e.k}, {e.stride}, {e.pad}, "
                 f"{e.gs}, {e.in_n}, {e.simd}, {ti}>(in0, out0);")

@@ -70,6 +70,10 @@ def test_build_folder_holds_description_sources_tcl_and_reports(tiny_build):
     assert "create_clock -period 5.000" in (out / "tcl" / "hls.tcl").read_text()
     finn = json.loads((out / "reports" / "finn_estimates.json").read_text())
     assert any(r["finn"] is not None for r in finn) and any(r["note"] == "no FINN model" for r in finn)
+    # FINN's own analyses see every engine, registered as FINN custom ops (flow/finn_ops.py)
+    fa = json.loads((out / "reports" / "finn_analyses.json").read_text())
+    assert fa["exp_cycles_per_layer"] == {n.name: n.engine().cycles() for n in acc.nodes}
+    assert set(fa["res_estimation"]) == {n.name for n in acc.nodes}
 
 
 def test_integer_chain_is_bit_exact_on_real_faces(tiny_build):
@@ -199,3 +203,24 @@ def test_bitstream_without_vendor_tools_says_what_was_generated_and_what_is_miss
     r = subprocess.run([sys.executable, "-m", "flow", "bitstream", "--checkpoint", str(tmp_path / "ck.pt"),
                         "--board", "pynq-z9"], capture_output=True, text=True)
     assert r.returncode == 2 and "supported boards: zcu104, kv260, ultra96v2" in r.stderr
+
+
+def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build):
+    from qonnx.custom_op.registry import getCustomOp
+
+    from flow.finn_ops import finn_model
+
+    _, _, res = tiny_build
+    acc = Accelerator.load(res.out)
+    m = finn_model(acc)
+    grouped = next(n for n in m.graph.node if n.name.endswith("part1.gconv"))
+    op = getCustomOp(grouped)
+    assert grouped.domain == "finn.custom_op.fpgadataflow.hls"
+    op.code_gen_dict = {}
+    op.global_includes()
+    op.docompute()
+    assert '#include "vg_mvau.h"' in op.code_gen_dict["$GLOBALS$"]
+    call = op.code_gen_dict["$DOCOMPUTE$"][0]
+    e = acc.node(grouped.name).engine()
+    assert f"vg::mvau<{e.groups}, {e.mw}, {e.mh}, {e.pe}, {e.simd}," in call
+    assert op.get_exp_cycles() == e.cycles() and op.verify_node() == ["engine parameters are legal"]

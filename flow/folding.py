@@ -118,7 +118,7 @@ def _source_key(acc: Accelerator, stream: str) -> Optional[str]:
         n = by_out[stream]
         if n.kind == "mvau":
             return n.name
-        if n.kind in ("add", "threshold") or n.kind == "se_scale":
+        if n.kind in ("add", "threshold", "se_scale"):
             return n.layer
         stream = n.inputs[0]  # duplicate / width_convert / pool pass the width through
     return None
@@ -144,8 +144,7 @@ def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
             key = n.layer
             if key in user:
                 continue
-            probe = e if n.kind != "se_scale" else e
-            folding[key] = {"PE": _elt_width(probe, budget)}
+            folding[key] = {"PE": _elt_width(e, budget)}
     for _ in range(max_rounds):
         acc = lower(arch, quant, folding, strict=False)
         changed = False

@@ -22,32 +22,37 @@ class BackendError(RuntimeError):
     pass
 
 
-class GoldenBackend:
-    name = "golden"
+class _SimulatedBackend:
+    """A backend that runs an integer model on the unpacked images (the DMA's beats in and
+    out, like the board), so the host's packing is exercised on every backend."""
 
-    def __init__(self, desc, params):
-        from sim.golden import GoldenModel
+    name = ""
 
+    def __init__(self, desc, model):
         self.desc = desc
-        self.model = GoldenModel(desc, params)
+        self.model = model  # anything with run(uint8 N x H x W x C) -> int64 N x channels
         self.shape = tuple(desc.input["shape"])
 
     def run(self, beats: np.ndarray) -> np.ndarray:
         return pack_output(self.model.run(unpack_input(beats, self.shape)))
 
 
-class CsimBackend:
+class GoldenBackend(_SimulatedBackend):
+    name = "golden"
+
+    def __init__(self, desc, params):
+        from sim.golden import GoldenModel
+
+        super().__init__(desc, GoldenModel(desc, params))
+
+
+class CsimBackend(_SimulatedBackend):
     name = "csim"
 
     def __init__(self, desc, params):
         from flow.csim_net import NetworkCsim
 
-        self.desc = desc
-        self.net = NetworkCsim(desc, params)
-        self.shape = tuple(desc.input["shape"])
-
-    def run(self, beats: np.ndarray) -> np.ndarray:
-        return pack_output(self.net.run(unpack_input(beats, self.shape)))
+        super().__init__(desc, NetworkCsim(desc, params))
 
 
 AP_CTRL = 0x00  # ap_start (bit 0), ap_done (1), ap_idle (2), auto_restart (7)

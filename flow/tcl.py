@@ -4,6 +4,7 @@ bitstream. Written by the flow; run only where the AMD tools are installed."""
 
 from __future__ import annotations
 
+from flow import blockdesign as bd
 from flow.accel import Accelerator
 from flow.boards import Board
 
@@ -28,6 +29,7 @@ exit
 
 
 def vivado_tcl(acc: Accelerator, board: Board, clock_mhz: float, out_dir: str) -> str:
+    dma_config = " ".join(f"CONFIG.{k} {{{v}}}" for k, v in bd.DMA_CONFIG.items())
     return f"""# Vivado {HLS_VERSION}: block design (Zynq UltraScale+ PS, AXI DMA, accelerator),
 # implementation and bitstream. Run from the build folder after tcl/hls.tcl:
 #   vivado -mode batch -source tcl/vivado.tcl
@@ -36,21 +38,22 @@ set_property board_part {board.vivado_board_part} [current_project]
 set_property ip_repo_paths [list hls_project/sol1/impl/ip] [current_project]
 update_ip_catalog
 create_bd_design "vargnet"
-set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e zynq_ps]
-apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config {{apply_board_preset "1"}} $ps
-set_property -dict [list CONFIG.PSU__USE__S_AXI_GP2 {{1}} CONFIG.PSU__USE__M_AXI_GP0 {{1}} \\
-  CONFIG.PSU__FPGA_PL0_ENABLE {{1}} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {{{clock_mhz:g}}}] $ps
-set dma [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma axi_dma]
-set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_length_width {{26}} \\
-  CONFIG.c_m_axis_mm2s_tdata_width {{32}} CONFIG.c_s_axis_s2mm_tdata_width {{32}} \\
-  CONFIG.c_mm2s_burst_size {{64}} CONFIG.c_s2mm_burst_size {{64}}] $dma
-set acc [create_bd_cell -type ip -vlnv vargnet:hls:vargnet_top:1.0 vargnet]
-connect_bd_intf_net [get_bd_intf_pins axi_dma/M_AXIS_MM2S] [get_bd_intf_pins vargnet/in_r]
-connect_bd_intf_net [get_bd_intf_pins vargnet/out_r] [get_bd_intf_pins axi_dma/S_AXIS_S2MM]
-apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{Master "/zynq_ps/M_AXI_HPM0_FPD"}} [get_bd_intf_pins axi_dma/S_AXI_LITE]
-apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{Master "/zynq_ps/M_AXI_HPM0_FPD"}} [get_bd_intf_pins vargnet/s_axi_control]
-apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{Slave "/zynq_ps/S_AXI_HP0_FPD"}} [get_bd_intf_pins axi_dma/M_AXI_MM2S]
-apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{Slave "/zynq_ps/S_AXI_HP0_FPD"}} [get_bd_intf_pins axi_dma/M_AXI_S2MM]
+set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e {bd.PS}]
+apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config {{{{apply_board_preset "1"}}}} $ps
+set_property -dict [list CONFIG.PSU__USE__S_AXI_GP2 {{{{1}}}} CONFIG.PSU__USE__M_AXI_GP0 {{{{1}}}} \\
+  CONFIG.PSU__FPGA_PL0_ENABLE {{{{1}}}} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {{{{{clock_mhz:g}}}}}] $ps
+set dma [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma {bd.DMA}]
+set_property -dict [list {dma_config}] $dma
+set acc [create_bd_cell -type ip -vlnv vargnet:hls:vargnet_top:1.0 {bd.ACCEL}]
+connect_bd_intf_net [get_bd_intf_pins {bd.DMA}/M_AXIS_MM2S] [get_bd_intf_pins {bd.ACCEL}/in_r]
+connect_bd_intf_net [get_bd_intf_pins {bd.ACCEL}/out_r] [get_bd_intf_pins {bd.DMA}/S_AXIS_S2MM]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Master "/{bd.PS}/M_AXI_HPM0_FPD"}}}} [get_bd_intf_pins {bd.DMA}/S_AXI_LITE]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Master "/{bd.PS}/M_AXI_HPM0_FPD"}}}} [get_bd_intf_pins {bd.ACCEL}/s_axi_control]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} [get_bd_intf_pins {bd.DMA}/M_AXI_MM2S]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} [get_bd_intf_pins {bd.DMA}/M_AXI_S2MM]
+# the addresses the host's handoff model and drivers expect (flow/blockdesign.py)
+set_property offset {bd.DMA_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.DMA}_Reg]
+set_property offset {bd.ACCEL_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.ACCEL}_Reg]
 validate_bd_design
 save_bd_design
 make_wrapper -files [get_files vargnet.bd] -top

@@ -64,10 +64,13 @@ class Result:
 
 class Accelerator:
     def __init__(self, design: Union[str, Path], backend: str = "auto",
-                 bitstream_dir: Optional[Union[str, Path]] = None, timeout_s: float = 2.0):
+                 bitstream_dir: Optional[Union[str, Path]] = None, timeout_s: float = 2.0,
+                 device: Any = None):
         """design: a build folder (accelerator.json + .npy files); backend: auto | board |
         csim | golden (auto: the board when pynq sees one, else the C-sim when g++ exists,
-        else the golden model)."""
+        else the golden model); device: the pynq Device for the board backend (default:
+        pynq's active device; host.simulated_board.SimulatedZynqMP runs the board driver
+        without a board)."""
         self.desc = Description.load(design)
         root = Path(self.desc.root or design)
         self.root = root
@@ -85,7 +88,7 @@ class Accelerator:
         self.backend_name = backend
         if backend == "board":
             d = Path(bitstream_dir) if bitstream_dir else ROOT / "bitstreams" / self.desc.board
-            self.backend = PynqBackend(self.desc, d, timeout_s)
+            self.backend = PynqBackend(self.desc, d, timeout_s, device)
         else:
             from sim.golden import load_params
 

@@ -15,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 
+from flow import blockdesign as bd
 from host.packing import pack_output, unpack_input
 
 
@@ -55,11 +56,9 @@ class CsimBackend(_SimulatedBackend):
         super().__init__(desc, NetworkCsim(desc, params))
 
 
-AP_CTRL = 0x00  # ap_start (bit 0), ap_done (1), ap_idle (2), auto_restart (7)
-
-
 class PynqBackend:
-    """The board. `overlay_dir` holds vargnet.bit, vargnet.hwh and accelerator.json."""
+    """The board. `overlay_dir` holds vargnet.bit, vargnet.hwh and accelerator.json. `device`:
+    a pynq Device (default: pynq's active device; host/simulated_board.py has a simulated one)."""
 
     name = "board"
 
@@ -76,26 +75,37 @@ class PynqBackend:
         except ImportError:
             raise BackendError("the board backend needs the pynq package (the board image or "
                                ".venv-host has it)") from None
-        kw = {"device": device} if device is not None else {}
-        self.overlay = pynq.Overlay(str(bit), **kw)
-        self.dma = self.overlay.axi_dma
-        self.ip = self.overlay.vargnet
+        self.overlay = pynq.Overlay(str(bit), device=device)
+        for ip in (bd.DMA, bd.ACCEL):
+            if ip not in self.overlay.ip_dict:
+                raise BackendError(f"{hwh}: the block design has no IP named {ip!r} (found: "
+                                   f"{', '.join(sorted(self.overlay.ip_dict))}); was it built by the flow?")
+        self.dma = getattr(self.overlay, bd.DMA)
+        self.ip = getattr(self.overlay, bd.ACCEL)
         self.timeout = timeout_s
         self.channels = desc.output["channels"]
         h, w, _ = desc.input["shape"]
-        self.in_buf = pynq.allocate(shape=(h * w,), dtype=np.uint32, **kw)
-        self.out_buf = pynq.allocate(shape=(self.channels,), dtype=np.int32, **kw)
-        self.ip.write(AP_CTRL, 0x81)  # ap_start with auto-restart: one frame per DMA transfer
+        self.in_buf = pynq.allocate(shape=(h * w,), dtype=np.uint32, target=device)
+        self.out_buf = pynq.allocate(shape=(self.channels,), dtype=np.int32, target=device)
+        # ap_start with auto-restart: the accelerator takes one frame per DMA transfer
+        self.ip.write(bd.AP_CTRL, bd.AP_START | bd.AUTO_RESTART)
+        if not self.ip.read(bd.AP_CTRL) & bd.AUTO_RESTART:
+            raise BackendError(f"{bd.ACCEL}: the control register did not take ap_start with "
+                               f"auto-restart (is the bitstream loaded?)")
 
     def run(self, beats: np.ndarray) -> np.ndarray:
         out = np.empty((beats.shape[0], self.channels), np.int32)
+        want = self.channels * 4
         for i in range(beats.shape[0]):
             self.in_buf[:] = beats[i]
-            self.in_buf.flush()
-            self.dma.recvchannel.transfer(self.out_buf)
-            self.dma.sendchannel.transfer(self.in_buf)
+            self.dma.recvchannel.transfer(self.out_buf)  # arm the receive side first
+            self.dma.sendchannel.transfer(self.in_buf)  # flushes in_buf, then starts MM2S
             self._wait(self.dma.sendchannel, "input")
             self._wait(self.dma.recvchannel, "output")
+            got = self.dma.mmio.read(S2MM_LENGTH)
+            if got != want:
+                raise BackendError(f"the board returned {got} bytes for image {i}, the description "
+                                   f"expects {want} ({self.channels} channels): mismatched bitstream")
             self.out_buf.invalidate()
             out[i] = self.out_buf
         return out
@@ -103,11 +113,24 @@ class PynqBackend:
     def _wait(self, channel, what: str) -> None:
         t0 = time.perf_counter()
         while not channel.idle:
+            if channel.error:
+                break
             if time.perf_counter() - t0 > self.timeout:
                 raise BackendError(f"the board did not complete the {what} DMA transfer within "
                                    f"{self.timeout:.1f} s (is the bitstream the one for this "
                                    f"description, and the accelerator started?)")
             time.sleep(0)
+        if channel.error:
+            sr = self.dma.mmio.read(DMASR[what])
+            kinds = [k for bit, k in ((0x10, "internal (a packet longer than the buffer?)"),
+                                      (0x20, "slave"), (0x40, "decode (invalid address)")) if sr & bit]
+            raise BackendError(f"the {what} DMA channel stopped with an error: "
+                               f"{', '.join(kinds) or 'unknown'} (status {sr:#x})")
+
+
+# AXI DMA registers read directly (PG021): S2MM status and bytes received, MM2S status.
+S2MM_LENGTH = 0x58
+DMASR = {"input": 0x04, "output": 0x34}
 
 
 def check_bitstream_description(desc, path: Path) -> None:

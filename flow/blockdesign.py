@@ -1,0 +1,35 @@
+"""The Vivado block design every build creates, as data: instance names, bus names, the
+AXI-lite address map and the accelerator's control register. One definition used by the
+Vivado Tcl (flow/tcl.py assigns these addresses), the board driver (host/backends.py finds
+the IPs by these names) and the simulated board's hardware handoff (host/hwh.py).
+
+    zynq_ps (zynq_ultra_ps_e) --M_AXI_HPM0_FPD--> ps_axi_periph --> axi_dma/S_AXI_LITE
+                                                                 --> vargnet/s_axi_control
+    axi_dma/M_AXIS_MM2S --> vargnet/in_r ; vargnet/out_r --> axi_dma/S_AXIS_S2MM
+    axi_dma/M_AXI_MM2S, M_AXI_S2MM --> axi_mem_intercon --> zynq_ps/S_AXI_HP0_FPD (PS DDR)
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+PS = "zynq_ps"
+DMA = "axi_dma"
+ACCEL = "vargnet"
+PERIPH_INTERCONNECT = "ps_axi_periph"
+MEM_INTERCONNECT = "axi_mem_intercon"
+
+# M_AXI_HPM0_FPD's window starts at 0xA000_0000 on Zynq UltraScale+; 64 KiB per slave.
+DMA_BASE = 0xA000_0000
+ACCEL_BASE = 0xA001_0000
+SLAVE_RANGE = 0x1_0000
+DDR_LOW = (0x0000_0000, 0x7FFF_FFFF)  # S_AXI_HP0_FPD's HP0_DDR_LOW segment
+
+# AXI DMA configuration (simple mode, no scatter-gather, 32-bit streams: one beat per pixel
+# in, one per output channel out; see flow/accel.py for the packing).
+DMA_CONFIG = {"c_include_sg": 0, "c_sg_length_width": 26, "c_m_axis_mm2s_tdata_width": 32,
+              "c_s_axis_s2mm_tdata_width": 32, "c_mm2s_burst_size": 64, "c_s2mm_burst_size": 64}
+
+# The HLS block-level control (ap_ctrl_hs on s_axi_control): register 0x00.
+AP_CTRL = 0x00
+AP_START, AP_DONE, AP_IDLE, AP_READY, AUTO_RESTART = 0x01, 0x02, 0x04, 0x08, 0x80

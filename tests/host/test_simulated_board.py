@@ -1,0 +1,133 @@
+"""The board driver (host/backends.py: PynqBackend) run through the real pynq 4.0.0 package —
+Overlay with its .hwh parser and driver binding, pynq.allocate, MMIO, pynq.lib.dma.DMA, the PL
+clock code — against the simulated Zynq UltraScale+ of host/simulated_board.py."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pynq = pytest.importorskip("pynq")
+
+from flow import blockdesign as bd  # noqa: E402
+from flow.artifacts import write_design  # noqa: E402
+from flow.lowering import lower  # noqa: E402
+from host import Accelerator  # noqa: E402
+from host.backends import BackendError  # noqa: E402
+from host.compare import compare  # noqa: E402
+from host.hwh import pl_clock_divisors  # noqa: E402
+from host.simulated_board import SimulatedBoardError, SimulatedZynqMP, write_simulated_overlay  # noqa: E402
+from model.arch import vargfacenet  # noqa: E402
+from model.orl import HELDOUT_IDS, load_orl  # noqa: E402
+from model.quant import QuantConfig  # noqa: E402
+from sim.golden import random_params  # noqa: E402
+
+
+def _design(out, emb=32, seed=5):
+    arch = vargfacenet(0.25, 32, last_channels=64, emb_size=emb, units=(2, 2, 2))
+    acc = lower(arch, QuantConfig(4, 4), {})
+    x, _ = load_orl((1, 2, 3), 32, per_id=2)
+    write_design(acc, random_params(acc, x, seed=seed), np.full(emb, 1e-3), {"l2norm": True}, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    return _design(tmp_path_factory.mktemp("design"))
+
+
+@pytest.fixture(scope="module")
+def overlay(design, tmp_path_factory):
+    return write_simulated_overlay(design, tmp_path_factory.mktemp("overlay"))
+
+
+@pytest.fixture(scope="module")
+def board(design, overlay):
+    dev = SimulatedZynqMP("zcu104", fabric="csim")
+    return dev, Accelerator(design, backend="board", bitstream_dir=overlay, device=dev)
+
+
+def faces(n=6):
+    x, _ = load_orl(HELDOUT_IDS, 32, per_id=1)
+    return x[:n]
+
+
+def test_handoff_parses_with_pynq_to_the_flow_address_map(board):
+    _, acc = board
+    ov = acc.backend.overlay
+    assert ov.ip_dict[bd.DMA]["phys_addr"] == bd.DMA_BASE
+    assert ov.ip_dict[bd.ACCEL]["phys_addr"] == bd.ACCEL_BASE
+    assert ov.ip_dict[bd.DMA]["parameters"]["c_include_sg"] == "0"
+    assert "CTRL" in ov.ip_dict[bd.ACCEL]["registers"]
+    assert type(acc.backend.dma) is pynq.lib.dma.DMA  # pynq bound its own AXI DMA driver
+
+
+def test_overlay_download_programs_the_pl_clock_through_pynq(board):
+    dev, acc = board
+    want = pl_clock_divisors(acc.desc.clock_mhz)[2]
+    assert acc.backend.overlay.clock_dict[0]["frequency"] == pytest.approx(want, abs=1e-5)
+    assert dev.pl_clock_mhz == pytest.approx(want) and want <= acc.desc.clock_mhz
+
+
+def test_board_driver_is_bit_exact_with_the_golden_model_on_faces_and_noise(board):
+    dev, acc = board
+    before = dev.fabric.frames
+    r = compare(acc, faces())
+    assert r["bit_exact"] and r["integers"] == 6 * 32 and r["backend"] == "board"
+    noise = np.random.default_rng(3).integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    assert compare(acc, noise)["bit_exact"]
+    assert dev.fabric.frames - before == 6 + 4  # one frame per image through the fabric
+
+
+def test_dma_buffers_are_not_coherent_until_flushed(board):
+    dev, _ = board
+    buf = pynq.allocate(shape=(4,), dtype=np.uint32, target=dev)
+    buf[:] = [1, 2, 3, 4]
+    assert dev.ddr(buf.physical_address, 16) == bytes(16)  # still in the CPU's cache
+    buf.flush()
+    assert np.frombuffer(dev.ddr(buf.physical_address, 16), np.uint32).tolist() == [1, 2, 3, 4]
+
+
+def test_an_accelerator_that_is_not_started_times_out_with_a_clear_error(design, overlay):
+    dev = SimulatedZynqMP("zcu104", fabric="golden")
+    acc = Accelerator(design, backend="board", bitstream_dir=overlay, device=dev, timeout_s=0.2)
+    acc.backend.ip.write(bd.AP_CTRL, 0)  # clear ap_start and auto-restart
+    with pytest.raises(BackendError, match="did not complete the input DMA transfer within 0.2 s"):
+        acc.infer(faces(1))
+
+
+def test_a_bitstream_for_another_part_is_refused(design, overlay):
+    with pytest.raises(SimulatedBoardError, match="built for part xczu7ev"):
+        Accelerator(design, backend="board", bitstream_dir=overlay, device=SimulatedZynqMP("kv260"))
+
+
+def test_a_design_changed_after_its_bitstream_was_written_is_refused(design, tmp_path):
+    d = tmp_path / "d"
+    shutil.copytree(design, d)
+    ov = write_simulated_overlay(d, tmp_path / "ov")
+    scale = d / "output_scale.npy"
+    np.save(scale, np.load(scale) * 2)
+    with pytest.raises(SimulatedBoardError, match="changed after this bitstream was written"):
+        Accelerator(d, backend="board", bitstream_dir=ov, device=SimulatedZynqMP(fabric="golden"))
+
+
+def test_a_bitstream_with_more_outputs_than_the_description_is_an_error_not_output(design, tmp_path):
+    """A bitstream whose accelerator.json was swapped for another design's passes the file
+    checks; the DMA then sees a packet longer than the receive buffer."""
+    small = _design(tmp_path / "small", emb=16, seed=6)
+    ov = write_simulated_overlay(design, tmp_path / "ov")
+    shutil.copyfile(small / "accelerator.json", ov / "accelerator.json")
+    acc = Accelerator(small, backend="board", bitstream_dir=ov, device=SimulatedZynqMP(fabric="golden"))
+    with pytest.raises(BackendError, match="output DMA channel stopped with an error: internal"):
+        acc.infer(faces(1))
+
+
+def test_a_real_looking_description_mismatch_is_refused_before_loading(design, overlay, tmp_path):
+    ov = tmp_path / "ov"
+    shutil.copytree(overlay, ov)
+    d = json.loads((ov / "accelerator.json").read_text())
+    d["output"]["channels"] = 7
+    (ov / "accelerator.json").write_text(json.dumps(d))
+    with pytest.raises(BackendError, match="output channels is 7"):
+        Accelerator(design, backend="board", bitstream_dir=ov, device=SimulatedZynqMP(fabric="golden"))

@@ -224,3 +224,23 @@ def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build):
     e = acc.node(grouped.name).engine()
     assert f"vg::mvau<{e.groups}, {e.mw}, {e.mh}, {e.pe}, {e.simd}," in call
     assert op.get_exp_cycles() == e.cycles() and op.verify_node() == ["engine parameters are legal"]
+
+
+def test_vivado_tcl_and_the_simulated_handoff_share_the_block_design_addresses():
+    """flow/blockdesign.py is the one definition: the Tcl assigns these addresses, the host's
+    .hwh model publishes them, the board driver looks the IPs up by these names."""
+    import xml.etree.ElementTree as ET
+
+    from flow import blockdesign as bd
+    from flow.boards import BOARDS
+    from flow.tcl import vivado_tcl
+    from host.hwh import hwh_text
+
+    tcl = vivado_tcl(None, BOARDS["zcu104"], 200.0, "out")
+    assert f"set_property offset {bd.DMA_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.DMA}_Reg]" in tcl
+    assert f"set_property offset {bd.ACCEL_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.ACCEL}_Reg]" in tcl
+    assert "CONFIG.c_include_sg {0}" in tcl
+    root = ET.fromstring(hwh_text(BOARDS["zcu104"].part, 200.0).split("\n", 1)[1])
+    ranges = {r.get("INSTANCE"): int(r.get("BASEVALUE"), 16) for r in root.iter("MEMRANGE")
+              if r.get("MEMTYPE") == "REGISTER"}
+    assert ranges == {bd.DMA: bd.DMA_BASE, bd.ACCEL: bd.ACCEL_BASE}

@@ -89,6 +89,8 @@ class Accelerator:
         if backend == "board":
             d = Path(bitstream_dir) if bitstream_dir else ROOT / "bitstreams" / self.desc.board
             self.backend = PynqBackend(self.desc, d, timeout_s, device)
+            if getattr(device, "simulated", False):  # label results from a simulated board as such
+                self.backend_name = "simulated-board"
         else:
             from sim.golden import load_params
 

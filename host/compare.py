@@ -2,6 +2,10 @@
 bit-exact agreement and the measured timing beside the simulator's estimate.
 
     python -m host.compare --design build/default --backend csim --images 8
+    python -m host.compare --design build/default --backend simulated-board   # host env
+
+`simulated-board` runs the board driver through pynq against a simulated ZCU104
+(host/simulated_board.py), with a stand-in bitstream written for the design.
 """
 
 from __future__ import annotations
@@ -35,13 +39,27 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m host.compare", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--design", required=True, help="build folder of the design")
-    ap.add_argument("--backend", default="auto", help="auto | board | csim | golden")
+    ap.add_argument("--backend", default="auto",
+                    help="auto | board | csim | golden | simulated-board (the board driver through "
+                         "pynq on a simulated board of the design's type; needs pynq)")
     ap.add_argument("--images", type=int, default=8, help="held-out ORL faces to run")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     from model.orl import HELDOUT_IDS, load_orl
 
-    acc = Accelerator(a.design, backend=a.backend)
+    if a.backend == "simulated-board":
+        import tempfile
+        from pathlib import Path
+
+        from host.accelerator import Description
+        from host.simulated_board import SimulatedZynqMP, write_simulated_overlay
+
+        board = Description.load(a.design).board
+        overlay = write_simulated_overlay(Path(a.design), Path(tempfile.mkdtemp()) / board)
+        acc = Accelerator(a.design, backend="board", bitstream_dir=overlay,
+                          device=SimulatedZynqMP(board, fabric="csim"))
+    else:
+        acc = Accelerator(a.design, backend=a.backend)
     h, w, c = acc.shape
     x, _ = load_orl(HELDOUT_IDS, h, per_id=max(1, a.images // len(HELDOUT_IDS) + 1))
     r = compare(acc, x[: a.images, :, :, :c])

@@ -184,6 +184,8 @@ class SimulatedZynqMP(pynq.Device):
     `pynq.Overlay`, `pynq.allocate(target=...)` or `host.Accelerator(..., device=...)`.
     `fabric`: csim (the generated HLS, compiled natively) or golden (the numpy model)."""
 
+    simulated = True  # host.Accelerator labels its results "simulated-board"
+
     def __init__(self, board: str = "zcu104", fabric: str = "csim"):
         super().__init__(f"simulated_{board}")
         if board not in BOARDS:

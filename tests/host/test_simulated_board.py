@@ -74,7 +74,7 @@ def test_board_driver_is_bit_exact_with_the_golden_model_on_faces_and_noise(boar
     dev, acc = board
     before = dev.fabric.frames
     r = compare(acc, faces())
-    assert r["bit_exact"] and r["integers"] == 6 * 32 and r["backend"] == "board"
+    assert r["bit_exact"] and r["integers"] == 6 * 32 and r["backend"] == "simulated-board"
     noise = np.random.default_rng(3).integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
     assert compare(acc, noise)["bit_exact"]
     assert dev.fabric.frames - before == 6 + 4  # one frame per image through the fabric

@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from flow.accel import Accelerator, Node, port_formats
+from hls import calls
 from hls.engines import MVAU, SWG, Eltwise, IntType, WidthConvert
 from hls.layout import lane_thresholds, mvau_thresholds, mvau_weights
 
 
 def ident(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
-
-
-def _b(v: bool) -> str:
-    return "true" if v else "false"
 
 
 def _stype(acc: Accelerator, stream: str) -> str:
@@ -41,13 +37,13 @@ def param_arrays(n: Node) -> list[tuple[str, str, tuple[int, ...]]]:
     e = n.engine()
     out = []
     if isinstance(e, MVAU):
-        out.append(("w", f"vg::int_t<{e.w_bits}, true>::type", (e.pe, e.groups * e.nf * e.sf, e.simd)))
+        out.append(("w", calls.weight_type(e.w_bits), (e.pe, e.groups * e.nf * e.sf, e.simd)))
         if e.nt:
-            out.append(("t", f"vg::acc_t<{e.acc + 1}>::type", (e.pe, e.groups * e.nf, e.nt)))
+            out.append(("t", calls.acc_type(e.acc), (e.pe, e.groups * e.nf, e.nt)))
     elif isinstance(e, Eltwise) and e.kind in ("threshold", "add", "se_scale"):
         assert e.out_type is not None
         nt = (1 << e.out_type.bits) - 1
-        out.append(("t", f"vg::acc_t<{e.sum_bits + 1}>::type", (e.n, e.ch // e.n, nt)))
+        out.append(("t", calls.acc_type(e.sum_bits), (e.n, e.ch // e.n, nt)))
     return out
 
 
@@ -81,39 +77,20 @@ def node_function(n: Node) -> str:
     ti = IntType.parse(fin[0][1]).cpp()
     to = IntType.parse(fout[0][1]).cpp()
     if isinstance(e, SWG):
-        body = (f"vg::sliding_window<{e.ifm_h}, {e.ifm_w}, {e.ch}, {e.k}, {e.stride}, {e.pad}, "
-                f"{e.gs}, {e.in_n}, {e.simd}, {ti}>(in0, out0);")
+        body = calls.swg_call(e, ti, "in0", "out0")
     elif isinstance(e, MVAU):
-        tw = f"vg::int_t<{e.w_bits}, true>::type"
-        tt = f"vg::acc_t<{e.acc + 1}>::type"
-        thr = f"T_{f}" if e.nt else "T_dummy"
-        body = (f"vg::mvau<{e.groups}, {e.mw}, {e.mh}, {e.pe}, {e.simd}, {e.pixels}, {e.in_type.bits}, "
-                f"{_b(e.in_type.signed)}, {e.w_bits}, {e.acc}, {e.nt}, {e.out_bias}, {ti}, {tw}, {tt}, "
-                f"{to}>(in0, out0, W_{f}, {thr});")
-        if not e.nt:
-            body = (f"static const {tt} T_dummy[{e.pe}][{e.groups * e.nf}][1] = {{}};\n  " + body)
+        if e.nt:
+            body = calls.mvau_call(e, ti, to, "in0", "out0", f"W_{f}", f"T_{f}")
+        else:  # the template takes a thresholds array even when it applies none
+            body = (f"static const {calls.acc_type(e.acc)} T_dummy[{e.pe}][{e.groups * e.nf}][1] = {{}};\n  "
+                    + calls.mvau_call(e, ti, to, "in0", "out0", f"W_{f}", "T_dummy"))
     elif isinstance(e, WidthConvert):
-        body = f"vg::width_convert<{e.total}, {e.in_n}, {e.out_n}, {ti}>(in0, out0);"
+        body = calls.width_call(e, ti, "in0", "out0")
     else:
         assert isinstance(e, Eltwise)
-        nt = (1 << e.out_type.bits) - 1 if e.out_type else 1
-        bias = e.out_type.min if e.out_type else 0
-        tt = f"vg::acc_t<{e.sum_bits + 1}>::type"
-        ib, sg = e.in_type.bits, _b(e.in_type.signed)
-        if e.kind == "duplicate":
-            body = f"vg::duplicate<{e.words}, {e.n}, {ti}>(in0, out0, out1);"
-        elif e.kind == "threshold":
-            body = f"vg::threshold_layer<{e.ch}, {e.n}, {e.pixels}, {nt}, {bias}, {ti}, {to}, {tt}>(in0, out0, T_{f});"
-        elif e.kind == "add":
-            body = (f"vg::add_threshold<{e.ch}, {e.n}, {e.pixels}, {ib}, {sg}, {e.sum_bits}, {nt}, {bias}, "
-                    f"{ti}, {ti}, {tt}, {to}>(in0, in1, out0, T_{f});")
-        elif e.kind == "pool":
-            body = f"vg::global_acc_pool<{e.ch}, {e.n}, {e.pixels}, {ib}, {sg}, {e.sum_bits}, {ti}, {to}>(in0, out0);"
-        else:
-            assert e.gate_type is not None
-            tg = e.gate_type.cpp()
-            body = (f"vg::se_scale<{e.ch}, {e.n}, {e.pixels}, {ib}, {sg}, {e.gate_type.bits}, {nt}, {bias}, "
-                    f"{ti}, {tg}, {tt}, {to}>(in0, in1, out0, T_{f});")
+        tg = e.gate_type.cpp() if e.gate_type else ti
+        body = calls.eltwise_call(e, ti, to, tg, [f"in{i}" for i in range(len(fin))],
+                                  [f"out{i}" for i in range(len(fout))], f"T_{f}")
     return f"// {n.kind} {n.name} (layer {n.layer})\n{sig} {{\n  {body}\n}}\n"
 
 

@@ -21,6 +21,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from hls import calls
 from hls.engines import MVAU, SWG, Eltwise, EngineError, IntType, WidthConvert
 from hls.layout import lane_thresholds, mvau_thresholds, mvau_weights
 from hls.paths import INCLUDE_DIR, ap_types_dir
@@ -73,10 +74,6 @@ def build_shared(source: str, flags: Sequence[str], tag: str = "lib") -> Path:
     return out
 
 
-def _b(x: bool) -> str:
-    return "true" if x else "false"
-
-
 # ---- engine instances --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ConvInstance:
@@ -102,12 +99,12 @@ class ConvInstance:
 
     def cpp(self, fn: str) -> str:
         m, s = self.mvau, self.swg
-        tt = f"vg::acc_t<{m.acc + 1}>::type"
+        tt = calls.acc_type(m.acc)
         nt = max(m.nt, 1)
         lines = [
             f"// {fn}: {self}",
             f"namespace {fn}_ns {{",
-            f"typedef {m.in_type.cpp()} TI; typedef vg::int_t<{m.w_bits}, true>::type TW;",
+            f"typedef {m.in_type.cpp()} TI; typedef {calls.weight_type(m.w_bits)} TW;",
             f"typedef {tt} TT; typedef {m.result_type.cpp()} TO;",
             f"static TW W[{m.pe}][{m.groups * m.nf * m.sf}][{m.simd}];",
             f"static TT THR[{m.pe}][{m.groups * m.nf}][{nt}];",
@@ -126,8 +123,7 @@ class ConvInstance:
                 f"    const int64_t* xf = x + (long)f * {s.ifm_h * s.ifm_w * s.ch}L;",
                 f"    for (int i = 0; i < {n_in_words}; i++) {{ vg::Word<TI, {s.in_n}> wd;",
                 f"      for (int k = 0; k < {s.in_n}; k++) {{ wd.v[k] = (TI)xf[i * {s.in_n} + k]; }} s_in.write(wd); }}",
-                f"    vg::sliding_window<{s.ifm_h}, {s.ifm_w}, {s.ch}, {s.k}, {s.stride}, {s.pad}, {s.gs}, "
-                f"{s.in_n}, {s.simd}, TI>(s_in, s_win);",
+                "    " + calls.swg_call(s, "TI", "s_in", "s_win"),
                 "    if (!s_in.empty()) return 1;",
             ]
             src = "s_win"
@@ -140,8 +136,7 @@ class ConvInstance:
             ]
             src = "s_vec"
         lines += [
-            f"    vg::mvau<{m.groups}, {m.mw}, {m.mh}, {m.pe}, {m.simd}, {m.pixels}, {m.in_type.bits}, "
-            f"{_b(m.in_type.signed)}, {m.w_bits}, {m.acc}, {m.nt}, {m.out_bias}, TI, TW, TT, TO>({src}, s_out, W, THR);",
+            "    " + calls.mvau_call(m, "TI", "TO", src, "s_out", "W", "THR"),
             f"    if (!{src}.empty()) return 2;",
             f"    int64_t* yf = y + (long)f * {m.pixels * m.channels_out}L;",
             f"    for (int i = 0; i < {m.out_words()}; i++) {{ if (s_out.empty()) return 3;",
@@ -190,8 +185,8 @@ class EltwiseInstance:
         e = self.e
         ti = e.in_type.cpp()
         to = e.result_type.cpp()
-        nt, bias = ((1 << e.out_type.bits) - 1, e.out_type.min) if e.out_type else (1, 0)
-        tt = f"vg::acc_t<{e.sum_bits + 1}>::type"
+        nt = (1 << e.out_type.bits) - 1 if e.out_type else 1
+        tt = calls.acc_type(e.sum_bits)
         ch, n, px = e.ch, e.n, e.pixels
         W = f"vg::Word<TI, {n}>"
         head = [
@@ -210,28 +205,25 @@ class EltwiseInstance:
         ]
         out_words = e.words
         if e.kind == "threshold":
-            body = [f"    vg::threshold_layer<{ch}, {n}, {px}, {nt}, {bias}, TI, TO, TT>(a, o, THR);"]
+            body = ["    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o"], "THR")]
         elif e.kind == "add":
             body = [
                 f"    const int64_t* x2f = x2 + (long)f * {px * ch}L;",
                 f"    for (int i = 0; i < {e.words}; i++) {{ {W} wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TI)x2f[i * {n} + k]; }} b.write(wd); }}",
-                f"    vg::add_threshold<{ch}, {n}, {px}, {e.in_type.bits}, {_b(e.in_type.signed)}, {e.sum_bits}, "
-                f"{nt}, {bias}, TI, TI, TT, TO>(a, b, o, THR);",
+                "    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a", "b"], ["o"], "THR"),
             ]
         elif e.kind == "pool":
             out_words = ch // n
-            body = [f"    vg::global_acc_pool<{ch}, {n}, {px}, {e.in_type.bits}, {_b(e.in_type.signed)}, "
-                    f"{e.sum_bits}, TI, TO>(a, o);"]
+            body = ["    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o"], "THR")]
         elif e.kind == "se_scale":
             assert e.gate_type is not None
             body = [
                 f"    const int64_t* gf = x2 + (long)f * {ch}L;",
                 f"    for (int i = 0; i < {ch // n}; i++) {{ vg::Word<TG, {n}> wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TG)gf[i * {n} + k]; }} g.write(wd); }}",
-                f"    vg::se_scale<{ch}, {n}, {px}, {e.in_type.bits}, {_b(e.in_type.signed)}, {e.gate_type.bits}, "
-                f"{nt}, {bias}, TI, TG, TT, TO>(a, g, o, THR);",
+                "    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a", "g"], ["o"], "THR"),
             ]
         else:  # duplicate
-            body = [f"    vg::duplicate<{e.words}, {n}, TI>(a, o, o2);",
+            body = ["    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o", "o2"], "THR"),
                     f"    int64_t* y2f = y2 + (long)f * {px * ch}L;",
                     f"    for (int i = 0; i < {e.words}; i++) {{ vg::Word<TO, {n}> wd = o2.read(); for (int k = 0; k < {n}; k++) {{ y2f[i * {n} + k] = (int64_t)wd.v[k]; }} }}"]
         tail = [
@@ -293,7 +285,7 @@ class WidthInstance:
             f"    hls::stream<vg::Word<T, {w.in_n}> > a; hls::stream<vg::Word<T, {w.out_n}> > o;",
             f"    for (int i = 0; i < {w.total // w.in_n}; i++) {{ vg::Word<T, {w.in_n}> wd;"
             f" for (int k = 0; k < {w.in_n}; k++) {{ wd.v[k] = (T)x[(long)f * {w.total} + i * {w.in_n} + k]; }} a.write(wd); }}",
-            f"    vg::width_convert<{w.total}, {w.in_n}, {w.out_n}, T>(a, o);",
+            "    " + calls.width_call(w, "T", "a", "o"),
             f"    if (!a.empty() || (long)o.size() != {w.total // w.out_n}) return 1;",
             f"    for (int i = 0; i < {w.total // w.out_n}; i++) {{ vg::Word<T, {w.out_n}> wd = o.read();",
             f"      for (int k = 0; k < {w.out_n}; k++) {{ y[(long)f * {w.total} + i * {w.out_n} + k] = (int64_t)wd.v[k]; }} }}",

@@ -104,8 +104,8 @@ class _Memory:
         self.next = DDR_BASE
 
     def allocate(self, shape, dtype, **kwargs) -> PynqBuffer:
-        if kwargs.get("cacheable") is False or kwargs.get("coherent"):
-            pass  # still modelled as cached: flushing a coherent buffer is harmless
+        # every buffer is modelled as cached (pynq's default on Zynq UltraScale+); a driver
+        # that asks for another kind still flushes/invalidates, which is harmless
         n = int(np.prod(shape)) * np.dtype(dtype).itemsize
         host, ddr = np.zeros(max(n, 1), np.uint8), np.zeros(max(n, 1), np.uint8)
         base = self.next

@@ -167,3 +167,14 @@ def test_teacher_with_unexpected_input_is_named(tmp_path):
     onnx.save(helper.make_model(g), tmp_path / "t.onnx")
     with pytest.raises(TeacherError, match="expected N x 3 x 112 x 112"):
         OnnxFaceTeacher(tmp_path / "t.onnx")
+
+
+def test_flip_test_sums_the_normalised_embeddings_of_image_and_mirror():
+    from model.evaluate import flip_embed
+
+    x = np.random.default_rng(4).integers(0, 256, (3, 4, 5, 1)).astype(np.uint8)
+    f = lambda imgs: imgs.reshape(len(imgs), -1)[:, :6].astype(np.float64) + 1.0  # noqa: E731
+    a, b = f(x), f(x[:, :, ::-1])
+    want = a / np.linalg.norm(a, axis=1, keepdims=True) + b / np.linalg.norm(b, axis=1, keepdims=True)
+    assert np.allclose(flip_embed(f, x), want)
+    assert not np.allclose(a, b)  # the mirror image really is another input

@@ -102,26 +102,21 @@ def _bottleneck_chain(progs: list[Program], res: SimResult) -> set[str]:
     cons = {s: p.name for p in progs for s in p.inputs}
     b = res.bottleneck()
     out: set[str] = set()
-    todo, seen = [b], {b}
-    while todo:  # downstream: blocked producers
-        name = todo.pop()
-        if res.procs[name].blocked == 0:
-            continue
-        for s in by_name[name].outputs:
-            out.add(s)
-            c = cons.get(s)
-            if c and c not in seen:
-                seen.add(c)
-                todo.append(c)
-    todo, seen = [b], {b}
-    while todo:  # upstream: starved consumers
-        name = todo.pop()
-        if res.procs[name].starved <= by_name[name].cycles[0]:
-            continue
-        for s in by_name[name].inputs:
-            out.add(s)
-            p = prod.get(s)
-            if p and p not in seen:
-                seen.add(p)
-                todo.append(p)
+
+    def walk(held, streams, neighbour) -> None:
+        todo, seen = [b], {b}
+        while todo:
+            name = todo.pop()
+            if not held(name):
+                continue
+            for s in streams(by_name[name]):
+                out.add(s)
+                n = neighbour.get(s)
+                if n and n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+
+    # downstream along blocked producers, upstream along starved consumers
+    walk(lambda n: res.procs[n].blocked > 0, lambda p: p.outputs, cons)
+    walk(lambda n: res.procs[n].starved > by_name[n].cycles[0], lambda p: p.inputs, prod)
     return out

@@ -30,6 +30,13 @@ DDR_LOW = (0x0000_0000, 0x7FFF_FFFF)  # S_AXI_HP0_FPD's HP0_DDR_LOW segment
 DMA_CONFIG = {"c_include_sg": 0, "c_sg_length_width": 26, "c_m_axis_mm2s_tdata_width": 32,
               "c_s_axis_s2mm_tdata_width": 32, "c_mm2s_burst_size": 64, "c_s2mm_burst_size": 64}
 
+# The AXI DMA registers the driver and the simulated board use (PG021, simple mode). The S2MM
+# channel's registers have the MM2S layout, DMA_S2MM higher.
+DMA_REGS = {"MM2S_DMACR": 0x00, "MM2S_DMASR": 0x04, "MM2S_SA": 0x18, "MM2S_SA_MSB": 0x1C,
+            "MM2S_LENGTH": 0x28, "S2MM_DMACR": 0x30, "S2MM_DMASR": 0x34, "S2MM_DA": 0x48,
+            "S2MM_DA_MSB": 0x4C, "S2MM_LENGTH": 0x58}
+DMA_S2MM = 0x30
+
 # The HLS block-level control (ap_ctrl_hs on s_axi_control): register 0x00.
 AP_CTRL = 0x00
 AP_START, AP_DONE, AP_IDLE, AP_READY, AUTO_RESTART = 0x01, 0x02, 0x04, 0x08, 0x80

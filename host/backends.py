@@ -127,9 +127,9 @@ class PynqBackend:
                                f"{', '.join(kinds) or 'unknown'} (status {sr:#x})")
 
 
-# AXI DMA registers read directly (PG021): S2MM status and bytes received, MM2S status.
-S2MM_LENGTH = 0x58
-DMASR = {"input": 0x04, "output": 0x34}
+# AXI DMA registers read directly: S2MM bytes received, each channel's status.
+S2MM_LENGTH = bd.DMA_REGS["S2MM_LENGTH"]
+DMASR = {"input": bd.DMA_REGS["MM2S_DMASR"], "output": bd.DMA_REGS["S2MM_DMASR"]}
 
 
 def check_bitstream_description(desc, path: Path) -> None:

@@ -48,16 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     from model.orl import HELDOUT_IDS, load_orl
 
     if a.backend == "simulated-board":
-        import tempfile
-        from pathlib import Path
+        from host.simulated_board import simulated_board_accelerator
 
-        from host.accelerator import Description
-        from host.simulated_board import SimulatedZynqMP, write_simulated_overlay
-
-        board = Description.load(a.design).board
-        overlay = write_simulated_overlay(Path(a.design), Path(tempfile.mkdtemp()) / board)
-        acc = Accelerator(a.design, backend="board", bitstream_dir=overlay,
-                          device=SimulatedZynqMP(board, fabric="csim"))
+        acc = simulated_board_accelerator(a.design)
     else:
         acc = Accelerator(a.design, backend=a.backend)
     h, w, c = acc.shape

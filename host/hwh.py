@@ -108,9 +108,7 @@ def _dma() -> Module:
     params.update({"c_micro_dma": "0", "c_include_mm2s": "1", "c_include_s2mm": "1",
                    "c_m_axi_mm2s_data_width": "32", "c_m_axi_s2mm_data_width": "32",
                    "c_include_mm2s_dre": "0", "c_include_s2mm_dre": "0", "c_addr_width": "32"})
-    regs = [("MM2S_DMACR", 0x00), ("MM2S_DMASR", 0x04), ("MM2S_SA", 0x18), ("MM2S_SA_MSB", 0x1C),
-            ("MM2S_LENGTH", 0x28), ("S2MM_DMACR", 0x30), ("S2MM_DMASR", 0x34), ("S2MM_DA", 0x48),
-            ("S2MM_DA_MSB", 0x4C), ("S2MM_LENGTH", 0x58)]
+    regs = list(bd.DMA_REGS.items())
     lo, hi = bd.DDR_LOW
     mem = [{"ADDRESSBLOCK": "HP0_DDR_LOW", "BASENAME": "C_BASEADDR", "BASEVALUE": f"0x{lo:08X}",
             "HIGHNAME": "C_HIGHADDR", "HIGHVALUE": f"0x{hi:08X}", "INSTANCE": bd.PS, "IS_DATA": "TRUE",

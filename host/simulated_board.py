@@ -51,6 +51,7 @@ from flow.boards import BOARDS
 from host.hwh import hwh_text
 
 MAGIC = b"VARGNET-SIMULATED-BITSTREAM\n"
+R = bd.DMA_REGS
 CRL_APB, CRF_APB, CLK_WINDOW = 0xFF5E0000, 0xFD1A0000, 0x100
 DDR_BASE, PAGE = 0x1000_0000, 0x1000
 
@@ -92,6 +93,19 @@ def write_simulated_overlay(design: Path, out: Path) -> Path:
     (out / "vargnet.hwh").write_text(hwh_text(board.part, desc.clock_mhz))
     shutil.copyfile(design / "accelerator.json", out / "accelerator.json")
     return out
+
+
+def simulated_board_accelerator(design: Path, fabric: str = "csim", overlay: Optional[Path] = None):
+    """A host.Accelerator whose board backend runs on a simulated board of the design's type,
+    from a stand-in bitstream written for the design (into `overlay`, default a temp folder)."""
+    import tempfile
+
+    from host.accelerator import Accelerator
+
+    board = Description.load(design).board
+    overlay = write_simulated_overlay(Path(design), overlay or Path(tempfile.mkdtemp()) / board)
+    return Accelerator(design, backend="board", bitstream_dir=overlay,
+                       device=SimulatedZynqMP(board, fabric=fabric))
 
 
 class _Memory:
@@ -313,9 +327,10 @@ class SimulatedZynqMP(pynq.Device):
                 fab.ctrl &= ~(bd.AP_DONE | bd.AP_READY)  # clear on read
                 return v
             return 0
-        ch, reg = (self.mm2s, off) if off < 0x30 else (self.s2mm, off - 0x30)
-        return {0x00: ch.cr, 0x04: ch.status(), 0x18: ch.addr & 0xFFFFFFFF, 0x1C: ch.addr >> 32,
-                0x28: ch.done_bytes if not ch.mm2s and not ch.busy else ch.length}.get(reg, 0)
+        ch, reg = self._channel(off)
+        return {R["MM2S_DMACR"]: ch.cr, R["MM2S_DMASR"]: ch.status(),
+                R["MM2S_SA"]: ch.addr & 0xFFFFFFFF, R["MM2S_SA_MSB"]: ch.addr >> 32,
+                R["MM2S_LENGTH"]: ch.done_bytes if not ch.mm2s and not ch.busy else ch.length}.get(reg, 0)
 
     def _write32(self, address: int, value: int) -> None:
         where, off = self._window(address)
@@ -330,25 +345,29 @@ class SimulatedZynqMP(pynq.Device):
                 fab.ctrl = keep | (value & bd.AUTO_RESTART) | start | (0 if start else bd.AP_IDLE)
                 self._pump()
             return
-        ch, reg = (self.mm2s, off) if off < 0x30 else (self.s2mm, off - 0x30)
-        if reg == 0x00:
+        ch, reg = self._channel(off)
+        if reg == R["MM2S_DMACR"]:
             if value & 0x4:  # soft reset resets both channels
                 self.mm2s.reset()
                 self.s2mm.reset()
                 return
             ch.cr = value
             ch.sr = (ch.sr & ~ch.HALTED) if value & 0x1 else (ch.sr | ch.HALTED)
-        elif reg == 0x04:
+        elif reg == R["MM2S_DMASR"]:
             ch.sr &= ~(value & 0x7000)  # interrupt bits are write-one-to-clear
-        elif reg == 0x18:
+        elif reg == R["MM2S_SA"]:
             ch.addr = (ch.addr & ~0xFFFFFFFF) | value
-        elif reg == 0x1C:
+        elif reg == R["MM2S_SA_MSB"]:
             ch.addr = (ch.addr & 0xFFFFFFFF) | (value << 32)
-        elif reg == 0x28 and value and not ch.sr & ch.HALTED:
+        elif reg == R["MM2S_LENGTH"] and value and not ch.sr & ch.HALTED:
             ch.length, ch.busy, ch.done_bytes = value, True, 0
             if ch.mm2s:
                 self._mm2s_start(fab)
             self._pump()
+
+    def _channel(self, off: int) -> tuple[_DmaChannel, int]:
+        """The channel a DMA register offset belongs to, and the offset in MM2S's layout."""
+        return (self.mm2s, off) if off < bd.DMA_S2MM else (self.s2mm, off - bd.DMA_S2MM)
 
     def _mm2s_start(self, fab: _Fabric) -> None:
         ch = self.mm2s

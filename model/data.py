@@ -216,6 +216,22 @@ def mixup(x: np.ndarray, rng: np.random.Generator, alpha: float = 0.4) -> np.nda
     return np.clip(lam * x + (1 - lam) * x[perm], 0, 255).astype(np.uint8)
 
 
+def cutmix(x: np.ndarray, rng: np.random.Generator, alpha: float = 1.0) -> np.ndarray:
+    """Pastes into each image a box of a random other image at the same place (box area
+    fraction 1 - lam, lam ~ Beta(alpha, alpha)). On roughly aligned faces this makes
+    composite faces (one person's eyes, another's mouth): new identities for the teacher to
+    label, which is what a student trained on few people lacks."""
+    n, h, w, _ = x.shape
+    out = x.copy()
+    perm = rng.permutation(n)
+    lam = rng.beta(alpha, alpha, size=n)
+    for k in range(n):
+        bh, bw = int(round(h * np.sqrt(1 - lam[k]))), int(round(w * np.sqrt(1 - lam[k])))
+        y0, x0 = rng.integers(0, h - bh + 1), rng.integers(0, w - bw + 1)
+        out[k, y0:y0 + bh, x0:x0 + bw] = x[perm[k], y0:y0 + bh, x0:x0 + bw]
+    return out
+
+
 def to_tensor(x: np.ndarray):
     import torch
 

@@ -40,3 +40,12 @@ def relational_distillation(f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Tenso
     """Mean squared difference of the batch's cosine similarity matrices."""
     s, t = F.normalize(f_s, dim=1), F.normalize(f_t, dim=1)
     return (s @ s.T - t @ t.T).pow(2).mean()
+
+
+def feature_distillation(f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
+    """The angular loss on whole feature maps (N x C x H x W, each flattened and normalised):
+    dense supervision from the teacher's intermediate layers, whose local features (eyes,
+    mouths, textures) are shared across people, unlike the identity embedding."""
+    if f_s.shape[2:] != f_t.shape[2:]:
+        f_s = F.adaptive_avg_pool2d(f_s, f_t.shape[2:])
+    return angular_distillation(f_s.flatten(1), f_t.flatten(1))

@@ -17,7 +17,7 @@ One builder serves float and quantized networks: `Net(arch, quant=None)` is floa
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -207,8 +207,9 @@ class Net(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The accelerated part: input quantizer to the FC output (N x cout)."""
+    def features(self, x: torch.Tensor, taps: Sequence[str] = ()):
+        """The accelerated part: input quantizer to the FC output (N x cout); with `taps`
+        (layer names), also the list of those layers' outputs (for feature distillation)."""
         c, h, w = self.arch.input.out_shape
         if x.dim() != 4 or tuple(x.shape[1:]) != (c, h, w):
             raise ValueError(
@@ -234,6 +235,8 @@ class Net(nn.Module):
             if l.quant is not None:
                 y = self.quant[_key(l.quant)](y)
             t[l.name] = y
+        if taps:
+            return t[self.arch.output.name], [t[n] for n in taps]
         return t[self.arch.output.name]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

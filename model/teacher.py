@@ -34,10 +34,17 @@ def sface_path() -> Path:
     return p
 
 
-class OnnxFaceTeacher:
-    """An ONNX face model: N x 3 x 112 x 112 BGR 0..255 float input -> N x D embeddings."""
+# SFace's feature maps used for feature distillation (the outputs of its last 14x14 and
+# 7x7 layers; the network is a MobileNet-like chain conv_1 .. conv_14 of PReLU outputs)
+SFACE_TAPS = ("conv_12_relu", "conv_14_relu")
 
-    def __init__(self, path: Union[str, Path], input_size: int = 112, bgr: bool = True):
+
+class OnnxFaceTeacher:
+    """An ONNX face model: N x 3 x 112 x 112 BGR 0..255 float input -> N x D embeddings;
+    `taps` names intermediate tensors that `embed_taps` returns as well."""
+
+    def __init__(self, path: Union[str, Path], input_size: int = 112, bgr: bool = True,
+                 taps: tuple[str, ...] = ()):
         import onnx
         import onnxruntime as ort
 
@@ -56,9 +63,18 @@ class OnnxFaceTeacher:
                                f"N x 3 x {input_size} x {input_size}")
         del m.graph.input[:]
         m.graph.input.extend(keep)
+        produced = {o for n in m.graph.node for o in n.output}
+        missing = [t for t in taps if t not in produced]
+        if missing:
+            raise TeacherError(f"{path}: no tensors named {missing} to distil features from")
         m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"  # batch instead of 1
         for o in m.graph.output:
             o.type.tensor_type.shape.dim[0].dim_param = "N"
+        from onnx import helper
+
+        for t in taps:  # shape left open: onnxruntime infers it
+            m.graph.output.append(helper.make_empty_tensor_value_info(t))
+        self.taps = tuple(taps)
         so = ort.SessionOptions()
         so.log_severity_level = 3
         self.sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
@@ -72,15 +88,25 @@ class OnnxFaceTeacher:
 
     def embed(self, images: np.ndarray, batch: int = 32) -> np.ndarray:
         """uint8 N x H x W x 3 (RGB) -> float32 N x D."""
+        return self.embed_taps(images, batch)[0]
+
+    def embed_taps(self, images: np.ndarray, batch: int = 32,
+                   reduce=None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embeddings and the tap tensors (N x C x H x W each, passed through
+        reduce(index, array) batch by batch when given, to keep big maps out of memory)."""
         if images.ndim != 4 or images.shape[1:] != (self.size, self.size, 3):
             raise TeacherError(f"teacher input must be N x {self.size} x {self.size} x 3, got {images.shape}")
-        out = []
+        out: list[np.ndarray] = []
+        taps: list[list[np.ndarray]] = [[] for _ in self.taps]
         for i in range(0, len(images), batch):
             x = images[i:i + batch].astype(np.float32)
             if self.bgr:
                 x = x[..., ::-1]
-            out.append(self.sess.run(None, {self.input: np.ascontiguousarray(x.transpose(0, 3, 1, 2))})[0])
-        return np.concatenate(out).astype(np.float32)
+            r = self.sess.run(None, {self.input: np.ascontiguousarray(x.transpose(0, 3, 1, 2))})
+            out.append(r[0])
+            for k, a in enumerate(r[1:1 + len(self.taps)]):
+                taps[k].append(reduce(k, a) if reduce is not None else a)
+        return np.concatenate(out).astype(np.float32), [np.concatenate(t) for t in taps]
 
 
 class CheckpointTeacher:
@@ -117,12 +143,15 @@ def projection(teacher_dim: int, student_dim: int, seed: int = 0) -> Optional[np
     return q.astype(np.float32)
 
 
-def load_teacher(spec: str):
+def load_teacher(spec: str, taps: tuple[str, ...] = ()):
     if spec == "sface":
-        return OnnxFaceTeacher(sface_path())
+        return OnnxFaceTeacher(sface_path(), taps=taps)
     p = Path(spec)
     if p.suffix == ".onnx":
-        return OnnxFaceTeacher(p)
+        return OnnxFaceTeacher(p, taps=taps)
+    if taps:
+        raise TeacherError(f"teacher {spec!r}: feature distillation needs an ONNX teacher with "
+                           f"named feature maps")
     if p.is_file():
         return CheckpointTeacher(p)
     raise TeacherError(f"teacher {spec!r}: not 'sface', an .onnx file or a checkpoint")

@@ -38,11 +38,11 @@ import torch.nn.functional as F
 from model.arch import ArchError, build
 from model.checkpoint import CheckpointError, atomic_torch_save, load_into, read, save
 from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_mnist,
-                        load_image_folder, load_unlabeled, mixup, orl_split, to_tensor)
-from model.losses import ArcFace, angular_distillation, relational_distillation
+                        cutmix, load_image_folder, load_unlabeled, mixup, orl_split, to_tensor)
+from model.losses import ArcFace, angular_distillation, feature_distillation, relational_distillation
 from model.nets import Net
 from model.quant import QuantConfig, QuantConfigError
-from model.teacher import TeacherError, load_teacher, projection
+from model.teacher import SFACE_TAPS, TeacherError, load_teacher, projection
 from model.verification import verify
 
 
@@ -64,7 +64,9 @@ class TrainConfig:
     arc_scale: float = 64.0
     arc_margin: float = 0.5
     relational: float = 0.0
+    feature_distill: float = 0.0  # weight of feature-map distillation from the teacher's taps
     mixup: float = 0.0  # fraction of the pool made of mixed images
+    cutmix: float = 0.0  # fraction of the pool made of cut-and-pasted composite images
     copies: int = 10  # augmented copies of every training image in the pool
     val_ids: int = 0
     epochs: int = 10
@@ -133,6 +135,7 @@ class Pool:
     x: np.ndarray  # uint8 N x H x W x C
     y: np.ndarray  # labels, -1 for unlabeled / mixed
     t: Optional[np.ndarray] = None  # teacher embeddings (projected), N x D
+    tf: list[np.ndarray] = field(default_factory=list)  # teacher feature maps, N x C x H x W fp16
     val_x: Optional[np.ndarray] = None
     val_pairs: Optional[tuple[np.ndarray, np.ndarray]] = None
     classes: int = 0
@@ -163,37 +166,84 @@ def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]
         xs += [u, augment_faces(u, rng)]
         ys += [np.full(len(u), -1)] * 2
     px, py = np.concatenate(xs), np.concatenate(ys)
-    if cfg.mixup > 0:
-        k = int(cfg.mixup * len(px))
-        sel = rng.choice(len(px), size=k, replace=False)
-        px = np.concatenate([px, mixup(px[sel], rng)])
-        py = np.concatenate([py, np.full(k, -1)])
+    base = len(px)
+    for frac, mix in ((cfg.mixup, mixup), (cfg.cutmix, cutmix)):
+        if frac > 0:  # both fractions are of the augmented pool; the teacher labels the result
+            k = int(frac * base)
+            sel = rng.choice(base, size=k, replace=k > base)
+            px = np.concatenate([px, mix(px[sel], rng)])
+            py = np.concatenate([py, np.full(k, -1)])
     pool = Pool(px, py, val_x=val_x, val_pairs=val_pairs, classes=int(y.max()) + 1)
     if teacher_spec:
-        pool.t = _teacher_embeddings(cfg, teacher_spec, px, emb)
+        pool.t, pool.tf = _teacher_embeddings(cfg, teacher_spec, px, emb)
     return pool
 
 
-def _teacher_embeddings(cfg: TrainConfig, spec: str, px: np.ndarray, emb: int) -> np.ndarray:
-    """Teacher embeddings of the pool, cached in <out>/teacher_<hash>.npy."""
-    h = hashlib.sha256(px.tobytes()).hexdigest()[:12] + hashlib.sha256(spec.encode()).hexdigest()[:6]
+def _teacher_taps(cfg: TrainConfig, spec: str) -> tuple[str, ...]:
+    if cfg.feature_distill <= 0:
+        return ()
+    if spec != "sface":
+        raise TrainError("--feature-distill needs the SFace teacher (its feature maps are named "
+                         "in model/teacher.py: SFACE_TAPS)")
+    return SFACE_TAPS
+
+
+FEATURE_CHANNELS = 128  # teacher feature maps are cut to this many channels (fixed projection)
+
+
+def _teacher_embeddings(cfg: TrainConfig, spec: str, px: np.ndarray,
+                        emb: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Teacher embeddings of the pool (and feature maps when distilled), cached in
+    <out>/teacher_<hash>[_tapK].npy."""
+    taps = _teacher_taps(cfg, spec)
+    key = spec + "".join("|" + t for t in taps)
+    h = hashlib.sha256(px.tobytes()).hexdigest()[:12] + hashlib.sha256(key.encode()).hexdigest()[:6]
     cache = Path(cfg.out) / f"teacher_{h}.npy"
-    if cache.is_file():
-        return np.load(cache)
-    teacher = load_teacher(spec)
+    tap_cache = [cache.with_name(f"teacher_{h}_tap{k}.npy") for k in range(len(taps))]
+    if cache.is_file() and all(c.is_file() for c in tap_cache):
+        return np.load(cache), [np.load(c) for c in tap_cache]
+    teacher = load_teacher(spec, taps)
     if getattr(teacher, "size", None) != px.shape[1]:
         raise TeacherError(f"teacher input size {teacher.size} does not match the student's "
                            f"{px.shape[1]}")
     t0 = time.time()
-    t = teacher.embed(px if px.shape[-1] == 3 else np.repeat(px, 3, -1))
+    imgs = px if px.shape[-1] == 3 else np.repeat(px, 3, -1)
+    if taps:
+        # a fixed orthonormal cut of each map's channels (like the embedding's projection:
+        # it keeps inner products between maps approximately, and nothing is learned)
+        qs: dict[int, Optional[np.ndarray]] = {}
+
+        def reduce(k: int, a: np.ndarray) -> np.ndarray:
+            if k not in qs:
+                qs[k] = projection(FEATURE_CHANNELS, a.shape[1], cfg.seed + 1 + k) if a.shape[1] > FEATURE_CHANNELS else None
+            q = qs[k]
+            return (np.einsum("nchw,cd->ndhw", a, q) if q is not None else a).astype(np.float16)
+
+        t, tf = teacher.embed_taps(imgs, reduce=reduce)
+    else:
+        t, tf = teacher.embed(imgs), []
     print(f"teacher embeddings of {len(px)} images: {time.time() - t0:.0f} s", flush=True)
     p = projection(t.shape[1], emb, cfg.seed)
     if p is not None:
         t = t @ p.T
-    tmp = cache.with_suffix(".tmp.npy")
-    np.save(tmp, t.astype(np.float32))
-    os.replace(tmp, cache)
-    return t
+    for arr, c in [(t.astype(np.float32), cache)] + list(zip(tf, tap_cache)):
+        tmp = c.with_suffix(".tmp.npy")
+        np.save(tmp, arr)
+        os.replace(tmp, c)
+    return t, tf
+
+
+def student_taps(arch, teacher_maps: list[np.ndarray]) -> list[str]:
+    """For each teacher feature map, the student layer it teaches: the last layer before the
+    embedding output whose map has the same spatial size."""
+    names = []
+    for m in teacher_maps:
+        r = m.shape[2]
+        cands = [l.name for l in arch.layers if l.op != "input" and l.out_shape[1] == r and l.out_shape[2] == r]
+        if not cands:
+            raise TrainError(f"the student has no {r}x{r} feature map to match the teacher's")
+        names.append(cands[-1])
+    return names
 
 
 def classify_pool(cfg: TrainConfig, size: int) -> Pool:
@@ -249,10 +299,16 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
         raise TrainError("--task face trains vargfacenet")
     pool = face_pool(cfg, size, arch.output.cout, teacher_spec) if face else classify_pool(cfg, size)
     head = ArcFace(arch.output.cout, pool.classes, cfg.arc_scale, cfg.arc_margin) if face and cfg.arc_weight > 0 else None
+    # feature distillation: a 1x1 conv per tap takes the student's map to the teacher's
+    # channels; used in training only (not part of the network or its checkpoint)
+    taps = student_taps(arch, pool.tf) if face and pool.tf else []
+    adapters = torch.nn.ModuleList(
+        torch.nn.Conv2d(arch[n].out_shape[0], m.shape[1], 1, bias=False) for n, m in zip(taps, pool.tf))
     if init:
         load_into(net, init, allow_float_to_quant=True)
     net.to(dev)
-    params = list(net.parameters()) + (list(head.parameters()) if head is not None else [])
+    adapters.to(dev)
+    params = list(net.parameters()) + (list(head.parameters()) if head is not None else []) + list(adapters.parameters())
     if head is not None:
         head.to(dev)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -272,6 +328,8 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
         load_quantizer_state(net, extra.get("quantizers", {}))
         if head is not None and "head" in extra:
             head.load_state_dict(extra["head"])
+        if "adapters" in extra:
+            adapters.load_state_dict(extra["adapters"])
         opt.load_state_dict(extra["optimizer"])
         sched.load_state_dict(extra["scheduler"])
         start, best = extra["epoch"] + 1, extra.get("best", -1.0)
@@ -288,7 +346,8 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
         net.train()
         rng = np.random.default_rng([cfg.seed, epoch])
         order = rng.permutation(len(pool.x))
-        losses: dict[str, float] = {"loss": 0.0, "arc": 0.0, "distill": 0.0, "relational": 0.0, "ce": 0.0}
+        losses: dict[str, float] = {"loss": 0.0, "arc": 0.0, "distill": 0.0, "relational": 0.0,
+                                    "feature": 0.0, "ce": 0.0}
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0,
                    leave=False)
         for step in bar:
@@ -299,7 +358,10 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             x = to_tensor(xb).to(dev)
             feats = model(x) if not face else None
             if face:
-                emb_raw = (model.module if world > 1 else model).features(x)
+                if taps:
+                    emb_raw, smaps = (model.module if world > 1 else model).features(x, taps)
+                else:
+                    emb_raw, smaps = (model.module if world > 1 else model).features(x), []
                 emb = net.tail.bn(emb_raw) if net.tail.bn is not None else emb_raw
                 loss = torch.zeros((), device=dev)
                 y = torch.from_numpy(pool.y[idx]).to(dev)
@@ -316,6 +378,10 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
                         lr_ = relational_distillation(emb, t)
                         loss = loss + cfg.relational * lr_
                         losses["relational"] += float(lr_)
+                for a, sm, tm in zip(adapters, smaps, pool.tf):
+                    lf = feature_distillation(a(sm), torch.from_numpy(tm[idx].astype(np.float32)).to(dev))
+                    loss = loss + cfg.feature_distill * lf
+                    losses["feature"] += float(lf)
             else:
                 y = torch.from_numpy(pool.y[idx]).to(dev)
                 loss = F.cross_entropy(feats, y)
@@ -350,6 +416,8 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
                      "train_config": {"identity": cfg.identity(), "all": asdict(cfg)}}
             if head is not None:
                 extra["head"] = head.state_dict()
+            if taps:
+                extra["adapters"] = adapters.state_dict()
             save(net, last, extra=extra)
             _log(out, rec, rank)
             print(json.dumps(rec), flush=True)
@@ -424,7 +492,12 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--arc-scale", type=float, default=d.arc_scale, help="ArcFace scale s (64)")
     ap.add_argument("--arc-margin", type=float, default=d.arc_margin, help="ArcFace margin m (0.5)")
     ap.add_argument("--relational", type=float, default=d.relational, help="weight of relational distillation")
+    ap.add_argument("--feature-distill", type=float, default=d.feature_distill,
+                    help="weight of feature-map distillation from SFace's last 14x14 and 7x7 maps "
+                         "(0: off)")
     ap.add_argument("--mixup", type=float, default=d.mixup, help="fraction of mixed images added to the pool")
+    ap.add_argument("--cutmix", type=float, default=d.cutmix,
+                    help="fraction of cut-and-pasted composite faces added to the pool (teacher-labelled)")
     ap.add_argument("--copies", type=int, default=d.copies, help="augmented copies per training image")
     ap.add_argument("--val-ids", type=int, default=d.val_ids, help="training identities kept for early stopping")
     ap.add_argument("--epochs", type=int, default=d.epochs)
@@ -444,7 +517,7 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
                        last_channels=a.last_channels, emb_size=a.emb_size, quant=a.quant, data=data,
                        unlabeled=a.unlabeled, teacher=None if a.teacher == "none" else a.teacher,
                        alpha=a.alpha, arc_weight=a.arc_weight, arc_scale=a.arc_scale,
-                       arc_margin=a.arc_margin, relational=a.relational, mixup=a.mixup,
+                       arc_margin=a.arc_margin, relational=a.relational, feature_distill=a.feature_distill, mixup=a.mixup, cutmix=a.cutmix,
                        copies=a.copies, val_ids=a.val_ids, epochs=a.epochs, batch=a.batch, lr=a.lr,
                        weight_decay=a.weight_decay, seed=a.seed, init=a.init,
                        generations=a.generations, limit=a.limit, threads=a.threads,

@@ -178,3 +178,74 @@ def test_flip_test_sums_the_normalised_embeddings_of_image_and_mirror():
     want = a / np.linalg.norm(a, axis=1, keepdims=True) + b / np.linalg.norm(b, axis=1, keepdims=True)
     assert np.allclose(flip_embed(f, x), want)
     assert not np.allclose(a, b)  # the mirror image really is another input
+
+
+def test_cutmix_pastes_one_box_of_another_image_at_the_same_place():
+    from model.data import cutmix
+
+    n, h, w = 6, 16, 12
+    x = np.stack([np.full((h, w, 1), 10 * (k + 1), np.uint8) for k in range(n)])  # image k = 10(k+1)
+    out = cutmix(x, np.random.default_rng(0))
+    assert out.shape == x.shape and out.dtype == np.uint8
+    pasted = 0
+    for k in range(n):
+        other = out[k, ..., 0] != x[k, 0, 0, 0]
+        if other.any():
+            pasted += 1
+            ys, xs = np.nonzero(other)
+            box = other[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            assert box.all()  # one rectangle
+            assert len(np.unique(out[k][other])) == 1  # from one other image
+    assert pasted > 0
+
+
+def test_feature_distillation_is_the_angular_loss_on_flattened_maps():
+    from model.losses import feature_distillation
+
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 6, 2, 2, generator=g)
+    s6 = torch.cat([s, s[:, :2]], 1)
+    assert feature_distillation(s6, t).item() == pytest.approx(
+        angular_distillation(s6.flatten(1), t.flatten(1)).item())
+    # a finer student map is average-pooled to the teacher's size first
+    big = s6.repeat_interleave(2, 2).repeat_interleave(2, 3)
+    assert feature_distillation(big, t).item() == pytest.approx(feature_distillation(s6, t).item())
+    assert feature_distillation(t, t).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def _tap_teacher(path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((5, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["data", "w"], ["c"], strides=[8, 8], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["feat"]),
+             helper.make_node("GlobalAveragePool", ["feat"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["emb"])]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 112, 112])],
+                          [helper.make_tensor_value_info("emb", TensorProto.FLOAT, [1, 5])], [w])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_onnx_teacher_returns_named_feature_maps_and_names_a_missing_one(tmp_path):
+    p = _tap_teacher(tmp_path / "t.onnx")
+    t = OnnxFaceTeacher(p, taps=("feat",))
+    x = np.random.default_rng(1).integers(0, 256, (3, 112, 112, 3)).astype(np.uint8)
+    emb, (feat,) = t.embed_taps(x, batch=2)
+    assert emb.shape == (3, 5) and feat.shape == (3, 5, 14, 14)
+    assert np.allclose(feat.mean((2, 3)), emb, atol=1e-4)  # the map really is the pooled tensor
+    assert np.array_equal(t.embed(x), emb)
+    with pytest.raises(TeacherError, match="no tensors named \\['nope'\\]"):
+        OnnxFaceTeacher(p, taps=("nope",))
+
+
+def test_student_taps_are_the_last_maps_of_the_teachers_sizes():
+    from model.arch import vargfacenet
+    from model.train import student_taps
+
+    a = vargfacenet(0.25)
+    names = student_taps(a, [np.zeros((1, 8, 14, 14)), np.zeros((1, 8, 7, 7))])
+    assert names == ["stage3.unit6.add", "emb.conv1"]
+    with pytest.raises(TrainError, match="no 5x5 feature map"):
+        student_taps(a, [np.zeros((1, 8, 5, 5))])

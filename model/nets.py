@@ -207,9 +207,13 @@ class Net(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def features(self, x: torch.Tensor, taps: Sequence[str] = ()):
-        """The accelerated part: input quantizer to the FC output (N x cout); with `taps`
-        (layer names), also the list of those layers' outputs (for feature distillation)."""
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The accelerated part: input quantizer to the FC output (N x cout)."""
+        return self.features_and_maps(x, ())[0]
+
+    def features_and_maps(self, x: torch.Tensor,
+                          taps: Sequence[str]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """features(x) and the outputs of the layers named in `taps` (feature distillation)."""
         c, h, w = self.arch.input.out_shape
         if x.dim() != 4 or tuple(x.shape[1:]) != (c, h, w):
             raise ValueError(
@@ -235,9 +239,7 @@ class Net(nn.Module):
             if l.quant is not None:
                 y = self.quant[_key(l.quant)](y)
             t[l.name] = y
-        if taps:
-            return t[self.arch.output.name], [t[n] for n in taps]
-        return t[self.arch.output.name]
+        return t[self.arch.output.name], [t[n] for n in taps]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.features(x))

@@ -305,7 +305,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     pool = face_pool(cfg, size, arch.output.cout, teacher_spec) if face else classify_pool(cfg, size)
     head = ArcFace(arch.output.cout, pool.classes, cfg.arc_scale, cfg.arc_margin) if face and cfg.arc_weight > 0 else None
     # feature distillation: a 1x1 conv per tap takes the student's map to the teacher's
-    # channels; used in training only (not part of the network or its checkpoint)
+    # channels; training state only (kept in the checkpoint's extra, not in the network)
     taps = student_taps(arch, pool.tf) if face and pool.tf else []
     adapters = torch.nn.ModuleList(
         torch.nn.Conv2d(arch[n].out_shape[0], m.shape[1], 1, bias=False) for n, m in zip(taps, pool.tf))
@@ -367,10 +367,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             x = to_tensor(xb).to(dev)
             feats = model(x) if not face else None
             if face:
-                if taps:
-                    emb_raw, smaps = (model.module if world > 1 else model).features(x, taps)
-                else:
-                    emb_raw, smaps = (model.module if world > 1 else model).features(x), []
+                emb_raw, smaps = (model.module if world > 1 else model).features_and_maps(x, taps)
                 emb = net.tail.bn(emb_raw) if net.tail.bn is not None else emb_raw
                 loss = torch.zeros((), device=dev)
                 y = torch.from_numpy(pool.y[idx]).to(dev)

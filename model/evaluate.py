@@ -5,9 +5,12 @@
     python -m model.evaluate --checkpoint runs/x/final.pt --data orl-heldout
     python -m model.evaluate --teacher sface --data orl-heldout   # the teacher on the same pairs
     python -m model.evaluate --checkpoint fm.pt --data fashion-mnist
+    python -m model.evaluate --checkpoint runs/f1/final.pt --heldout-ids 1-10  # another fold
+    python -m model.evaluate --default --teacher-cosine    # generalisation gap to the teacher
 
-Held-out ORL pairs: all same-identity pairs of s31..s40 and as many different-identity pairs
-(seeded), the LFW-style balanced protocol.
+Held-out ORL pairs: all same-identity pairs of the held-out identities (s31..s40 unless
+--heldout-ids says otherwise) and as many different-identity pairs (seeded), the LFW-style
+balanced protocol.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ from typing import Any, Optional
 
 import numpy as np
 
+from model.orl import HELDOUT_SPEC
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = ROOT / "model" / "checkpoints" / "default.pt"
 
 
-def face_pairs(data: str, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def face_pairs(data: str, size: int, heldout: str = HELDOUT_SPEC) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images, index pairs P x 2, issame."""
     from model.data import balanced_pairs, load_bin
-    from model.orl import HELDOUT_IDS, load_orl
+    from model.orl import load_orl, split_ids
 
     if data == "orl-heldout":
-        x, y = load_orl(HELDOUT_IDS, size)
+        x, y = load_orl(split_ids(heldout)[1], size)
         pairs, issame = balanced_pairs(y, seed=0)
         return x, pairs, issame
     x, issame = load_bin(data, size)
@@ -46,19 +51,74 @@ def flip_embed(embed, x: np.ndarray) -> np.ndarray:
     return unit(a) + unit(b)
 
 
-def evaluate_embedder(embed, size: int, data: str, flip: bool = False) -> dict[str, Any]:
+def evaluate_embedder(embed, size: int, data: str, flip: bool = False,
+                      heldout: str = HELDOUT_SPEC) -> dict[str, Any]:
     from model.verification import verify
 
-    x, pairs, issame = face_pairs(data, size)
+    x, pairs, issame = face_pairs(data, size, heldout)
     e = flip_embed(embed, x) if flip else embed(x)
-    return {**verify(e[pairs[:, 0]], e[pairs[:, 1]], issame).as_dict(), "flip": flip}
+    extra = {"heldout_ids": heldout} if data == "orl-heldout" else {}
+    return {**verify(e[pairs[:, 0]], e[pairs[:, 1]], issame).as_dict(), "flip": flip, **extra}
 
 
-def evaluate_checkpoint(path: Path, data: Optional[str] = None, flip: bool = False) -> dict[str, Any]:
+def teacher_cosine(path: Path) -> dict[str, Any]:
+    """Mean cosine between the student's embedding and its teacher's (through the training
+    run's fixed projection) on the run's training identities and on its held-out ones: how
+    much of the teacher's embedding the student learned in general and how much it
+    memorised. Unaugmented ORL images; the teacher is the run's ONNX teacher."""
+    from model.checkpoint import load_net
+    from model.orl import load_orl, split_ids
+    from model.teacher import load_teacher, projection
+    from model.train import embed
+
+    net, extra = load_net(path)
+    cfg = extra.get("train_config") or {}
+    if net.arch.name != "vargfacenet" or cfg.get("task") != "face" or cfg.get("data") != "orl":
+        raise ValueError(f"{path}: --teacher-cosine needs a face checkpoint trained on ORL by "
+                         f"model.train (its train_config names the teacher, seed and split)")
+    spec = cfg.get("teacher")
+    if not spec or not (spec == "sface" or str(spec).endswith(".onnx")):
+        raise ValueError(f"{path}: trained with teacher {spec!r}; --teacher-cosine runs ONNX teachers only")
+    teacher = load_teacher(spec)
+    size = net.arch.input.out_shape[1]
+    unit = lambda e: e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)  # noqa: E731
+    res: dict[str, Any] = {"teacher": spec}
+    train_ids, held_ids = split_ids(cfg.get("heldout_ids", HELDOUT_SPEC))
+    for name, ids in (("train", train_ids), ("heldout", held_ids)):
+        x, _ = load_orl(ids, size)
+        t = teacher.embed(x)
+        p = projection(t.shape[1], net.arch.output.cout, cfg.get("seed", 0))
+        t = t @ p.T if p is not None else t
+        res[f"cosine_{name}"] = float(np.mean(np.sum(unit(embed(net, x)) * unit(t), axis=1)))
+        res[f"images_{name}"] = len(x)
+    return res
+
+
+def checkpoint_heldout(extra: dict[str, Any], asked: Optional[str]) -> str:
+    """The held-out identities to verify on: those asked for, else the ones the checkpoint's
+    training run held out (s31..s40 for runs that predate --heldout-ids). Asking for
+    identities the run trained on is allowed but said loudly: those figures measure memory."""
+    import sys
+
+    from model.orl import split_ids
+
+    own = (extra.get("train_config") or {}).get("heldout_ids", HELDOUT_SPEC)
+    if asked is None:
+        return own
+    seen = set(split_ids(own)[0]) & set(split_ids(asked)[1])
+    if (extra.get("train_config") or {}).get("data", "orl") == "orl" and seen:
+        print(f"warning: the checkpoint was trained on {len(seen)} of the identities in "
+              f"--heldout-ids {asked} (it held out {own}); these figures are not held-out ones",
+              file=sys.stderr)
+    return asked
+
+
+def evaluate_checkpoint(path: Path, data: Optional[str] = None, flip: bool = False,
+                        heldout: Optional[str] = None) -> dict[str, Any]:
     from model.checkpoint import load_net
     from model.train import embed, top1
 
-    net, _ = load_net(path)
+    net, extra = load_net(path)
     size = net.arch.input.out_shape[1]
     if net.arch.name == "vargnet":
         from model.data import load_fashion_mnist
@@ -68,7 +128,8 @@ def evaluate_checkpoint(path: Path, data: Optional[str] = None, flip: bool = Fal
         x, y = load_fashion_mnist("test", size)
         acc = top1(net, x, y)
         return {"task": "classify", "data": "fashion-mnist test", "top1": acc, "accuracy": acc}
-    d = evaluate_embedder(lambda imgs: embed(net, imgs), size, data or "orl-heldout", flip)
+    d = evaluate_embedder(lambda imgs: embed(net, imgs), size, data or "orl-heldout", flip,
+                          checkpoint_heldout(extra, heldout))
     return {"task": "face", "data": data or "orl-heldout", **d}
 
 
@@ -84,6 +145,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--flip", action="store_true",
                     help="faces: flip test (sum of the normalised embeddings of each image and its "
                          "mirror image)")
+    ap.add_argument("--heldout-ids", default=None,
+                    help="orl-heldout: the held-out identities, e.g. 1-10 (default: those the "
+                         f"checkpoint's training run held out, model.train --heldout-ids; {HELDOUT_SPEC} "
+                         "for teachers and older checkpoints)")
+    ap.add_argument("--teacher-cosine", action="store_true",
+                    help="also report the mean cosine between the checkpoint's embedding and its "
+                         "teacher's on its training and held-out identities (face checkpoints "
+                         "trained on ORL with an ONNX teacher)")
     a = ap.parse_args(argv)
     from model.checkpoint import CheckpointError
     from model.data import DataError
@@ -91,15 +160,21 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     try:
         if a.teacher:
+            if a.teacher_cosine:
+                raise ValueError("--teacher-cosine compares a checkpoint with its teacher; give "
+                                 "--checkpoint or --default")
             t = load_teacher(a.teacher)
             res = {"task": "face", "data": a.data or "orl-heldout", "model": a.teacher,
-                   **evaluate_embedder(t.embed, t.size, a.data or "orl-heldout", a.flip)}
+                   **evaluate_embedder(t.embed, t.size, a.data or "orl-heldout", a.flip,
+                                       a.heldout_ids or HELDOUT_SPEC)}
         else:
             path = DEFAULT_CHECKPOINT if a.default else a.checkpoint
             if not path.is_file():
                 raise CheckpointError(f"{path}: no such checkpoint" + (
                     " (the trained default design has not been committed yet)" if a.default else ""))
-            res = {"model": str(path), **evaluate_checkpoint(path, a.data, a.flip)}
+            res = {"model": str(path), **evaluate_checkpoint(path, a.data, a.flip, a.heldout_ids)}
+            if a.teacher_cosine:
+                res.update(teacher_cosine(path))
     except (CheckpointError, DataError, TeacherError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

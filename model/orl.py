@@ -15,8 +15,41 @@ import numpy as np
 
 ORL_IDENTITIES = 40
 ORL_IMAGES_PER_ID = 10
-TRAIN_IDS = tuple(range(1, 31))  # s1..s30
-HELDOUT_IDS = tuple(range(31, 41))  # s31..s40
+HELDOUT_SPEC = "31-40"  # the default split: s31..s40 held out, s1..s30 for training
+
+
+def parse_ids(spec: str) -> tuple[int, ...]:
+    """ORL identity numbers from a spec like "31-40" or "1-5,12": sorted, each s1..s40.
+    Other splits than the default let recipes be compared by cross-validation over identity
+    folds without looking at the default held-out identities."""
+    ids: set[int] = set()
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            lo, _, hi = part.partition("-")
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise ValueError(f"ORL identity spec {spec!r}: {part!r} is not N or N-M") from None
+        if not (1 <= a <= b <= ORL_IDENTITIES):
+            raise ValueError(f"ORL identity spec {spec!r}: {part!r} is outside s1..s{ORL_IDENTITIES}")
+        ids.update(range(a, b + 1))
+    if not ids:
+        raise ValueError(f"ORL identity spec {spec!r} names no identity")
+    return tuple(sorted(ids))
+
+
+def split_ids(heldout_spec: str = HELDOUT_SPEC) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(training identities, held-out identities): the held-out ones and all the others."""
+    held = parse_ids(heldout_spec)
+    train = tuple(i for i in range(1, ORL_IDENTITIES + 1) if i not in held)
+    if len(train) < 2 or len(held) < 2:
+        raise ValueError(f"held-out ORL identities {heldout_spec!r} leave {len(train)} for training "
+                         f"and {len(held)} held out (need at least 2 each)")
+    return train, held
+
+
+TRAIN_IDS, HELDOUT_IDS = split_ids(HELDOUT_SPEC)
 
 
 def orl_dir() -> Path:

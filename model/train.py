@@ -43,6 +43,7 @@ from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_m
                         cutmix, load_image_folder, load_unlabeled, mixup, orl_split, to_tensor)
 from model.losses import ArcFace, angular_distillation, feature_distillation, relational_distillation
 from model.nets import Net
+from model.orl import HELDOUT_SPEC, split_ids
 from model.quant import QuantConfig, QuantConfigError
 from model.teacher import SFACE_TAPS, TeacherError, load_teacher, projection
 from model.verification import verify
@@ -59,6 +60,7 @@ class TrainConfig:
     emb_size: Optional[int] = None
     quant: str = "w4a4"
     data: str = "orl"  # orl | fashion-mnist | an ImageFolder path
+    heldout_ids: str = HELDOUT_SPEC  # orl: identities never trained on (the rest are trained on)
     unlabeled: Optional[str] = None
     teacher: Optional[str] = "sface"
     alpha: float = 7.0
@@ -76,6 +78,7 @@ class TrainConfig:
     batch: int = 32
     lr: float = 2e-3
     weight_decay: float = 5e-4
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off)
     seed: int = 0
     init: Optional[str] = None
     generations: int = 1
@@ -148,7 +151,7 @@ class Pool:
 
 def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]) -> Pool:
     if cfg.data == "orl":
-        split = orl_split(size)
+        split = orl_split(size, *split_ids(cfg.heldout_ids))
         x, y = split.train_x, split.train_y
     else:
         x, y, _ = load_image_folder(cfg.data, size)
@@ -325,6 +328,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
     start, best = 0, -1.0
+    ema: Optional[dict[str, torch.Tensor]] = None  # averaged float tensors of net.state_dict()
     last = out / "last.pt"
     if last.is_file():
         ck = read(last)
@@ -339,6 +343,8 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             head.load_state_dict(extra["head"])
         if "adapters" in extra:
             adapters.load_state_dict(extra["adapters"])
+        if "ema" in extra:
+            ema = {k: v.to(dev) for k, v in extra["ema"].items()}
         opt.load_state_dict(extra["optimizer"])
         sched.load_state_dict(extra["scheduler"])
         start, best = extra["epoch"] + 1, extra.get("best", -1.0)
@@ -396,13 +402,20 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                _ema_update(ema, net, cfg.ema)
             losses["loss"] += float(loss)
             bar.set_postfix(loss=f"{float(loss):.4f}")
+        if cfg.ema > 0 and ema is None:
+            # started after the first epoch: by then Brevitas has turned its activation
+            # statistics into scale parameters, so every averaged tensor exists and is trained
+            ema = {k: v.detach().clone() for k, v in net.state_dict().items() if v.is_floating_point()}
         rec: dict[str, Any] = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0],
                                **{k: v / steps_per_epoch for k, v in losses.items() if v}}
         score = None
         if face and pool.val_x is not None and pool.val_pairs is not None:
-            e = embed(net, pool.val_x)
+            with _swapped(net, ema):
+                e = embed(net, pool.val_x)
             pairs, issame = pool.val_pairs
             score = verify(e[pairs[:, 0]], e[pairs[:, 1]], issame).accuracy
             rec["val_accuracy"] = score
@@ -415,8 +428,9 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             improved = score is not None and score > best
             if improved:
                 best = score
-                save(net, out / "best.pt", extra={"epoch": epoch, "score": score,
-                                                  **({"adapters": adapters.state_dict()} if taps else {})})
+                with _swapped(net, ema):
+                    save(net, out / "best.pt", extra={"epoch": epoch, "score": score,
+                                                      **({"adapters": adapters.state_dict()} if taps else {})})
             extra = {"epoch": epoch, "best": best, "optimizer": opt.state_dict(),
                      "quantizers": quantizer_state(net),
                      "scheduler": sched.state_dict(),
@@ -425,6 +439,8 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
                 extra["head"] = head.state_dict()
             if taps:
                 extra["adapters"] = adapters.state_dict()
+            if ema is not None:
+                extra["ema"] = ema
             save(net, last, extra=extra)
             _log(out, rec, rank)
             print(json.dumps(rec), flush=True)
@@ -435,9 +451,36 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     if rank == 0:
         src = out / "best.pt" if (out / "best.pt").is_file() and face and pool.val_x is not None else last
         ck = read(src)
+        if "ema" in ck["extra"]:  # last.pt: the network holds the raw weights, extra the average
+            ck["state_dict"].update(ck["extra"]["ema"])
         keep = {"adapters": ck["extra"]["adapters"]} if "adapters" in ck["extra"] else {}
         atomic_torch_save(dict(ck, extra={"train_config": asdict(cfg), "from": src.name, **keep}), final)
     return final
+
+
+def _ema_update(ema: dict[str, torch.Tensor], net: Net, decay: float) -> None:
+    sd = net.state_dict()
+    with torch.no_grad():
+        for k, v in ema.items():
+            v.mul_(decay).add_(sd[k].detach(), alpha=1.0 - decay)
+
+
+class _swapped:
+    """Within the block the network holds the averaged weights (no-op without an average)."""
+
+    def __init__(self, net: Net, ema: Optional[dict[str, torch.Tensor]]):
+        self.net, self.ema, self.saved = net, ema, None
+
+    def __enter__(self) -> None:
+        if self.ema is not None:
+            sd = self.net.state_dict()
+            self.saved = {k: sd[k].detach().clone() for k in self.ema}
+            self.net.load_state_dict(self.ema, strict=False)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is not None:
+            self.net.load_state_dict(self.saved, strict=False)
+            self.saved = None
 
 
 def quantizer_state(net: Net) -> dict[str, Any]:
@@ -493,6 +536,10 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--emb-size", type=int, help="vargfacenet embedding size (default 512)")
     ap.add_argument("--quant", default=d.quant, help="float, w8a8, w4a8, w4a4, ... (default w4a4)")
     ap.add_argument("--data", default=None, help="orl | fashion-mnist | an ImageFolder path")
+    ap.add_argument("--heldout-ids", default=d.heldout_ids,
+                    help="orl: identities held out, e.g. 1-10 (trained on: all the others; "
+                         f"default {d.heldout_ids}, the held-out set of every reported figure; "
+                         "other folds compare recipes without looking at it)")
     ap.add_argument("--unlabeled", help="folder of extra face images for distillation")
     ap.add_argument("--teacher", default=d.teacher, help="sface | an .onnx face model | a checkpoint | none")
     ap.add_argument("--alpha", type=float, default=d.alpha, help="weight of the angular distillation loss (7)")
@@ -515,6 +562,10 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--batch", type=int, default=d.batch)
     ap.add_argument("--lr", type=float, default=d.lr)
     ap.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    ap.add_argument("--ema", type=float, default=d.ema,
+                    help="keep an exponential moving average of the weights with this decay per "
+                         "step (e.g. 0.995), started after the first epoch; final.pt holds the "
+                         "average (0: off)")
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--init", help="start from this checkpoint (float or quantized, same architecture)")
     ap.add_argument("--generations", type=int, default=1, help="recursive distillation generations")
@@ -522,10 +573,17 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--stop-after", type=int, help="end this run after N epochs (resume later)")
     a = ap.parse_args(argv)
+    try:
+        split_ids(a.heldout_ids)
+    except ValueError as e:
+        ap.error(f"--heldout-ids: {e}")
+    if not 0.0 <= a.ema < 1.0:
+        ap.error(f"--ema {a.ema}: the decay must be in [0, 1)")
     model = a.model or ("vargfacenet" if a.task == "face" else "vargnet")
     data = a.data or ("orl" if a.task == "face" else "fashion-mnist")
     return TrainConfig(out=a.out, task=a.task, model=model, width=a.width, input=a.input,
                        last_channels=a.last_channels, emb_size=a.emb_size, quant=a.quant, data=data,
+                       heldout_ids=a.heldout_ids, ema=a.ema,
                        unlabeled=a.unlabeled, teacher=None if a.teacher == "none" else a.teacher,
                        alpha=a.alpha, arc_weight=a.arc_weight, arc_scale=a.arc_scale,
                        arc_margin=a.arc_margin, relational=a.relational, feature_distill=a.feature_distill,

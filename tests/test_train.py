@@ -277,3 +277,57 @@ def test_feature_distillation_trains_and_hands_its_adapters_to_qat(tmp_path):
     with pytest.raises(TrainError, match="needs --feature-taps"):
         run(TrainConfig(out=str(tmp_path / "e"), teacher=teacher, arc_weight=0.0, epochs=1,
                         feature_distill=1.0, **base))
+
+
+def test_orl_identity_specs_parse_and_bad_ones_are_named():
+    from model.orl import HELDOUT_IDS, TRAIN_IDS, parse_ids, split_ids
+
+    assert parse_ids("1-3,7, 5") == (1, 2, 3, 5, 7)
+    assert split_ids("31-40") == (TRAIN_IDS, HELDOUT_IDS) == (tuple(range(1, 31)), tuple(range(31, 41)))
+    for bad, msg in (("0-4", "outside"), ("38-41", "outside"), ("a-b", "not N or N-M"),
+                     (",", "names no identity"), ("1-39", "leave 1 for training")):
+        with pytest.raises(ValueError, match=msg):
+            split_ids(bad)
+
+
+def test_another_heldout_fold_trains_on_all_the_other_identities():
+    from model.orl import load_orl
+    from model.train import face_pool
+
+    cfg = TrainConfig(out="unused", task="face", heldout_ids="1-10", copies=1, teacher=None)
+    pool = face_pool(cfg, 32, 32, None)
+    x, _ = load_orl(tuple(range(11, 41)), 32)
+    assert np.array_equal(pool.x, x) and pool.classes == 30
+
+
+def test_evaluation_defaults_to_the_runs_own_heldout_identities_and_warns_on_trained_ones(capsys):
+    from model.evaluate import checkpoint_heldout
+
+    extra = {"train_config": {"data": "orl", "heldout_ids": "1-10"}}
+    assert checkpoint_heldout(extra, None) == "1-10"
+    assert checkpoint_heldout({}, None) == "31-40"  # runs that predate --heldout-ids
+    assert checkpoint_heldout(extra, "5-12") == "5-12"
+    assert "trained on 2 of the identities" in capsys.readouterr().err
+    checkpoint_heldout(extra, "1-4")
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_weight_average_lands_in_final_and_survives_resume(tmp_path, tiny_teacher):
+    from model.checkpoint import read
+
+    base = dict(teacher=tiny_teacher, arc_weight=0.0, ema=0.5, **TINY_FACE)
+    run(TrainConfig(out=str(tmp_path / "a"), epochs=3, **base))
+    run(TrainConfig(out=str(tmp_path / "b"), epochs=3, stop_after=2, **base))
+    run(TrainConfig(out=str(tmp_path / "b"), epochs=3, **base))
+    fa, fb = read(tmp_path / "a" / "final.pt"), read(tmp_path / "b" / "final.pt")
+    last = read(tmp_path / "a" / "last.pt")
+    averaged = last["extra"]["ema"]
+    assert averaged and "ema" not in fa["extra"]
+    for k, v in fa["state_dict"].items():
+        assert torch.equal(v, fb["state_dict"][k]), k
+        if k in averaged:
+            assert torch.equal(v, averaged[k]), k
+    # the average is not the last step's weights
+    assert any(not torch.equal(averaged[k], last["state_dict"][k]) for k in averaged)
+    load_net(tmp_path / "a" / "final.pt")  # and it loads as a network

@@ -85,6 +85,7 @@ class TrainConfig:
     limit: Optional[int] = None  # classify: use only this many training images
     threads: int = 0
     stop_after: Optional[int] = None  # end this invocation after this many epochs (resumable)
+    teacher_cache: Optional[str] = None  # folder of teacher-output caches (default: out)
 
     def arch_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -111,6 +112,7 @@ class TrainConfig:
         d.pop("epochs")
         d.pop("threads")
         d.pop("stop_after")
+        d.pop("teacher_cache")  # where cached teacher outputs live does not change them
         return d
 
 
@@ -202,11 +204,14 @@ FEATURE_CHANNELS = 128  # teacher feature maps are cut to this many channels (fi
 def _teacher_embeddings(cfg: TrainConfig, spec: str, px: np.ndarray,
                         emb: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Teacher embeddings of the pool (and feature maps when distilled), cached in
-    <out>/teacher_<hash>[_tapK].npy."""
+    <out or --teacher-cache>/teacher_<hash>[_tapK].npy."""
     taps = _teacher_taps(cfg, spec)
-    key = spec + "".join("|" + t for t in taps)
+    # the cached arrays are projected with seeded matrices to the student's size: both in the key
+    key = spec + "".join("|" + t for t in taps) + f"|emb{emb}|seed{cfg.seed}"
     h = hashlib.sha256(px.tobytes()).hexdigest()[:12] + hashlib.sha256(key.encode()).hexdigest()[:6]
-    cache = Path(cfg.out) / f"teacher_{h}.npy"
+    cache_dir = Path(cfg.teacher_cache or cfg.out)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache = cache_dir / f"teacher_{h}.npy"
     tap_cache = [cache.with_name(f"teacher_{h}_tap{k}.npy") for k in range(len(taps))]
     if cache.is_file() and all(c.is_file() for c in tap_cache):
         return np.load(cache), [np.load(c) for c in tap_cache]
@@ -333,10 +338,11 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     if last.is_file():
         ck = read(last)
         extra = ck["extra"]
-        if extra.get("train_config", {}).get("identity") != cfg.identity():
+        # options added after the run was written count as their defaults
+        stored = {**TrainConfig(out="").identity(), **extra.get("train_config", {}).get("identity", {})}
+        if stored != cfg.identity():
             raise TrainError(f"{last} was written by a different configuration; use another --out "
-                             f"or the same options (differences: "
-                             f"{_diff(extra.get('train_config', {}).get('identity', {}), cfg.identity())})")
+                             f"or the same options (differences: {_diff(stored, cfg.identity())})")
         load_into(net, last)
         load_quantizer_state(net, extra.get("quantizers", {}))
         if head is not None and "head" in extra:
@@ -572,6 +578,9 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--limit", type=int, help="classify: train on the first N images only")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--stop-after", type=int, help="end this run after N epochs (resume later)")
+    ap.add_argument("--teacher-cache", help="folder for the cached teacher outputs (default: --out); "
+                                            "files are named by a hash of the pool and the teacher, "
+                                            "so runs with the same pool can share one folder")
     a = ap.parse_args(argv)
     try:
         split_ids(a.heldout_ids)
@@ -591,7 +600,7 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
                        copies=a.copies, val_ids=a.val_ids, epochs=a.epochs, batch=a.batch, lr=a.lr,
                        weight_decay=a.weight_decay, seed=a.seed, init=a.init,
                        generations=a.generations, limit=a.limit, threads=a.threads,
-                       stop_after=a.stop_after)
+                       stop_after=a.stop_after, teacher_cache=a.teacher_cache)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

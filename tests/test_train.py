@@ -331,3 +331,27 @@ def test_weight_average_lands_in_final_and_survives_resume(tmp_path, tiny_teache
     # the average is not the last step's weights
     assert any(not torch.equal(averaged[k], last["state_dict"][k]) for k in averaged)
     load_net(tmp_path / "a" / "final.pt")  # and it loads as a network
+
+
+@pytest.mark.slow
+def test_crossval_trains_each_fold_on_the_other_identities_and_writes_the_table(tmp_path, tiny_teacher):
+    import json
+
+    from model.checkpoint import read
+    from model.crossval import main
+
+    args = ["--width", "0.25", "--input", "32", "--last-channels", "64", "--emb-size", "32",
+            "--quant", "w4a8", "--copies", "1", "--epochs", "1", "--batch", "16",
+            "--teacher", tiny_teacher, "--arc-weight", "0"]
+    out = tmp_path / "cv"
+    assert main(["--out", str(out), "--fold", "1-10", "--fold", "21-25", "--", *args]) == 0
+    res = json.loads((out / "crossval.json").read_text())
+    assert [r["fold"] for r in res["folds"]] == ["1-10", "21-25"]
+    assert res["mean_accuracy"] == pytest.approx(np.mean([r["accuracy"] for r in res["folds"]]))
+    cfg = read(out / "fold-21-25" / "final.pt")["extra"]["train_config"]
+    assert cfg["heldout_ids"] == "21-25" and cfg["teacher_cache"] == str(tmp_path / "teacher-cache")
+    assert list((tmp_path / "teacher-cache").glob("teacher_*.npy"))
+    with pytest.raises(SystemExit):
+        main(["--out", str(out), "--fold", "0-9", "--", *args])
+    with pytest.raises(SystemExit):
+        main(["--out", str(out), "--", "--heldout-ids", "1-10", *args])

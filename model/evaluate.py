@@ -43,11 +43,15 @@ def face_pairs(data: str, size: int, heldout: str = HELDOUT_SPEC) -> tuple[np.nd
     return x, pairs, issame
 
 
+def unit(e: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
 def flip_embed(embed, x: np.ndarray) -> np.ndarray:
     """The "flip test" of face verification: the sum of the L2-normalised embeddings of each
     image and its horizontal mirror (two passes per face on the accelerator)."""
     a, b = embed(x), embed(np.ascontiguousarray(x[:, :, ::-1]))
-    unit = lambda e: e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)  # noqa: E731
     return unit(a) + unit(b)
 
 
@@ -81,7 +85,6 @@ def teacher_cosine(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: trained with teacher {spec!r}; --teacher-cosine runs ONNX teachers only")
     teacher = load_teacher(spec)
     size = net.arch.input.out_shape[1]
-    unit = lambda e: e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)  # noqa: E731
     res: dict[str, Any] = {"teacher": spec}
     train_ids, held_ids = split_ids(cfg.get("heldout_ids", HELDOUT_SPEC))
     for name, ids in (("train", train_ids), ("heldout", held_ids)):
@@ -98,8 +101,6 @@ def checkpoint_heldout(extra: dict[str, Any], asked: Optional[str]) -> str:
     """The held-out identities to verify on: those asked for, else the ones the checkpoint's
     training run held out (s31..s40 for runs that predate --heldout-ids). Asking for
     identities the run trained on is allowed but said loudly: those figures measure memory."""
-    import sys
-
     from model.orl import split_ids
 
     own = (extra.get("train_config") or {}).get("heldout_ids", HELDOUT_SPEC)

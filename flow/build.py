@@ -81,6 +81,7 @@ def build(cfg: BuildConfig) -> BuildResult:
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     # 1. load
+    net = None  # the trained network, when built from a checkpoint (verified against, step 9)
     if cfg.checkpoint is not None:
         from model.checkpoint import load_net
         from model.export import export_qonnx
@@ -162,7 +163,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     t = _step("wrote the estimate reports", t)
     # 9. verify
     acc.root = tmp
-    report["verification"] = verify(acc, params, cfg.verify_images) if cfg.verify_images else None
+    report["verification"] = verify(acc, params, cfg.verify_images, net) if cfg.verify_images else None
     (tmp / "reports" / "verification.json").write_text(json.dumps(report["verification"], indent=1))
     t = _step(f"verified: {report['verification']}", t)
     if out.exists():
@@ -172,8 +173,11 @@ def build(cfg: BuildConfig) -> BuildResult:
     return BuildResult(out, acc, layers, report)
 
 
-def verify(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], n_images: int) -> dict[str, Any]:
-    """ORL faces through the golden model, the network C-sim and the integer ONNX graph."""
+def verify(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], n_images: int,
+           trained: Any = None) -> dict[str, Any]:
+    """ORL faces through the golden model, the network C-sim and the integer ONNX graph; with
+    the trained network (a build from a checkpoint), also each integer layer against its
+    Brevitas layer on the same input codes (flow/agreement.py)."""
     from flow.csim_net import NetworkCsim
     from flow.intgraph import build_integer_graph, run_integer_graph
     from model.orl import HELDOUT_IDS, load_orl
@@ -188,7 +192,20 @@ def verify(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], n_images:
     yc = net.run(x)
     t_csim = (time.perf_counter() - t) / len(x)
     yi = run_integer_graph(build_integer_graph(acc, params), x)
-    return {"images": int(len(x)), "csim_equals_golden": bool(np.array_equal(yc, yg)),
-            "qonnx_integer_graph_equals_golden": bool(np.array_equal(yi, yg)),
-            "differing_integers_csim": int((yc != yg).sum()),
-            "csim_seconds_per_image": round(t_csim, 4)}
+    rep: dict[str, Any] = {"images": int(len(x)), "csim_equals_golden": bool(np.array_equal(yc, yg)),
+                           "qonnx_integer_graph_equals_golden": bool(np.array_equal(yi, yg)),
+                           "differing_integers_csim": int((yc != yg).sum()),
+                           "csim_seconds_per_image": round(t_csim, 4)}
+    if trained is not None:
+        from flow.agreement import layer_agreement
+
+        rows = layer_agreement(trained, acc, x, params=params)
+        rep["brevitas_layers"] = len(rows)
+        rep["brevitas_codes_compared"] = sum(r.codes for r in rows)
+        rep["brevitas_codes_differing_at_ties"] = sum(r.mismatched - r.off_tie for r in rows)
+        rep["brevitas_codes_differing_off_ties"] = sum(r.off_tie for r in rows)
+        if rep["brevitas_codes_differing_off_ties"]:
+            bad = [r.layer for r in rows if r.off_tie]
+            raise BuildError(f"integer layers differ from the trained network away from rounding "
+                             f"ties in {bad[:5]} (python -m flow.agreement --build {acc.root})")
+    return rep

@@ -149,8 +149,8 @@ class _Graph:
         if len(qs) != 1:
             raise StreamlineError(f"{where}: weight {init} has no (single) Quant node")
         q = qs[0]
-        w = self.value(init).astype(np.float64)
-        scale = self.value(q.input[1]).astype(np.float64)
+        w = self.value(init)
+        scale = self.value(q.input[1])
         zero = self.value(q.input[2])
         bits = int(float(self.value(q.input[3])))
         attrs = {a.name: a for a in q.attribute}
@@ -159,7 +159,11 @@ class _Graph:
             raise StreamlineError(f"{where}: weights must be signed with zero point 0 ({q.name})")
         lim = (1 << (bits - 1)) - 1
         lo = -lim if narrow else -lim - 1
-        codes = np.clip(np.round(w / scale), lo, lim).astype(np.int64)
+        # in float32, as Brevitas and the Quant node compute it: a weight whose float32 w/s is
+        # an exact tie (-62.5) would round the other way in float64 (-62.500001 -> -63)
+        codes = np.clip(np.round(np.asarray(w, np.float32) / np.asarray(scale, np.float32)),
+                        lo, lim).astype(np.int64)
+        scale = np.asarray(scale, np.float64)
         return codes, np.broadcast_to(scale, w.shape).reshape(w.shape[0], -1)[:, 0].copy(), q
 
 

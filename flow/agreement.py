@@ -1,0 +1,184 @@
+"""Layer-by-layer agreement between the accelerator's integer layers and the trained network.
+
+End to end, the integer path (golden model = C-sim = integer ONNX graph, checked bit-exact by
+the build) and the Brevitas network (float fake-quantization) can differ: where a value lies
+on a rounding boundary (x.5 steps of the output scale), float arithmetic in another order may
+round it to the other code, and one flipped 4-bit code changes every layer after it. So the
+comparison is made per layer: each Brevitas layer is fed the integer path's own input codes
+(as scale * code) and its output codes are compared with the integer path's. A mismatch is a
+"tie" when Brevitas' pre-rounding value is within `tol` of a boundary; any other mismatch is
+an error in the flow (a wrong threshold, scale or rounding rule).
+
+    python -m flow.agreement --build build/default --checkpoint model/checkpoints/default.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flow.accel import Accelerator
+
+TIE_TOL = 1e-3  # distance from x.5 (in units of the output scale) that float rounding can flip
+
+
+@dataclass
+class LayerAgreement:
+    layer: str
+    op: str
+    codes: int  # output codes compared
+    mismatched: int  # codes where the integer path differs from Brevitas
+    off_tie: int  # mismatches whose Brevitas value is not within TIE_TOL of a boundary (all of
+    # them for the final FC, whose output is an accumulator, not a rounded code)
+    max_code_diff: int  # largest |integer code - Brevitas code|
+
+
+def layer_agreement(net: Any, acc: Accelerator, codes: np.ndarray, tol: float = TIE_TOL,
+                    params: dict[str, dict[str, np.ndarray]] | None = None) -> list[LayerAgreement]:
+    """Compares every quantized layer of `net` (a model.nets.Net) with the integer path of
+    `acc` on input codes N x H x W x C (uint8 pixels)."""
+    import torch
+    import torch.nn.functional as F
+
+    from sim.golden import GoldenModel
+
+    vals = GoldenModel(acc, params).trace(codes)
+    arch = net.arch
+    out_stream = {n.layer: n.outputs[0] for n in acc.nodes
+                  if n.kind not in ("duplicate", "width_convert", "swg")}
+    out_stream["input"] = acc.input["stream"]
+
+    def qmod(layer_name: str) -> Any:
+        return net.quant[arch[layer_name].quant.replace(".", "_")]
+
+    def as_float(layer_name: str) -> "torch.Tensor":
+        v = vals[out_stream[layer_name]]
+        s = float(qmod(layer_name).act_quant.scale())
+        return torch.from_numpy(v.transpose(0, 3, 1, 2).astype(np.float32)) * s
+
+    rows: list[LayerAgreement] = []
+
+    def compare(name: str, op: str, v: "torch.Tensor", quantizer: Any, g_codes: np.ndarray) -> None:
+        """Brevitas' codes of quantizer(v) against the integer path's codes g_codes (NHWC)."""
+        s_out = float(quantizer.act_quant.scale().detach())
+        with torch.no_grad():
+            b = np.rint(quantizer(v).numpy() / s_out).astype(np.int64).transpose(0, 2, 3, 1)
+        ratio = (v / s_out).numpy().transpose(0, 2, 3, 1)
+        g_codes = g_codes.reshape(b.shape)
+        bad = g_codes != b
+        r = ratio[bad]
+        dist = np.abs(np.abs(r - np.floor(r)) - 0.5)
+        rows.append(LayerAgreement(name, op, int(bad.size), int(bad.sum()), int((dist >= tol).sum()),
+                                   int(np.abs(g_codes - b).max()) if bad.any() else 0))
+
+    def codes_of(node: str) -> np.ndarray:
+        return vals[acc.node(node).outputs[0]]
+
+    def nchw(v: np.ndarray, scale: float) -> "torch.Tensor":
+        v = v.reshape(len(codes), -1, 1, 1) if v.ndim == 2 else v.transpose(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(v).astype(np.float32)) * scale
+
+    net.eval()
+    for l in arch.layers[1:-1]:
+        key = l.name.replace(".", "_")
+        with torch.no_grad():
+            if l.op == "conv":
+                v = net.units[key](as_float(l.inputs[0]))
+            elif l.op == "add":
+                v = net.units[key](as_float(l.inputs[0]) + as_float(l.inputs[1]))
+            elif l.op == "pool":
+                v = F.adaptive_avg_pool2d(as_float(l.inputs[0]), 1)
+            elif l.op == "se":
+                # the gate's own chain, each step fed the integer path's previous codes
+                u = net.units[key]
+                x = as_float(l.inputs[0])
+                compare(f"{l.name}.pool", "pool", F.adaptive_avg_pool2d(x, 1), u.q_pool,
+                        codes_of(f"{l.name}.pool_q"))
+                s1 = nchw(codes_of(f"{l.name}.pool_q"), float(u.q_pool.act_quant.scale()))
+                compare(f"{l.name}.fc1", "fc", u.act(u.fc1(s1)), u.q_fc1, codes_of(f"{l.name}.fc1"))
+                s2 = nchw(codes_of(f"{l.name}.fc1"), float(u.q_fc1.act_quant.scale()))
+                compare(f"{l.name}.gate", "gate", F.hardsigmoid(u.fc2(s2)), u.q_gate,
+                        codes_of(f"{l.name}.fc2"))
+                g = nchw(codes_of(f"{l.name}.fc2"), float(u.q_gate.act_quant.scale()))
+                v = x * g
+            else:
+                continue  # no quantized output of its own (the embedding FC: accumulators)
+        compare(l.name, l.op, v, qmod(l.name), vals[out_stream[l.name]])
+    # the final FC has no output quantizer: its integer accumulators times the output scale
+    # are the features, so Brevitas' float FC divided by that scale must round to them exactly
+    # (float32 noise is ~1e-7 relative; an accumulator has no rounding tie to excuse a mismatch)
+    fc = arch.output
+    if fc.op == "fc" and acc.root is not None and acc.output.get("scale"):
+        scale = np.load(Path(acc.root) / acc.output["scale"]).astype(np.float64)
+        with torch.no_grad():
+            v = net.units[fc.name.replace(".", "_")](torch.flatten(as_float(fc.inputs[0]), 1))
+        b = np.rint(v.double().numpy() / scale).astype(np.int64)
+        g = vals[acc.output["stream"]].reshape(b.shape)
+        bad = int((b != g).sum())
+        rows.append(LayerAgreement(fc.name, "fc", int(b.size), bad, bad,
+                                   int(np.abs(b - g).max()) if bad else 0))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m flow.agreement", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", type=Path, default=Path("build/default"),
+                    help="build folder written by the flow (accelerator.json, weights, thresholds)")
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="the checkpoint the build was made from (default: the committed default design)")
+    ap.add_argument("--faces", type=int, default=20,
+                    help="held-out ORL faces to compare on (one per identity, then the next photo)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the per-layer rows here")
+    a = ap.parse_args(argv)
+    from model.checkpoint import CheckpointError, load_net
+    from model.orl import HELDOUT_IDS, load_orl
+
+    ck = a.checkpoint or Path(__file__).resolve().parents[1] / "model" / "checkpoints" / "default.pt"
+    if not (a.build / "accelerator.json").is_file():
+        print(f"error: {a.build} is not a build folder (no accelerator.json); run `make build` first",
+              file=sys.stderr)
+        return 2
+    try:
+        net, _ = load_net(ck)
+    except (CheckpointError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    acc = Accelerator.load(a.build)
+    stamp = a.build / "source.json"  # written by `make demo` / host.demo beside the build
+    if stamp.is_file():
+        import hashlib
+
+        want = json.loads(stamp.read_text()).get("checkpoint_sha256")
+        if want and want != hashlib.sha256(ck.read_bytes()).hexdigest():
+            print(f"error: {a.build} was built from another checkpoint than {ck} (source.json)",
+                  file=sys.stderr)
+            return 2
+    per_id = -(-a.faces // len(HELDOUT_IDS))
+    h = acc.input["shape"][0]
+    x, _ = load_orl(HELDOUT_IDS, h, per_id=per_id)
+    x = x[: a.faces]
+    rows = layer_agreement(net, acc, x)
+    w = max(len(r.layer) for r in rows)
+    print(f"{'layer':{w}}  {'op':4}  {'codes':>10}  {'mismatched':>10}  {'off a tie':>9}  {'max |diff|':>10}")
+    for r in rows:
+        print(f"{r.layer:{w}}  {r.op:4}  {r.codes:10d}  {r.mismatched:10d}  {r.off_tie:9d}  {r.max_code_diff:10d}")
+    tot = sum(r.codes for r in rows)
+    mis = sum(r.mismatched for r in rows)
+    off = sum(r.off_tie for r in rows)
+    print(f"{len(x)} faces, {len(rows)} layers: {mis} of {tot} codes differ ({mis / tot:.2e}), "
+          f"{off} of them away from a rounding tie")
+    if a.json:
+        a.json.write_text(json.dumps({"faces": len(x), "tie_tol": TIE_TOL,
+                                      "layers": [asdict(r) for r in rows]}, indent=1))
+    return 1 if off else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,9 @@ Steps (each prints its time; a failure names what is wrong before any long step 
                (FINN's own ops for the layers it can model), reports/finn_analyses.json (FINN's
                exp_cycles_per_layer and res_estimation over our engines as FINN custom ops)
   9. verify    ORL faces through the golden model, the whole-network C-sim and qonnx
-               execution of the integer graph: all three must be equal
+               execution of the integer graph: all three must be equal; built from a
+               checkpoint, each integer layer must also give its Brevitas layer's codes
+               except at float rounding ties (flow/agreement.py)
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ def load_into(net: Net, path: Union[str, Path], *, allow_float_to_quant: bool = 
             f"{ck['arch']['params']}, the network is {net.arch.name} {net.arch.params_}"
         )
     have = net.quant_config.to_dict() if net.quant_config else None
-    if ck["quant"] != have:
+    # compared as QuantConfig: a checkpoint written before a field existed has its default
+    if QuantConfig.from_dict(ck["quant"]) != net.quant_config:
         if not (allow_float_to_quant and ck["quant"] is None):
             raise CheckpointError(
                 f"{path}: checkpoint quantization {ck['quant'] or 'float'} does not match the "

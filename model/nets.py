@@ -17,7 +17,7 @@ One builder serves float and quantized networks: `Net(arch, quant=None)` is floa
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -61,11 +61,21 @@ def _act(kind: Optional[str], channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def _act_quant(bits: int, signed: bool) -> nn.Module:
-    from brevitas.nn import QuantIdentity
-    from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
+def _weight_quant(scaling: str) -> Any:
+    """Per-channel weight quantizer: abs-max scales ("stats") or learned MSE-initialised ones."""
+    from brevitas.quant import Int8WeightPerChannelFloat, Int8WeightPerChannelFloatMSE
 
-    q = Int8ActPerTensorFloat if signed else Uint8ActPerTensorFloat
+    return Int8WeightPerChannelFloatMSE if scaling == "mse" else Int8WeightPerChannelFloat
+
+
+def _act_quant(bits: int, signed: bool, scaling: str = "stats") -> nn.Module:
+    from brevitas.nn import QuantIdentity
+    from brevitas import quant as bq
+
+    if scaling == "mse":
+        q = bq.Int8ActPerTensorFloatMSE if signed else bq.Uint8ActPerTensorFloatMSE
+    else:
+        q = bq.Int8ActPerTensorFloat if signed else bq.Uint8ActPerTensorFloat
     return QuantIdentity(act_quant=q, bit_width=bits, return_quant_tensor=False)
 
 
@@ -79,44 +89,41 @@ def _const_unsigned_quant(bits: int, max_val: float) -> nn.Module:
                          return_quant_tensor=False)
 
 
-def _conv(layer: Layer, wbits: Optional[int]) -> nn.Module:
+def _conv(layer: Layer, wbits: Optional[int], scaling: str = "stats") -> nn.Module:
     kw = dict(kernel_size=layer.k, stride=layer.stride, padding=layer.pad, groups=layer.groups,
               bias=layer.bias)
     if wbits is None:
         return nn.Conv2d(layer.cin, layer.cout, **kw)
     from brevitas.nn import QuantConv2d
-    from brevitas.quant import Int8WeightPerChannelFloat
 
-    return QuantConv2d(layer.cin, layer.cout, weight_quant=Int8WeightPerChannelFloat,
+    return QuantConv2d(layer.cin, layer.cout, weight_quant=_weight_quant(scaling),
                        weight_bit_width=wbits, **kw)
 
 
-def _linear(cin: int, cout: int, wbits: Optional[int]) -> nn.Module:
+def _linear(cin: int, cout: int, wbits: Optional[int], scaling: str = "stats") -> nn.Module:
     if wbits is None:
         return nn.Linear(cin, cout, bias=False)
     from brevitas.nn import QuantLinear
-    from brevitas.quant import Int8WeightPerChannelFloat
 
-    return QuantLinear(cin, cout, bias=False, weight_quant=Int8WeightPerChannelFloat,
+    return QuantLinear(cin, cout, bias=False, weight_quant=_weight_quant(scaling),
                        weight_bit_width=wbits)
 
 
-def _se_conv(cin: int, cout: int, wbits: Optional[int]) -> nn.Module:
+def _se_conv(cin: int, cout: int, wbits: Optional[int], scaling: str = "stats") -> nn.Module:
     if wbits is None:
         return nn.Conv2d(cin, cout, 1, bias=False)
     from brevitas.nn import QuantConv2d
-    from brevitas.quant import Int8WeightPerChannelFloat
 
-    return QuantConv2d(cin, cout, 1, bias=False, weight_quant=Int8WeightPerChannelFloat,
+    return QuantConv2d(cin, cout, 1, bias=False, weight_quant=_weight_quant(scaling),
                        weight_bit_width=wbits)
 
 
 class ConvUnit(nn.Module):
     """conv -> BN -> activation (the output quantizer lives in Net.quant)."""
 
-    def __init__(self, layer: Layer, wbits: Optional[int]):
+    def __init__(self, layer: Layer, wbits: Optional[int], scaling: str = "stats"):
         super().__init__()
-        self.conv = _conv(layer, wbits)
+        self.conv = _conv(layer, wbits, scaling)
         self.bn = nn.BatchNorm2d(layer.cout) if layer.bn else nn.Identity()
         self.act = _act(layer.act, layer.cout)
 
@@ -132,14 +139,15 @@ class SEUnit(nn.Module):
         super().__init__()
         c, r = layer.cout, layer.cout // layer.reduction
         wb = quant.weight_bits if quant else None
-        self.fc1 = _se_conv(c, r, wb)
+        sc = quant.scaling if quant else "stats"
+        self.fc1 = _se_conv(c, r, wb, sc)
         self.act = NonNegPReLU(r, init=0.25)
-        self.fc2 = _se_conv(r, c, wb)
+        self.fc2 = _se_conv(r, c, wb, sc)
         if quant is None:
             self.q_pool = self.q_fc1 = self.q_gate = nn.Identity()
         else:
-            self.q_pool = _act_quant(quant.act_bits, signed=True)
-            self.q_fc1 = _act_quant(quant.act_bits, signed=True)
+            self.q_pool = _act_quant(quant.act_bits, signed=True, scaling=sc)
+            self.q_fc1 = _act_quant(quant.act_bits, signed=True, scaling=sc)
             self.q_gate = _const_unsigned_quant(quant.gate, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,17 +185,18 @@ class Net(nn.Module):
         super().__init__()
         self.arch = arch
         self.quant_config = quant
+        sc = quant.scaling if quant else "stats"
         self.units = nn.ModuleDict()
         for l in arch.layers:
             wb = quant.weight_bits_of(arch, l) if quant else None
             if l.op == "conv":
-                self.units[_key(l.name)] = ConvUnit(l, wb)
+                self.units[_key(l.name)] = ConvUnit(l, wb, sc)
             elif l.op == "add":
                 self.units[_key(l.name)] = _act(l.act, l.out_shape[0])
             elif l.op == "se":
                 self.units[_key(l.name)] = SEUnit(l, quant)
             elif l.op == "fc":
-                self.units[_key(l.name)] = _linear(l.cin, l.cout, wb)
+                self.units[_key(l.name)] = _linear(l.cin, l.cout, wb, sc)
         self.quant = nn.ModuleDict()
         for qname, signed in arch.quantizers().items():
             if quant is None:
@@ -195,7 +204,7 @@ class Net(nn.Module):
             elif qname == "input":
                 self.quant[_key(qname)] = _const_unsigned_quant(INPUT_BITS, 1.0)
             else:
-                self.quant[_key(qname)] = _act_quant(quant.act_bits_of(arch, qname), signed)
+                self.quant[_key(qname)] = _act_quant(quant.act_bits_of(arch, qname), signed, sc)
         self.tail = Tail(arch.output, l2norm=arch.name == "vargfacenet")
         self._init_weights()
 

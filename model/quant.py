@@ -11,6 +11,9 @@ from model.arch import Arch, Layer
 INPUT_BITS = 8  # the input is uint8 pixels with the fixed scale 1/255
 
 
+SCALINGS = ("stats", "mse")
+
+
 class QuantConfigError(ValueError):
     pass
 
@@ -31,13 +34,20 @@ class QuantConfig:
     last_weight_bits: int = 8
     last_act_bits: int = 8
     gate_bits: Optional[int] = None  # None: same as act_bits
+    # how weight and activation scales are found (the hardware sees only the resulting
+    # constants): "stats" = per-channel abs-max of the weights, recomputed every step, and
+    # activation scales learned from a 99.999th-percentile start; "mse" = both learned from
+    # the scale that minimises the quantization MSE (Brevitas' *FloatMSE quantizers)
+    scaling: str = "stats"
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():
-            if v is None:
+            if v is None or k == "scaling":
                 continue
             if not isinstance(v, int) or not 2 <= v <= 16:
                 raise QuantConfigError(f"{k}={v!r}: bit widths must be integers from 2 to 16")
+        if self.scaling not in SCALINGS:
+            raise QuantConfigError(f"scaling={self.scaling!r}: expected one of {', '.join(SCALINGS)}")
 
     @property
     def gate(self) -> int:
@@ -45,17 +55,19 @@ class QuantConfig:
 
     @property
     def name(self) -> str:
-        return f"w{self.weight_bits}a{self.act_bits}"
+        suffix = "" if self.scaling == "stats" else f"-{self.scaling}"
+        return f"w{self.weight_bits}a{self.act_bits}{suffix}"
 
     @staticmethod
     def parse(spec: str) -> Optional["QuantConfig"]:
-        """'float' -> None; 'w4a8' -> QuantConfig(4, 8); first/last layers stay 8 bit."""
+        """'float' -> None; 'w4a8' -> QuantConfig(4, 8); 'w4a4-mse' -> MSE-initialised learned
+        scales; first/last layers stay 8 bit."""
         if spec == "float":
             return None
-        m = re.fullmatch(r"w(\d+)a(\d+)", spec)
+        m = re.fullmatch(r"w(\d+)a(\d+)(?:-(\w+))?", spec)
         if not m:
-            raise QuantConfigError(f"quantization {spec!r}: expected 'float' or wNaM, e.g. w4a8")
-        return QuantConfig(int(m.group(1)), int(m.group(2)))
+            raise QuantConfigError(f"quantization {spec!r}: expected 'float' or wNaM[-mse], e.g. w4a8")
+        return QuantConfig(int(m.group(1)), int(m.group(2)), scaling=m.group(3) or "stats")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -540,7 +540,9 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--input", type=int, help="input size (default 112 faces, 32 Fashion-MNIST)")
     ap.add_argument("--last-channels", type=int, help="vargfacenet last_channels / vargnet conv5 width")
     ap.add_argument("--emb-size", type=int, help="vargfacenet embedding size (default 512)")
-    ap.add_argument("--quant", default=d.quant, help="float, w8a8, w4a8, w4a4, ... (default w4a4)")
+    ap.add_argument("--quant", default=d.quant, help="float, w8a8, w4a8, w4a4, ... (default w4a4); a -mse suffix (w4a4-mse) learns "
+                         "weight and activation scales from an MSE-optimal start instead of abs-max "
+                         "weight scales and percentile-started activation scales")
     ap.add_argument("--data", default=None, help="orl | fashion-mnist | an ImageFolder path")
     ap.add_argument("--heldout-ids", default=d.heldout_ids,
                     help="orl: identities held out, e.g. 1-10 (trained on: all the others; "

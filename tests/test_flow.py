@@ -127,6 +127,18 @@ def test_agreement_flags_a_wrong_threshold_as_off_tie(tiny_build):
     assert bad and bad[0].layer == node.layer
 
 
+def test_mse_scaled_network_builds_and_matches_its_brevitas_layers(tmp_path):
+    """Learned MSE-initialised scales (QuantConfig scaling="mse") are only other constants for
+    the flow: the build from the checkpoint passes its per-layer check against Brevitas."""
+    net, _ = calibrated_net("vargnet", "w4a4-mse")
+    save(net, tmp_path / "ck.pt")
+    res = build(BuildConfig(out=tmp_path / "b", checkpoint=tmp_path / "ck.pt", fps=20000,
+                            verify_images=3, finn_report=False, weights_header=False))
+    v = res.report["verification"]
+    assert v["csim_equals_golden"] and v["brevitas_codes_differing_off_ties"] == 0
+    assert v["brevitas_codes_compared"] > 0 and res.accelerator.quant["scaling"] == "mse"
+
+
 def test_vargnet_build_from_a_qonnx_file(tmp_path):
     net, _ = calibrated_net("vargnet", "w4a4")
     p = export_qonnx(net, tmp_path / "m.qonnx")

@@ -91,6 +91,38 @@ def test_bad_bit_width_spec_is_rejected():
         QuantConfig.parse("int4")
     with pytest.raises(QuantConfigError, match="weight_bits=1"):
         QuantConfig(weight_bits=1)
+    with pytest.raises(QuantConfigError, match="scaling='lsq'.*stats, mse"):
+        QuantConfig.parse("w4a4-lsq")
+
+
+def test_mse_scaling_learns_weight_scales_and_round_trips(tmp_path):
+    q = QuantConfig.parse("w4a4-mse")
+    assert q.scaling == "mse" and q.name == "w4a4-mse" and QuantConfig.parse("w4a4").scaling == "stats"
+    arch = tiny("vargfacenet")
+    x = torch.rand(4, *arch.input.out_shape)
+    net = _calibrated(arch, q, x)
+    learned = [k for k, _ in net.named_parameters() if k.endswith("weight_quant.tensor_quant.scaling_impl.value")]
+    assert learned  # the abs-max ("stats") weight quantizer has no scale parameter
+    assert not [k for k, _ in _calibrated(arch, QuantConfig(4, 4), x).named_parameters()
+                if k.endswith("weight_quant.tensor_quant.scaling_impl.value")]
+    save(net, tmp_path / "m.pt")
+    net2, _ = load_net(tmp_path / "m.pt")
+    with torch.no_grad():
+        assert torch.equal(net(x), net2.eval()(x))
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_into(Net(arch, QuantConfig(4, 4)), tmp_path / "m.pt")
+
+
+def test_checkpoint_written_before_the_scaling_field_loads_as_stats(tmp_path):
+    arch = tiny("vargfacenet")
+    net = _calibrated(arch, QuantConfig(4, 4), torch.rand(2, *arch.input.out_shape))
+    save(net, tmp_path / "old.pt")
+    ck = torch.load(tmp_path / "old.pt", weights_only=False)
+    del ck["quant"]["scaling"]  # what a session-4 checkpoint holds
+    torch.save(ck, tmp_path / "old.pt")
+    net2, _ = load_net(tmp_path / "old.pt")
+    assert net2.quant_config == QuantConfig(4, 4)
+    load_into(Net(arch, QuantConfig(4, 4)), tmp_path / "old.pt")
 
 
 @pytest.mark.slow

@@ -10,6 +10,12 @@ never looks at s31-s40, the held-out identities of every reported figure, so a r
 here can be scored once on s31-s40 without selection bias. Folds differ in difficulty by
 several points, so compare recipes fold by fold (the table gives each fold and the mean).
 
+`{fold}` in an option is replaced by the fold's spec, so a QAT recipe starts each fold from
+that fold's float run:
+
+    python -m model.crossval --out runs/cv/qat -- --quant w4a4-mse --epochs 6 --lr 1e-3 \
+        --init runs/cv/float/fold-{fold}/final.pt ...
+
 Runs go to <out>/fold-<spec>/ (resumable like any model.train run); teacher outputs are
 cached in <out>/../teacher-cache unless --teacher-cache says otherwise, so recipes with the
 same pool (same augmentation and seed) share them. The table is written to
@@ -30,6 +36,11 @@ import numpy as np
 DEFAULT_FOLDS = ("1-10", "11-20", "21-30")
 
 
+def fold_args(train_args: list[str], fold: str) -> list[str]:
+    """The fold's model.train options: `{fold}` replaced by its spec (per-fold --init)."""
+    return [t.replace("{fold}", fold) for t in train_args]
+
+
 def crossval(out: Path, folds: tuple[str, ...], train_args: list[str],
              teacher_cache: Optional[Path] = None) -> dict[str, Any]:
     from model.evaluate import evaluate_checkpoint
@@ -38,7 +49,7 @@ def crossval(out: Path, folds: tuple[str, ...], train_args: list[str],
     rows = []
     for f in folds:
         print(f"=== fold {f}: training on the other identities", flush=True)
-        cfg = parse(train_args + ["--out", str(out / f"fold-{f}"), "--heldout-ids", f])
+        cfg = parse(fold_args(train_args, f) + ["--out", str(out / f"fold-{f}"), "--heldout-ids", f])
         cfg.teacher_cache = str(teacher_cache or out.parent / "teacher-cache")
         if cfg.task != "face" or cfg.data != "orl" or cfg.generations != 1:
             raise ValueError("cross-validation runs one generation of --task face on ORL")

@@ -17,5 +17,6 @@ def default_arch() -> Arch:
 
 def default_quant() -> QuantConfig:
     # 4-bit weights and activations in the body (8-bit activations would need 255
-    # thresholds per channel, ~10x the threshold memory), 8-bit first and last layers
-    return QuantConfig(weight_bits=4, act_bits=4)
+    # thresholds per channel, ~10x the threshold memory), 8-bit first and last layers;
+    # scales trained from an MSE start (the hardware sees only the constants)
+    return QuantConfig(weight_bits=4, act_bits=4, scaling="mse")

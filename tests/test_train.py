@@ -351,6 +351,11 @@ def test_crossval_trains_each_fold_on_the_other_identities_and_writes_the_table(
     cfg = read(out / "fold-21-25" / "final.pt")["extra"]["train_config"]
     assert cfg["heldout_ids"] == "21-25" and cfg["teacher_cache"] == str(tmp_path / "teacher-cache")
     assert list((tmp_path / "teacher-cache").glob("teacher_*.npy"))
+    # {fold} in an option names each fold's own run (a QAT recipe's per-fold --init)
+    init = str(out / "fold-{fold}" / "final.pt")
+    assert main(["--out", str(tmp_path / "cv2"), "--fold", "21-25", "--", *args, "--init", init]) == 0
+    cfg2 = read(tmp_path / "cv2" / "fold-21-25" / "final.pt")["extra"]["train_config"]
+    assert cfg2["init"] == str(out / "fold-21-25" / "final.pt")
     with pytest.raises(SystemExit):
         main(["--out", str(out), "--fold", "0-9", "--", *args])
     with pytest.raises(SystemExit):

@@ -59,7 +59,7 @@ def layer_agreement(net: Any, acc: Accelerator, codes: np.ndarray, tol: float = 
 
     def as_float(layer_name: str) -> "torch.Tensor":
         v = vals[out_stream[layer_name]]
-        s = float(qmod(layer_name).act_quant.scale())
+        s = float(qmod(layer_name).act_quant.scale().detach())
         return torch.from_numpy(v.transpose(0, 3, 1, 2).astype(np.float32)) * s
 
     rows: list[LayerAgreement] = []
@@ -100,12 +100,12 @@ def layer_agreement(net: Any, acc: Accelerator, codes: np.ndarray, tol: float = 
                 x = as_float(l.inputs[0])
                 compare(f"{l.name}.pool", "pool", F.adaptive_avg_pool2d(x, 1), u.q_pool,
                         codes_of(f"{l.name}.pool_q"))
-                s1 = nchw(codes_of(f"{l.name}.pool_q"), float(u.q_pool.act_quant.scale()))
+                s1 = nchw(codes_of(f"{l.name}.pool_q"), float(u.q_pool.act_quant.scale().detach()))
                 compare(f"{l.name}.fc1", "fc", u.act(u.fc1(s1)), u.q_fc1, codes_of(f"{l.name}.fc1"))
-                s2 = nchw(codes_of(f"{l.name}.fc1"), float(u.q_fc1.act_quant.scale()))
+                s2 = nchw(codes_of(f"{l.name}.fc1"), float(u.q_fc1.act_quant.scale().detach()))
                 compare(f"{l.name}.gate", "gate", F.hardsigmoid(u.fc2(s2)), u.q_gate,
                         codes_of(f"{l.name}.fc2"))
-                g = nchw(codes_of(f"{l.name}.fc2"), float(u.q_gate.act_quant.scale()))
+                g = nchw(codes_of(f"{l.name}.fc2"), float(u.q_gate.act_quant.scale().detach()))
                 v = x * g
             else:
                 continue  # no quantized output of its own (the embedding FC: accumulators)
@@ -138,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the per-layer rows here")
     a = ap.parse_args(argv)
     from model.checkpoint import CheckpointError, load_net
-    from model.orl import HELDOUT_IDS, load_orl
+    from model.orl import HELDOUT_IDS, ORL_IMAGES_PER_ID, load_orl
+
+    if not 1 <= a.faces <= len(HELDOUT_IDS) * ORL_IMAGES_PER_ID:
+        ap.error(f"--faces {a.faces}: the held-out identities have "
+                 f"{len(HELDOUT_IDS) * ORL_IMAGES_PER_ID} faces")
 
     ck = a.checkpoint or Path(__file__).resolve().parents[1] / "model" / "checkpoints" / "default.pt"
     if not (a.build / "accelerator.json").is_file():

@@ -109,6 +109,20 @@ def test_every_integer_layer_equals_its_brevitas_layer_up_to_float_ties(tiny_bui
     assert sum(r.mismatched for r in rows) <= 1e-3 * sum(r.codes for r in rows)
 
 
+def test_agreement_cli_prints_and_writes_the_per_layer_table(tiny_build, tmp_path, capsys):
+    from flow.agreement import main
+
+    _, _, res = tiny_build
+    out = tmp_path / "agree.json"
+    assert main(["--build", str(res.out), "--checkpoint", str(res.out.parent / "ck.pt"),
+                 "--faces", "3", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["layers"]
+    assert rows and all(r["off_tie"] == 0 for r in rows)
+    assert "away from a rounding tie" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--build", str(res.out), "--faces", "0"])
+
+
 def test_agreement_flags_a_wrong_threshold_as_off_tie(tiny_build):
     """The per-layer check can fail: shifting one layer's thresholds by a third of a step turns
     into mismatches away from any rounding tie, reported on that layer."""

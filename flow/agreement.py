@@ -39,6 +39,12 @@ class LayerAgreement:
     max_code_diff: int  # largest |integer code - Brevitas code|
 
 
+def totals(rows: list[LayerAgreement]) -> dict[str, int]:
+    """The per-layer rows summed: layers, codes compared, mismatched, mismatched off a tie."""
+    return {"layers": len(rows), "codes": sum(r.codes for r in rows),
+            "mismatched": sum(r.mismatched for r in rows), "off_tie": sum(r.off_tie for r in rows)}
+
+
 def layer_agreement(net: Any, acc: Accelerator, codes: np.ndarray, tol: float = TIE_TOL,
                     params: dict[str, dict[str, np.ndarray]] | None = None) -> list[LayerAgreement]:
     """Compares every quantized layer of `net` (a model.nets.Net) with the integer path of
@@ -134,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="the checkpoint the build was made from (default: the committed default design)")
     ap.add_argument("--faces", type=int, default=20,
-                    help="held-out ORL faces to compare on (one per identity, then the next photo)")
+                    help="held-out ORL faces to compare on, 1-100 (photos 1..ceil(N/10) of each "
+                         "identity, the first N in identity order; default 20)")
     ap.add_argument("--json", type=Path, default=None, help="also write the per-layer rows here")
     a = ap.parse_args(argv)
     from model.checkpoint import CheckpointError, load_net
@@ -173,15 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'layer':{w}}  {'op':4}  {'codes':>10}  {'mismatched':>10}  {'off a tie':>9}  {'max |diff|':>10}")
     for r in rows:
         print(f"{r.layer:{w}}  {r.op:4}  {r.codes:10d}  {r.mismatched:10d}  {r.off_tie:9d}  {r.max_code_diff:10d}")
-    tot = sum(r.codes for r in rows)
-    mis = sum(r.mismatched for r in rows)
-    off = sum(r.off_tie for r in rows)
-    print(f"{len(x)} faces, {len(rows)} layers: {mis} of {tot} codes differ ({mis / tot:.2e}), "
-          f"{off} of them away from a rounding tie")
+    t = totals(rows)
+    print(f"{len(x)} faces, {t['layers']} layers: {t['mismatched']} of {t['codes']} codes differ "
+          f"({t['mismatched'] / t['codes']:.2e}), {t['off_tie']} of them away from a rounding tie")
     if a.json:
         a.json.write_text(json.dumps({"faces": len(x), "tie_tol": TIE_TOL,
                                       "layers": [asdict(r) for r in rows]}, indent=1))
-    return 1 if off else 0
+    return 1 if t["off_tie"] else 0
 
 
 if __name__ == "__main__":

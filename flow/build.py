@@ -199,14 +199,15 @@ def verify(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], n_images:
                            "differing_integers_csim": int((yc != yg).sum()),
                            "csim_seconds_per_image": round(t_csim, 4)}
     if trained is not None:
-        from flow.agreement import layer_agreement
+        from flow.agreement import layer_agreement, totals
 
         rows = layer_agreement(trained, acc, x, params=params)
-        rep["brevitas_layers"] = len(rows)
-        rep["brevitas_codes_compared"] = sum(r.codes for r in rows)
-        rep["brevitas_codes_differing_at_ties"] = sum(r.mismatched - r.off_tie for r in rows)
-        rep["brevitas_codes_differing_off_ties"] = sum(r.off_tie for r in rows)
-        if rep["brevitas_codes_differing_off_ties"]:
+        t = totals(rows)
+        rep["brevitas_layers"] = t["layers"]
+        rep["brevitas_codes_compared"] = t["codes"]
+        rep["brevitas_codes_differing_at_ties"] = t["mismatched"] - t["off_tie"]
+        rep["brevitas_codes_differing_off_ties"] = t["off_tie"]
+        if t["off_tie"]:
             bad = [r.layer for r in rows if r.off_tie]
             raise BuildError(f"integer layers differ from the trained network away from rounding "
                              f"ties in {bad[:5]} (python -m flow.agreement --build {acc.root})")

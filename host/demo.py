@@ -49,13 +49,11 @@ def ensure_build(checkpoint: Path, out: Path, board: str, fps: float, rebuild: b
 def brevitas_agreement(checkpoint: Path, build: Path, x: np.ndarray) -> dict[str, int]:
     """flow/agreement.py over faces x: each integer layer against its Brevitas layer."""
     from flow.accel import Accelerator as Description
-    from flow.agreement import layer_agreement
+    from flow.agreement import layer_agreement, totals
     from model.checkpoint import load_net
 
     net, _ = load_net(checkpoint)
-    rows = layer_agreement(net, Description.load(build), x)
-    return {"faces": len(x), "layers": len(rows), "codes": sum(r.codes for r in rows),
-            "mismatched": sum(r.mismatched for r in rows), "off_tie": sum(r.off_tie for r in rows)}
+    return {"faces": len(x), **totals(layer_agreement(net, Description.load(build), x))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -208,6 +208,42 @@ def augment_faces(x: np.ndarray, rng: np.random.Generator, *, shift: int = 8, fl
     return out
 
 
+def warp_faces(x: np.ndarray, rng: np.random.Generator, *, displacement: float = 4.0,
+               rotation: float = 0.0, grid: int = 4) -> np.ndarray:
+    """Random geometric warp of uint8 N x H x W x C faces: a rotation about the centre by up to
+    +-rotation degrees and a smooth displacement field (independent offsets of up to
+    +-displacement pixels at grid x grid control points spanning the image, interpolated
+    bilinearly, so no pixel moves further than that). It changes a face's geometry (eye
+    distance, nose length, jaw line), so the teacher sees face shapes that none of the few
+    training identities has; sampling is bilinear with the borders replicated."""
+    n, h, w, c = x.shape
+    if grid < 2:
+        raise ValueError(f"warp grid {grid}: needs at least 2 x 2 control points")
+    yy, xx = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
+    # bilinear weights of the control lattice at every pixel (the same for all images)
+    gy, gx = yy * (grid - 1) / max(h - 1, 1), xx * (grid - 1) / max(w - 1, 1)
+    i0 = np.minimum(gy.astype(np.int64), grid - 2)
+    j0 = np.minimum(gx.astype(np.int64), grid - 2)
+    fy, fx = gy - i0, gx - j0
+    d = rng.uniform(-displacement, displacement, size=(n, 2, grid, grid)).astype(np.float32)
+    field = (d[:, :, i0, j0] * ((1 - fy) * (1 - fx)) + d[:, :, i0 + 1, j0] * (fy * (1 - fx))
+             + d[:, :, i0, j0 + 1] * ((1 - fy) * fx) + d[:, :, i0 + 1, j0 + 1] * (fy * fx))
+    th = np.deg2rad(rng.uniform(-rotation, rotation, size=(n, 1, 1))).astype(np.float32)
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    cos, sin = np.cos(th), np.sin(th)
+    sy = cy + (yy - cy) * cos - (xx - cx) * sin + field[:, 0]
+    sx = cx + (yy - cy) * sin + (xx - cx) * cos + field[:, 1]
+    sy, sx = np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)
+    y0 = np.minimum(sy.astype(np.int64), h - 2)
+    x0 = np.minimum(sx.astype(np.int64), w - 2)
+    wy, wx = (sy - y0)[..., None], (sx - x0)[..., None]
+    k = np.arange(n)[:, None, None]
+    img = x.astype(np.float32)
+    out = (img[k, y0, x0] * (1 - wy) * (1 - wx) + img[k, y0 + 1, x0] * wy * (1 - wx)
+           + img[k, y0, x0 + 1] * (1 - wy) * wx + img[k, y0 + 1, x0 + 1] * wy * wx)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def mixup(x: np.ndarray, rng: np.random.Generator, alpha: float = 0.4) -> np.ndarray:
     """Mixes each image with a random other one (for distillation: the teacher labels the
     mixed image itself, so no label mixing is needed)."""

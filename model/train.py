@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from model.arch import ArchError, build
 from model.checkpoint import CheckpointError, atomic_torch_save, load_into, read, save
 from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_mnist,
-                        cutmix, load_image_folder, load_unlabeled, mixup, orl_split, to_tensor)
+                        cutmix, load_image_folder, load_unlabeled, mixup, orl_split, to_tensor,
+                        warp_faces)
 from model.losses import ArcFace, angular_distillation, feature_distillation, relational_distillation
 from model.nets import Net
 from model.orl import HELDOUT_SPEC, split_ids
@@ -73,6 +74,8 @@ class TrainConfig:
     mixup: float = 0.0  # fraction of the pool made of mixed images
     cutmix: float = 0.0  # fraction of the pool made of cut-and-pasted composite images
     copies: int = 10  # augmented copies of every training image in the pool
+    warp: float = 0.0  # augmented copies: smooth random displacement of up to this many pixels
+    rotate: float = 0.0  # augmented copies: random rotation of up to this many degrees
     val_ids: int = 0
     epochs: int = 10
     batch: int = 32
@@ -151,6 +154,13 @@ class Pool:
     test_y: Optional[np.ndarray] = None
 
 
+def _warped(x: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    # no rng draw without a warp, so pools (and teacher caches) of runs without one are unchanged
+    if cfg.warp <= 0 and cfg.rotate <= 0:
+        return x
+    return warp_faces(x, rng, displacement=cfg.warp, rotation=cfg.rotate)
+
+
 def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]) -> Pool:
     if cfg.data == "orl":
         split = orl_split(size, *split_ids(cfg.heldout_ids))
@@ -167,7 +177,7 @@ def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]
         val_pairs = balanced_pairs(vy, cfg.seed)
         x, y = x[~vmask], y[~vmask]
     rng = np.random.default_rng([cfg.seed, 12345])
-    xs = [x] + [augment_faces(x, rng) for _ in range(max(cfg.copies - 1, 0))]
+    xs = [x] + [augment_faces(_warped(x, cfg, rng), rng) for _ in range(max(cfg.copies - 1, 0))]
     ys = [y] * len(xs)
     if cfg.unlabeled:
         u = load_unlabeled(cfg.unlabeled, size)
@@ -565,6 +575,11 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--cutmix", type=float, default=d.cutmix,
                     help="fraction of cut-and-pasted composite faces added to the pool (teacher-labelled)")
     ap.add_argument("--copies", type=int, default=d.copies, help="augmented copies per training image")
+    ap.add_argument("--warp", type=float, default=d.warp,
+                    help="face: warp every augmented copy by a smooth random displacement field of "
+                         "up to this many pixels (new face shapes for the teacher to label; 0: off)")
+    ap.add_argument("--rotate", type=float, default=d.rotate,
+                    help="face: rotate every augmented copy by up to this many degrees (0: off)")
     ap.add_argument("--val-ids", type=int, default=d.val_ids, help="training identities kept for early stopping")
     ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--batch", type=int, default=d.batch)
@@ -588,6 +603,8 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
         split_ids(a.heldout_ids)
     except ValueError as e:
         ap.error(f"--heldout-ids: {e}")
+    if a.warp < 0 or a.rotate < 0:
+        ap.error(f"--warp {a.warp} / --rotate {a.rotate}: amplitudes cannot be negative")
     if not 0.0 <= a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be in [0, 1)")
     model = a.model or ("vargfacenet" if a.task == "face" else "vargnet")
@@ -599,7 +616,7 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
                        alpha=a.alpha, arc_weight=a.arc_weight, arc_scale=a.arc_scale,
                        arc_margin=a.arc_margin, relational=a.relational, feature_distill=a.feature_distill,
                        feature_taps=a.feature_taps, mixup=a.mixup, cutmix=a.cutmix,
-                       copies=a.copies, val_ids=a.val_ids, epochs=a.epochs, batch=a.batch, lr=a.lr,
+                       copies=a.copies, warp=a.warp, rotate=a.rotate, val_ids=a.val_ids, epochs=a.epochs, batch=a.batch, lr=a.lr,
                        weight_decay=a.weight_decay, seed=a.seed, init=a.init,
                        generations=a.generations, limit=a.limit, threads=a.threads,
                        stop_after=a.stop_after, teacher_cache=a.teacher_cache)

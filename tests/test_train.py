@@ -180,6 +180,40 @@ def test_flip_test_sums_the_normalised_embeddings_of_image_and_mirror():
     assert not np.allclose(a, b)  # the mirror image really is another input
 
 
+def test_warp_without_displacement_or_rotation_returns_the_image():
+    from model.data import warp_faces
+
+    x = np.random.default_rng(1).integers(0, 256, (3, 20, 16, 3)).astype(np.uint8)
+    assert np.array_equal(warp_faces(x, np.random.default_rng(0), displacement=0, rotation=0), x)
+
+
+def test_warp_moves_no_pixel_further_than_its_displacement_and_rotation_keeps_the_centre():
+    from model.data import warp_faces
+
+    h, w = 24, 40
+    ramp = np.tile((6 * np.arange(w)).astype(np.uint8)[None, :, None], (h, 1, 1))  # value = 6 x column
+    x = np.stack([ramp] * 4)
+    out = warp_faces(x, np.random.default_rng(0), displacement=3.0, rotation=0).astype(int)
+    moved = np.abs(out - x.astype(int))
+    assert moved.max() <= 6 * 3 + 1  # at most 3 columns away (+ rounding)
+    assert moved.max() >= 6  # and something did move
+    assert not np.array_equal(out[0], out[1])  # every image gets its own field
+    odd = np.random.default_rng(2).integers(0, 256, (2, 9, 9, 1)).astype(np.uint8)
+    rot = warp_faces(odd, np.random.default_rng(3), displacement=0, rotation=30)
+    assert np.array_equal(rot[:, 4, 4], odd[:, 4, 4]) and not np.array_equal(rot, odd)
+    again = warp_faces(odd, np.random.default_rng(3), displacement=0, rotation=30)
+    assert np.array_equal(rot, again)  # seeded
+
+
+def test_negative_warp_or_rotation_is_refused_by_the_cli():
+    from model.train import parse
+
+    for opt in ("--warp", "--rotate"):
+        with pytest.raises(SystemExit):
+            parse(["--out", "x", opt, "-2"])
+    assert parse(["--out", "x", "--warp", "5", "--rotate", "8"]).warp == 5.0
+
+
 def test_cutmix_pastes_one_box_of_another_image_at_the_same_place():
     from model.data import cutmix
 

@@ -41,7 +41,9 @@ train: ## reproduce the default design: float distillation (embedding + feature 
 	$(PY) -m model.train --task face --out runs/default --width 0.25 --quant w4a4-mse --arc-weight 0 \
 	  --copies 10 --mixup 0.3 --relational 1.0 --feature-distill 7 --epochs 6 --lr 1e-3 --batch 32 --threads 2 \
 	  --init runs/default-float/final.pt
-	mkdir -p model/checkpoints && cp runs/default/final.pt model/checkpoints/default.pt
+	mkdir -p model/checkpoints
+	cp runs/default/final.pt model/checkpoints/.default.pt.tmp && mv model/checkpoints/.default.pt.tmp model/checkpoints/default.pt
+	cp runs/default/metrics.jsonl model/checkpoints/default.metrics.jsonl
 
 lock: ## re-resolve requirements/*.lock from requirements/resolve-*.txt (needs the registries)
 	@scripts/lock.sh

@@ -46,6 +46,7 @@ from model.losses import ArcFace, angular_distillation, feature_distillation, re
 from model.nets import Net
 from model.orl import HELDOUT_SPEC, split_ids
 from model.quant import QuantConfig, QuantConfigError
+from model.synthetic import synthetic_faces
 from model.teacher import SFACE_TAPS, TeacherError, load_teacher, projection
 from model.verification import verify
 
@@ -63,6 +64,7 @@ class TrainConfig:
     data: str = "orl"  # orl | fashion-mnist | an ImageFolder path
     heldout_ids: str = HELDOUT_SPEC  # orl: identities never trained on (the rest are trained on)
     unlabeled: Optional[str] = None
+    synthetic: int = 0  # face: this many generated faces (model.synthetic) added for distillation
     teacher: Optional[str] = "sface"
     alpha: float = 7.0
     arc_weight: float = 1.0
@@ -183,6 +185,10 @@ def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]
         u = load_unlabeled(cfg.unlabeled, size)
         xs += [u, augment_faces(u, rng)]
         ys += [np.full(len(u), -1)] * 2
+    if cfg.synthetic:  # like unlabeled faces: each once as generated and once augmented
+        s = synthetic_faces(cfg.synthetic, size, seed=cfg.seed)
+        xs += [s, augment_faces(s, rng)]
+        ys += [np.full(len(s), -1)] * 2
     px, py = np.concatenate(xs), np.concatenate(ys)
     base = len(px)
     for frac, mix in ((cfg.mixup, mixup), (cfg.cutmix, cutmix)):
@@ -559,6 +565,10 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
                          f"default {d.heldout_ids}, the held-out set of every reported figure; "
                          "other folds compare recipes without looking at it)")
     ap.add_argument("--unlabeled", help="folder of extra face images for distillation")
+    ap.add_argument("--synthetic", type=int, default=d.synthetic,
+                    help="face: add this many faces made by the DCGAN generator of the "
+                         "gan-face-generate package (trained on DigiFace-1M; model/synthetic.py), "
+                         "each as generated and once augmented, labelled by the teacher (0: off)")
     ap.add_argument("--teacher", default=d.teacher, help="sface | an .onnx face model | a checkpoint | none")
     ap.add_argument("--alpha", type=float, default=d.alpha, help="weight of the angular distillation loss (7)")
     ap.add_argument("--arc-weight", type=float, default=d.arc_weight, help="weight of ArcFace (0: off)")
@@ -605,6 +615,8 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
         ap.error(f"--heldout-ids: {e}")
     if a.warp < 0 or a.rotate < 0:
         ap.error(f"--warp {a.warp} / --rotate {a.rotate}: amplitudes cannot be negative")
+    if a.synthetic < 0:
+        ap.error(f"--synthetic {a.synthetic}: the number of generated faces cannot be negative")
     if not 0.0 <= a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be in [0, 1)")
     model = a.model or ("vargfacenet" if a.task == "face" else "vargnet")
@@ -612,7 +624,7 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     return TrainConfig(out=a.out, task=a.task, model=model, width=a.width, input=a.input,
                        last_channels=a.last_channels, emb_size=a.emb_size, quant=a.quant, data=data,
                        heldout_ids=a.heldout_ids, ema=a.ema,
-                       unlabeled=a.unlabeled, teacher=None if a.teacher == "none" else a.teacher,
+                       unlabeled=a.unlabeled, synthetic=a.synthetic, teacher=None if a.teacher == "none" else a.teacher,
                        alpha=a.alpha, arc_weight=a.arc_weight, arc_scale=a.arc_scale,
                        arc_margin=a.arc_margin, relational=a.relational, feature_distill=a.feature_distill,
                        feature_taps=a.feature_taps, mixup=a.mixup, cutmix=a.cutmix,

@@ -181,14 +181,11 @@ def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]
     rng = np.random.default_rng([cfg.seed, 12345])
     xs = [x] + [augment_faces(_warped(x, cfg, rng), rng) for _ in range(max(cfg.copies - 1, 0))]
     ys = [y] * len(xs)
-    if cfg.unlabeled:
-        u = load_unlabeled(cfg.unlabeled, size)
+    extra = ([load_unlabeled(cfg.unlabeled, size)] if cfg.unlabeled else []) + \
+        ([synthetic_faces(cfg.synthetic, size, seed=cfg.seed)] if cfg.synthetic else [])
+    for u in extra:  # faces without labels: each once as it is and once augmented
         xs += [u, augment_faces(u, rng)]
         ys += [np.full(len(u), -1)] * 2
-    if cfg.synthetic:  # like unlabeled faces: each once as generated and once augmented
-        s = synthetic_faces(cfg.synthetic, size, seed=cfg.seed)
-        xs += [s, augment_faces(s, rng)]
-        ys += [np.full(len(s), -1)] * 2
     px, py = np.concatenate(xs), np.concatenate(ys)
     base = len(px)
     for frac, mix in ((cfg.mixup, mixup), (cfg.cutmix, cutmix)):

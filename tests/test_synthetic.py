@@ -25,14 +25,13 @@ def test_synthetic_faces_are_face_like_to_the_teacher():
     """SFace tells generated faces apart as people: a face and its mirror image are alike to
     it (0.95-0.97 measured), two generated faces are not (0.19 on average; random-noise
     images are all alike to it, 0.83)."""
+    from model.evaluate import unit
     from model.teacher import load_teacher
 
     a = synthetic_faces(8, size=112, seed=0)
     t = load_teacher("sface")
-    e = t.embed(a)
-    f = t.embed(np.ascontiguousarray(a[:, :, ::-1]))
-    unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)
-    e, f = unit(e), unit(f)
+    e = unit(t.embed(a))
+    f = unit(t.embed(np.ascontiguousarray(a[:, :, ::-1])))
     same = np.sum(e * f, axis=1)  # a face and its mirror image
     cross = (e @ e.T)[~np.eye(8, dtype=bool)]  # two different generated faces
     assert same.min() > 0.8 and cross.mean() < 0.5

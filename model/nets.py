@@ -212,7 +212,35 @@ class Net(nn.Module):
             else:
                 self.quant[_key(qname)] = _act_quant(quant.act_bits_of(arch, qname), signed, sc)
         self.tail = Tail(arch.output, l2norm=arch.name == "vargfacenet")
+        # training-only regularisers (set by model.train; no effect in eval mode, none on the
+        # hardware): the drop-path rate of each residual add, rising linearly with depth, and
+        # a dropout rate on the FC input
+        self.drop_path: dict[str, float] = {}
+        self.fc_dropout = 0.0
         self._init_weights()
+
+    def residual_adds(self) -> list[str]:
+        """Adds whose first input is the block's own input (an identity shortcut), in order."""
+        return [l.name for l in self.arch.layers
+                if l.op == "add" and not l.inputs[0].startswith(l.name.rsplit(".", 1)[0] + ".")]
+
+    def set_regularisation(self, drop_path: float = 0.0, fc_dropout: float = 0.0) -> None:
+        """Stochastic depth (drop the residual branch of a whole sample; the k-th of K
+        residual adds with probability drop_path * k / K) and dropout before the FC, both
+        active only in training mode."""
+        for name, rate in (("drop_path", drop_path), ("fc_dropout", fc_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} {rate}: a rate must be in [0, 1)")
+        adds = self.residual_adds()
+        self.drop_path = {n: drop_path * (k + 1) / len(adds) for k, n in enumerate(adds)} if drop_path else {}
+        self.fc_dropout = fc_dropout
+
+    def _branch(self, name: str, b: torch.Tensor) -> torch.Tensor:
+        rate = self.drop_path.get(name, 0.0)
+        if not self.training or rate == 0.0:
+            return b
+        keep = torch.rand(b.shape[0], 1, 1, 1, device=b.device) >= rate
+        return b * keep.to(b.dtype) / (1.0 - rate)
 
     def _init_weights(self) -> None:
         for m in self.modules():
@@ -242,13 +270,16 @@ class Net(nn.Module):
             elif l.op == "conv":
                 y = self.units[_key(l.name)](t[l.inputs[0]])
             elif l.op == "add":
-                y = self.units[_key(l.name)](t[l.inputs[0]] + t[l.inputs[1]])
+                y = self.units[_key(l.name)](t[l.inputs[0]] + self._branch(l.name, t[l.inputs[1]]))
             elif l.op == "se":
                 y = self.units[_key(l.name)](t[l.inputs[0]])
             elif l.op == "pool":
                 y = F.adaptive_avg_pool2d(t[l.inputs[0]], 1)
             elif l.op == "fc":
-                y = self.units[_key(l.name)](torch.flatten(t[l.inputs[0]], 1))
+                y = torch.flatten(t[l.inputs[0]], 1)
+                if self.training and self.fc_dropout > 0.0:
+                    y = F.dropout(y, self.fc_dropout)
+                y = self.units[_key(l.name)](y)
             else:  # pragma: no cover - validate() rejects unknown ops
                 raise AssertionError(l.op)
             if l.quant is not None:

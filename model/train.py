@@ -84,6 +84,8 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 5e-4
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off)
+    drop_path: float = 0.0  # stochastic depth: the deepest residual branch's drop rate
+    fc_dropout: float = 0.0  # dropout rate on the FC input
     seed: int = 0
     init: Optional[str] = None
     generations: int = 1
@@ -319,6 +321,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     quant = QuantConfig.parse(cfg.quant)
     torch.manual_seed(cfg.seed)
     net = Net(arch, quant)
+    net.set_regularisation(cfg.drop_path, cfg.fc_dropout)
     size = arch.input.out_shape[1]
     face = cfg.task == "face"
     if face and arch.name != "vargfacenet":
@@ -379,6 +382,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     for epoch in range(start, end):
         net.train()
         rng = np.random.default_rng([cfg.seed, epoch])
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # drop-path/dropout masks: resumable
         order = rng.permutation(len(pool.x))
         losses: dict[str, float] = {"loss": 0.0, "arc": 0.0, "distill": 0.0, "relational": 0.0,
                                     "feature": 0.0, "ce": 0.0}
@@ -596,6 +600,11 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
                     help="keep an exponential moving average of the weights with this decay per "
                          "step (e.g. 0.995), started after the first epoch; final.pt holds the "
                          "average (0: off)")
+    ap.add_argument("--drop-path", type=float, default=d.drop_path,
+                    help="stochastic depth during training: each residual block's branch is dropped "
+                         "for a whole sample with a rate rising linearly with depth to this value (0: off)")
+    ap.add_argument("--fc-dropout", type=float, default=d.fc_dropout,
+                    help="dropout rate on the FC input during training (0: off)")
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--init", help="start from this checkpoint (float or quantized, same architecture)")
     ap.add_argument("--generations", type=int, default=1, help="recursive distillation generations")
@@ -616,11 +625,15 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
         ap.error(f"--synthetic {a.synthetic}: the number of generated faces cannot be negative")
     if not 0.0 <= a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be in [0, 1)")
+    for flag, rate in (("--drop-path", a.drop_path), ("--fc-dropout", a.fc_dropout)):
+        if not 0.0 <= rate < 1.0:
+            ap.error(f"{flag} {rate}: a rate must be in [0, 1)")
     model = a.model or ("vargfacenet" if a.task == "face" else "vargnet")
     data = a.data or ("orl" if a.task == "face" else "fashion-mnist")
     return TrainConfig(out=a.out, task=a.task, model=model, width=a.width, input=a.input,
                        last_channels=a.last_channels, emb_size=a.emb_size, quant=a.quant, data=data,
-                       heldout_ids=a.heldout_ids, ema=a.ema,
+                       heldout_ids=a.heldout_ids, ema=a.ema, drop_path=a.drop_path,
+                       fc_dropout=a.fc_dropout,
                        unlabeled=a.unlabeled, synthetic=a.synthetic, teacher=None if a.teacher == "none" else a.teacher,
                        alpha=a.alpha, arc_weight=a.arc_weight, arc_scale=a.arc_scale,
                        arc_margin=a.arc_margin, relational=a.relational, feature_distill=a.feature_distill,

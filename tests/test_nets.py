@@ -95,6 +95,45 @@ def test_bad_bit_width_spec_is_rejected():
         QuantConfig.parse("w4a4-lsq")
 
 
+def test_drop_path_acts_on_identity_shortcut_blocks_with_rates_rising_to_the_maximum():
+    arch = tiny("vargfacenet")
+    net = Net(arch)
+    adds = net.residual_adds()
+    assert adds, "the tiny VarGFaceNet has normal blocks with identity shortcuts"
+    for name in adds:  # the first input is the block's input, produced outside the block
+        block = name.rsplit(".", 1)[0] + "."
+        assert not arch[name].inputs[0].startswith(block)
+    others = [l.name for l in arch.layers if l.op == "add" and l.name not in adds]
+    assert any(n.endswith("merge_add") for n in others)  # two branches: nothing to skip to
+    net.set_regularisation(drop_path=0.3)
+    rates = [net.drop_path[n] for n in adds]
+    assert rates == sorted(rates) and rates[-1] == pytest.approx(0.3) and rates[0] > 0
+    with pytest.raises(ValueError, match="drop_path 1.0"):
+        net.set_regularisation(drop_path=1.0)
+
+
+def test_regularisers_change_nothing_in_eval_mode_and_drop_whole_samples_in_training():
+    arch = tiny("vargfacenet")
+    torch.manual_seed(0)
+    net = Net(arch).eval()
+    x = torch.rand(6, *arch.input.out_shape)
+    with torch.no_grad():
+        plain = net.features(x)
+        net.set_regularisation(drop_path=0.5, fc_dropout=0.5)
+        assert torch.equal(net.features(x), plain)
+    net.train()
+    name = net.residual_adds()[-1]
+    b = torch.rand(400, 4, 3, 3) + 0.5
+    torch.manual_seed(1)
+    y = net._branch(name, b)
+    dropped = (y == 0).flatten(1).all(1)
+    kept = torch.isclose(y, b / 0.5).flatten(1).all(1)
+    assert bool((dropped | kept).all())  # a whole sample's branch goes, or it is rescaled
+    assert 0.4 < float(dropped.float().mean()) < 0.6
+    torch.manual_seed(1)
+    assert torch.equal(net._branch(name, b), y)  # torch's seed decides the masks
+
+
 def test_mse_scaling_learns_weight_scales_and_round_trips(tmp_path):
     q = QuantConfig.parse("w4a4-mse")
     assert q.scaling == "mse" and q.name == "w4a4-mse" and QuantConfig.parse("w4a4").scaling == "stats"

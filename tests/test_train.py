@@ -90,7 +90,9 @@ def test_classification_loss_decreases_on_fashion_mnist(tmp_path):
 
 @pytest.mark.slow
 def test_resume_continues_with_the_same_result(tmp_path, tiny_teacher):
-    base = dict(teacher=tiny_teacher, arc_weight=1.0, arc_scale=16.0, **TINY_FACE)
+    # with the random training-only regularisers on: their masks must be reproducible too
+    base = dict(teacher=tiny_teacher, arc_weight=1.0, arc_scale=16.0, drop_path=0.2,
+                fc_dropout=0.2, **TINY_FACE)
     run(TrainConfig(out=str(tmp_path / "a"), epochs=2, **base))
     run(TrainConfig(out=str(tmp_path / "b"), epochs=2, stop_after=1, **base))  # ends after epoch 1
     run(TrainConfig(out=str(tmp_path / "b"), epochs=2, **base))  # resumes at epoch 2
@@ -212,6 +214,17 @@ def test_negative_warp_or_rotation_is_refused_by_the_cli():
         with pytest.raises(SystemExit):
             parse(["--out", "x", opt, "-2"])
     assert parse(["--out", "x", "--warp", "5", "--rotate", "8"]).warp == 5.0
+
+
+def test_drop_rates_outside_zero_to_one_are_refused_by_the_cli():
+    from model.train import parse
+
+    for opt in ("--drop-path", "--fc-dropout"):
+        for bad in ("1", "-0.1"):
+            with pytest.raises(SystemExit):
+                parse(["--out", "x", opt, bad])
+    cfg = parse(["--out", "x", "--drop-path", "0.2", "--fc-dropout", "0.1"])
+    assert (cfg.drop_path, cfg.fc_dropout) == (0.2, 0.1)
 
 
 def test_cutmix_pastes_one_box_of_another_image_at_the_same_place():

@@ -220,9 +220,13 @@ class Net(nn.Module):
         self._init_weights()
 
     def residual_adds(self) -> list[str]:
-        """Adds whose first input is the block's own input (an identity shortcut), in order."""
+        """Adds with an identity shortcut, in order: the first input is an ancestor of the
+        second (the branch starts from it), read from the graph rather than from names."""
+        ancestors: dict[str, set[str]] = {}
+        for l in self.arch.layers:  # topological order: inputs come first
+            ancestors[l.name] = set(l.inputs).union(*(ancestors[i] for i in l.inputs))
         return [l.name for l in self.arch.layers
-                if l.op == "add" and not l.inputs[0].startswith(l.name.rsplit(".", 1)[0] + ".")]
+                if l.op == "add" and l.inputs[0] in ancestors[l.inputs[1]]]
 
     def set_regularisation(self, drop_path: float = 0.0, fc_dropout: float = 0.0) -> None:
         """Stochastic depth (drop the residual branch of a whole sample; the k-th of K

@@ -103,6 +103,7 @@ def test_drop_path_acts_on_identity_shortcut_blocks_with_rates_rising_to_the_max
     for name in adds:  # the first input is the block's input, produced outside the block
         block = name.rsplit(".", 1)[0] + "."
         assert not arch[name].inputs[0].startswith(block)
+    assert not any(n.startswith("head.block.") for n in adds)  # a sep-conv shortcut
     others = [l.name for l in arch.layers if l.op == "add" and l.name not in adds]
     assert any(n.endswith("merge_add") for n in others)  # two branches: nothing to skip to
     net.set_regularisation(drop_path=0.3)

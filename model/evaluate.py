@@ -69,10 +69,11 @@ def teacher_cosine(path: Path) -> dict[str, Any]:
     """Mean cosine between the student's embedding and its teacher's (through the training
     run's fixed projection) on the run's training identities and on its held-out ones: how
     much of the teacher's embedding the student learned in general and how much it
-    memorised. Unaugmented ORL images; the teacher is the run's ONNX teacher."""
+    memorised. Unaugmented ORL images; the teacher is the root of the run's teacher chain
+    (its ONNX teacher, or the one its checkpoint teacher learned from)."""
     from model.checkpoint import load_net
     from model.orl import load_orl, split_ids
-    from model.teacher import load_teacher, projection
+    from model.teacher import is_onnx_teacher, load_teacher, projection
     from model.train import embed
 
     net, extra = load_net(path)
@@ -80,12 +81,16 @@ def teacher_cosine(path: Path) -> dict[str, Any]:
     if net.arch.name != "vargfacenet" or cfg.get("task") != "face" or cfg.get("data") != "orl":
         raise ValueError(f"{path}: --teacher-cosine needs a face checkpoint trained on ORL by "
                          f"model.train (its train_config names the teacher, seed and split)")
-    spec = cfg.get("teacher")
-    if not spec or not (spec == "sface" or str(spec).endswith(".onnx")):
-        raise ValueError(f"{path}: trained with teacher {spec!r}; --teacher-cosine runs ONNX teachers only")
+    chain = extra.get("teacher_chain")
+    if chain is None:  # written before the chain was recorded
+        chain = [cfg.get("teacher")] if is_onnx_teacher(cfg.get("teacher")) else []
+    if not chain or not is_onnx_teacher(chain[0]):
+        raise ValueError(f"{path}: trained with teacher {cfg.get('teacher')!r}, whose root teacher is "
+                         f"not recorded; --teacher-cosine needs an ONNX root teacher")
+    spec = chain[0]
     teacher = load_teacher(spec)
     size = net.arch.input.out_shape[1]
-    res: dict[str, Any] = {"teacher": spec}
+    res: dict[str, Any] = {"teacher": spec, **({"via": chain[1:]} if len(chain) > 1 else {})}
     train_ids, held_ids = split_ids(cfg.get("heldout_ids", HELDOUT_SPEC))
     for name, ids in (("train", train_ids), ("heldout", held_ids)):
         x, _ = load_orl(ids, size)

@@ -143,6 +143,30 @@ def projection(teacher_dim: int, student_dim: int, seed: int = 0) -> Optional[np
     return q.astype(np.float32)
 
 
+def is_onnx_teacher(spec: Optional[str]) -> bool:
+    return spec == "sface" or (spec is not None and str(spec).endswith(".onnx"))
+
+
+def teacher_chain(spec: Optional[str]) -> list[str]:
+    """The teachers behind a run, root first: [spec] for an ONNX teacher; for a checkpoint
+    of ours (a generation of recursive distillation, or a float parent that a QAT step
+    distils from) that checkpoint's own chain, then the checkpoint. Recorded in final.pt so
+    that the root (the face model whose embedding the whole chain learns) stays known after
+    the intermediate checkpoints are gone."""
+    if not spec or spec == "none":
+        return []
+    if is_onnx_teacher(spec):
+        return [str(spec)]
+    from model.checkpoint import read
+
+    extra = read(spec).get("extra") or {}
+    chain = extra.get("teacher_chain")
+    if chain is None:  # checkpoints written before the chain was recorded
+        own = (extra.get("train_config") or {}).get("teacher")
+        chain = [own] if is_onnx_teacher(own) else []
+    return [*chain, str(spec)]
+
+
 def load_teacher(spec: str, taps: tuple[str, ...] = ()):
     if spec == "sface":
         return OnnxFaceTeacher(sface_path(), taps=taps)

@@ -47,7 +47,7 @@ from model.nets import Net
 from model.orl import HELDOUT_SPEC, split_ids
 from model.quant import QuantConfig, QuantConfigError
 from model.synthetic import synthetic_faces
-from model.teacher import SFACE_TAPS, TeacherError, load_teacher, projection
+from model.teacher import SFACE_TAPS, TeacherError, load_teacher, projection, teacher_chain
 from model.verification import verify
 
 
@@ -403,32 +403,33 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
                 if head is not None and (y >= 0).any():
                     la = head(emb[y >= 0], y[y >= 0])
                     loss = loss + cfg.arc_weight * la
-                    losses["arc"] += float(la)
+                    losses["arc"] += float(la.detach())
                 if pool.t is not None:
                     t = torch.from_numpy(pool.t[idx]).to(dev)
                     ld = angular_distillation(emb, t)
                     loss = loss + cfg.alpha * ld
-                    losses["distill"] += float(ld)
+                    losses["distill"] += float(ld.detach())
                     if cfg.relational > 0:
                         lr_ = relational_distillation(emb, t)
                         loss = loss + cfg.relational * lr_
-                        losses["relational"] += float(lr_)
+                        losses["relational"] += float(lr_.detach())
                 for a, sm, tm in zip(adapters, smaps, pool.tf):
                     lf = feature_distillation(a(sm), torch.from_numpy(tm[idx].astype(np.float32)).to(dev))
                     loss = loss + cfg.feature_distill * lf
-                    losses["feature"] += float(lf)
+                    losses["feature"] += float(lf.detach())
             else:
                 y = torch.from_numpy(pool.y[idx]).to(dev)
                 loss = F.cross_entropy(feats, y)
-                losses["ce"] += float(loss)
+                losses["ce"] += float(loss.detach())
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             if ema is not None:
                 _ema_update(ema, net, cfg.ema)
-            losses["loss"] += float(loss)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            step_loss = float(loss.detach())
+            losses["loss"] += step_loss
+            bar.set_postfix(loss=f"{step_loss:.4f}")
         if cfg.ema > 0 and ema is None:
             # started after the first epoch: by then Brevitas has turned its activation
             # statistics into scale parameters, so every averaged tensor exists and is trained
@@ -477,7 +478,9 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
         if "ema" in ck["extra"]:  # last.pt: the network holds the raw weights, extra the average
             ck["state_dict"].update(ck["extra"]["ema"])
         keep = {"adapters": ck["extra"]["adapters"]} if "adapters" in ck["extra"] else {}
-        atomic_torch_save(dict(ck, extra={"train_config": asdict(cfg), "from": src.name, **keep}), final)
+        chain = teacher_chain(teacher_spec) if face else []
+        atomic_torch_save(dict(ck, extra={"train_config": asdict(cfg), "from": src.name,
+                                          "teacher_chain": chain, **keep}), final)
     return final
 
 

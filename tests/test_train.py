@@ -17,7 +17,7 @@ from model.data import DataError, load_bin, load_image_folder, write_bin, write_
 from model.losses import angular_distillation, relational_distillation
 from model.nets import Net
 from model.arch import tiny
-from model.teacher import OnnxFaceTeacher, TeacherError, projection
+from model.teacher import OnnxFaceTeacher, TeacherError, projection, teacher_chain
 from model.train import TrainConfig, TrainError, run
 from model.verification import roc_auc, tar_at_far, ten_fold, verify
 
@@ -111,6 +111,19 @@ def test_recursive_distillation_runs_generations(tmp_path, tiny_teacher):
     finals = run(cfg)
     assert [f.parent.name for f in finals] == ["gen1", "gen2"]
     assert all(f.is_file() for f in finals)
+    # each generation records the teachers behind it, root first
+    assert load_net(finals[1])[1]["teacher_chain"] == [tiny_teacher, str(finals[0])]
+
+
+def test_teacher_chain_leads_back_to_the_onnx_root(tmp_path):
+    net = Net(tiny("vargfacenet"))
+    save(net, tmp_path / "float.pt", extra={"train_config": {"teacher": "sface"}})  # older run: no chain
+    save(net, tmp_path / "qat.pt", extra={"teacher_chain": ["sface", str(tmp_path / "float.pt")]})
+    assert teacher_chain("sface") == ["sface"]
+    assert teacher_chain(None) == [] and teacher_chain("none") == []
+    assert teacher_chain(str(tmp_path / "float.pt")) == ["sface", str(tmp_path / "float.pt")]
+    assert teacher_chain(str(tmp_path / "qat.pt")) == ["sface", str(tmp_path / "float.pt"),
+                                                       str(tmp_path / "qat.pt")]
 
 
 @pytest.mark.slow

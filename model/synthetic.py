@@ -56,13 +56,19 @@ def synthetic_faces(n: int, size: int = 112, seed: int = 0, batch: int = 250) ->
 
     if n <= 0:
         raise ValueError(f"number of synthetic faces must be positive, got {n}")
-    g = _generator()
+    # float64: float32 GEMMs may sum in another order from call to call (the BLAS picks
+    # kernels by buffer alignment and batch shape), which moves a pixel across a rounding
+    # boundary now and then; in float64 such a change stays far below half a grey level
+    g = _generator().double()
     rng = torch.Generator().manual_seed(seed)
     margin = round(size * (112 - ORL_WIDTH) / 112 / 2)
     out = np.empty((n, size, size, 3), np.uint8)
+    # all latents in one draw: torch's sampler gives other numbers for other tensor sizes, so
+    # drawing per batch would make the faces depend on the batch size
+    zs = torch.randn(n, LATENT, 1, 1, generator=rng).double()  # float32 draws
     with torch.no_grad():
         for i in range(0, n, batch):
-            z = torch.randn(min(batch, n - i), LATENT, 1, 1, generator=rng)
+            z = zs[i:i + batch]
             rgb = (g(z).clamp(-1, 1) + 1) / 2  # tanh output to 0..1
             rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False)
             gray = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]) * 255  # ITU-R 601 luma

@@ -19,6 +19,7 @@ def test_synthetic_faces_are_gray_in_orl_framing_and_seeded():
     assert not np.array_equal(a, synthetic_faces(6, size=112, seed=4))
     # batching does not change the faces a seed gives
     assert np.array_equal(a, synthetic_faces(6, size=112, seed=3, batch=4))
+    assert np.array_equal(a, synthetic_faces(6, size=112, seed=3, batch=5))  # uneven batches
 
 
 def test_synthetic_faces_are_face_like_to_the_teacher():

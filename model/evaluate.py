@@ -87,7 +87,7 @@ def teacher_cosine(path: Path) -> dict[str, Any]:
     if not chain or not is_onnx_teacher(chain[0]):
         raise ValueError(f"{path}: trained with teacher {cfg.get('teacher')!r}, whose root teacher is "
                          f"not recorded; --teacher-cosine needs an ONNX root teacher")
-    spec = chain[0]
+    spec = chain[0]  # projected with this run's seed: a chain's runs share it unless told otherwise
     teacher = load_teacher(spec)
     size = net.arch.input.out_shape[1]
     res: dict[str, Any] = {"teacher": spec, **({"via": chain[1:]} if len(chain) > 1 else {})}

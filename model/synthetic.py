@@ -56,9 +56,9 @@ def synthetic_faces(n: int, size: int = 112, seed: int = 0, batch: int = 250) ->
 
     if n <= 0:
         raise ValueError(f"number of synthetic faces must be positive, got {n}")
-    # float64: float32 GEMMs may sum in another order from call to call (the BLAS picks
-    # kernels by buffer alignment and batch shape), which moves a pixel across a rounding
-    # boundary now and then; in float64 such a change stays far below half a grey level
+    # float64: in CI two identical float32 calls once differed (a different summation order
+    # or denormal handling across threads, not reproduced in isolation), which moves a pixel
+    # across a rounding boundary; in float64 such a change stays far below half a grey level
     g = _generator().double()
     rng = torch.Generator().manual_seed(seed)
     margin = round(size * (112 - ORL_WIDTH) / 112 / 2)

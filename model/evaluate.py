@@ -73,7 +73,7 @@ def teacher_cosine(path: Path) -> dict[str, Any]:
     (its ONNX teacher, or the one its checkpoint teacher learned from)."""
     from model.checkpoint import load_net
     from model.orl import load_orl, split_ids
-    from model.teacher import is_onnx_teacher, load_teacher, projection
+    from model.teacher import is_onnx_teacher, load_teacher, projection, recorded_chain
     from model.train import embed
 
     net, extra = load_net(path)
@@ -81,9 +81,7 @@ def teacher_cosine(path: Path) -> dict[str, Any]:
     if net.arch.name != "vargfacenet" or cfg.get("task") != "face" or cfg.get("data") != "orl":
         raise ValueError(f"{path}: --teacher-cosine needs a face checkpoint trained on ORL by "
                          f"model.train (its train_config names the teacher, seed and split)")
-    chain = extra.get("teacher_chain")
-    if chain is None:  # written before the chain was recorded
-        chain = [cfg.get("teacher")] if is_onnx_teacher(cfg.get("teacher")) else []
+    chain = recorded_chain(extra)
     if not chain or not is_onnx_teacher(chain[0]):
         raise ValueError(f"{path}: trained with teacher {cfg.get('teacher')!r}, whose root teacher is "
                          f"not recorded; --teacher-cosine needs an ONNX root teacher")

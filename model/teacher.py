@@ -159,12 +159,17 @@ def teacher_chain(spec: Optional[str]) -> list[str]:
         return [str(spec)]
     from model.checkpoint import read
 
-    extra = read(spec).get("extra") or {}
+    return [*recorded_chain(read(spec).get("extra") or {}), str(spec)]
+
+
+def recorded_chain(extra: dict) -> list[str]:
+    """The teacher chain a checkpoint's extra records; for checkpoints written before the
+    chain was recorded, its ONNX teacher (or nothing: the root is not known)."""
     chain = extra.get("teacher_chain")
-    if chain is None:  # checkpoints written before the chain was recorded
+    if chain is None:
         own = (extra.get("train_config") or {}).get("teacher")
         chain = [own] if is_onnx_teacher(own) else []
-    return [*chain, str(spec)]
+    return list(chain)
 
 
 def load_teacher(spec: str, taps: tuple[str, ...] = ()):

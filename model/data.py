@@ -244,6 +244,15 @@ def warp_faces(x: np.ndarray, rng: np.random.Generator, *, displacement: float =
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def resize_images(x: np.ndarray, size: int) -> np.ndarray:
+    """uint8 N x H x W x C -> N x size x size x C, each image as load_orl scales ORL's
+    (bilinear from the 112x112 frame), so ORL faces framed at 112 for the teacher and scaled
+    down equal the faces load_orl gives at the student's size (what it is evaluated on)."""
+    from model.orl import resize_bilinear
+
+    return np.stack([resize_bilinear(im, size) for im in x]) if len(x) else x[:, :size, :size]
+
+
 def mixup(x: np.ndarray, rng: np.random.Generator, alpha: float = 0.4) -> np.ndarray:
     """Mixes each image with a random other one (for distillation: the teacher labels the
     mixed image itself, so no label mixing is needed)."""

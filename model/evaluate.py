@@ -92,7 +92,7 @@ def teacher_cosine(path: Path) -> dict[str, Any]:
     train_ids, held_ids = split_ids(cfg.get("heldout_ids", HELDOUT_SPEC))
     for name, ids in (("train", train_ids), ("heldout", held_ids)):
         x, _ = load_orl(ids, size)
-        t = teacher.embed(x)
+        t = teacher.embed(load_orl(ids, teacher.size)[0] if teacher.size != size else x)
         p = projection(t.shape[1], net.arch.output.cout, cfg.get("seed", 0))
         t = t @ p.T if p is not None else t
         res[f"cosine_{name}"] = float(np.mean(np.sum(unit(embed(net, x)) * unit(t), axis=1)))

@@ -46,6 +46,7 @@ def feature_distillation(f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
     """The angular loss on whole feature maps (N x C x H x W, each flattened and normalised):
     dense supervision from the teacher's intermediate layers, whose local features (eyes,
     mouths, textures) are shared across people, unlike the identity embedding."""
-    if f_s.shape[2:] != f_t.shape[2:]:
-        f_s = F.adaptive_avg_pool2d(f_s, f_t.shape[2:])
+    if f_s.shape[2:] != f_t.shape[2:]:  # e.g. a smaller student's map: both on the coarser grid
+        grid = tuple(min(a, b) for a, b in zip(f_s.shape[2:], f_t.shape[2:]))
+        f_s, f_t = F.adaptive_avg_pool2d(f_s, grid), F.adaptive_avg_pool2d(f_t, grid)
     return angular_distillation(f_s.flatten(1), f_t.flatten(1))

@@ -172,12 +172,28 @@ def recorded_chain(extra: dict) -> list[str]:
     return list(chain)
 
 
+ONNX_INPUT = 112  # what OnnxFaceTeacher takes (and checks) unless told otherwise
+
+
+def teacher_input_size(spec: str) -> int:
+    """The image size a teacher takes, known without loading it: the pool is built at this
+    size, so a student with a smaller input can learn from a 112x112 teacher."""
+    if is_onnx_teacher(spec):
+        return ONNX_INPUT
+    from model.arch import Arch
+    from model.checkpoint import read
+
+    if not Path(spec).is_file():
+        raise TeacherError(f"teacher {spec!r}: not 'sface', an .onnx file or a checkpoint")
+    return Arch.from_dict(read(spec)["arch"]).input.out_shape[1]
+
+
 def load_teacher(spec: str, taps: tuple[str, ...] = ()):
     if spec == "sface":
-        return OnnxFaceTeacher(sface_path(), taps=taps)
+        return OnnxFaceTeacher(sface_path(), ONNX_INPUT, taps=taps)
     p = Path(spec)
     if p.suffix == ".onnx":
-        return OnnxFaceTeacher(p, taps=taps)
+        return OnnxFaceTeacher(p, ONNX_INPUT, taps=taps)
     if taps:
         raise TeacherError(f"teacher {spec!r}: feature distillation needs an ONNX teacher with "
                            f"named feature maps")

@@ -40,14 +40,15 @@ import torch.nn.functional as F
 from model.arch import ArchError, build
 from model.checkpoint import CheckpointError, atomic_torch_save, load_into, read, save
 from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_mnist,
-                        cutmix, load_image_folder, load_unlabeled, mixup, orl_split, to_tensor,
-                        warp_faces)
+                        cutmix, load_image_folder, load_unlabeled, mixup, orl_split, resize_images,
+                        to_tensor, warp_faces)
 from model.losses import ArcFace, angular_distillation, feature_distillation, relational_distillation
 from model.nets import Net
 from model.orl import HELDOUT_SPEC, split_ids
 from model.quant import QuantConfig, QuantConfigError
 from model.synthetic import synthetic_faces
-from model.teacher import SFACE_TAPS, TeacherError, load_teacher, projection, teacher_chain
+from model.teacher import (SFACE_TAPS, TeacherError, load_teacher, projection, teacher_chain,
+                           teacher_input_size)
 from model.verification import verify
 
 
@@ -166,6 +167,11 @@ def _warped(x: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.nda
 
 
 def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]) -> Pool:
+    # the pool is built (augmented, mixed) at the teacher's input size and scaled down to the
+    # student's afterwards, so a smaller student sees the teacher's images, only coarser
+    student_size, size = size, teacher_input_size(teacher_spec) if teacher_spec else size
+    if student_size > size:
+        raise TrainError(f"the student's input ({student_size}) is larger than the teacher's ({size})")
     if cfg.data == "orl":
         split = orl_split(size, *split_ids(cfg.heldout_ids))
         x, y = split.train_x, split.train_y
@@ -199,6 +205,9 @@ def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]
     pool = Pool(px, py, val_x=val_x, val_pairs=val_pairs, classes=int(y.max()) + 1)
     if teacher_spec:
         pool.t, pool.tf = _teacher_embeddings(cfg, teacher_spec, px, emb)
+    if student_size != size:
+        pool.x = resize_images(px, student_size)
+        pool.val_x = resize_images(val_x, student_size) if val_x is not None else None
     return pool
 
 
@@ -261,15 +270,17 @@ def _teacher_embeddings(cfg: TrainConfig, spec: str, px: np.ndarray,
     return t, tf
 
 
-def student_taps(arch, teacher_maps: list[np.ndarray]) -> list[str]:
+def student_taps(arch, teacher_maps: list[np.ndarray], teacher_size: int) -> list[str]:
     """For each teacher feature map, the student layer it teaches: the last layer before the
-    embedding output whose map has the same spatial size."""
+    embedding output whose map covers the image at the same stride (the same size when the
+    inputs are; a 64x64 student's 8x8 map for a 112x112 teacher's 14x14 one)."""
     names = []
     for m in teacher_maps:
-        r = m.shape[2]
+        r = m.shape[2] * arch.input.out_shape[1] / teacher_size
         cands = [l.name for l in arch.layers if l.op != "input" and l.out_shape[1] == r and l.out_shape[2] == r]
         if not cands:
-            raise TrainError(f"the student has no {r}x{r} feature map to match the teacher's")
+            raise TrainError(f"the student has no {r:g}x{r:g} feature map to match the teacher's "
+                             f"{m.shape[2]}x{m.shape[3]}")
         names.append(cands[-1])
     return names
 
@@ -330,7 +341,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     head = ArcFace(arch.output.cout, pool.classes, cfg.arc_scale, cfg.arc_margin) if face and cfg.arc_weight > 0 else None
     # feature distillation: a 1x1 conv per tap takes the student's map to the teacher's
     # channels; training state only (kept in the checkpoint's extra, not in the network)
-    taps = student_taps(arch, pool.tf) if face and pool.tf else []
+    taps = student_taps(arch, pool.tf, teacher_input_size(teacher_spec)) if face and pool.tf else []
     adapters = torch.nn.ModuleList(
         torch.nn.Conv2d(arch[n].out_shape[0], m.shape[1], 1, bias=False) for n, m in zip(taps, pool.tf))
     if init:
@@ -557,7 +568,10 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--model", choices=["vargfacenet", "vargnet"], default=None,
                     help="network (default: vargfacenet for face, vargnet for classify)")
     ap.add_argument("--width", type=float, help="width multiplier (default: the model's)")
-    ap.add_argument("--input", type=int, help="input size (default 112 faces, 32 Fashion-MNIST)")
+    ap.add_argument("--input", type=int,
+                    help="input size (default 112 faces, 32 Fashion-MNIST); a face student may take "
+                         "smaller images than its teacher: the pool is built and labelled at the "
+                         "teacher's size and scaled down for the student")
     ap.add_argument("--last-channels", type=int, help="vargfacenet last_channels / vargnet conv5 width")
     ap.add_argument("--emb-size", type=int, help="vargfacenet embedding size (default 512)")
     ap.add_argument("--quant", default=d.quant, help="float, w8a8, w4a8, w4a4, ... (default w4a4); a -mse suffix (w4a4-mse) learns "

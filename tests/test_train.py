@@ -270,6 +270,8 @@ def test_feature_distillation_is_the_angular_loss_on_flattened_maps():
     # a finer student map is average-pooled to the teacher's size first
     big = s6.repeat_interleave(2, 2).repeat_interleave(2, 3)
     assert feature_distillation(big, t).item() == pytest.approx(feature_distillation(s6, t).item())
+    # and a finer teacher map (a student with a smaller input) to the student's
+    assert feature_distillation(s6, big).item() == pytest.approx(feature_distillation(s6, s6).item(), abs=1e-6)
     assert feature_distillation(t, t).item() == pytest.approx(0.0, abs=1e-6)
 
 
@@ -305,10 +307,14 @@ def test_student_taps_are_the_last_maps_of_the_teachers_sizes():
     from model.train import student_taps
 
     a = vargfacenet(0.25)
-    names = student_taps(a, [np.zeros((1, 8, 14, 14)), np.zeros((1, 8, 7, 7))])
-    assert names == ["stage3.unit6.add", "emb.conv1"]
+    maps = [np.zeros((1, 8, 14, 14)), np.zeros((1, 8, 7, 7))]
+    assert student_taps(a, maps, 112) == ["stage3.unit6.add", "emb.conv1"]
+    # a 64x64 student: the maps at the same stride, 8x8 and 4x4
+    small = vargfacenet(0.25, 64)
+    assert student_taps(small, maps, 112) == ["stage3.unit6.add", "emb.conv1"]
+    assert [small[n].out_shape[1] for n in student_taps(small, maps, 112)] == [8, 4]
     with pytest.raises(TrainError, match="no 5x5 feature map"):
-        student_taps(a, [np.zeros((1, 8, 5, 5))])
+        student_taps(a, [np.zeros((1, 8, 5, 5))], 112)
 
 
 @pytest.mark.slow
@@ -327,7 +333,7 @@ def test_feature_distillation_trains_and_hands_its_adapters_to_qat(tmp_path):
     from model.train import student_taps
 
     arch = build("vargfacenet", **cfg.arch_kwargs())
-    (tap,) = student_taps(arch, [np.zeros((1, 5, 14, 14))])
+    (tap,) = student_taps(arch, [np.zeros((1, 5, 14, 14))], 112)
     assert list(ad) == ["0.weight"] and tuple(ad["0.weight"].shape) == (5, arch[tap].out_shape[0], 1, 1)
     q = TrainConfig(out=str(tmp_path / "q"), teacher=teacher, arc_weight=0.0, epochs=1, feature_distill=1.0,
                     feature_taps="feat", init=str(tmp_path / "f" / "final.pt"), **dict(base, lr=1e-4))
@@ -358,6 +364,27 @@ def test_another_heldout_fold_trains_on_all_the_other_identities():
     pool = face_pool(cfg, 32, 32, None)
     x, _ = load_orl(tuple(range(11, 41)), 32)
     assert np.array_equal(pool.x, x) and pool.classes == 30
+
+
+def test_a_smaller_student_learns_the_teachers_outputs_on_its_larger_images(tmp_path):
+    from model.arch import vargfacenet
+    from model.orl import load_orl
+    from model.teacher import CheckpointTeacher
+    from model.train import face_pool
+
+    torch.manual_seed(7)
+    t = Net(vargfacenet(0.25, 112, last_channels=64, emb_size=32, units=(2, 2, 2)))
+    t.eval()
+    save(t, tmp_path / "t112.pt")
+    cfg = TrainConfig(out=str(tmp_path / "r"), task="face", heldout_ids="1-35", copies=1,
+                      teacher=str(tmp_path / "t112.pt"))
+    pool = face_pool(cfg, 32, 32, cfg.teacher)
+    x112, _ = load_orl(tuple(range(36, 41)), 112)
+    x32, _ = load_orl(tuple(range(36, 41)), 32)
+    assert np.array_equal(pool.x, x32)  # the student's images: ORL as loaded at its size
+    assert np.allclose(pool.t, CheckpointTeacher(tmp_path / "t112.pt").embed(x112), atol=1e-5)
+    with pytest.raises(TrainError, match="student's input \\(128\\) is larger than the teacher's \\(112\\)"):
+        face_pool(cfg, 128, 32, cfg.teacher)
 
 
 def test_evaluation_defaults_to_the_runs_own_heldout_identities_and_warns_on_trained_ones(capsys):

@@ -447,3 +447,29 @@ def test_crossval_trains_each_fold_on_the_other_identities_and_writes_the_table(
         main(["--out", str(out), "--fold", "0-9", "--", *args])
     with pytest.raises(SystemExit):
         main(["--out", str(out), "--", "--heldout-ids", "1-10", *args])
+
+
+def test_teacher_span_cut_to_all_its_directions_is_the_teacher_and_energy_grows_with_k(tmp_path):
+    from model.limits import span
+
+    p = str(_tap_teacher(tmp_path / "t.onnx"))  # 5-d embeddings
+    res = span("36-40", [1, 3, 5], teacher=p)
+    rows = res["orl"]["rows"]
+    assert [r["k"] for r in rows] == [1, 3, 5] and res["orl"]["images"] == 350
+    assert rows[0]["energy"] < rows[1]["energy"] < rows[2]["energy"] == pytest.approx(1.0, abs=1e-5)
+    # the whole space: nothing cut (scores equal up to float rounding of the projection)
+    assert rows[2]["auc"] == pytest.approx(res["full"]["auc"], abs=1e-4)
+    assert rows[2]["accuracy"] == pytest.approx(res["full"]["accuracy"], abs=0.005)
+    assert rows[0]["auc"] < res["full"]["auc"]
+    with pytest.raises(ValueError, match="span only 5 directions"):
+        span("36-40", [6], teacher=p)
+
+
+def test_ensemble_of_a_student_with_itself_scores_as_the_student(tmp_path, tiny_teacher, capsys):
+    from model.limits import ensemble, main
+
+    res = ensemble("31-40", [tiny_teacher, tiny_teacher])
+    (one,), (two,) = res["students"][:1], res["ensembles"]
+    assert two["members"] == 2 and two["accuracy"] == one["accuracy"] and two["auc"] == pytest.approx(one["auc"])
+    assert main(["ensemble", "--fold", "0-3", tiny_teacher, tiny_teacher]) == 2
+    assert "outside" in capsys.readouterr().err

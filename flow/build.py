@@ -124,7 +124,9 @@ def build(cfg: BuildConfig) -> BuildResult:
     sz = size_fifos(progs)
     for s in acc.streams:
         s.depth = sz.depths[s.name]
-    t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({sz.rounds} rounds)", t)
+    how = (f"{sz.rounds} rounds did not converge: fell back to the unbounded peaks, an over-sizing"
+           if sz.fell_back else f"{sz.rounds} rounds")
+    t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({how})", t)
     # 6. write
     assert layers.output_scale is not None
     write_design(acc, params, layers.output_scale, tail, tmp)
@@ -148,6 +150,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     (tmp / "reports").mkdir()
     an = analyse(acc)
     report = build_report(acc, board, clock, an, sz.final, sz.depths, sz.reference)
+    report["fifo_sizing"] = {"rounds": sz.rounds, "fell_back_to_unbounded_peaks": sz.fell_back}
     (tmp / "reports" / "estimate.json").write_text(json.dumps(report, indent=1))
     if cfg.finn_report:
         try:

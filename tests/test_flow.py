@@ -69,6 +69,8 @@ def test_build_folder_holds_description_sources_tcl_and_reports(tiny_build):
     assert "vargnet_top" in (out / "tcl" / "hls.tcl").read_text()
     assert "xczu7ev" in (out / "tcl" / "hls.tcl").read_text()
     assert "create_clock -period 5.000" in (out / "tcl" / "hls.tcl").read_text()
+    sizing = json.loads((out / "reports" / "estimate.json").read_text())["fifo_sizing"]
+    assert sizing["rounds"] >= 1 and sizing["fell_back_to_unbounded_peaks"] is False
     finn = json.loads((out / "reports" / "finn_estimates.json").read_text())
     assert any(r["finn"] is not None for r in finn) and any(r["note"] == "no FINN model" for r in finn)
     # FINN's own analyses see every engine, registered as FINN custom ops (flow/finn_ops.py)

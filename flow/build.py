@@ -124,8 +124,9 @@ def build(cfg: BuildConfig) -> BuildResult:
     sz = size_fifos(progs)
     for s in acc.streams:
         s.depth = sz.depths[s.name]
-    how = (f"{sz.rounds} rounds did not converge: fell back to the unbounded peaks, an over-sizing"
-           if sz.fell_back else f"{sz.rounds} rounds")
+    how = (f"{sz.rounds} rounds did not converge: fell back to the unbounded peaks, an over-sizing, "
+           f"and gave {sz.given_back} FIFOs back their refined depth where the simulation kept the "
+           f"throughput" if sz.fell_back else f"{sz.rounds} rounds")
     t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({how})", t)
     # 6. write
     assert layers.output_scale is not None
@@ -150,7 +151,8 @@ def build(cfg: BuildConfig) -> BuildResult:
     (tmp / "reports").mkdir()
     an = analyse(acc)
     report = build_report(acc, board, clock, an, sz.final, sz.depths, sz.reference)
-    report["fifo_sizing"] = {"rounds": sz.rounds, "fell_back_to_unbounded_peaks": sz.fell_back}
+    report["fifo_sizing"] = {"rounds": sz.rounds, "fell_back_to_unbounded_peaks": sz.fell_back,
+                             "given_back": sz.given_back}
     (tmp / "reports" / "estimate.json").write_text(json.dumps(report, indent=1))
     if cfg.finn_report:
         try:

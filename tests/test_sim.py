@@ -134,6 +134,20 @@ def test_recommended_shortcut_depth_runs_at_full_throughput():
     assert worse.deadlock is not None or worse.cycles_per_frame() > ref.cycles_per_frame()
 
 
+def test_sizing_that_falls_back_gives_fifos_back_only_where_the_simulation_holds():
+    acc = residual_block()
+    progs = programs(acc)
+    ref = simulate(progs, {}, frames=3)
+    peaks = {s: max(f.peak, 2) for s, f in ref.fifos.items()}
+    sz = size_fifos(progs, frames=3, rounds=0)  # no refinement round: straight to the fall-back
+    assert sz.fell_back and sz.given_back >= 1
+    assert all(sz.depths[s] <= peaks[s] for s in peaks) and sum(sz.depths.values()) < sum(peaks.values())
+    ev = simulate(progs, sz.depths, frames=3)
+    assert ev.deadlock is None and ev.cycles_per_frame() <= ref.cycles_per_frame() * 1.01
+    none = size_fifos(progs, frames=3, rounds=0, shrink=0)  # nothing given back: the peaks
+    assert none.given_back == 0 and all(none.depths[s] >= peaks[s] for s in peaks)
+
+
 @pytest.mark.parametrize("model", ["vargfacenet", "vargnet"])
 def test_analytic_and_event_simulation_agree_on_tiny_networks(model):
     acc = lower(tiny(model), QuantConfig(4, 4), {})

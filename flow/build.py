@@ -124,10 +124,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     sz = size_fifos(progs)
     for s in acc.streams:
         s.depth = sz.depths[s.name]
-    how = (f"{sz.rounds} rounds did not converge: fell back to the unbounded peaks, an over-sizing, "
-           f"and gave {sz.given_back} FIFOs back their refined depth where the simulation kept the "
-           f"throughput" if sz.fell_back else f"{sz.rounds} rounds")
-    t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({how})", t)
+    t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({sz.describe()})", t)
     # 6. write
     assert layers.output_scale is not None
     write_design(acc, params, layers.output_scale, tail, tmp)

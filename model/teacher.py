@@ -184,7 +184,7 @@ def teacher_input_size(spec: str) -> int:
     from model.checkpoint import read
 
     if not Path(spec).is_file():
-        raise TeacherError(f"teacher {spec!r}: not 'sface', an .onnx file or a checkpoint")
+        raise _unknown(spec)
     return Arch.from_dict(read(spec)["arch"]).input.out_shape[1]
 
 
@@ -199,4 +199,8 @@ def load_teacher(spec: str, taps: tuple[str, ...] = ()):
                            f"named feature maps")
     if p.is_file():
         return CheckpointTeacher(p)
-    raise TeacherError(f"teacher {spec!r}: not 'sface', an .onnx file or a checkpoint")
+    raise _unknown(spec)
+
+
+def _unknown(spec: str) -> TeacherError:
+    return TeacherError(f"teacher {spec!r}: not 'sface', an .onnx file or a checkpoint")

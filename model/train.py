@@ -152,6 +152,7 @@ class Pool:
     y: np.ndarray  # labels, -1 for unlabeled / mixed
     t: Optional[np.ndarray] = None  # teacher embeddings (projected), N x D
     tf: list[np.ndarray] = field(default_factory=list)  # teacher feature maps, N x C x H x W fp16
+    teacher_size: int = 0  # the image size the teacher saw (the pool's size before scaling down)
     val_x: Optional[np.ndarray] = None
     val_pairs: Optional[tuple[np.ndarray, np.ndarray]] = None
     classes: int = 0
@@ -202,7 +203,7 @@ def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]
             sel = rng.choice(base, size=k, replace=k > base)
             px = np.concatenate([px, mix(px[sel], rng)])
             py = np.concatenate([py, np.full(k, -1)])
-    pool = Pool(px, py, val_x=val_x, val_pairs=val_pairs, classes=int(y.max()) + 1)
+    pool = Pool(px, py, val_x=val_x, val_pairs=val_pairs, classes=int(y.max()) + 1, teacher_size=size)
     if teacher_spec:
         pool.t, pool.tf = _teacher_embeddings(cfg, teacher_spec, px, emb)
     if student_size != size:
@@ -341,7 +342,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
     head = ArcFace(arch.output.cout, pool.classes, cfg.arc_scale, cfg.arc_margin) if face and cfg.arc_weight > 0 else None
     # feature distillation: a 1x1 conv per tap takes the student's map to the teacher's
     # channels; training state only (kept in the checkpoint's extra, not in the network)
-    taps = student_taps(arch, pool.tf, teacher_input_size(teacher_spec)) if face and pool.tf else []
+    taps = student_taps(arch, pool.tf, pool.teacher_size) if face and pool.tf else []
     adapters = torch.nn.ModuleList(
         torch.nn.Conv2d(arch[n].out_shape[0], m.shape[1], 1, bias=False) for n, m in zip(taps, pool.tf))
     if init:

@@ -43,6 +43,13 @@ class Sizing:
     fell_back: bool
     given_back: int = 0  # after a fall-back: FIFOs returned from their peak to the refined depth
 
+    def describe(self) -> str:
+        """How the depths were found, for logs (the flow's build, sim/run.py)."""
+        if not self.fell_back:
+            return f"{self.rounds} rounds"
+        return (f"{self.rounds} rounds did not converge: fell back to the unbounded peaks, then gave "
+                f"{self.given_back} FIFOs back their refined depth where the simulation kept the throughput")
+
 
 def rate_matched(progs: list[Program]) -> list[Program]:
     """Every process stretched to the slowest process's cycles per frame."""
@@ -66,6 +73,7 @@ def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 12,
               for s, f in matched.fifos.items()}
     for p in progs:  # an SE scale's ping-pong token streams hold exactly their 2 buffers
         depths.update(p.initial)
+
     def holds(res: SimResult) -> bool:
         cpf = res.cycles_per_frame()
         return res.deadlock is None and cpf is not None and cpf <= target * (1 + tolerance)

@@ -123,10 +123,7 @@ def run(a: argparse.Namespace) -> int:
         depths, unbounded = sz.depths, sz.reference
         for s in acc.streams:
             s.depth = depths[s.name]
-        fb = (f" (did not converge: the unbounded peaks, {sz.given_back} FIFOs given back their "
-              f"refined depth where the simulation kept the throughput)" if sz.fell_back else "")
-        print(f"  {sz.rounds} rounds{fb}, "
-              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        print(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
     else:
         depths = {s.name: s.depth for s in acc.streams}
     t1 = time.perf_counter()

@@ -121,7 +121,8 @@ def build(cfg: BuildConfig) -> BuildResult:
     from sim.programs import programs
 
     progs = programs(acc)
-    sz = size_fifos(progs)
+    # folded for a frame rate: the FIFOs must hold that rate (a faster fold's surplus is slack)
+    sz = size_fifos(progs, target_cycles=clock * 1e6 / cfg.fps if cfg.fps else None)
     for s in acc.streams:
         s.depth = sz.depths[s.name]
     t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({sz.describe()})", t)
@@ -148,8 +149,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     (tmp / "reports").mkdir()
     an = analyse(acc)
     report = build_report(acc, board, clock, an, sz.final, sz.depths, sz.reference)
-    report["fifo_sizing"] = {"rounds": sz.rounds, "fell_back_to_unbounded_peaks": sz.fell_back,
-                             "given_back": sz.given_back}
+    report["fifo_sizing"] = sz.as_dict()
     (tmp / "reports" / "estimate.json").write_text(json.dumps(report, indent=1))
     if cfg.finn_report:
         try:

@@ -22,11 +22,18 @@
    kept only where the simulation holds, so the result is as safe as the peaks. The blame
    heuristic can miss the few FIFOs that cost throughput while the others are fine: in a
    64x64 VarGFaceNet it left all 260 FIFOs, 4.9 Mbit, at their peaks.
+
+What must hold is the unbounded throughput within `tolerance`, or, when the design was folded
+for a requested frame rate (`target_cycles`, the clock over the FPS asked for), that rate if it
+is slower: folding is discrete, so a design often runs faster than asked, and that surplus is
+slack the FIFOs need not protect. Without it, a design whose every layer runs at the
+bottleneck's rate (nothing can absorb a stall) may need every FIFO at its unbounded peak.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Optional
 
 import numpy as np
 
@@ -42,13 +49,25 @@ class Sizing:
     rounds: int
     fell_back: bool
     given_back: int = 0  # after a fall-back: FIFOs returned from their peak to the refined depth
+    goal_cycles: float = 0.0  # the cycles per frame the depths had to hold
+    requested: bool = False  # the goal is the requested frame rate, not the unbounded throughput
 
     def describe(self) -> str:
         """How the depths were found, for logs (the flow's build, sim/run.py)."""
+        goal = (f"holding the requested {self.goal_cycles:,.0f} cycles per frame" if self.requested
+                else "holding the unbounded throughput")
         if not self.fell_back:
-            return f"{self.rounds} rounds"
-        return (f"{self.rounds} rounds did not converge: fell back to the unbounded peaks, then gave "
-                f"{self.given_back} FIFOs back their refined depth where the simulation kept the throughput")
+            return f"{self.rounds} rounds, {goal}"
+        return (f"{self.rounds} rounds did not converge {goal}: fell back to the unbounded peaks, then "
+                f"gave {self.given_back} FIFOs back their refined depth where the simulation kept it")
+
+    def as_dict(self) -> dict:
+        """The sizing's outcome for reports (estimate.json's `fifo_sizing`)."""
+        return {"rounds": self.rounds, "fell_back_to_unbounded_peaks": self.fell_back,
+                "given_back": self.given_back, "goal_cycles_per_frame": round(self.goal_cycles, 1),
+                "goal": "requested frame rate" if self.requested else "unbounded throughput",
+                "unbounded_cycles_per_frame": self.reference.cycles_per_frame(),
+                "cycles_per_frame": self.final.cycles_per_frame()}
 
 
 def rate_matched(progs: list[Program]) -> list[Program]:
@@ -62,11 +81,16 @@ def rate_matched(progs: list[Program]) -> list[Program]:
 
 
 def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 12,
-               tolerance: float = 0.01, shrink: int = 64) -> Sizing:
+               tolerance: float = 0.01, shrink: int = 64,
+               target_cycles: Optional[float] = None) -> Sizing:
     ref = simulate(progs, {}, frames)
     if ref.deadlock:  # cannot happen with unbounded FIFOs unless a program is inconsistent
         raise RuntimeError(f"the design deadlocks even with unbounded FIFOs: {ref.deadlock}")
-    target = ref.cycles_per_frame() or 0.0
+    if target_cycles is not None and target_cycles <= 0:
+        raise ValueError(f"target_cycles {target_cycles}: must be positive")
+    own = (ref.cycles_per_frame() or 0.0) * (1 + tolerance)
+    requested = target_cycles is not None and target_cycles > own
+    goal = target_cycles if requested else own
     lmin = min_depths(progs)
     matched = simulate(rate_matched(progs), {}, frames)
     depths = {s: max(min(f.peak, ref.fifos[s].peak), lmin.get(s, 2))
@@ -76,13 +100,13 @@ def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 12,
 
     def holds(res: SimResult) -> bool:
         cpf = res.cycles_per_frame()
-        return res.deadlock is None and cpf is not None and cpf <= target * (1 + tolerance)
+        return res.deadlock is None and cpf is not None and cpf <= goal
 
     res = ref
     for r in range(1, rounds + 1):
         res = simulate(progs, depths, frames)
         if holds(res):
-            return Sizing(depths, ref, res, r, False)
+            return Sizing(depths, ref, res, r, False, 0, goal, requested)
         blamed = set(res.deadlock.full) if res.deadlock else (_too_shallow(progs, res)
                                                               | _bottleneck_chain(progs, res))
         blamed -= {s for p in progs for s in p.initial}
@@ -108,7 +132,7 @@ def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 12,
             best, final, given = trial, res, given + len(g)
         elif len(g) > 1:
             groups[:0] = [g[:len(g) // 2], g[len(g) // 2:]]
-    return Sizing(best, ref, final, rounds, True, given)
+    return Sizing(best, ref, final, rounds, True, given, goal, requested)
 
 
 def _too_shallow(progs: list[Program], res: SimResult, keep: float = 0.1,

@@ -51,7 +51,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--board", default=None, help=f"target board (default: the design's, else {DEFAULT_BOARD})")
     ap.add_argument("--clock-mhz", type=float, default=None, help="clock (default: the board's, 200)")
     ap.add_argument("--fps", type=float, default=None,
-                    help=f"folding target for --model (default {DEFAULT_FPS_TARGET:g}); "
+                    help=f"folding target for --model (default {DEFAULT_FPS_TARGET:g}); the sized FIFOs "
+                         "must hold this rate, not the faster one a discrete folding may reach; "
                          "with --fit the highest FPS within 80%% of the board instead")
     ap.add_argument("--fit", action="store_true", help="for --model: fold for the board's budget")
     ap.add_argument("--folding", help="FINN-format folding JSON for --model ({layer: {PE, SIMD}})")
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     size = a.size_fifos
+    target: float | None = None  # cycles per frame the sized FIFOs must hold (None: unbounded's)
     if a.design is None and a.model is None and (DEFAULT_DESIGN / "accelerator.json").is_file():
         a.design = str(DEFAULT_DESIGN)
     if a.design:
@@ -112,6 +114,8 @@ def run(a: argparse.Namespace) -> int:
             fr = fold_for_fps(arch, quant, board, a.fps or DEFAULT_FPS_TARGET, clock_mhz=clock, user=user)
         acc = fr.accelerator
         size = True
+        if not a.fit:  # the FIFOs must hold the frame rate asked for (sim/fifo_sizing.py)
+            target = clock * 1e6 / (a.fps or DEFAULT_FPS_TARGET)
     progs = programs(acc)
     an = analyse(acc)
     print(f"analytic: {an.fps(clock):.1f} FPS, latency {an.latency_ms(clock):.3f} ms "
@@ -119,7 +123,7 @@ def run(a: argparse.Namespace) -> int:
     unbounded = None
     if size:
         print("sizing FIFOs by simulation (a few event simulations)...", flush=True)
-        sz = size_fifos(progs, frames=max(a.frames, 3))
+        sz = size_fifos(progs, frames=max(a.frames, 3), target_cycles=target)
         depths, unbounded = sz.depths, sz.reference
         for s in acc.streams:
             s.depth = depths[s.name]

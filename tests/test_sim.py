@@ -148,6 +148,41 @@ def test_sizing_that_falls_back_gives_fifos_back_only_where_the_simulation_holds
     assert none.given_back == 0 and all(none.depths[s] >= peaks[s] for s in peaks)
 
 
+def test_a_requested_rate_slower_than_the_design_is_what_the_fifos_must_hold():
+    acc = residual_block()
+    progs = programs(acc)
+    r = simulate(progs, {}, frames=3).cycles_per_frame()
+    own = size_fifos(progs, frames=3)
+    slow = size_fifos(progs, frames=3, target_cycles=2 * r)
+    assert not own.requested and own.goal_cycles == pytest.approx(r * 1.01)
+    assert slow.requested and slow.goal_cycles == 2 * r and slow.final.cycles_per_frame() <= 2 * r
+    assert sum(slow.depths.values()) <= sum(own.depths.values())
+    # asking for more than the folding can do leaves the unbounded throughput as the goal
+    fast = size_fifos(progs, frames=3, target_cycles=r / 2)
+    assert not fast.requested and fast.goal_cycles == pytest.approx(r * 1.01)
+    with pytest.raises(ValueError, match="target_cycles"):
+        size_fifos(progs, frames=3, target_cycles=0)
+
+
+def test_fifos_sized_for_the_requested_rate_stay_small_where_every_layer_is_a_bottleneck():
+    """The 64x64 VarGFaceNet folded for 1050 FPS runs at ~1356 FPS with every MVAU at the same
+    cycles per frame: held to that unbounded rate, the sizing fell back to the peaks (3.5
+    Mbit); held to the 1050 FPS asked for, small depths hold it."""
+    from flow.folding import fold_for_fps
+    from model.arch import vargfacenet
+    from model.defaults import default_quant
+
+    board = get_board("zcu104")
+    acc = fold_for_fps(vargfacenet(multiplier=0.25, input_size=64), default_quant(), board, 1050).accelerator
+    progs = programs(acc)
+    target = board.clock_mhz * 1e6 / 1050
+    sz = size_fifos(progs, frames=3, target_cycles=target)
+    assert sz.requested and not sz.fell_back
+    assert sz.final.deadlock is None and sz.final.cycles_per_frame() <= target
+    peaks = sum(max(f.peak, 2) for f in sz.reference.fifos.values())
+    assert sum(sz.depths.values()) < peaks / 2  # words; 0.49 Mbit against 3.5
+
+
 @pytest.mark.parametrize("model", ["vargfacenet", "vargnet"])
 def test_analytic_and_event_simulation_agree_on_tiny_networks(model):
     acc = lower(tiny(model), QuantConfig(4, 4), {})

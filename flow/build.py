@@ -121,8 +121,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     from sim.programs import programs
 
     progs = programs(acc)
-    # folded for a frame rate: the FIFOs must hold that rate (a faster fold's surplus is slack)
-    sz = size_fifos(progs, target_cycles=clock * 1e6 / cfg.fps if cfg.fps else None)
+    sz = size_fifos(progs, target_cycles=fr.requested_cycles)
     for s in acc.streams:
         s.depth = sz.depths[s.name]
     t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({sz.describe()})", t)

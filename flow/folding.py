@@ -13,7 +13,7 @@ the search for the layers it names.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -174,6 +174,9 @@ class FoldingResult:
     accelerator: Accelerator
     estimate: DesignEstimate
     cycles_per_frame: int
+    # the frame budget asked for (fold_for_fps), which the sized FIFOs must hold; None for
+    # fold_for_board, whose design must keep its own unbounded throughput
+    requested_cycles: Optional[int] = None
 
 
 def _fold_priced(arch: Arch, quant: QuantConfig, budget: int, board: Board, fraction: float,
@@ -215,7 +218,7 @@ def fold_for_fps(arch: Arch, quant: QuantConfig, board: Board, fps: float, *,
                  user: Optional[Folding] = None) -> FoldingResult:
     clk = clock_mhz or board.clock_mhz
     budget = int(clk * 1e6 / fps)
-    return _fold_priced(arch, quant, budget, board, fraction, clk, user)
+    return replace(_fold_priced(arch, quant, budget, board, fraction, clk, user), requested_cycles=budget)
 
 
 def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: float = 0.8,

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     size = a.size_fifos
-    target: float | None = None  # cycles per frame the sized FIFOs must hold (None: unbounded's)
+    target: int | None = None  # cycles per frame the sized FIFOs must hold (None: unbounded's)
     if a.design is None and a.model is None and (DEFAULT_DESIGN / "accelerator.json").is_file():
         a.design = str(DEFAULT_DESIGN)
     if a.design:
@@ -114,8 +114,7 @@ def run(a: argparse.Namespace) -> int:
             fr = fold_for_fps(arch, quant, board, a.fps or DEFAULT_FPS_TARGET, clock_mhz=clock, user=user)
         acc = fr.accelerator
         size = True
-        if not a.fit:  # the FIFOs must hold the frame rate asked for (sim/fifo_sizing.py)
-            target = clock * 1e6 / (a.fps or DEFAULT_FPS_TARGET)
+        target = fr.requested_cycles
     progs = programs(acc)
     an = analyse(acc)
     print(f"analytic: {an.fps(clock):.1f} FPS, latency {an.latency_ms(clock):.3f} ms "

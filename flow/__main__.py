@@ -27,6 +27,7 @@ from flow.tcl import HLS_VERSION
 from hls.engines import EngineError
 from model.arch import ArchError
 from model.checkpoint import CheckpointError
+from model.scoring import ScoringError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                           verify_images=a.verify_images, weights_header=not a.no_weights_header)
         res = build(cfg)
     except (BuildError, BoardError, FoldingError, StreamlineError, DescriptionError, ArchError,
-            EngineError, CheckpointError) as e:
+            EngineError, CheckpointError, ScoringError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     v = res.report.get("verification") or {}

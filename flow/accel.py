@@ -10,7 +10,7 @@ An accelerator is a dataflow graph of engine nodes joined by streams:
       "input":  {"stream": "in", "shape": [H, W, C], "dtype": "uint8", "scale": 1/255,
                  "packing": {...}},
       "output": {"stream": "out", "channels": C, "dtype": "int24", "scale": "output_scale.npy",
-                 "tail": "tail.npz", "packing": {...}},
+                 "tail": "tail.json", "scoring": "scoring.npz" (optional), "packing": {...}},
       "nodes":   [{"name", "kind", "layer", "inputs", "outputs", "params", "weights",
                    "thresholds", "memory"}, ...],          # in dataflow (topological) order
       "streams": [{"name", "producer", "consumer", "n", "dtype", "words", "depth"}, ...]

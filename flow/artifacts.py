@@ -1,19 +1,22 @@
 """Writes a design's files into a build folder: accelerator.json, weights/*.npy,
-thresholds/*.npy, output_scale.npy, tail.json (numpy only: the host's tests use it too)."""
+thresholds/*.npy, output_scale.npy, tail.json, and scoring.npz when the design has a
+verification scoring backend (model/scoring.py) (numpy only: the host's tests use it too)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from flow.accel import Accelerator
+from model.scoring import Wccn
 
 
 def write_design(acc: Accelerator, params: dict[str, dict[str, np.ndarray]],
-                 output_scale: np.ndarray, tail: dict[str, Any], out: Path) -> Path:
+                 output_scale: np.ndarray, tail: dict[str, Any], out: Path,
+                 scoring: Optional[Wccn] = None) -> Path:
     out = Path(out)
     (out / "weights").mkdir(parents=True, exist_ok=True)
     (out / "thresholds").mkdir(parents=True, exist_ok=True)
@@ -30,6 +33,10 @@ def write_design(acc: Accelerator, params: dict[str, dict[str, np.ndarray]],
     (out / "tail.json").write_text(json.dumps(tail))
     acc.output["scale"] = "output_scale.npy"
     acc.output["tail"] = "tail.json"
+    acc.output.pop("scoring", None)
+    if scoring is not None:  # applied by the host after the tail, before comparing faces
+        scoring.save(out / "scoring.npz")
+        acc.output["scoring"] = "scoring.npz"
     acc.save(out / "accelerator.json")
     acc.root = out
     return out

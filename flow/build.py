@@ -7,6 +7,7 @@ Steps (each prints its time; a failure names what is wrong before any long step 
   4. integers  streamline: integer weights and thresholds (flow/streamline.py)
   5. fifos     size every FIFO by simulation (sim/fifo_sizing.py)
   6. write     accelerator.json + weights/*.npy, thresholds/*.npy, output scale, host tail
+               (and the checkpoint's verification scoring backend, scoring.npz)
   7. codegen   hls/ (network.h, top.cpp, csim_top.cpp, weights.h), tcl/ (Vitis HLS, Vivado)
   8. reports   reports/estimate.json (ours, analytic + simulated), reports/finn_estimates.json
                (FINN's own ops for the layers it can model), reports/finn_analyses.json (FINN's
@@ -84,11 +85,14 @@ def build(cfg: BuildConfig) -> BuildResult:
     tmp.mkdir(parents=True)
     # 1. load
     net = None  # the trained network, when built from a checkpoint (verified against, step 9)
+    scoring = None  # the checkpoint's verification backend, for the host (model/scoring.py)
     if cfg.checkpoint is not None:
         from model.checkpoint import load_net
         from model.export import export_qonnx
+        from model.scoring import stored
 
-        net, _ = load_net(cfg.checkpoint)
+        net, extra = load_net(cfg.checkpoint)
+        scoring = stored(extra, str(cfg.checkpoint))
         if net.quant_config is None:
             raise BuildError(f"{cfg.checkpoint}: a float checkpoint has no hardware; train with "
                              f"--quant wNaM")
@@ -127,8 +131,9 @@ def build(cfg: BuildConfig) -> BuildResult:
     t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({sz.describe()})", t)
     # 6. write
     assert layers.output_scale is not None
-    write_design(acc, params, layers.output_scale, tail, tmp)
-    t = _step("wrote the accelerator description, weights and thresholds", t)
+    write_design(acc, params, layers.output_scale, tail, tmp, scoring)
+    t = _step("wrote the accelerator description, weights and thresholds"
+              + (f", and the host's scoring backend: {scoring.describe()}" if scoring else ""), t)
     # 7. codegen
     (tmp / "hls").mkdir()
     (tmp / "hls" / "network.h").write_text(network_header(acc))

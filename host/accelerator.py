@@ -6,6 +6,11 @@ logits (VarGNet), the raw integer accumulators, and the timing of the batch.
     acc = Accelerator("build/default")               # board if one is present, else C-sim
     res = acc.infer(images)                           # res.embeddings, res.raw, res.timing
 
+A design built from a checkpoint with a verification scoring backend (model/scoring.py: WCCN
+fitted on the training identities, scoring.npz in the build) also gives res.scored, the
+embeddings after that fixed affine map; faces are compared by the cosine of res.scored
+(res.verification_embeddings picks it when present).
+
 numpy only (plus pynq on a board, g++ for the C-sim backend).
 """
 
@@ -23,6 +28,7 @@ import numpy as np
 from flow.accel import Accelerator as Description
 from host.backends import BackendError, CsimBackend, GoldenBackend, PynqBackend, pynq_devices
 from host.packing import check_images, pack_input, unpack_output
+from model.scoring import Wccn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,10 +62,17 @@ class Result:
     timing: Timing
     backend: str
     simulated: dict[str, Any] = field(default_factory=dict)  # the simulator's estimate
+    scored: Optional[np.ndarray] = None  # embeddings through the design's scoring backend
 
     @property
     def embeddings(self) -> np.ndarray:
         return self.output
+
+    @property
+    def verification_embeddings(self) -> np.ndarray:
+        """What to compare faces by (cosine): the scored embeddings when the design has a
+        scoring backend, else the embeddings."""
+        return self.output if self.scored is None else self.scored
 
 
 class Accelerator:
@@ -81,6 +94,11 @@ class Accelerator:
                                f"(was it written by `python -m flow build`?)")
         self.output_scale = np.load(root / scale).astype(np.float64)
         self.tail = json.loads((root / tail).read_text())
+        sc = self.desc.output.get("scoring")
+        self.scoring: Optional[Wccn] = Wccn.load(root / sc) if sc else None
+        if self.scoring is not None and self.scoring.dim != int(self.desc.output["channels"]):
+            raise BackendError(f"{root / sc}: a scoring backend for {self.scoring.dim}-d embeddings, "
+                               f"the design outputs {self.desc.output['channels']}")
         self.shape = tuple(self.desc.input["shape"])
         self.channels = int(self.desc.output["channels"])
         if backend == "auto":
@@ -127,9 +145,10 @@ class Accelerator:
         raw = unpack_output(out, self.channels)
         t3 = time.perf_counter()
         y = self.postprocess(raw)
+        scored = self.scoring.apply(y) if self.scoring is not None else None
         t4 = time.perf_counter()
         timing = Timing(len(x), t1 - t0, t2 - t1, t3 - t2, t4 - t3)
-        return Result(y, raw, timing, self.backend_name, self.simulated())
+        return Result(y, raw, timing, self.backend_name, self.simulated(), scored)
 
     def simulated(self) -> dict[str, Any]:
         """The cycle-approximate simulator's estimate for this design (analytic path)."""

@@ -4,7 +4,8 @@
    build/default when it was built from the same checkpoint);
 2. run the held-out ORL identities (s31..s40, never trained on) through the host driver with
    the whole-network C-sim backend;
-3. print the face-verification accuracy (10-fold, balanced pairs), the bit-exact agreement of
+3. print the face-verification accuracy (10-fold, balanced pairs; through the design's scoring
+   backend when it has one, model/scoring.py, and by plain cosine beside), the bit-exact agreement of
    the C-sim with the golden integer model, the per-layer agreement of the integer layers
    with the trained Brevitas network (flow/agreement.py), and the simulator's FPS and latency on ZCU104.
 
@@ -84,15 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     x, y = load_orl(HELDOUT_IDS, h)
     res = acc.infer(x[..., :c])
     pairs, issame = balanced_pairs(y, seed=0)
-    v = verify(res.output[pairs[:, 0]], res.output[pairs[:, 1]], issame)
+    e = res.verification_embeddings
+    v = verify(e[pairs[:, 0]], e[pairs[:, 1]], issame)
+    plain = verify(res.output[pairs[:, 0]], res.output[pairs[:, 1]], issame)
     cmp = compare(acc, x[:10, :, :, :c])
     agree = brevitas_agreement(a.checkpoint, out, x[::10, :, :, :c])
     est = json.loads((out / "reports" / "estimate.json").read_text())
     print("\n=== VarGFaceNet accelerator, simulation mode ===")
     print(f"design: {acc.desc.name} ({acc.desc.arch['name']} {acc.desc.arch['params']}, "
           f"quant {acc.desc.quant})")
-    print(f"held-out ORL verification (s31-s40, {v.pairs} balanced pairs, 10-fold): "
+    how = f"through {acc.scoring.describe()}" if acc.scoring else "plain cosine"
+    print(f"held-out ORL verification (s31-s40, {v.pairs} balanced pairs, 10-fold, {how}): "
           f"accuracy {100 * v.accuracy:.1f}% +- {100 * v.accuracy_std:.1f}, AUC {v.auc:.4f}")
+    if acc.scoring:
+        print(f"  the same embeddings by plain cosine: accuracy {100 * plain.accuracy:.1f}% "
+              f"+- {100 * plain.accuracy_std:.1f}, AUC {plain.auc:.4f}")
     print(f"C-sim vs golden integer model on 10 faces: {cmp['differing_integers']} of "
           f"{cmp['integers']} integers differ (bit-exact: {cmp['bit_exact']})")
     print(f"integer layers vs the trained Brevitas network, per layer on the same input codes "

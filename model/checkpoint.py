@@ -72,11 +72,15 @@ def describe(arch: Arch, quant: Optional[QuantConfig]) -> str:
 
 def load_net(path: Union[str, Path]) -> tuple[Net, dict[str, Any]]:
     """Rebuilds the network a checkpoint was saved from and loads its weights."""
-    ck = read(path)
+    return net_from(read(path), str(path))
+
+
+def net_from(ck: dict[str, Any], where: str = "checkpoint") -> tuple[Net, dict[str, Any]]:
+    """The network of a checkpoint already read (read(), or one about to be saved)."""
     try:
         arch = Arch.from_dict(ck["arch"])
     except ArchError as e:
-        raise CheckpointError(f"{path}: bad architecture in checkpoint: {e}") from None
+        raise CheckpointError(f"{where}: bad architecture in checkpoint: {e}") from None
     net = Net(arch, QuantConfig.from_dict(ck["quant"]))
     net.load_state_dict(ck["state_dict"])
     return net, ck["extra"]

@@ -11,6 +11,11 @@
 Held-out ORL pairs: all same-identity pairs of the held-out identities (s31..s40 unless
 --heldout-ids says otherwise) and as many different-identity pairs (seeded), the LFW-style
 balanced protocol.
+
+A face checkpoint that carries a scoring backend (model/scoring.py: WCCN fitted on its
+training identities, stored by model.train) is verified through it; the plain cosine figures
+of the same embeddings are reported beside them under "cosine" (`--scoring cosine`: only
+those).
 """
 
 from __future__ import annotations
@@ -56,13 +61,20 @@ def flip_embed(embed, x: np.ndarray) -> np.ndarray:
 
 
 def evaluate_embedder(embed, size: int, data: str, flip: bool = False,
-                      heldout: str = HELDOUT_SPEC) -> dict[str, Any]:
+                      heldout: str = HELDOUT_SPEC, scoring=None) -> dict[str, Any]:
+    """Verification figures; with a scoring backend (model.scoring.Wccn) the top-level ones are
+    the backend's and the plain cosine of the embeddings is reported beside them."""
     from model.verification import verify
 
     x, pairs, issame = face_pairs(data, size, heldout)
     e = flip_embed(embed, x) if flip else embed(x)
     extra = {"heldout_ids": heldout} if data == "orl-heldout" else {}
-    return {**verify(e[pairs[:, 0]], e[pairs[:, 1]], issame).as_dict(), "flip": flip, **extra}
+    plain = verify(e[pairs[:, 0]], e[pairs[:, 1]], issame).as_dict()
+    if scoring is None:
+        return {**plain, "flip": flip, "scoring": "cosine", **extra}
+    w = scoring.apply(unit(e))
+    return {**verify(w[pairs[:, 0]], w[pairs[:, 1]], issame).as_dict(), "flip": flip,
+            "scoring": scoring.describe(), "cosine": plain, **extra}
 
 
 def teacher_cosine(path: Path) -> dict[str, Any]:
@@ -118,8 +130,11 @@ def checkpoint_heldout(extra: dict[str, Any], asked: Optional[str]) -> str:
 
 
 def evaluate_checkpoint(path: Path, data: Optional[str] = None, flip: bool = False,
-                        heldout: Optional[str] = None) -> dict[str, Any]:
+                        heldout: Optional[str] = None, scoring: bool = True) -> dict[str, Any]:
+    """scoring: verify through the checkpoint's scoring backend when it carries one
+    (model/scoring.py; the plain cosine figures come beside), else by plain cosine."""
     from model.checkpoint import load_net
+    from model.scoring import stored
     from model.train import embed, top1
 
     net, extra = load_net(path)
@@ -133,7 +148,8 @@ def evaluate_checkpoint(path: Path, data: Optional[str] = None, flip: bool = Fal
         acc = top1(net, x, y)
         return {"task": "classify", "data": "fashion-mnist test", "top1": acc, "accuracy": acc}
     d = evaluate_embedder(lambda imgs: embed(net, imgs), size, data or "orl-heldout", flip,
-                          checkpoint_heldout(extra, heldout))
+                          checkpoint_heldout(extra, heldout),
+                          stored(extra, str(path)) if scoring else None)
     return {"task": "face", "data": data or "orl-heldout", **d}
 
 
@@ -149,6 +165,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--flip", action="store_true",
                     help="faces: flip test (sum of the normalised embeddings of each image and its "
                          "mirror image)")
+    ap.add_argument("--scoring", choices=("auto", "cosine"), default="auto",
+                    help="faces: auto = through the checkpoint's scoring backend (WCCN fitted on "
+                         "its training identities, model/scoring.py) when it has one, with the plain "
+                         "cosine figures beside; cosine = plain cosine only")
     ap.add_argument("--heldout-ids", default=None,
                     help="orl-heldout: the held-out identities, e.g. 1-10 (default: those the "
                          f"checkpoint's training run held out, model.train --heldout-ids; {HELDOUT_SPEC} "
@@ -176,7 +196,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             if not path.is_file():
                 raise CheckpointError(f"{path}: no such checkpoint" + (
                     " (the trained default design has not been committed yet)" if a.default else ""))
-            res = {"model": str(path), **evaluate_checkpoint(path, a.data, a.flip, a.heldout_ids)}
+            res = {"model": str(path), **evaluate_checkpoint(path, a.data, a.flip, a.heldout_ids,
+                                                             a.scoring == "auto")}
             if a.teacher_cosine:
                 res.update(teacher_cosine(path))
     except (CheckpointError, DataError, TeacherError, ValueError) as e:

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from model.arch import ArchError, build
-from model.checkpoint import CheckpointError, atomic_torch_save, load_into, read, save
+from model.checkpoint import CheckpointError, atomic_torch_save, load_into, net_from, read, save
 from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_mnist,
                         cutmix, load_image_folder, load_unlabeled, mixup, orl_split, resize_images,
                         to_tensor, warp_faces)
@@ -301,17 +301,18 @@ def classify_pool(cfg: TrainConfig, size: int) -> Pool:
 # ---- evaluation ------------------------------------------------------------------------------------
 def embed(net: Net, x: np.ndarray, batch: int = 64) -> np.ndarray:
     net.eval()
+    dev = next(net.parameters()).device  # wherever the network is (a loaded checkpoint: CPU)
     with torch.no_grad():
-        return np.concatenate([net(to_tensor(x[i:i + batch]).to(_device())).cpu().numpy()
+        return np.concatenate([net(to_tensor(x[i:i + batch]).to(dev)).cpu().numpy()
                                for i in range(0, len(x), batch)])
 
 
 def top1(net: Net, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
     net.eval()
-    correct = 0
+    correct, dev = 0, next(net.parameters()).device
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            correct += int((net(to_tensor(x[i:i + batch]).to(_device())).argmax(1).cpu().numpy()
+            correct += int((net(to_tensor(x[i:i + batch]).to(dev)).argmax(1).cpu().numpy()
                             == y[i:i + batch]).sum())
     return correct / len(x)
 
@@ -491,8 +492,15 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             ck["state_dict"].update(ck["extra"]["ema"])
         keep = {"adapters": ck["extra"]["adapters"]} if "adapters" in ck["extra"] else {}
         chain = teacher_chain(teacher_spec) if face else []
-        atomic_torch_save(dict(ck, extra={"train_config": asdict(cfg), "from": src.name,
-                                          "teacher_chain": chain, **keep}), final)
+        extra = {"train_config": asdict(cfg), "from": src.name, "teacher_chain": chain, **keep}
+        if face:  # the verification backend, fitted on the run's own training identities
+            from model.scoring import fit_for_net
+
+            fnet, _ = net_from(dict(ck, extra=extra), str(final))
+            w = fit_for_net(fnet, asdict(cfg))
+            extra["scoring"] = w.to_state()
+            print(f"scoring backend: {w.describe()}", flush=True)
+        atomic_torch_save(dict(ck, extra=extra), final)
     return final
 
 

@@ -72,6 +72,24 @@ def test_face_training_loss_decreases(tmp_path, tiny_teacher):
     assert net.quant_config.name == "w4a8"
 
 
+def test_a_face_run_stores_its_scoring_backend_and_evaluation_goes_through_it(tmp_path, tiny_teacher):
+    from model.evaluate import evaluate_checkpoint
+    from model.scoring import stored
+
+    cfg = TrainConfig(out=str(tmp_path / "r"), teacher=tiny_teacher, arc_weight=0.0, epochs=1,
+                      heldout_ids="35-40", **TINY_FACE)
+    final = run(cfg)[-1]
+    _, extra = load_net(final)
+    w = stored(extra)
+    # fitted on the 34 training identities: each face, its mirror and 4 augmented copies
+    assert w.dim == 32 and w.identities == 34 and w.images == 34 * 10 * 6
+    r = evaluate_checkpoint(final)
+    assert r["scoring"].startswith("WCCN") and r["heldout_ids"] == "35-40"
+    assert set(r["cosine"]) >= {"accuracy", "auc"} and r["cosine"]["accuracy"] != r["accuracy"]
+    plain = evaluate_checkpoint(final, scoring=False)
+    assert plain["scoring"] == "cosine" and plain["accuracy"] == r["cosine"]["accuracy"]
+
+
 @pytest.mark.slow
 def test_classification_loss_decreases_on_fashion_mnist(tmp_path):
     from tests.conftest import require_tool  # noqa: F401

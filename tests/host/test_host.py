@@ -117,3 +117,25 @@ def test_bitstream_built_for_another_design_is_refused(design, tmp_path):
     (tmp_path / "accelerator.json").write_text(json.dumps(other))
     with pytest.raises(BackendError, match="version 7"):
         check_bitstream_description(desc, tmp_path / "accelerator.json")
+
+
+def test_a_design_with_a_scoring_backend_scores_the_embeddings_on_the_host(design, tmp_path):
+    from model.scoring import Wccn, fit_wccn
+
+    rng = np.random.default_rng(3)
+    w = fit_wccn(rng.normal(size=(40, 32)), np.repeat(np.arange(8), 5))
+    d = tmp_path / "scored"
+    shutil.copytree(design, d)
+    w.save(d / "scoring.npz")
+    j = json.loads((d / "accelerator.json").read_text())
+    j["output"]["scoring"] = "scoring.npz"
+    (d / "accelerator.json").write_text(json.dumps(j))
+    plain, scored = Accelerator(design, backend="golden"), Accelerator(d, backend="golden")
+    assert plain.infer(faces()).scored is None
+    r = scored.infer(faces())
+    assert np.array_equal(r.output, plain.infer(faces()).output)  # the network is unchanged
+    assert np.allclose(r.scored, (r.output - w.mean) @ w.transform, atol=1e-5)
+    assert r.verification_embeddings is r.scored
+    Wccn(w.mean[:16], w.transform[:16, :16], w.lam, w.images, w.identities).save(d / "scoring.npz")
+    with pytest.raises(BackendError, match="16-d embeddings, the design outputs 32"):
+        Accelerator(d, backend="golden")

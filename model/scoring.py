@@ -1,0 +1,209 @@
+"""The verification scoring backend: within-class covariance normalisation (WCCN) of a face
+student's embeddings, fitted on its own training identities.
+
+Two faces are compared by the cosine of their embeddings. The student learned its embedding
+from 30 people; the directions in which one person's embedding moves between photographs
+(pose, light, expression) are not suppressed by distillation alone. WCCN (Hatch, Kajarekar
+and Stolcke, "Within-class covariance normalization for SVM-based speaker recognition",
+ICSLP 2006; a standard backend of verification systems) whitens the within-class scatter
+measured on labelled training faces: e' = (e - mean) @ T with T T^T = (S_w + lam I)^-1,
+S_w the pooled within-identity covariance of the embeddings, lam a ridge of `lam` times the
+mean eigenvalue (30 identities do not pin down all 512 directions). Faces are then compared
+by the cosine of e'.
+
+The scatter is measured on each training face, its mirror image and `copies` augmented
+copies (model.data.augment_faces), all embedded by the student. The defaults (lam 0.03,
+4 copies) were chosen on the cross-validation folds s1-s10, s11-s20, s21-s30, never on
+s31-s40 (model/README.md). It is a fixed affine map on the host after the accelerator's
+L2-normalised embedding: the network and its integer path are unchanged.
+
+    python -m model.scoring --checkpoint RUN/final.pt          # fit and store in the checkpoint
+    python -m model.scoring --checkpoint RUN/final.pt --remove
+
+This module needs only numpy; fitting for a checkpoint imports torch lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+LAMBDA = 0.03  # ridge, as a fraction of the mean within-class eigenvalue
+COPIES = 4  # augmented copies per training face, besides the face and its mirror image
+SEED = 0
+
+
+class ScoringError(ValueError):
+    """Embeddings or a stored backend that cannot be used; the message names the problem."""
+
+
+@dataclass
+class Wccn:
+    mean: np.ndarray  # d: mean training embedding
+    transform: np.ndarray  # d x d: e' = (e - mean) @ transform
+    lam: float
+    images: int  # embeddings it was fitted on
+    identities: int
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    def apply(self, e: np.ndarray) -> np.ndarray:
+        e = np.asarray(e)
+        if e.ndim != 2 or e.shape[1] != self.dim:
+            raise ScoringError(f"embeddings of shape {e.shape}: the WCCN backend takes N x {self.dim}")
+        return ((e.astype(np.float64) - self.mean) @ self.transform).astype(np.float32)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"kind": "wccn", "mean": self.mean.astype(np.float32),
+                "transform": self.transform.astype(np.float32), "lam": float(self.lam),
+                "images": int(self.images), "identities": int(self.identities)}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any], where: str = "scoring backend") -> "Wccn":
+        try:
+            if s.get("kind") != "wccn":
+                raise ScoringError(f"{where}: kind {s.get('kind')!r} is not 'wccn'")
+            mean = np.asarray(s["mean"], np.float64)
+            t = np.asarray(s["transform"], np.float64)
+            out = cls(mean, t, float(s["lam"]), int(s["images"]), int(s["identities"]))
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, ScoringError):
+                raise
+            raise ScoringError(f"{where}: not a WCCN backend ({type(e).__name__}: {e})") from None
+        if mean.ndim != 1 or t.shape != (mean.shape[0], mean.shape[0]):
+            raise ScoringError(f"{where}: mean {mean.shape} and transform {t.shape} do not match")
+        return out
+
+    def save(self, path: Union[str, Path]) -> None:
+        np.savez(path, **{k: np.asarray(v) for k, v in self.to_state().items()})
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "Wccn":
+        try:
+            with np.load(path) as z:
+                s = {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
+        except (OSError, ValueError) as e:
+            raise ScoringError(f"{path}: not a readable scoring file ({e})") from None
+        return cls.from_state(s, str(path))
+
+    def describe(self) -> str:
+        return (f"WCCN (lam {self.lam:g}, fitted on {self.images} embeddings of "
+                f"{self.identities} identities)")
+
+
+def fit_wccn(emb: np.ndarray, labels: np.ndarray, lam: float = LAMBDA) -> Wccn:
+    """WCCN from N x d embeddings and their N identity labels."""
+    emb, labels = np.asarray(emb, np.float64), np.asarray(labels)
+    if emb.ndim != 2 or labels.shape != (len(emb),):
+        raise ScoringError(f"embeddings {emb.shape} and labels {labels.shape}: need N x d and N")
+    if not np.isfinite(emb).all():
+        raise ScoringError("embeddings contain NaN or infinity")
+    if lam <= 0:
+        raise ScoringError(f"lam {lam}: the ridge must be positive")
+    ids = np.unique(labels)
+    if len(ids) < 2:
+        raise ScoringError(f"{len(ids)} identity: WCCN needs faces of at least two people")
+    d = emb.shape[1]
+    # within-class scatter: each embedding minus its identity's mean
+    centred = emb.copy()
+    for c in ids:
+        m = labels == c
+        centred[m] -= emb[m].mean(0)
+    sw = centred.T @ centred / len(emb)
+    vals, vecs = np.linalg.eigh(sw + lam * np.trace(sw) / d * np.eye(d))
+    if vals.min() <= 0:
+        raise ScoringError("the within-class scatter is zero: all faces of each identity embed alike")
+    return Wccn(emb.mean(0), vecs / np.sqrt(vals), lam, len(emb), len(ids))
+
+
+def training_views(x: np.ndarray, y: np.ndarray, copies: int = COPIES,
+                   seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """The faces whose embeddings measure the within-class scatter: each face, its mirror
+    image and `copies` augmented copies (uint8 N x H x W x C in, with their labels)."""
+    from model.data import augment_faces
+
+    rng = np.random.default_rng(seed)
+    xs = [x, np.ascontiguousarray(x[:, :, ::-1])] + [augment_faces(x, rng) for _ in range(copies)]
+    return np.concatenate(xs), np.tile(y, len(xs))
+
+
+def training_faces(train_config: dict[str, Any], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled faces a face run trained on, at the student's input size: the ORL
+    identities it did not hold out, or its ImageFolder tree."""
+    data = train_config.get("data", "orl")
+    if data == "orl":
+        from model.orl import HELDOUT_SPEC, load_orl, split_ids
+
+        return load_orl(split_ids(train_config.get("heldout_ids") or HELDOUT_SPEC)[0], size)
+    from model.data import load_image_folder
+
+    x, y, _ = load_image_folder(data, size)
+    return x, y
+
+
+def fit_for_net(net, train_config: dict[str, Any], lam: float = LAMBDA, copies: int = COPIES,
+                seed: int = SEED) -> Wccn:
+    """Fits the backend for a trained face network on its own training identities."""
+    from model.train import embed
+
+    x, y = training_faces(train_config, net.arch.input.out_shape[1])
+    xv, yv = training_views(x, y, copies, seed)
+    return fit_wccn(embed(net, xv), yv, lam)
+
+
+def stored(extra: dict[str, Any], where: str = "checkpoint") -> Optional[Wccn]:
+    """The backend a checkpoint carries (its extra["scoring"]), or None."""
+    s = extra.get("scoring")
+    return None if s is None else Wccn.from_state(s, f"{where}: scoring backend")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m model.scoring", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, required=True,
+                    help="a face checkpoint of ours; rewritten (atomically) with the backend in it")
+    ap.add_argument("--lam", type=float, default=LAMBDA,
+                    help=f"ridge as a fraction of the mean within-class eigenvalue ({LAMBDA})")
+    ap.add_argument("--copies", type=int, default=COPIES,
+                    help=f"augmented copies per training face besides it and its mirror ({COPIES})")
+    ap.add_argument("--seed", type=int, default=SEED, help="augmentation seed")
+    ap.add_argument("--remove", action="store_true", help="drop the checkpoint's backend instead")
+    a = ap.parse_args(argv)
+    if a.copies < 0:
+        ap.error(f"--copies {a.copies}: give 0 or more")
+    from model.checkpoint import CheckpointError, atomic_torch_save, load_net, read
+    from model.data import DataError
+
+    try:
+        ck = read(a.checkpoint)
+        extra = dict(ck["extra"])
+        if a.remove:
+            extra.pop("scoring", None)
+            msg = "removed the scoring backend"
+        else:
+            net, _ = load_net(a.checkpoint)
+            if net.arch.name != "vargfacenet":
+                raise ScoringError(f"{a.checkpoint}: a {net.arch.name} checkpoint has no face embedding")
+            cfg = extra.get("train_config")
+            if not cfg:
+                raise ScoringError(f"{a.checkpoint}: no train_config, so its training identities are unknown")
+            w = fit_for_net(net, cfg, a.lam, a.copies, a.seed)
+            extra["scoring"] = w.to_state()
+            msg = f"stored {w.describe()}"
+        atomic_torch_save(dict(ck, extra=extra), a.checkpoint)
+    except (CheckpointError, DataError, ScoringError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{a.checkpoint}: {msg}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,6 +24,7 @@ from model.checkpoint import save
 from model.export import export_qonnx
 from model.orl import load_orl
 from model.quant import QuantConfig
+from model.scoring import Wccn, fit_wccn
 from model.nets import Net
 from sim.golden import GoldenModel
 
@@ -51,7 +52,10 @@ def calibrated_net(model, spec, seed=0):
 def tiny_build(tmp_path_factory):
     net, x = calibrated_net("vargfacenet", "w4a8")
     d = tmp_path_factory.mktemp("flow")
-    save(net, d / "ck.pt")
+    # with a verification scoring backend, which the build hands to the host
+    c = net.arch.output.cout
+    w = fit_wccn(np.random.default_rng(0).normal(size=(4 * c, c)), np.arange(4 * c) % 8)
+    save(net, d / "ck.pt", extra={"scoring": w.to_state()})
     res = build(BuildConfig(out=d / "build", checkpoint=d / "ck.pt", fps=20000, verify_images=4,
                             finn_report=True))
     return net, x, res
@@ -71,6 +75,8 @@ def test_build_folder_holds_description_sources_tcl_and_reports(tiny_build):
     assert "create_clock -period 5.000" in (out / "tcl" / "hls.tcl").read_text()
     sizing = json.loads((out / "reports" / "estimate.json").read_text())["fifo_sizing"]
     assert sizing["rounds"] >= 1 and sizing["fell_back_to_unbounded_peaks"] is False
+    assert acc.output["scoring"] == "scoring.npz"
+    assert Wccn.load(out / "scoring.npz").dim == acc.output["channels"]
     finn = json.loads((out / "reports" / "finn_estimates.json").read_text())
     assert any(r["finn"] is not None for r in finn) and any(r["note"] == "no FINN model" for r in finn)
     # FINN's own analyses see every engine, registered as FINN custom ops (flow/finn_ops.py)
@@ -162,6 +168,7 @@ def test_vargnet_build_from_a_qonnx_file(tmp_path):
                             weights_header=False))
     v = res.report["verification"]
     assert v["csim_equals_golden"] and v["qonnx_integer_graph_equals_golden"]
+    assert "scoring" not in res.accelerator.output  # a QONNX file carries no scoring backend
 
 
 def test_truncated_or_non_qonnx_file_is_refused(tmp_path):

@@ -35,7 +35,7 @@ notebook: ## execute the PYNQ inference notebook in the host environment (simula
 	$(PY) -m host.demo > /dev/null
 	$(HOSTPY) -m pytest --nbmake host/notebooks -q
 
-train: ## reproduce the default design: float distillation from SFace on ORL s1-s30 (embedding, feature maps, relational 10), then 4-bit QAT distilled from that float parent, then its WCCN scoring backend (~23 min on 2 cores)
+train: ## reproduce the default design: float distillation from SFace on ORL s1-s30 (embedding, feature maps, relational 10), then 4-bit QAT distilled from that float parent, then its WCCN scoring backend (23-32 min measured on 2 cores)
 	$(PY) -m model.train --task face --out runs/default-float --width 0.25 --quant float --arc-weight 0 \
 	  --copies 10 --mixup 0.3 --relational 10 --feature-distill 7 --epochs 10 --batch 32 --threads 2
 	$(PY) -m model.train --task face --out runs/default --width 0.25 --quant w4a4-mse --arc-weight 0 \

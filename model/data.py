@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from model.orl import HELDOUT_IDS, TRAIN_IDS, load_orl, resize_bilinear
+from model.orl import HELDOUT_IDS, TRAIN_IDS, load_orl, resize_bilinear, split_ids
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMG_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
@@ -155,6 +155,16 @@ def orl_split(size: int = 112, train_ids: Sequence[int] = TRAIN_IDS,
     hx, hy = load_orl(heldout_ids, size)
     remap = {v: i for i, v in enumerate(sorted(set(ty.tolist())))}
     return FaceSplit(tx, np.asarray([remap[v] for v in ty]), hx, hy)
+
+
+def training_faces(data: str, heldout_spec: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled faces a face run trains on: the ORL identities outside `heldout_spec`
+    (labels 0..K-1), or every image of an ImageFolder tree."""
+    if data == "orl":
+        split = orl_split(size, *split_ids(heldout_spec))
+        return split.train_x, split.train_y
+    x, y, _ = load_image_folder(data, size)
+    return x, y
 
 
 def balanced_pairs(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -134,26 +134,15 @@ def training_views(x: np.ndarray, y: np.ndarray, copies: int = COPIES,
     return np.concatenate(xs), np.tile(y, len(xs))
 
 
-def training_faces(train_config: dict[str, Any], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The labelled faces a face run trained on, at the student's input size: the ORL
-    identities it did not hold out, or its ImageFolder tree."""
-    data = train_config.get("data", "orl")
-    if data == "orl":
-        from model.orl import HELDOUT_SPEC, load_orl, split_ids
-
-        return load_orl(split_ids(train_config.get("heldout_ids") or HELDOUT_SPEC)[0], size)
-    from model.data import load_image_folder
-
-    x, y, _ = load_image_folder(data, size)
-    return x, y
-
-
 def fit_for_net(net, train_config: dict[str, Any], lam: float = LAMBDA, copies: int = COPIES,
                 seed: int = SEED) -> Wccn:
     """Fits the backend for a trained face network on its own training identities."""
+    from model.data import training_faces
+    from model.orl import HELDOUT_SPEC
     from model.train import embed
 
-    x, y = training_faces(train_config, net.arch.input.out_shape[1])
+    x, y = training_faces(train_config.get("data", "orl"),
+                          train_config.get("heldout_ids") or HELDOUT_SPEC, net.arch.input.out_shape[1])
     xv, yv = training_views(x, y, copies, seed)
     return fit_wccn(embed(net, xv), yv, lam)
 
@@ -178,7 +167,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     a = ap.parse_args(argv)
     if a.copies < 0:
         ap.error(f"--copies {a.copies}: give 0 or more")
-    from model.checkpoint import CheckpointError, atomic_torch_save, load_net, read
+    from model.checkpoint import CheckpointError, atomic_torch_save, net_from, read
     from model.data import DataError
 
     try:
@@ -188,7 +177,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             extra.pop("scoring", None)
             msg = "removed the scoring backend"
         else:
-            net, _ = load_net(a.checkpoint)
+            net, _ = net_from(ck, str(a.checkpoint))
             if net.arch.name != "vargfacenet":
                 raise ScoringError(f"{a.checkpoint}: a {net.arch.name} checkpoint has no face embedding")
             cfg = extra.get("train_config")

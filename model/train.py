@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from model.arch import ArchError, build
 from model.checkpoint import CheckpointError, atomic_torch_save, load_into, net_from, read, save
 from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_mnist,
-                        cutmix, load_image_folder, load_unlabeled, mixup, orl_split, resize_images,
-                        to_tensor, warp_faces)
+                        cutmix, load_image_folder, load_unlabeled, mixup, resize_images,
+                        to_tensor, training_faces, warp_faces)
 from model.losses import ArcFace, angular_distillation, feature_distillation, relational_distillation
 from model.nets import Net
 from model.orl import HELDOUT_SPEC, split_ids
@@ -173,11 +173,7 @@ def face_pool(cfg: TrainConfig, size: int, emb: int, teacher_spec: Optional[str]
     student_size, size = size, teacher_input_size(teacher_spec) if teacher_spec else size
     if student_size > size:
         raise TrainError(f"the student's input ({student_size}) is larger than the teacher's ({size})")
-    if cfg.data == "orl":
-        split = orl_split(size, *split_ids(cfg.heldout_ids))
-        x, y = split.train_x, split.train_y
-    else:
-        x, y, _ = load_image_folder(cfg.data, size)
+    x, y = training_faces(cfg.data, cfg.heldout_ids, size)
     val_x, val_pairs = None, None
     if cfg.val_ids:
         ids = np.unique(y)

@@ -9,7 +9,11 @@ logits (VarGNet), the raw integer accumulators, and the timing of the batch.
 A design built from a checkpoint with a verification scoring backend (model/scoring.py: WCCN
 fitted on the training identities, scoring.npz in the build) also gives res.scored, the
 embeddings after that fixed affine map; faces are compared by the cosine of res.scored
-(res.verification_embeddings picks it when present).
+(res.verification_embeddings picks it when present). A backend fitted on flip-test
+embeddings makes infer stream each face and its mirror image (2N frames in one batch):
+res.output and res.raw stay the faces' own, res.mirror holds the mirror images' embeddings,
+and res.scored maps the flip test of the two; `infer(images, score=False)` streams the faces
+alone.
 
 numpy only (plus pynq on a board, g++ for the C-sim backend).
 """
@@ -28,14 +32,14 @@ import numpy as np
 from flow.accel import Accelerator as Description
 from host.backends import BackendError, CsimBackend, GoldenBackend, PynqBackend, pynq_devices
 from host.packing import check_images, pack_input, unpack_output
-from model.scoring import Wccn
+from model.scoring import Wccn, flip_test, mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
 class Timing:
-    images: int
+    images: int  # frames streamed through the accelerator (2 per face under the flip test)
     pack_s: float
     compute_s: float  # transfer + compute (board), or the simulation's run time
     unpack_s: float
@@ -63,6 +67,7 @@ class Result:
     backend: str
     simulated: dict[str, Any] = field(default_factory=dict)  # the simulator's estimate
     scored: Optional[np.ndarray] = None  # embeddings through the design's scoring backend
+    mirror: Optional[np.ndarray] = None  # the mirror images' embeddings (flip-test backend)
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -135,20 +140,27 @@ class Accelerator:
         return y.astype(np.float32)
 
     # ---- inference --------------------------------------------------------------------------
-    def infer(self, images: np.ndarray) -> Result:
+    def infer(self, images: np.ndarray, score: bool = True) -> Result:
+        """score: apply the design's scoring backend (res.scored); with a flip-test backend
+        this streams the mirror images too. score=False streams the faces alone."""
         x = check_images(images, self.shape)
+        n = len(x)
+        flip = score and self.scoring is not None and self.scoring.flip
         t0 = time.perf_counter()
-        beats = pack_input(x)
+        beats = pack_input(np.concatenate([x, mirror(x)]) if flip else x)
         t1 = time.perf_counter()
         out = self.backend.run(beats)
         t2 = time.perf_counter()
         raw = unpack_output(out, self.channels)
         t3 = time.perf_counter()
         y = self.postprocess(raw)
-        scored = self.scoring.apply(y) if self.scoring is not None else None
+        scored = mirrored = None
+        if score and self.scoring is not None:
+            mirrored = y[n:] if flip else None
+            scored = self.scoring.apply(flip_test(y[:n], mirrored) if flip else y)
         t4 = time.perf_counter()
-        timing = Timing(len(x), t1 - t0, t2 - t1, t3 - t2, t4 - t3)
-        return Result(y, raw, timing, self.backend_name, self.simulated(), scored)
+        timing = Timing(len(raw), t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+        return Result(y[:n], raw[:n], timing, self.backend_name, self.simulated(), scored, mirrored)
 
     def simulated(self) -> dict[str, Any]:
         """The cycle-approximate simulator's estimate for this design (analytic path)."""

@@ -5,7 +5,8 @@
 2. run the held-out ORL identities (s31..s40, never trained on) through the host driver with
    the whole-network C-sim backend;
 3. print the face-verification accuracy (10-fold, balanced pairs; through the design's scoring
-   backend when it has one, model/scoring.py, and by plain cosine beside), the bit-exact agreement of
+   backend when it has one, model/scoring.py, with the flip test when it was fitted on it, and
+   by plain cosine of the single-pass embeddings beside), the bit-exact agreement of
    the C-sim with the golden integer model, the per-layer agreement of the integer layers
    with the trained Brevitas network (flow/agreement.py), and the simulator's FPS and latency on ZCU104.
 
@@ -98,18 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"held-out ORL verification (s31-s40, {v.pairs} balanced pairs, 10-fold, {how}): "
           f"accuracy {100 * v.accuracy:.1f}% +- {100 * v.accuracy_std:.1f}, AUC {v.auc:.4f}")
     if acc.scoring:
-        print(f"  the same embeddings by plain cosine: accuracy {100 * plain.accuracy:.1f}% "
+        print(f"  the faces' single-pass embeddings by plain cosine: accuracy {100 * plain.accuracy:.1f}% "
               f"+- {100 * plain.accuracy_std:.1f}, AUC {plain.auc:.4f}")
     print(f"C-sim vs golden integer model on 10 faces: {cmp['differing_integers']} of "
           f"{cmp['integers']} integers differ (bit-exact: {cmp['bit_exact']})")
     print(f"integer layers vs the trained Brevitas network, per layer on the same input codes "
           f"({agree['faces']} faces, {agree['layers']} quantized outputs): {agree['mismatched']} of "
           f"{agree['codes']} codes differ, {agree['off_tie']} of them away from a rounding tie")
-    print(f"host timing (C-sim backend, {res.timing.images} images): {res.timing.fps:.1f} images/s "
+    frames = f"{len(x)} faces" + (" and their mirror images" if res.mirror is not None else "")
+    print(f"host timing (C-sim backend, {res.timing.images} frames: {frames}): {res.timing.fps:.1f} frames/s "
           f"on this machine (pack {1e3 * res.timing.pack_s:.2f} ms, compute {res.timing.compute_s:.2f} s, "
           f"unpack+tail {1e3 * (res.timing.unpack_s + res.timing.tail_s):.2f} ms)")
+    per_face = (f" ({est['fps'] / 2:.0f} faces/s with the flip test's two frames per face)"
+                if res.mirror is not None else "")
     print(f"simulator estimate on {acc.desc.board} at {acc.desc.clock_mhz:g} MHz: "
-          f"{est['fps']:.0f} FPS, batch-1 latency {est['latency_ms']:.3f} ms; estimated resources "
+          f"{est['fps']:.0f} FPS{per_face}, batch-1 latency {est['latency_ms']:.3f} ms; estimated resources "
           f"{est['resources']['estimate']} "
           f"({'within' if est['fits']['within_80_percent'] else 'NOT within'} 80% of the board)")
     print(f"[demo] done in {time.perf_counter() - t0:.0f} s")

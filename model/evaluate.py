@@ -13,9 +13,10 @@ Held-out ORL pairs: all same-identity pairs of the held-out identities (s31..s40
 balanced protocol.
 
 A face checkpoint that carries a scoring backend (model/scoring.py: WCCN fitted on its
-training identities, stored by model.train) is verified through it; the plain cosine figures
-of the same embeddings are reported beside them under "cosine" (`--scoring cosine`: only
-those).
+training identities, stored by model.train) is verified through it, with the flip test (face
++ mirror image) when the backend was fitted on flip-test embeddings; the plain cosine figures
+of the single-pass embeddings (flip test with --flip) are reported beside them under "cosine"
+(`--scoring cosine`: only those).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, Optional
 import numpy as np
 
 from model.orl import HELDOUT_SPEC
+from model.scoring import flip_test, mirror, unit
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = ROOT / "model" / "checkpoints" / "default.pt"
@@ -48,33 +50,30 @@ def face_pairs(data: str, size: int, heldout: str = HELDOUT_SPEC) -> tuple[np.nd
     return x, pairs, issame
 
 
-def unit(e: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-
-
 def flip_embed(embed, x: np.ndarray) -> np.ndarray:
-    """The "flip test" of face verification: the sum of the L2-normalised embeddings of each
-    image and its horizontal mirror (two passes per face on the accelerator)."""
-    a, b = embed(x), embed(np.ascontiguousarray(x[:, :, ::-1]))
-    return unit(a) + unit(b)
+    """The "flip test" of face verification (model.scoring.flip_test): the normalised sum of
+    the normalised embeddings of each image and its mirror image (two passes per face)."""
+    return flip_test(embed(x), embed(mirror(x)))
 
 
 def evaluate_embedder(embed, size: int, data: str, flip: bool = False,
                       heldout: str = HELDOUT_SPEC, scoring=None) -> dict[str, Any]:
     """Verification figures; with a scoring backend (model.scoring.Wccn) the top-level ones are
-    the backend's and the plain cosine of the embeddings is reported beside them."""
+    the backend's (on the embeddings it takes: flip-test ones when it was fitted on those) and
+    the plain cosine of the embeddings (flip test only with `flip`) is reported beside them."""
     from model.verification import verify
 
     x, pairs, issame = face_pairs(data, size, heldout)
-    e = flip_embed(embed, x) if flip else embed(x)
+    e = unit(embed(x))
+    e_mirror = unit(embed(mirror(x))) if flip or (scoring is not None and scoring.flip) else None
     extra = {"heldout_ids": heldout} if data == "orl-heldout" else {}
-    plain = verify(e[pairs[:, 0]], e[pairs[:, 1]], issame).as_dict()
+    p = flip_test(e, e_mirror) if flip else e
+    plain = verify(p[pairs[:, 0]], p[pairs[:, 1]], issame).as_dict()
     if scoring is None:
         return {**plain, "flip": flip, "scoring": "cosine", **extra}
-    w = scoring.apply(unit(e))
-    return {**verify(w[pairs[:, 0]], w[pairs[:, 1]], issame).as_dict(), "flip": flip,
-            "scoring": scoring.describe(), "cosine": plain, **extra}
+    w = scoring.apply(flip_test(e, e_mirror) if scoring.flip else e)
+    return {**verify(w[pairs[:, 0]], w[pairs[:, 1]], issame).as_dict(), "flip": scoring.flip,
+            "scoring": scoring.describe(), "cosine": {**plain, "flip": flip}, **extra}
 
 
 def teacher_cosine(path: Path) -> dict[str, Any]:
@@ -163,8 +162,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--data", default=None, help="orl-heldout (faces, default) | a .bin set | fashion-mnist")
     ap.add_argument("--json", action="store_true", help="print JSON (key 'accuracy')")
     ap.add_argument("--flip", action="store_true",
-                    help="faces: flip test (sum of the normalised embeddings of each image and its "
-                         "mirror image)")
+                    help="faces: the plain cosine figures by the flip test too (normalised sum of the "
+                         "normalised embeddings of each image and its mirror image); a scoring "
+                         "backend uses the embeddings it was fitted on either way")
     ap.add_argument("--scoring", choices=("auto", "cosine"), default="auto",
                     help="faces: auto = through the checkpoint's scoring backend (WCCN fitted on "
                          "its training identities, model/scoring.py) when it has one, with the plain "

@@ -11,11 +11,16 @@ S_w the pooled within-identity covariance of the embeddings, lam a ridge of `lam
 mean eigenvalue (30 identities do not pin down all 512 directions). Faces are then compared
 by the cosine of e'.
 
-The scatter is measured on each training face, its mirror image and `copies` augmented
-copies (model.data.augment_faces), all embedded by the student. The defaults (lam 0.03,
-4 copies) were chosen on the cross-validation folds s1-s10, s11-s20, s21-s30, never on
-s31-s40 (model/README.md). It is a fixed affine map on the host after the accelerator's
-L2-normalised embedding: the network and its integer path are unchanged.
+With `flip` (the default), a face is embedded by the flip test of face verification: the
+normalised sum of the L2-normalised embeddings of the face and of its mirror image (two
+passes of the network per face; on the accelerator, two frames). The scatter is measured on
+the same kind of embedding it is applied to: each training face and `copies` augmented
+copies (model.data.augment_faces), each by the flip test. Without `flip`: single-pass
+embeddings of each training face, its mirror image and the copies. The defaults (flip, lam
+0.03, 10 copies; without flip 4 copies was best) were chosen on the cross-validation folds
+s1-s10, s11-s20, s21-s30, never on s31-s40 (model/README.md). It is a fixed affine map on
+the host after the accelerator's L2-normalised embedding: the network and its integer path
+are unchanged.
 
     python -m model.scoring --checkpoint RUN/final.pt          # fit and store in the checkpoint
     python -m model.scoring --checkpoint RUN/final.pt --remove
@@ -34,8 +39,29 @@ from typing import Any, Optional, Union
 import numpy as np
 
 LAMBDA = 0.03  # ridge, as a fraction of the mean within-class eigenvalue
-COPIES = 4  # augmented copies per training face, besides the face and its mirror image
+FLIP = True  # embed each face by the flip test (face + mirror image)
+COPIES = 10  # augmented copies per training face, besides the face (and its mirror image)
 SEED = 0
+
+
+def unit(e: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    e = np.asarray(e)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+def mirror(x: np.ndarray) -> np.ndarray:
+    """Horizontal mirror images of N x H x W x C faces."""
+    return np.ascontiguousarray(np.asarray(x)[:, :, ::-1])
+
+
+def flip_test(e: np.ndarray, e_mirror: np.ndarray) -> np.ndarray:
+    """The flip-test embedding of faces from the embeddings of the faces and of their mirror
+    images: the normalised sum of the two normalised embeddings."""
+    e, e_mirror = np.asarray(e), np.asarray(e_mirror)
+    if e.shape != e_mirror.shape:
+        raise ScoringError(f"embeddings {e.shape} and mirror embeddings {e_mirror.shape} differ in shape")
+    return unit(unit(e) + unit(e_mirror))
 
 
 class ScoringError(ValueError):
@@ -49,6 +75,7 @@ class Wccn:
     lam: float
     images: int  # embeddings it was fitted on
     identities: int
+    flip: bool = False  # it expects flip-test embeddings (flip_test) rather than single-pass ones
 
     @property
     def dim(self) -> int:
@@ -63,7 +90,8 @@ class Wccn:
     def to_state(self) -> dict[str, Any]:
         return {"kind": "wccn", "mean": self.mean.astype(np.float32),
                 "transform": self.transform.astype(np.float32), "lam": float(self.lam),
-                "images": int(self.images), "identities": int(self.identities)}
+                "images": int(self.images), "identities": int(self.identities),
+                "flip": bool(self.flip)}
 
     @classmethod
     def from_state(cls, s: dict[str, Any], where: str = "scoring backend") -> "Wccn":
@@ -72,7 +100,9 @@ class Wccn:
                 raise ScoringError(f"{where}: kind {s.get('kind')!r} is not 'wccn'")
             mean = np.asarray(s["mean"], np.float64)
             t = np.asarray(s["transform"], np.float64)
-            out = cls(mean, t, float(s["lam"]), int(s["images"]), int(s["identities"]))
+            # backends stored before the flip test existed were single-pass
+            out = cls(mean, t, float(s["lam"]), int(s["images"]), int(s["identities"]),
+                      bool(s.get("flip", False)))
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, ScoringError):
                 raise
@@ -94,12 +124,14 @@ class Wccn:
         return cls.from_state(s, str(path))
 
     def describe(self) -> str:
-        return (f"WCCN (lam {self.lam:g}, fitted on {self.images} embeddings of "
+        how = "flip-test" if self.flip else "single-pass"
+        return (f"WCCN of {how} embeddings (lam {self.lam:g}, fitted on {self.images} embeddings of "
                 f"{self.identities} identities)")
 
 
-def fit_wccn(emb: np.ndarray, labels: np.ndarray, lam: float = LAMBDA) -> Wccn:
-    """WCCN from N x d embeddings and their N identity labels."""
+def fit_wccn(emb: np.ndarray, labels: np.ndarray, lam: float = LAMBDA, flip: bool = False) -> Wccn:
+    """WCCN from N x d embeddings and their N identity labels (flip: they are flip-test
+    embeddings, and so must be those it is applied to)."""
     emb, labels = np.asarray(emb, np.float64), np.asarray(labels)
     if emb.ndim != 2 or labels.shape != (len(emb),):
         raise ScoringError(f"embeddings {emb.shape} and labels {labels.shape}: need N x d and N")
@@ -120,22 +152,23 @@ def fit_wccn(emb: np.ndarray, labels: np.ndarray, lam: float = LAMBDA) -> Wccn:
     vals, vecs = np.linalg.eigh(sw + lam * np.trace(sw) / d * np.eye(d))
     if vals.min() <= 0:
         raise ScoringError("the within-class scatter is zero: all faces of each identity embed alike")
-    return Wccn(emb.mean(0), vecs / np.sqrt(vals), lam, len(emb), len(ids))
+    return Wccn(emb.mean(0), vecs / np.sqrt(vals), lam, len(emb), len(ids), flip)
 
 
-def training_views(x: np.ndarray, y: np.ndarray, copies: int = COPIES,
-                   seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """The faces whose embeddings measure the within-class scatter: each face, its mirror
-    image and `copies` augmented copies (uint8 N x H x W x C in, with their labels)."""
+def training_views(x: np.ndarray, y: np.ndarray, copies: int = COPIES, seed: int = SEED,
+                   flip: bool = FLIP) -> tuple[np.ndarray, np.ndarray]:
+    """The faces whose embeddings measure the within-class scatter: each face and `copies`
+    augmented copies, and without flip each face's mirror image too (a flip-test embedding
+    holds it already) (uint8 N x H x W x C in, with their labels)."""
     from model.data import augment_faces
 
     rng = np.random.default_rng(seed)
-    xs = [x, np.ascontiguousarray(x[:, :, ::-1])] + [augment_faces(x, rng) for _ in range(copies)]
+    xs = [x] + ([] if flip else [mirror(x)]) + [augment_faces(x, rng) for _ in range(copies)]
     return np.concatenate(xs), np.tile(y, len(xs))
 
 
 def fit_for_net(net, train_config: dict[str, Any], lam: float = LAMBDA, copies: int = COPIES,
-                seed: int = SEED) -> Wccn:
+                seed: int = SEED, flip: bool = FLIP) -> Wccn:
     """Fits the backend for a trained face network on its own training identities."""
     from model.data import training_faces
     from model.orl import HELDOUT_SPEC
@@ -143,8 +176,9 @@ def fit_for_net(net, train_config: dict[str, Any], lam: float = LAMBDA, copies: 
 
     x, y = training_faces(train_config.get("data", "orl"),
                           train_config.get("heldout_ids") or HELDOUT_SPEC, net.arch.input.out_shape[1])
-    xv, yv = training_views(x, y, copies, seed)
-    return fit_wccn(embed(net, xv), yv, lam)
+    xv, yv = training_views(x, y, copies, seed, flip)
+    views = flip_test(embed(net, xv), embed(net, mirror(xv))) if flip else unit(embed(net, xv))
+    return fit_wccn(views, yv, lam, flip)
 
 
 def stored(extra: dict[str, Any], where: str = "checkpoint") -> Optional[Wccn]:
@@ -161,7 +195,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--lam", type=float, default=LAMBDA,
                     help=f"ridge as a fraction of the mean within-class eigenvalue ({LAMBDA})")
     ap.add_argument("--copies", type=int, default=COPIES,
-                    help=f"augmented copies per training face besides it and its mirror ({COPIES})")
+                    help=f"augmented copies per training face besides it (and its mirror) ({COPIES})")
+    ap.add_argument("--no-flip", dest="flip", action="store_false",
+                    help="single-pass embeddings instead of the flip test (face + mirror image, "
+                         "two passes per face); the fold-chosen setting without it was --copies 4")
     ap.add_argument("--seed", type=int, default=SEED, help="augmentation seed")
     ap.add_argument("--remove", action="store_true", help="drop the checkpoint's backend instead")
     a = ap.parse_args(argv)
@@ -183,7 +220,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             cfg = extra.get("train_config")
             if not cfg:
                 raise ScoringError(f"{a.checkpoint}: no train_config, so its training identities are unknown")
-            w = fit_for_net(net, cfg, a.lam, a.copies, a.seed)
+            w = fit_for_net(net, cfg, a.lam, a.copies, a.seed, a.flip)
             extra["scoring"] = w.to_state()
             msg = f"stored {w.describe()}"
         atomic_torch_save(dict(ck, extra=extra), a.checkpoint)

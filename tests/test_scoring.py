@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.scoring import ScoringError, Wccn, fit_wccn, training_views
+from model.scoring import ScoringError, Wccn, fit_wccn, flip_test, mirror, training_views
 from model.verification import verify
 
 
@@ -89,9 +89,34 @@ def test_embeddings_of_another_size_and_broken_files_are_named(tmp_path):
 def test_training_views_are_each_face_its_mirror_and_augmented_copies():
     x = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 1)).astype(np.uint8)
     y = np.array([4, 5, 6])
-    xv, yv = training_views(x, y, copies=2)
+    xv, yv = training_views(x, y, copies=2, flip=False)
     assert xv.shape == (12, 16, 16, 1) and yv.tolist() == [4, 5, 6] * 4
     assert np.array_equal(xv[:3], x) and np.array_equal(xv[3:6], x[:, :, ::-1])
+    # under the flip test each view brings its mirror image along, so no separate mirror
+    xf, yf = training_views(x, y, copies=2, flip=True)
+    assert xf.shape == (9, 16, 16, 1) and np.array_equal(xf[:3], x)
+    assert np.array_equal(xf[3:], xv[6:])  # the same augmented copies
+
+
+def test_the_flip_test_is_the_normalised_sum_of_the_normalised_embeddings():
+    a, b = np.array([[3.0, 4.0], [1.0, 0.0]]), np.array([[0.0, 2.0], [0.0, -1.0]])
+    want = np.array([[0.6, 1.8], [1.0, -1.0]])
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    assert np.allclose(flip_test(a, b), want)
+    assert np.array_equal(mirror(np.arange(6).reshape(1, 1, 3, 2)), [[[[4, 5], [2, 3], [0, 1]]]])
+    with pytest.raises(ScoringError, match="differ in shape"):
+        flip_test(a, b[:1])
+
+
+def test_a_backend_keeps_whether_it_takes_flip_test_embeddings(tmp_path):
+    rng = np.random.default_rng(5)
+    e, y = _people(rng, 5, 4, d=8)
+    w = fit_wccn(e, y, flip=True)
+    w.save(tmp_path / "f.npz")
+    assert Wccn.load(tmp_path / "f.npz").flip and Wccn.from_state(w.to_state()).flip
+    old = {k: v for k, v in fit_wccn(e, y).to_state().items() if k != "flip"}
+    assert not Wccn.from_state(old).flip  # stored before the flip test: single-pass
+    assert "flip-test" in w.describe()
 
 
 def test_the_cli_names_a_missing_checkpoint_and_a_negative_copy_count(tmp_path, capsys):

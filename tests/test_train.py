@@ -81,10 +81,10 @@ def test_a_face_run_stores_its_scoring_backend_and_evaluation_goes_through_it(tm
     final = run(cfg)[-1]
     _, extra = load_net(final)
     w = stored(extra)
-    # fitted on the 34 training identities: each face, its mirror and 4 augmented copies
-    assert w.dim == 32 and w.identities == 34 and w.images == 34 * 10 * 6
+    # fitted on the 34 training identities: each face and 10 augmented copies, by the flip test
+    assert w.dim == 32 and w.identities == 34 and w.images == 34 * 10 * 11 and w.flip
     r = evaluate_checkpoint(final)
-    assert r["scoring"].startswith("WCCN") and r["heldout_ids"] == "35-40"
+    assert r["scoring"].startswith("WCCN of flip-test") and r["heldout_ids"] == "35-40" and r["flip"]
     assert set(r["cosine"]) >= {"accuracy", "auc"} and r["cosine"]["accuracy"] != r["accuracy"]
     plain = evaluate_checkpoint(final, scoring=False)
     assert plain["scoring"] == "cosine" and plain["accuracy"] == r["cosine"]["accuracy"]
@@ -202,14 +202,14 @@ def test_teacher_with_unexpected_input_is_named(tmp_path):
         OnnxFaceTeacher(tmp_path / "t.onnx")
 
 
-def test_flip_test_sums_the_normalised_embeddings_of_image_and_mirror():
+def test_flip_test_is_the_normalised_sum_of_the_normalised_embeddings_of_image_and_mirror():
     from model.evaluate import flip_embed
 
     x = np.random.default_rng(4).integers(0, 256, (3, 4, 5, 1)).astype(np.uint8)
     f = lambda imgs: imgs.reshape(len(imgs), -1)[:, :6].astype(np.float64) + 1.0  # noqa: E731
     a, b = f(x), f(x[:, :, ::-1])
     want = a / np.linalg.norm(a, axis=1, keepdims=True) + b / np.linalg.norm(b, axis=1, keepdims=True)
-    assert np.allclose(flip_embed(f, x), want)
+    assert np.allclose(flip_embed(f, x), want / np.linalg.norm(want, axis=1, keepdims=True))
     assert not np.allclose(a, b)  # the mirror image really is another input
 
 

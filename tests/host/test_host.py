@@ -135,7 +135,34 @@ def test_a_design_with_a_scoring_backend_scores_the_embeddings_on_the_host(desig
     r = scored.infer(faces())
     assert np.array_equal(r.output, plain.infer(faces()).output)  # the network is unchanged
     assert np.allclose(r.scored, (r.output - w.mean) @ w.transform, atol=1e-5)
-    assert r.verification_embeddings is r.scored
+    assert r.verification_embeddings is r.scored and r.mirror is None
+    assert r.timing.images == len(r.output)
     Wccn(w.mean[:16], w.transform[:16, :16], w.lam, w.images, w.identities).save(d / "scoring.npz")
     with pytest.raises(BackendError, match="16-d embeddings, the design outputs 32"):
         Accelerator(d, backend="golden")
+
+
+def test_a_flip_test_backend_streams_each_face_and_its_mirror_and_scores_their_flip_test(design, tmp_path):
+    from model.scoring import fit_wccn
+
+    rng = np.random.default_rng(4)
+    w = fit_wccn(rng.normal(size=(40, 32)), np.repeat(np.arange(8), 5), flip=True)
+    d = tmp_path / "flip"
+    shutil.copytree(design, d)
+    w.save(d / "scoring.npz")
+    j = json.loads((d / "accelerator.json").read_text())
+    j["output"]["scoring"] = "scoring.npz"
+    (d / "accelerator.json").write_text(json.dumps(j))
+    plain, acc = Accelerator(design, backend="golden"), Accelerator(d, backend="golden")
+    x = faces()
+    r = acc.infer(x)
+    assert r.timing.images == 2 * len(x)  # faces and mirror images in one batch
+    own, mir = plain.infer(x), plain.infer(x[:, :, ::-1])
+    assert np.array_equal(r.raw, own.raw) and np.array_equal(r.output, own.output)
+    assert np.array_equal(r.mirror, mir.output) and not np.array_equal(r.mirror, r.output)
+    f = own.output / np.linalg.norm(own.output, axis=1, keepdims=True) \
+        + mir.output / np.linalg.norm(mir.output, axis=1, keepdims=True)
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    assert np.allclose(r.scored, (f - w.mean) @ w.transform, atol=1e-4)
+    alone = acc.infer(x, score=False)  # the faces alone, nothing scored
+    assert alone.timing.images == len(x) and alone.scored is None and alone.mirror is None

@@ -17,8 +17,8 @@ passes of the network per face; on the accelerator, two frames). The scatter is 
 the same kind of embedding it is applied to: each training face and `copies` augmented
 copies (model.data.augment_faces), each by the flip test. Without `flip`: single-pass
 embeddings of each training face, its mirror image and the copies. The defaults (flip, lam
-0.03, 10 copies; without flip 4 copies was best) were chosen on the cross-validation folds
-s1-s10, s11-s20, s21-s30, never on s31-s40 (model/README.md). It is a fixed affine map on
+0.03, 4 copies) were chosen on the cross-validation folds s1-s10, s11-s20, s21-s30, never on
+s31-s40 (model/README.md). It is a fixed affine map on
 the host after the accelerator's L2-normalised embedding: the network and its integer path
 are unchanged.
 
@@ -40,7 +40,7 @@ import numpy as np
 
 LAMBDA = 0.03  # ridge, as a fraction of the mean within-class eigenvalue
 FLIP = True  # embed each face by the flip test (face + mirror image)
-COPIES = 10  # augmented copies per training face, besides the face (and its mirror image)
+COPIES = 4  # augmented copies per training face, besides the face (and its mirror image)
 SEED = 0
 
 
@@ -198,7 +198,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help=f"augmented copies per training face besides it (and its mirror) ({COPIES})")
     ap.add_argument("--no-flip", dest="flip", action="store_false",
                     help="single-pass embeddings instead of the flip test (face + mirror image, "
-                         "two passes per face); the fold-chosen setting without it was --copies 4")
+                         "two passes per face)")
     ap.add_argument("--seed", type=int, default=SEED, help="augmentation seed")
     ap.add_argument("--remove", action="store_true", help="drop the checkpoint's backend instead")
     a = ap.parse_args(argv)

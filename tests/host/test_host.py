@@ -119,17 +119,22 @@ def test_bitstream_built_for_another_design_is_refused(design, tmp_path):
         check_bitstream_description(desc, tmp_path / "accelerator.json")
 
 
-def test_a_design_with_a_scoring_backend_scores_the_embeddings_on_the_host(design, tmp_path):
-    from model.scoring import Wccn, fit_wccn
-
-    rng = np.random.default_rng(3)
-    w = fit_wccn(rng.normal(size=(40, 32)), np.repeat(np.arange(8), 5))
-    d = tmp_path / "scored"
+def _with_backend(design, d, w):
+    """A copy of the design with scoring backend w, as the flow writes it."""
     shutil.copytree(design, d)
     w.save(d / "scoring.npz")
     j = json.loads((d / "accelerator.json").read_text())
     j["output"]["scoring"] = "scoring.npz"
     (d / "accelerator.json").write_text(json.dumps(j))
+    return d
+
+
+def test_a_design_with_a_scoring_backend_scores_the_embeddings_on_the_host(design, tmp_path):
+    from model.scoring import Wccn, fit_wccn
+
+    rng = np.random.default_rng(3)
+    w = fit_wccn(rng.normal(size=(40, 32)), np.repeat(np.arange(8), 5))
+    d = _with_backend(design, tmp_path / "scored", w)
     plain, scored = Accelerator(design, backend="golden"), Accelerator(d, backend="golden")
     assert plain.infer(faces()).scored is None
     r = scored.infer(faces())
@@ -147,12 +152,7 @@ def test_a_flip_test_backend_streams_each_face_and_its_mirror_and_scores_their_f
 
     rng = np.random.default_rng(4)
     w = fit_wccn(rng.normal(size=(40, 32)), np.repeat(np.arange(8), 5), flip=True)
-    d = tmp_path / "flip"
-    shutil.copytree(design, d)
-    w.save(d / "scoring.npz")
-    j = json.loads((d / "accelerator.json").read_text())
-    j["output"]["scoring"] = "scoring.npz"
-    (d / "accelerator.json").write_text(json.dumps(j))
+    d = _with_backend(design, tmp_path / "flip", w)
     plain, acc = Accelerator(design, backend="golden"), Accelerator(d, backend="golden")
     x = faces()
     r = acc.infer(x)

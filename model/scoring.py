@@ -18,11 +18,11 @@ the same kind of embedding it is applied to: each training face and `copies` aug
 copies (model.data.augment_faces), each by the flip test. Without `flip`: single-pass
 embeddings of each training face, its mirror image and the copies. The defaults (flip, lam
 0.03, 4 copies) were chosen on the cross-validation folds s1-s10, s11-s20, s21-s30, never on
-s31-s40 (model/README.md). It is a fixed affine map on
-the host after the accelerator's L2-normalised embedding: the network and its integer path
-are unchanged.
+s31-s40 (model/README.md). It is a fixed affine map on the host after the accelerator's
+L2-normalised embedding: the network and its integer path are unchanged.
 
     python -m model.scoring --checkpoint RUN/final.pt          # fit and store in the checkpoint
+    python -m model.scoring --checkpoint RUN/final.pt --no-flip  # session 13's single-pass backend
     python -m model.scoring --checkpoint RUN/final.pt --remove
 
 This module needs only numpy; fitting for a checkpoint imports torch lazily.

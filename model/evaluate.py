@@ -50,12 +50,6 @@ def face_pairs(data: str, size: int, heldout: str = HELDOUT_SPEC) -> tuple[np.nd
     return x, pairs, issame
 
 
-def flip_embed(embed, x: np.ndarray) -> np.ndarray:
-    """The "flip test" of face verification (model.scoring.flip_test): the normalised sum of
-    the normalised embeddings of each image and its mirror image (two passes per face)."""
-    return flip_test(embed(x), embed(mirror(x)))
-
-
 def evaluate_embedder(embed, size: int, data: str, flip: bool = False,
                       heldout: str = HELDOUT_SPEC, scoring=None) -> dict[str, Any]:
     """Verification figures; with a scoring backend (model.scoring.Wccn) the top-level ones are

@@ -24,7 +24,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from model.evaluate import checkpoint_heldout, face_pairs, unit
+from model.evaluate import checkpoint_heldout, face_pairs
+from model.scoring import unit
 from model.orl import load_orl, split_ids
 from model.verification import verify
 

@@ -108,6 +108,15 @@ def test_the_flip_test_is_the_normalised_sum_of_the_normalised_embeddings():
         flip_test(a, b[:1])
 
 
+def test_the_flip_test_of_an_embedder_pairs_each_image_with_its_mirror_image():
+    x = np.random.default_rng(4).integers(0, 256, (3, 4, 5, 1)).astype(np.uint8)
+    f = lambda imgs: imgs.reshape(len(imgs), -1)[:, :6].astype(np.float64) + 1.0  # noqa: E731
+    a, b = f(x), f(x[:, :, ::-1])
+    want = a / np.linalg.norm(a, axis=1, keepdims=True) + b / np.linalg.norm(b, axis=1, keepdims=True)
+    assert np.allclose(flip_test(f(x), f(mirror(x))), want / np.linalg.norm(want, axis=1, keepdims=True))
+    assert not np.allclose(a, b)  # the mirror image really is another input
+
+
 def test_a_backend_keeps_whether_it_takes_flip_test_embeddings(tmp_path):
     rng = np.random.default_rng(5)
     e, y = _people(rng, 5, 4, d=8)

@@ -26,7 +26,7 @@ def test_synthetic_faces_are_face_like_to_the_teacher():
     """SFace tells generated faces apart as people: a face and its mirror image are alike to
     it (0.95-0.97 measured), two generated faces are not (0.19 on average; random-noise
     images are all alike to it, 0.83)."""
-    from model.evaluate import unit
+    from model.scoring import unit
     from model.teacher import load_teacher
 
     a = synthetic_faces(8, size=112, seed=0)

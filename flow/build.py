@@ -33,7 +33,9 @@ import numpy as np
 from flow.accel import Accelerator
 from flow.artifacts import write_design
 from flow.boards import Board, get_board
-from flow.codegen import csim_top, engine_layout, network_header, synthesis_top, write_weights_header
+from flow.estimate import place_memories
+from flow.codegen import (csim_top, engine_layout, network_header, synthesis_top, top_testbench,
+                          write_weights_header)
 from flow.folding import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
 from flow.streamline import IntegerLayers, StreamlineError, load_export, metadata, streamline
 from flow.tcl import hls_tcl, vivado_tcl
@@ -128,6 +130,8 @@ def build(cfg: BuildConfig) -> BuildResult:
     sz = size_fifos(progs, target_cycles=fr.requested_cycles)
     for s in acc.streams:
         s.depth = sz.depths[s.name]
+    # the FIFOs' memories were not known when the folding placed the large memories
+    place_memories(acc, board, cfg.fraction)
     t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({sz.describe()})", t)
     # 6. write
     assert layers.output_scale is not None
@@ -139,6 +143,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     (tmp / "hls" / "network.h").write_text(network_header(acc))
     (tmp / "hls" / "top.cpp").write_text(synthesis_top(acc))
     (tmp / "hls" / "csim_top.cpp").write_text(csim_top(acc))
+    (tmp / "hls" / "tb_top.cpp").write_text(top_testbench(acc))
     if cfg.weights_header:
         layouts = {n.name: engine_layout(n, params[n.name]) for n in acc.nodes if n.name in params}
         write_weights_header(acc, layouts, tmp / "hls" / "weights.h")
@@ -181,6 +186,30 @@ def build(cfg: BuildConfig) -> BuildResult:
     return BuildResult(out, acc, layers, report)
 
 
+def verify_synthesis_top(acc: Accelerator, x: np.ndarray, golden: np.ndarray) -> dict[str, Any]:
+    """The synthesis top and its testbench (what Vitis HLS gets) compiled with g++ and run on
+    the packed images against the golden model's beats; the vectors stay in hls/ for the Tcl's
+    csim_design / cosim_design. Skipped (None) without hls/weights.h."""
+    from flow.top_csim import EXPECTED_FILE, INPUT_FILE, TopCsim
+    from host.packing import pack_input, pack_output
+
+    assert acc.root is not None
+    hls_dir = acc.root / "hls"
+    if not (hls_dir / "weights.h").is_file():
+        return {"synthesis_top_equals_golden": None}
+    beats, want = pack_input(x.astype(np.uint8)), pack_output(golden)
+    beats.astype("<u4").tofile(hls_dir / INPUT_FILE)
+    want.astype("<i4").tofile(hls_dir / EXPECTED_FILE)
+    top = TopCsim(acc.root)
+    t = time.perf_counter()
+    y, line = top.run_beats(beats, want)
+    return {"synthesis_top_equals_golden": bool(np.array_equal(y, want)),
+            "differing_integers_synthesis_top": int((y != want).sum()),
+            "synthesis_top_testbench": line,
+            "synthesis_top_compile_seconds": round(top.compile_seconds, 1),
+            "synthesis_top_seconds_per_image": round((time.perf_counter() - t) / len(x), 3)}
+
+
 def verify(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], n_images: int,
            trained: Any = None) -> dict[str, Any]:
     """ORL faces through the golden model, the network C-sim and the integer ONNX graph; with
@@ -204,6 +233,7 @@ def verify(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], n_images:
                            "qonnx_integer_graph_equals_golden": bool(np.array_equal(yi, yg)),
                            "differing_integers_csim": int((yc != yg).sum()),
                            "csim_seconds_per_image": round(t_csim, 4)}
+    rep.update(verify_synthesis_top(acc, x, yg))
     if trained is not None:
         from flow.agreement import layer_agreement, totals
 

@@ -12,18 +12,23 @@ import numpy as np
 
 from flow.accel import Accelerator
 from flow.codegen import csim_top, engine_layout, network_header, param_arrays
-from hls.csim import CsimError, build_shared, compile_flags
+from hls.csim import COUNTER_EXPORT, CsimError, build_shared, compile_flags
 from hls.engines import IntType
 
 
 class NetworkCsim:
+    """count: build with VG_COUNT_CYCLES, so that `counted` reports every node's pipelined
+    loop iterations (the schedule check, python -m hls.schedule)."""
+
     def __init__(self, acc: Accelerator, params: dict[str, dict[str, np.ndarray]], *,
-                 native: bool = True, opt: str = "-O2"):
+                 native: bool = True, opt: str = "-O2", count: bool = False):
         self.acc = acc
+        self.count = count
         src = network_header(acc) + csim_top(acc).replace('#include "network.h"\n', "")
         src = src.replace("#define VG_PARAM_CONST\n", "")
-        src = "#define VG_PARAM_CONST\n" + src
-        self.path = build_shared(src, compile_flags(native, opt), tag=f"net-{acc.name}")
+        src = "#define VG_PARAM_CONST\n" + src + COUNTER_EXPORT
+        flags = compile_flags(native, opt) + (["-DVG_COUNT_CYCLES"] if count else [])
+        self.path = build_shared(src, flags, tag=f"net-{acc.name}{'-count' if count else ''}")
         self._lib = ctypes.CDLL(str(self.path))
         self._lib.vg_load.restype = ctypes.c_int
         self._lib.vg_run.restype = ctypes.c_int
@@ -40,6 +45,19 @@ class NetworkCsim:
                     raise CsimError(f"node {n.name}: loading {kind} failed ({rc})")
         s_out = acc.stream(acc.output["stream"])
         self.out_size = s_out.words * s_out.n
+
+    def counted(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Runs x like `run`; returns (outputs, loop iterations per frame: one row per node in
+        description order, one column per process)."""
+        if not self.count:
+            raise CsimError("this network C-sim was built without counting (count=True)")
+        rows = np.zeros((len(self.acc.nodes), self._lib.vg_max_procs()), np.int64)
+        self._lib.vg_count_into(rows.ctypes.data_as(ctypes.c_void_p))
+        try:
+            y = self.run(x)
+        finally:
+            self._lib.vg_count_into(None)
+        return y, rows // max(1, len(x))
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """x: uint8 codes N x H x W x C -> int64 accumulators N x channels."""

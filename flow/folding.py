@@ -22,7 +22,7 @@ from flow.boards import Board
 from flow.estimate import DesignEstimate, estimate, place_memories
 from flow.lowering import Folding, lower
 from hls import resources as R
-from hls.engines import MVAU, Eltwise, legal_foldings
+from hls.engines import MVAU, SWG, Eltwise, WidthConvert, legal_foldings
 from model.arch import Arch
 from model.quant import QuantConfig
 
@@ -79,11 +79,14 @@ def _cost(r: R.Resources, prices: Prices) -> float:
     return sum(t[k] * prices[k] for k in RESOURCES)
 
 
-def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict) -> dict:
+def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,
+                   window: Optional[SWG] = None) -> dict:
+    """`window`: the sliding window feeding the engine, whose banks allow only some SIMD."""
     best: Optional[tuple[float, dict]] = None
     fastest: Optional[tuple[int, dict]] = None
     pes = [fixed["PE"]] if "PE" in fixed else legal_foldings(e.mh)
-    simds = [fixed["SIMD"]] if "SIMD" in fixed else legal_foldings(e.mw)
+    simds = [fixed["SIMD"]] if "SIMD" in fixed else (
+        SWG.legal_simd(window.k, window.gs) if window is not None else legal_foldings(e.mw))
     macs = [fixed["resType"]] if "resType" in fixed else ["lut", "dsp"]
     for pe in pes:
         for simd in simds:
@@ -139,7 +142,9 @@ def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
         if n.kind == "mvau":
             if "PE" in fixed and "SIMD" in fixed:
                 continue
-            folding[n.name] = dict(fixed, **_cheapest_mvau(e, budget, prices, fixed))
+            win = base.window_of(n)
+            folding[n.name] = dict(fixed, **_cheapest_mvau(
+                e, budget, prices, fixed, win.engine() if win is not None else None))
         elif n.kind in ("add", "se_scale") or (n.kind == "threshold" and n.name == n.layer):
             key = n.layer
             if key in user:
@@ -151,6 +156,10 @@ def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
         for n in acc.nodes:
             e = n.engine()
             if e.cycles() <= budget or n.kind == "mvau":
+                continue
+            # a wider producer speeds up only a node that reads narrower words than it could
+            if (isinstance(e, SWG) and e.in_n >= e.gs) or \
+                    (isinstance(e, WidthConvert) and e.in_n >= e.out_n):
                 continue
             key = _source_key(acc, n.inputs[0]) if n.inputs else None
             if key is None or key in user:

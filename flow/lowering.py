@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 from flow.accel import (HOST, INPUT_PACKING, OUTPUT_PACKING, Accelerator, DescriptionError, Node,
                         Stream, engine_params, validate)
-from hls.engines import MVAU, S, SWG, Eltwise, EngineError, IntType, WidthConvert
+from hls.engines import MVAU, S, SWG, Eltwise, EngineError, IntType, WidthConvert, legal_foldings
 from model.arch import Arch, Layer
 from model.quant import INPUT_BITS, QuantConfig
 
@@ -134,7 +134,13 @@ def lower(arch: Arch, quant: QuantConfig, folding: Optional[Folding] = None, *,
             if l.op == "conv" and (l.k > 1 or l.stride > 1 or l.pad > 0):
                 _, ih, iw = arch[l.inputs[0]].out_shape
                 gs = S if l.grouped else l.cin
-                swg = SWG(ih, iw, l.cin, l.k, l.stride, l.pad, gs, src.n, simd, s_type)
+                # the window generator reads words within one group (vg_swg.h)
+                in_n = max(d for d in legal_foldings(gs) if d <= src.n)
+                src = g.convert(src, in_n, ih * iw * l.cin, f"{l.name}.swg_wc", l.name)
+                try:
+                    swg = SWG(ih, iw, l.cin, l.k, l.stride, l.pad, gs, in_n, simd, s_type)
+                except EngineError as e:
+                    raise DescriptionError(f"layer {l.name}: {e}") from None
                 win = g.add(f"{l.name}.swg", "swg", l.name, [src], swg)[0]
                 m = MVAU(l.groups, l.k * l.k * gs, l.cout // l.groups, pe, simd, h * w, s_type,
                          w_bits, out_t)

@@ -13,16 +13,25 @@ HLS_VERSION = "2024.2"  # the tool versions the scripts were written for (bitstr
 
 def hls_tcl(acc: Accelerator, board: Board, clock_mhz: float, include_dir: str) -> str:
     period = 1000.0 / clock_mhz
-    return f"""# Vitis HLS {HLS_VERSION}: synthesise the accelerator and export it as IP.
+    return f"""# Vitis HLS {HLS_VERSION}: C-simulate, synthesise and export the accelerator as IP.
 # Run from the build folder: vitis_hls -f tcl/hls.tcl
+# csim_design and cosim_design run the testbench hls/tb_top.cpp on the packed ORL faces the
+# flow verified (hls/tb_input.bin) against the golden model's beats (hls/tb_expected.bin).
+# C/RTL co-simulation of the whole network takes hours: it runs only with VG_COSIM=1 set.
+set tb_args "[file normalize hls/tb_input.bin] [file normalize hls/tb_output.bin] [file normalize hls/tb_expected.bin]"
 open_project -reset hls_project
 set_top vargnet_top
 add_files hls/top.cpp -cflags "-I{include_dir} -Ihls -DVG_WEIGHTS_URAM"
+add_files -tb hls/tb_top.cpp -cflags "-I{include_dir} -Ihls"
 open_solution -reset sol1 -flow_target vivado
 set_part {board.part}
 create_clock -period {period:.3f} -name default
 config_dataflow -default_channel fifo
+csim_design -argv $tb_args
 csynth_design
+if {{[info exists ::env(VG_COSIM)] && $::env(VG_COSIM) == 1}} {{
+  cosim_design -argv $tb_args
+}}
 export_design -format ip_catalog -vendor vargnet -library hls -ipname vargnet_top -version 1.0
 exit
 """

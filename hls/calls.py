@@ -19,12 +19,14 @@ def _b(v: bool) -> str:
 
 
 def acc_type(bits: int) -> str:
-    """The threshold/accumulator element type of an engine whose sums need `bits` bits."""
-    return f"vg::acc_t<{bits + 1}>::type"
+    """The threshold element type of an engine whose sums need `bits` bits (a parameter
+    memory: vg::param_t)."""
+    return f"vg::param_t<{bits + 1}, true>::type"
 
 
 def weight_type(bits: int) -> str:
-    return f"vg::int_t<{bits}, true>::type"
+    """The weight element type (a parameter memory: vg::param_t)."""
+    return f"vg::param_t<{bits}, true>::type"
 
 
 def swg_call(s: SWG, ti: str, src: str, dst: str) -> str:

@@ -123,7 +123,7 @@ class ConvInstance:
                 f"    const int64_t* xf = x + (long)f * {s.ifm_h * s.ifm_w * s.ch}L;",
                 f"    for (int i = 0; i < {n_in_words}; i++) {{ vg::Word<TI, {s.in_n}> wd;",
                 f"      for (int k = 0; k < {s.in_n}; k++) {{ wd.v[k] = (TI)xf[i * {s.in_n} + k]; }} s_in.write(wd); }}",
-                "    " + calls.swg_call(s, "TI", "s_in", "s_win"),
+                "    VG_STAGE(0); " + calls.swg_call(s, "TI", "s_in", "s_win"),
                 "    if (!s_in.empty()) return 1;",
             ]
             src = "s_win"
@@ -136,7 +136,7 @@ class ConvInstance:
             ]
             src = "s_vec"
         lines += [
-            "    " + calls.mvau_call(m, "TI", "TO", src, "s_out", "W", "THR"),
+            f"    VG_STAGE({0 if s is None else 1}); " + calls.mvau_call(m, "TI", "TO", src, "s_out", "W", "THR"),
             f"    if (!{src}.empty()) return 2;",
             f"    int64_t* yf = y + (long)f * {m.pixels * m.channels_out}L;",
             f"    for (int i = 0; i < {m.out_words()}; i++) {{ if (s_out.empty()) return 3;",
@@ -147,6 +147,10 @@ class ConvInstance:
             "}",
         ]
         return "\n".join(lines)
+
+    def engines(self) -> list:
+        """The engines in the order of their counters (VG_STAGE)."""
+        return [self.mvau] if self.swg is None else [self.swg, self.mvau]
 
     def run(self, fn, x: np.ndarray, w: np.ndarray, thr: Optional[np.ndarray]) -> np.ndarray:
         m, s = self.mvau, self.swg
@@ -205,25 +209,25 @@ class EltwiseInstance:
         ]
         out_words = e.words
         if e.kind == "threshold":
-            body = ["    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o"], "THR")]
+            body = ["    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o"], "THR")]
         elif e.kind == "add":
             body = [
                 f"    const int64_t* x2f = x2 + (long)f * {px * ch}L;",
                 f"    for (int i = 0; i < {e.words}; i++) {{ {W} wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TI)x2f[i * {n} + k]; }} b.write(wd); }}",
-                "    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a", "b"], ["o"], "THR"),
+                "    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a", "b"], ["o"], "THR"),
             ]
         elif e.kind == "pool":
             out_words = ch // n
-            body = ["    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o"], "THR")]
+            body = ["    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o"], "THR")]
         elif e.kind == "se_scale":
             assert e.gate_type is not None
             body = [
                 f"    const int64_t* gf = x2 + (long)f * {ch}L;",
                 f"    for (int i = 0; i < {ch // n}; i++) {{ vg::Word<TG, {n}> wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TG)gf[i * {n} + k]; }} g.write(wd); }}",
-                "    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a", "g"], ["o"], "THR"),
+                "    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a", "g"], ["o"], "THR"),
             ]
         else:  # duplicate
-            body = ["    " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o", "o2"], "THR"),
+            body = ["    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o", "o2"], "THR"),
                     f"    int64_t* y2f = y2 + (long)f * {px * ch}L;",
                     f"    for (int i = 0; i < {e.words}; i++) {{ vg::Word<TO, {n}> wd = o2.read(); for (int k = 0; k < {n}; k++) {{ y2f[i * {n} + k] = (int64_t)wd.v[k]; }} }}"]
         tail = [
@@ -237,6 +241,9 @@ class EltwiseInstance:
             "}",
         ]
         return "\n".join(head + body + tail)
+
+    def engines(self) -> list:
+        return [self.e]
 
     def run(self, fn, x: np.ndarray, x2: Optional[np.ndarray] = None,
             thr: Optional[np.ndarray] = None) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -285,7 +292,7 @@ class WidthInstance:
             f"    hls::stream<vg::Word<T, {w.in_n}> > a; hls::stream<vg::Word<T, {w.out_n}> > o;",
             f"    for (int i = 0; i < {w.total // w.in_n}; i++) {{ vg::Word<T, {w.in_n}> wd;"
             f" for (int k = 0; k < {w.in_n}; k++) {{ wd.v[k] = (T)x[(long)f * {w.total} + i * {w.in_n} + k]; }} a.write(wd); }}",
-            "    " + calls.width_call(w, "T", "a", "o"),
+            "    VG_STAGE(0); " + calls.width_call(w, "T", "a", "o"),
             f"    if (!a.empty() || (long)o.size() != {w.total // w.out_n}) return 1;",
             f"    for (int i = 0; i < {w.total // w.out_n}; i++) {{ vg::Word<T, {w.out_n}> wd = o.read();",
             f"      for (int k = 0; k < {w.out_n}; k++) {{ y[(long)f * {w.total} + i * {w.out_n} + k] = (int64_t)wd.v[k]; }} }}",
@@ -293,6 +300,9 @@ class WidthInstance:
             "  return 0;",
             "}",
         ])
+
+    def engines(self) -> list:
+        return [self.w]
 
     def run(self, fn, x: np.ndarray) -> np.ndarray:
         x = _codes(x, self.w.dtype, "input")
@@ -329,16 +339,30 @@ def _call(fn, *args) -> None:
                         f"window left over, 3: output missing, 4: extra output)")
 
 
+# the counting build's entry points: where the counters are, and how many per engine call
+COUNTER_EXPORT = """
+#ifdef VG_COUNT_CYCLES
+extern "C" void vg_count_into(long long* rows) { ::vg::sched::stages() = rows; }
+extern "C" int vg_max_procs() { return ::vg::sched::MAX_PROCS; }
+#endif
+"""
+
+
 class Library:
-    """Compiles a list of engine instances into one shared library (cached)."""
+    """Compiles a list of engine instances into one shared library (cached).
+
+    count: build with VG_COUNT_CYCLES, so that `counted` reports each engine's pipelined loop
+    iterations per process (the schedule check, tests/test_hls_schedule.py)."""
 
     def __init__(self, instances: Sequence[Instance], *, native: bool = True, tag: str = "engines",
-                 extra_defines: Sequence[str] = ()):
+                 extra_defines: Sequence[str] = (), count: bool = False, opt: str = "-O2"):
         self.instances = list(instances)
+        self.count = count
         src = ['#include "vg_swg.h"', '#include "vg_mvau.h"', '#include "vg_eltwise.h"',
-               '#include "vg_se.h"', ""]
+               '#include "vg_se.h"', COUNTER_EXPORT]
         src += [inst.cpp(f"vg_fn{i}") for i, inst in enumerate(self.instances)]
-        flags = compile_flags(native) + [f"-D{d}" for d in extra_defines]
+        defines = list(extra_defines) + (["VG_COUNT_CYCLES"] if count else [])
+        flags = compile_flags(native, opt) + [f"-D{d}" for d in defines]
         self.path = build_shared("\n\n".join(src) + "\n", flags, tag)
         self._lib = ctypes.CDLL(str(self.path))
 
@@ -346,3 +370,19 @@ class Library:
         fn = getattr(self._lib, f"vg_fn{i}")
         fn.restype = ctypes.c_int
         return self.instances[i].run(fn, *args, **kwargs)
+
+    def counted(self, i: int, *args, **kwargs) -> tuple[object, np.ndarray]:
+        """Runs instance i like __call__ and returns (its result, the loop iterations per
+        frame: one row per engine of the instance, one column per process)."""
+        if not self.count:
+            raise CsimError("this library was built without counting (Library(..., count=True))")
+        frames = len(args[0])
+        rows = np.zeros((len(self.instances[i].engines()), self._lib.vg_max_procs()), np.int64)
+        self._lib.vg_count_into(rows.ctypes.data_as(ctypes.c_void_p))
+        try:
+            out = self(i, *args, **kwargs)
+        finally:
+            self._lib.vg_count_into(None)
+        if np.any(rows % frames):
+            raise CsimError(f"instance {i}: counts {rows.tolist()} are not the same every frame")
+        return out, rows // frames

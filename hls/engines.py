@@ -76,10 +76,76 @@ def _divides(what: str, n: int, of: str, m: int) -> None:
         raise EngineError(f"{what}={n} does not divide {of}={m}")
 
 
+# ---- schedules -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobRun:
+    """`count` consecutive jobs of one process, each `cycles` loop iterations long (one cycle
+    each at II = 1), reading `consume[i]` words from the process's i-th input and writing
+    `produce[j]` words to its j-th output. A job is the simulator's unit of work: a stretch of
+    a pipelined loop (sim/programs.py)."""
+
+    count: int
+    cycles: int
+    consume: tuple[int, ...]
+    produce: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Process:
+    """One concurrently running process of an engine: the loops of one VG_CYCLE(index) in
+    hls/include, run one after another. `inputs`/`outputs` are the node's port numbers it
+    reads / writes; `name` is "" for an engine's only process."""
+
+    index: int
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    jobs: tuple[JobRun, ...]
+
+    @property
+    def cycles(self) -> int:
+        return sum(r.count * r.cycles for r in self.jobs)
+
+    def words_in(self) -> tuple[int, ...]:
+        return tuple(sum(r.count * r.consume[i] for r in self.jobs) for i in range(len(self.inputs)))
+
+    def words_out(self) -> tuple[int, ...]:
+        return tuple(sum(r.count * r.produce[i] for r in self.jobs) for i in range(len(self.outputs)))
+
+
+def _single(*runs: JobRun, n_in: int = 1, n_out: int = 1) -> list[Process]:
+    return [Process(0, "", tuple(range(n_in)), tuple(range(n_out)), tuple(r for r in runs if r.count))]
+
+
+def _merge(runs: list[JobRun]) -> tuple[JobRun, ...]:
+    """Run-length merge of consecutive identical jobs."""
+    out: list[JobRun] = []
+    for r in runs:
+        if r.count == 0:
+            continue
+        if out and (out[-1].cycles, out[-1].consume, out[-1].produce) == (r.cycles, r.consume, r.produce):
+            out[-1] = JobRun(out[-1].count + r.count, r.cycles, r.consume, r.produce)
+        else:
+            out.append(r)
+    return tuple(out)
+
+
+def _split_phase(length: int, reads: int, emits: int, parts: int) -> list[JobRun]:
+    """A phase of `length` iterations that reads in its first `reads` and writes in its first
+    `emits`, cut into `parts` jobs of near-equal length."""
+    parts = max(1, min(parts, length))
+    runs = []
+    for j in range(parts):
+        b0, b1 = j * length // parts, (j + 1) * length // parts
+        runs.append(JobRun(1, b1 - b0, (max(0, min(b1, reads) - b0),), (max(0, min(b1, emits) - b0),)))
+    return runs
+
+
 # ---- sliding window ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SWG:
-    """vg::sliding_window: (K-1)-row line buffer, zero padding, window order [g][ky][kx][c]."""
+    """vg::sliding_window: a banked line buffer of min(K + stride, H) rows, zero padding,
+    window order [g][ky][kx][c]; per output row max(emitted, read) cycles plus a fill."""
 
     ifm_h: int
     ifm_w: int
@@ -93,14 +159,28 @@ class SWG:
     dtype: IntType
 
     def __post_init__(self) -> None:
-        if self.k < 1 or self.stride < 1 or self.pad < 0:
-            raise EngineError(f"SWG: k={self.k}, stride={self.stride}, pad={self.pad} invalid")
-        _divides("SWG input word width in_n", self.in_n, "channels", self.ch)
+        if self.k < 1 or self.stride < 1 or self.pad < 0 or self.pad >= self.k:
+            raise EngineError(f"SWG: k={self.k}, stride={self.stride}, pad={self.pad} invalid "
+                              f"(k, stride >= 1, 0 <= pad < k)")
         _divides("SWG group size gs", self.gs, "channels", self.ch)
+        _divides("SWG input word width in_n", self.in_n, "group size gs (a word lies in one group)",
+                 self.gs)
         _divides("SWG SIMD", self.simd, "k*k*gs", self.k * self.k * self.gs)
+        legal = self.legal_simd(self.k, self.gs)
+        if self.simd not in legal:
+            raise EngineError(f"SWG SIMD={self.simd} cannot be served by the line-buffer banks: a "
+                              f"word must lie in one kernel row (SIMD divides k*gs={self.k * self.gs}) "
+                              f"or cover whole kernel rows; legal SIMD: {legal}")
         if self.ifm_h + 2 * self.pad < self.k or self.ifm_w + 2 * self.pad < self.k:
             raise EngineError(f"SWG: kernel {self.k} larger than padded input "
                               f"{self.ifm_h + 2 * self.pad}x{self.ifm_w + 2 * self.pad}")
+
+    @staticmethod
+    def legal_simd(k: int, gs: int) -> list[int]:
+        """SIMD values the banked line buffer serves: divisors of k*k*gs that divide k*gs
+        (a word within one kernel row) or are multiples of it (whole kernel rows)."""
+        kgs = k * gs
+        return [d for d in legal_foldings(k * kgs) if kgs % d == 0 or d % kgs == 0]
 
     @property
     def ofm_h(self) -> int:
@@ -122,15 +202,70 @@ class SWG:
     def out_words(self) -> int:
         return self.ofm_h * self.ofm_w * self.window_words
 
+    # the line buffer's organisation (vg_swg.h)
+    @property
+    def run(self) -> int:
+        """Elements of an output word within one kernel row."""
+        return min(self.simd, self.k * self.gs)
+
+    @property
+    def banks(self) -> int:
+        """Banks per row slot (P): every bank is read and written at most once per cycle."""
+        return max(self.run, self.in_n)
+
+    @property
+    def slots(self) -> int:
+        """Row slots (NR): K rows read while up to `stride` new rows are written."""
+        return min(self.k + self.stride, self.ifm_h)
+
+    @property
+    def rotation(self) -> int:
+        """A word's run starts at a bank that is a multiple of this (ROT in vg_swg.h): each
+        output lane chooses among banks // rotation banks."""
+        wp = self.ifm_w + 2 * self.pad
+        return math.gcd(wp * self.gs, self.stride * self.gs, self.run, self.banks)
+
+    @property
+    def bank_depth(self) -> int:
+        return (self.ch // self.gs) * (self.ifm_w + 2 * self.pad) * self.gs // self.banks + 2
+
+    def fill_rows(self) -> int:
+        return min(self.k - self.pad, self.ifm_h)
+
+    def rows_by(self, oy: int) -> int:
+        """Input rows read by the end of output row oy's phase."""
+        if oy >= self.ofm_h - 1:
+            return self.ifm_h
+        return min((oy + 1) * self.stride - self.pad + self.k, self.ifm_h)
+
+    def phases(self) -> list[tuple[int, int]]:
+        """(words read, words emitted) of the fill and of each output row's phase."""
+        row_words = self.ifm_w * self.ch // self.in_n
+        emit = self.ofm_w * self.window_words
+        rows = self.fill_rows()
+        out = [(rows * row_words, 0)]
+        for oy in range(self.ofm_h):
+            nxt = self.rows_by(oy)
+            out.append(((nxt - rows) * row_words, emit))
+            rows = nxt
+        return out
+
     def cycles(self) -> int:
-        """Every padded position costs ch/in_n read iterations; every window its words."""
-        hp, wp = self.ifm_h + 2 * self.pad, self.ifm_w + 2 * self.pad
-        return hp * wp * (self.ch // self.in_n) + self.out_words
+        """The fill's reads, then max(read, emitted) words per output row (vg::swg_cycles)."""
+        return sum(max(r, e) for r, e in self.phases())
+
+    def processes(self) -> list[Process]:
+        """Jobs: the fill per input pixel, each output row's phase in one job per window."""
+        rd = self.ch // self.in_n
+        fill_r, _ = self.phases()[0]
+        runs = [JobRun(fill_r // rd, rd, (rd,), (0,))]
+        for r, e in self.phases()[1:]:
+            runs += _split_phase(max(r, e), r, e, self.ofm_w)
+        return _single(*_merge(runs))
 
     def line_buffer_bits(self) -> int:
-        """(K-1) padded rows of all channels, plus the K x K window registers."""
-        wp = self.ifm_w + 2 * self.pad
-        return ((self.k - 1) * wp + self.k * self.k) * self.ch * self.dtype.bits
+        """The banked row slots as allocated (slots x banks x depth elements)."""
+        return self.slots * self.banks * self.bank_depth * self.dtype.bits
 
     def in_width(self) -> int:
         return self.in_n * self.dtype.bits
@@ -201,6 +336,11 @@ class MVAU:
 
     def cycles(self) -> int:
         return self.pixels * self.groups * self.nf * self.sf
+
+    def processes(self) -> list[Process]:
+        """One job per input vector: G*NF*SF cycles, G*SF words in, G*NF words out."""
+        g = self.groups
+        return _single(JobRun(self.pixels, g * self.nf * self.sf, (g * self.sf,), (g * self.nf,)))
 
     def macs(self) -> int:
         return self.pixels * self.groups * self.mh * self.mw
@@ -283,11 +423,27 @@ class Eltwise:
         return self.out_type
 
     def cycles(self) -> int:
-        if self.kind == "pool":
+        if self.kind == "pool":  # accumulate, then write the sums
             return self.words + self.ch // self.n
-        if self.kind == "se_scale":  # fill and emit overlap on the ping-pong frame buffer
+        if self.kind == "se_scale":  # fill and emit (gates, then the frame) overlap (DATAFLOW)
             return self.words + self.ch // self.n
         return self.words
+
+    def processes(self) -> list[Process]:
+        """One job per pixel (C/N cycles); the pool's sums and the SE gates one job more. An SE
+        scale is two processes around its ping-pong frame buffer: fill (port 0 in) and emit
+        (port 1 in, port 0 out)."""
+        f, px = self.ch // self.n, self.pixels
+        if self.kind == "pool":
+            return _single(JobRun(px, f, (f,), (0,)), JobRun(1, f, (0,), (f,)))
+        if self.kind == "se_scale":
+            return [Process(0, "fill", (0,), (), (JobRun(px, f, (f,), ()),)),
+                    Process(1, "emit", (1,), (0,), (JobRun(1, f, (f,), (0,)), JobRun(px, f, (0,), (f,))))]
+        if self.kind == "add":
+            return _single(JobRun(px, f, (f, f), (f,)), n_in=2)
+        if self.kind == "duplicate":
+            return _single(JobRun(px, f, (f,), (f, f)), n_out=2)
+        return _single(JobRun(px, f, (f,), (f,)))
 
     def buffer_bits(self) -> int:
         """Internal storage: the SE frame buffer holds two feature maps (ping-pong)."""
@@ -316,7 +472,14 @@ class WidthConvert:
         _divides("width converter output width", self.out_n, "frame elements", self.total)
 
     def cycles(self) -> int:
-        return self.total // self.in_n
+        """One iteration per word of the narrower side (vg::width_convert_cycles)."""
+        return self.total // min(self.in_n, self.out_n)
+
+    def processes(self) -> list[Process]:
+        """One job per lcm(in_n, out_n) elements."""
+        l = math.lcm(self.in_n, self.out_n)
+        return _single(JobRun(self.total // l, l // min(self.in_n, self.out_n), (l // self.in_n,),
+                              (l // self.out_n,)))
 
     def buffer_bits(self) -> int:
         return (self.in_n + self.out_n) * self.dtype.bits

@@ -123,19 +123,21 @@ def mvau(e: MVAU, weight_style: str = "auto", mac_style: str = "auto") -> Resour
     return _finish(r)
 
 
-WINDOW_REGISTER_MAX_BITS = 8192  # larger windows are K*K memory banks of depth CH
+def _mux_luts(inputs: int) -> int:
+    """LUT6s per bit of an inputs:1 multiplexer (a tree of 4:1 muxes, one LUT6 each)."""
+    return 0 if inputs <= 1 else math.ceil((inputs - 1) / 3)
 
 
 def swg(e: SWG) -> Resources:
-    wp = e.ifm_w + 2 * e.pad
-    # one memory per line-buffer row, written one input word (in_n elements) per cycle
-    r = memory(wp * e.ch // e.in_n, e.in_n * e.dtype.bits, max(e.k - 1, 0))
-    win_bits = e.k * e.k * e.ch * e.dtype.bits
-    if win_bits <= WINDOW_REGISTER_MAX_BITS:
-        r = r + Resources(ff=win_bits)  # window registers
-    else:
-        r = r + memory(e.ch, e.dtype.bits, e.k * e.k)  # one bank per kernel position
-    r = r + Resources(lut=e.simd * e.dtype.bits * max(1, math.ceil(math.log2(max(2, e.k * e.k)))))
+    # slots x banks line-buffer memories (vg_swg.h), each written and read once per cycle;
+    # each kernel row of a word selects its slot's banks (slots:1 per bank), each output lane
+    # its bank out of banks / rotation candidates, each bank its input element out of in_n
+    bits = e.dtype.bits
+    rows_per_word = e.simd // e.run
+    r = memory(e.bank_depth, bits, e.slots * e.banks)
+    r = r + Resources(lut=rows_per_word * e.banks * bits * _mux_luts(e.slots))
+    r = r + Resources(lut=e.simd * bits * _mux_luts(e.banks // e.rotation))
+    r = r + Resources(lut=e.banks * bits * _mux_luts(e.in_n))
     return _finish(r)
 
 
@@ -158,7 +160,10 @@ def eltwise(e: Eltwise, frame_style: str = "auto") -> Resources:
 
 
 def width_convert(e: WidthConvert) -> Resources:
-    return _finish(Resources(lut=(e.in_n + e.out_n) * e.dtype.bits))
+    # a register buffer of in_n + out_n elements, each loaded from one of in_n input lanes
+    # or shifted by out_n
+    buf = (e.in_n + e.out_n) * e.dtype.bits
+    return _finish(Resources(lut=buf * _mux_luts(e.in_n + 1), ff=buf))
 
 
 def fifo(depth: int, width: int) -> Resources:

@@ -3,9 +3,9 @@ cycle formulas, without simulating jobs.
 
 Model (unbounded FIFOs, as the event simulation's reference run): every stream is produced
 over an interval [start, end] of cycles. A node starts producing once it has received the part
-of its input its first output needs (`lead`: the fraction of the input frame before its first
-output: the first K-1-PAD rows and K-PAD pixels for a sliding window, one vector for an
-engine, the whole frame for a pool or an SE frame buffer), plus its first job. It ends no
+of its input its first output needs (`lead`: the fraction of the input frame consumed by the
+engine's jobs (hls/engines.py) up to its first writing job: the fill rows for a sliding window,
+one vector for an engine, the whole frame for a pool or an SE frame buffer), plus that job. It ends no
 earlier than its last input plus its last job (`tail`), and no earlier than its start plus
 its own cycles per frame. Throughput is set by the slowest node: fps = clock / max cycles.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flow.accel import HOST, Accelerator
-from hls.engines import MVAU, SWG, Eltwise, WidthConvert
+from hls.engines import Eltwise
 from sim.programs import LATENCY
 
 
@@ -43,24 +43,19 @@ class Analytic:
 
 
 def _lead_and_tail(e) -> tuple[float, int, int]:
-    """(fraction of the input frame needed before the first job, first job cycles, last job
-    cycles)."""
-    if isinstance(e, SWG):
-        rows_before = max(e.k - 1 - e.pad, 0)
-        cols_before = max(e.k - e.pad, 1)
-        frac = min(1.0, (rows_before * e.ifm_w + min(cols_before, e.ifm_w)) / (e.ifm_h * e.ifm_w))
-        job = e.ch // e.in_n + e.window_words
-        return frac, job, job
-    if isinstance(e, MVAU):
-        job = e.groups * e.nf * e.sf
-        return 1.0 / e.pixels, job, job
-    if isinstance(e, WidthConvert):
-        return e.out_n / e.total, 1, 1
-    assert isinstance(e, Eltwise)
-    f = e.ch // e.n
-    if e.kind == "pool":
-        return 1.0, f, f
-    return 1.0 / e.pixels, f, f
+    """(fraction of the input frame consumed before the first job that writes output, that
+    job's cycles, the last job's cycles), from the engine's own job list (hls/engines.py)."""
+    (p,) = e.processes()
+    total = sum(r.count * r.consume[0] for r in p.jobs)
+    before = 0
+    first = p.jobs[0]
+    for r in p.jobs:
+        if any(r.produce):
+            before += r.consume[0]
+            first = r
+            break
+        before += r.count * r.consume[0]
+    return min(1.0, before / total) if total else 0.0, first.cycles, p.jobs[-1].cycles
 
 
 def analyse(acc: Accelerator) -> Analytic:

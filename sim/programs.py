@@ -1,34 +1,27 @@
 """Each engine node as a process for the dataflow simulator: the sequence of jobs it runs per
 frame, what each job consumes and produces, and how long it takes.
 
-A job is one pipelined stretch of the engine's loops, normally one pixel: the C++ engines
-(hls/include) run one loop iteration per cycle (II = 1), so a job of n iterations takes n
-cycles. The simulator takes a job's input words at its start and makes its output words
-visible `latency` cycles after its end; FIFOs therefore need room for one job's words
-(`min_depth`). The job lists follow the loop structure of each template:
+The jobs are the engine's own schedule (hls/engines.py `processes()`): a job is a stretch of
+the engine's flattened pipelined loop, whose iteration count is its cycles (II = 1), and the
+schedule check (`python -m hls.schedule`, tests/test_hls_schedule.py) counts the same
+iterations in the C++ engines. So code, formulas and simulator share one definition. The
+simulator takes a job's input words at its start and makes its output words visible
+`latency` cycles after its end; FIFOs therefore need room for one job's words (`min_depth`).
 
-  swg       per padded input position: read C/in_n words (zeros at padding, no read), then,
-            where a window is complete, emit K*K*C/SIMD words
-  mvau      per output vector: G*NF*SF cycles, reads G*SF words, writes G*NF words
-  eltwise   per pixel: C/N cycles, reads and writes C/N words per port
-  pool      per pixel: read C/N words; then write C/N sums
-  se_scale  two processes around a ping-pong frame buffer: fill (per pixel: read C/N words)
-            and emit (read C/N gate words; per pixel: write C/N words). Token streams model
-            the two buffers: `<node>.full` (fill -> emit, one token per filled frame) and
-            `<node>.free` (emit -> fill, starting with 2 tokens); emit starts only on a full
-            buffer and frees it when its frame is out
-  width_convert  per lcm(in_n, out_n) elements
+An SE scale is two processes around a ping-pong frame buffer: fill and emit. Token streams
+model the two buffers: `<node>.full` (fill -> emit, one token per filled frame) and
+`<node>.free` (emit -> fill, starting with 2 tokens); emit starts only on a full buffer and
+frees it when its frame is out.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from flow.accel import Accelerator, Node
-from hls.engines import MVAU, SWG, Eltwise, WidthConvert
+from hls.engines import JobRun, Process
 
 # Pipeline depth of each engine kind (cycles from a job's last iteration to its output being
 # visible downstream): an estimate of the HLS pipelines' depths (read, MAC/compare, write).
@@ -66,65 +59,43 @@ def _uniform(n: int, cyc: int, cons: list[int], prod: list[int]) -> tuple[np.nda
             np.tile(np.asarray(prod, np.int64), (n, 1)).reshape(n, len(prod)))
 
 
+def _arrays(runs: tuple[JobRun, ...], n_in: int, n_out: int) -> tuple[np.ndarray, ...]:
+    counts = np.asarray([r.count for r in runs], np.int64)
+    cyc = np.repeat(np.asarray([r.cycles for r in runs], np.int64), counts)
+    cons = np.repeat(np.asarray([r.consume for r in runs], np.int64).reshape(len(runs), n_in), counts, axis=0)
+    prod = np.repeat(np.asarray([r.produce for r in runs], np.int64).reshape(len(runs), n_out), counts, axis=0)
+    return cyc, cons, prod
+
+
+def _program(n: Node, p: Process) -> Program:
+    cyc, cons, prod = _arrays(p.jobs, len(p.inputs), len(p.outputs))
+    return Program(f"{n.name}.{p.name}" if p.name else n.name, n.kind, cyc, cons, prod,
+                   [n.inputs[i] for i in p.inputs], [n.outputs[i] for i in p.outputs],
+                   LATENCY[n.kind])
+
+
 def node_programs(n: Node) -> list[Program]:
-    """The process(es) of a node: one, or two for an SE scale (fill and emit)."""
-    e = n.engine()
-    if isinstance(e, Eltwise) and e.kind == "se_scale":
-        f = e.ch // e.n
-        full, free = f"{n.name}.full", f"{n.name}.free"
-        cyc = np.full(e.pixels, f, np.int64)
-        cons = np.zeros((e.pixels, 2), np.int64)
-        cons[:, 0] = f
-        cons[0, 1] = 1  # a free buffer
-        prod = np.zeros((e.pixels, 1), np.int64)
-        prod[-1, 0] = 1  # a full buffer
-        fill = Program(f"{n.name}.fill", "se_fill", cyc, cons, prod, [n.inputs[0], free], [full],
-                       LATENCY["se_scale"])
-        cyc = np.full(e.pixels + 1, f, np.int64)
-        cons = np.zeros((e.pixels + 1, 2), np.int64)
-        cons[0] = [f, 1]  # the gate words and a full buffer
-        prod = np.zeros((e.pixels + 1, 2), np.int64)
-        prod[1:, 0] = f
-        prod[-1, 1] = 1  # the buffer is free again
-        emit = Program(f"{n.name}.emit", "se_emit", cyc, cons, prod, [n.inputs[1], full],
-                       [n.outputs[0], free], LATENCY["se_scale"], initial={free: 2})
-        return [fill, emit]
-    return [node_program(n, e)]
-
-
-def node_program(n: Node, e=None) -> Program:
-    e = e if e is not None else n.engine()
-    if isinstance(e, SWG):
-        hp, wp = e.ifm_h + 2 * e.pad, e.ifm_w + 2 * e.pad
-        y, x = np.meshgrid(np.arange(hp), np.arange(wp), indexing="ij")
-        inside = ((y >= e.pad) & (y < e.pad + e.ifm_h) & (x >= e.pad) & (x < e.pad + e.ifm_w)).ravel()
-        emit = ((y >= e.k - 1) & (x >= e.k - 1) & ((y - (e.k - 1)) % e.stride == 0)
-                & ((x - (e.k - 1)) % e.stride == 0)).ravel()
-        rd = e.ch // e.in_n
-        cyc = rd + emit * e.window_words
-        cons = (inside * rd)[:, None]
-        prod = (emit * e.window_words)[:, None]
-    elif isinstance(e, MVAU):
-        cyc, cons, prod = _uniform(e.pixels, e.groups * e.nf * e.sf, [e.groups * e.sf], [e.groups * e.nf])
-    elif isinstance(e, WidthConvert):
-        l = math.lcm(e.in_n, e.out_n)
-        jobs = e.total // l
-        cyc, cons, prod = _uniform(jobs, l // e.in_n, [l // e.in_n], [l // e.out_n])
-    else:
-        assert isinstance(e, Eltwise)
-        f = e.ch // e.n
-        if e.kind == "pool":
-            c1, i1, o1 = _uniform(e.pixels, f, [f], [0])
-            c2, i2, o2 = _uniform(1, f, [0], [f])
-            cyc, cons, prod = np.concatenate([c1, c2]), np.concatenate([i1, i2]), np.concatenate([o1, o2])
-        elif e.kind == "add":
-            cyc, cons, prod = _uniform(e.pixels, f, [f, f], [f])
-        elif e.kind == "duplicate":
-            cyc, cons, prod = _uniform(e.pixels, f, [f], [f, f])
-        else:  # threshold
-            cyc, cons, prod = _uniform(e.pixels, f, [f], [f])
-    return Program(n.name, n.kind, np.asarray(cyc, np.int64), np.asarray(cons, np.int64),
-                   np.asarray(prod, np.int64), list(n.inputs), list(n.outputs), LATENCY[n.kind])
+    """The process(es) of a node: one, or two for an SE scale (fill and emit, joined by the
+    frame buffers' token streams)."""
+    procs = n.engine().processes()
+    if n.kind != "se_scale":
+        return [_program(n, p) for p in procs]
+    fill, emit = (_program(n, p) for p in procs)
+    full, free = f"{n.name}.full", f"{n.name}.free"
+    # fill: its first job takes a free buffer, its last job hands over a full one
+    fill.consume = np.concatenate([fill.consume, np.zeros((len(fill.cycles), 1), np.int64)], axis=1)
+    fill.consume[0, 1] = 1
+    fill.produce = np.zeros((len(fill.cycles), 1), np.int64)
+    fill.produce[-1, 0] = 1
+    fill.inputs, fill.outputs = fill.inputs + [free], [full]
+    # emit: its first job (the gates) takes the full buffer, its last job frees it
+    emit.consume = np.concatenate([emit.consume, np.zeros((len(emit.cycles), 1), np.int64)], axis=1)
+    emit.consume[0, 1] = 1
+    emit.produce = np.concatenate([emit.produce, np.zeros((len(emit.cycles), 1), np.int64)], axis=1)
+    emit.produce[-1, 1] = 1
+    emit.inputs, emit.outputs = emit.inputs + [full], emit.outputs + [free]
+    emit.initial = {free: 2}
+    return [fill, emit]
 
 
 def host_programs(acc: Accelerator) -> tuple[Program, Program]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from flow.accel import Accelerator, DescriptionError
 from flow.boards import BoardError, get_board
-from flow.estimate import node_buffer_bits
+from flow.estimate import node_buffer_bits, place_memories
 from flow.folding import FoldingError, fold_for_board, fold_for_fps, load_folding
 from hls.engines import EngineError
 from model.arch import ArchError, build
@@ -126,6 +126,8 @@ def run(a: argparse.Namespace) -> int:
         depths, unbounded = sz.depths, sz.reference
         for s in acc.streams:
             s.depth = depths[s.name]
+        if a.design is None:  # the folding placed memories before the FIFOs had sizes
+            place_memories(acc, board, 0.8)
         print(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
     else:
         depths = {s.name: s.depth for s in acc.streams}

@@ -61,8 +61,8 @@ def random_conv_instances(rng, n):
         gs = S if grouped else c
         mh, mw = (gs * expansion if grouped else expansion), k * k * gs
         pe = int(rng.choice(legal_foldings(mh)))
-        simd = int(rng.choice(legal_foldings(mw)))
-        in_n = int(rng.choice(legal_foldings(c)))
+        simd = int(rng.choice(SWG.legal_simd(k, gs)))
+        in_n = int(rng.choice(legal_foldings(gs)))
         out.append(conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t,
                                  int(rng.integers(2, 9)), out_t, pe, simd, in_n))
     return out
@@ -79,8 +79,8 @@ def test_every_legal_folding_of_a_group_conv():
     rng = np.random.default_rng(3)
     t = IntType(4, True)
     insts = [conv_instance(5, 6, 16, 3, 1, 1, True, 1, t, 4, IntType(4, False), pe, simd, 8)
-             for pe in legal_foldings(8) for simd in legal_foldings(72)]
-    assert len(insts) == 4 * 12
+             for pe in legal_foldings(8) for simd in SWG.legal_simd(3, 8)]
+    assert len(insts) == 4 * 9
     check_all(Library(insts, tag="foldings"), rng)
 
 
@@ -88,7 +88,7 @@ def test_every_legal_folding_of_a_group_conv():
 def test_extreme_codes_reach_the_accumulator_limits_exactly(in_t):
     """All-max / all-min inputs and weights give the largest accumulators the derived width
     must hold; a width one bit narrower would overflow on them."""
-    inst = conv_instance(7, 7, 1024, 7, 1, 0, True, 1, in_t, 8, None, 8, 56, 64)
+    inst = conv_instance(7, 7, 1024, 7, 1, 0, True, 1, in_t, 8, None, 8, 56, 8)
     lib = Library([inst], tag="extremes")
     w_min = IntType(8, True).min
     for xv, wv in [(in_t.max, w_min), (in_t.min, w_min), (in_t.max, IntType(8, True).max)]:
@@ -107,11 +107,11 @@ def test_real_vargfacenet_layer_shapes():
     t4, u4 = IntType(4, True), IntType(4, False)
     insts = [
         # stage-2 downsampling branch: 56x56x40 -> 80 (5 groups of 8), 3x3 stride 2
-        conv_instance(56, 56, 40, 3, 2, 1, True, 2, t4, 4, u4, 16, 72, 40),
+        conv_instance(56, 56, 40, 3, 2, 1, True, 2, t4, 4, u4, 16, 72, 8),
         # the same 56x56x40 -> 80 group conv at stride 1 (head-block-sized feature map)
         conv_instance(56, 56, 40, 3, 1, 1, True, 2, t4, 4, u4, 8, 24, 8),
         # embedding: 7x7 kernel over 7x7x1024, 128 groups, no padding
-        conv_instance(7, 7, 1024, 7, 1, 0, True, 1, t4, 4, t4, 8, 56, 64),
+        conv_instance(7, 7, 1024, 7, 1, 0, True, 1, t4, 4, t4, 8, 28, 8),
         # pointwise 1x1 80 -> 40 (dense)
         conv_instance(28, 28, 80, 1, 1, 0, False, 40, t4, 4, t4, 8, 16, 16),
     ]
@@ -120,7 +120,7 @@ def test_real_vargfacenet_layer_shapes():
 
 def test_head_conv_uint8_pixels():
     rng = np.random.default_rng(5)
-    inst = conv_instance(20, 20, 8, 3, 1, 1, False, 40, IntType(8, False), 8, IntType(8, True), 8, 9, 8)
+    inst = conv_instance(20, 20, 8, 3, 1, 1, False, 40, IntType(8, False), 8, IntType(8, True), 8, 12, 8)
     check_all(Library([inst], tag="head"), rng)
 
 

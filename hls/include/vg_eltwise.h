@@ -14,6 +14,7 @@ void duplicate(hls::stream<Word<T, N> >& in, hls::stream<Word<T, N> >& out_a,
                hls::stream<Word<T, N> >& out_b) {
   for (int i = 0; i < WORDS; i++) {
 #pragma HLS PIPELINE II = 1
+    VG_CYCLE(0);
     const Word<T, N> w = in.read();
     out_a.write(w);
     out_b.write(w);
@@ -32,42 +33,68 @@ void add_threshold(hls::stream<Word<TA, N> >& a, hls::stream<Word<TB, N> >& b,
   static_assert(SUM_BITS >= IN_BITS + 1, "add_threshold: SUM_BITS too narrow for the sum");
   typedef typename acc_t<SUM_BITS>::type Sum;
 #pragma HLS ARRAY_PARTITION variable = thr complete dim = 1
-  for (int p = 0; p < PIXELS; p++) {
-    for (int f = 0; f < CH / N; f++) {
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
+  constexpr int F = CH / N;
+  int f = 0;
+  for (int it = 0; it < PIXELS * F; it++) {
 #pragma HLS PIPELINE II = 1
-      const Word<TA, N> x = a.read();
-      const Word<TB, N> y = b.read();
-      Word<TO, N> o;
-      for (int i = 0; i < N; i++) {
+    VG_CYCLE(0);
+    const Word<TA, N> x = a.read();
+    const Word<TB, N> y = b.read();
+    Word<TO, N> o;
+    for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
-        const Sum s = (Sum)x.v[i] + (Sum)y.v[i];
-        o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(s, thr[i][f]));
-      }
-      out.write(o);
+      const Sum s = (Sum)x.v[i] + (Sum)y.v[i];
+      o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(s, thr[i][f]));
     }
+    out.write(o);
+    f = f + 1 == F ? 0 : f + 1;
   }
 }
 
+// Cycles per frame of vg::width_convert: one iteration per word of the wider side's
+// opposite, i.e. TOTAL / min(IN_N, OUT_N) (every iteration reads at most one word and writes
+// at most one).
+constexpr long long width_convert_cycles(long long total, int in_n, int out_n) {
+  return total / cmin(in_n, out_n);
+}
+
 // Re-packs a frame of TOTAL elements from IN_N to OUT_N elements per word (either may be
-// larger), keeping element order. A word is written as soon as OUT_N elements are there.
+// larger), keeping element order. One flattened loop: an iteration reads a word when fewer
+// than OUT_N elements wait (always, when IN_N < OUT_N) and writes one when OUT_N are there
+// (always, when IN_N >= OUT_N). Holding fewer than OUT_N + IN_N elements, the register
+// buffer appends at a variable position and drops OUT_N from its front.
 template <int TOTAL, int IN_N, int OUT_N, typename T>
 void width_convert(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, OUT_N> >& out) {
   static_assert(TOTAL % IN_N == 0, "width_convert: IN_N must divide the frame's elements");
   static_assert(TOTAL % OUT_N == 0, "width_convert: OUT_N must divide the frame's elements");
   constexpr int BUF = IN_N + OUT_N;
+  constexpr int ITERS = (int)width_convert_cycles(TOTAL, IN_N, OUT_N);
   T buf[BUF];
 #pragma HLS ARRAY_PARTITION variable = buf complete
   int fill = 0;
-  for (int i = 0; i < TOTAL / IN_N; i++) {
+  for (int it = 0; it < ITERS; it++) {
 #pragma HLS PIPELINE II = 1
-    const Word<T, IN_N> w = in.read();
-    for (int k = 0; k < IN_N; k++) buf[fill + k] = w.v[k];
-    fill += IN_N;
-    while (fill >= OUT_N) {
+    VG_CYCLE(0);
+    if (fill < OUT_N) {
+      const Word<T, IN_N> w = in.read();
+      for (int k = 0; k < BUF; k++) {
+#pragma HLS UNROLL
+        if (k >= fill && k < fill + IN_N) buf[k] = w.v[k - fill];
+      }
+      fill += IN_N;
+    }
+    if (fill >= OUT_N) {
       Word<T, OUT_N> o;
-      for (int k = 0; k < OUT_N; k++) o.v[k] = buf[k];
+      for (int k = 0; k < OUT_N; k++) {
+#pragma HLS UNROLL
+        o.v[k] = buf[k];
+      }
       out.write(o);
-      for (int k = 0; k + OUT_N < BUF; k++) buf[k] = buf[k + OUT_N];
+      for (int k = 0; k < IN_N; k++) {  // BUF - OUT_N elements move to the front
+#pragma HLS UNROLL
+        buf[k] = buf[k + OUT_N];
+      }
       fill -= OUT_N;
     }
   }

@@ -49,39 +49,48 @@ void mvau(hls::stream<Word<TI, SIMD> >& in, hls::stream<Word<TO, PE> >& out,
 #pragma HLS ARRAY_PARTITION variable = inbuf complete dim = 2
   Acc acc[PE];
 #pragma HLS ARRAY_PARTITION variable = acc complete
+  constexpr long long TOTAL = (long long)PIXELS * G * NF * SF;
+  static_assert(TOTAL < (1LL << 31), "mvau: frame too long for the loop counter");
 
-  for (int p = 0; p < PIXELS; p++) {
-    for (int g = 0; g < G; g++) {
-      for (int nf = 0; nf < NF; nf++) {
-        for (int sf = 0; sf < SF; sf++) {
+  // One flattened loop over (pixel, group, nf, sf): sf fastest. The input words of a group
+  // are read in its nf == 0 pass and reused from inbuf by the other NF - 1 passes.
+  int sf = 0, nf = 0, g = 0, row = 0;  // row = (g * NF + nf) * SF + sf, the weight address
+  for (int it = 0; it < (int)TOTAL; it++) {
 #pragma HLS PIPELINE II = 1
-          if (nf == 0) {
-            const Word<TI, SIMD> wd = in.read();
-            for (int s = 0; s < SIMD; s++) inbuf[sf][s] = wd.v[s];
-          }
-          const int row = (g * NF + nf) * SF + sf;
-          for (int pe = 0; pe < PE; pe++) {
+    VG_CYCLE(0);
+    if (nf == 0) {
+      const Word<TI, SIMD> wd = in.read();
+      for (int s = 0; s < SIMD; s++) {
 #pragma HLS UNROLL
-            Acc a = sf == 0 ? (Acc)0 : acc[pe];
-            for (int s = 0; s < SIMD; s++) {
+        inbuf[sf][s] = wd.v[s];
+      }
+    }
+    for (int pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-              a += (Acc)weights[pe][row][s] * (Acc)inbuf[sf][s];
-            }
-            acc[pe] = a;
-          }
-          if (sf == SF - 1) {
-            Word<TO, PE> o;
-            for (int pe = 0; pe < PE; pe++) {
+      Acc a = sf == 0 ? (Acc)0 : acc[pe];
+      for (int s = 0; s < SIMD; s++) {
 #pragma HLS UNROLL
-              if (NT > 0)
-                o.v[pe] = (TO)(OUT_BIAS + threshold_count<(NT > 0 ? NT : 1)>(
-                                              acc[pe], thr[pe][g * NF + nf]));
-              else
-                o.v[pe] = (TO)acc[pe];
-            }
-            out.write(o);
-          }
-        }
+        a += (Acc)weights[pe][row][s] * (Acc)inbuf[sf][s];
+      }
+      acc[pe] = a;
+    }
+    if (sf == SF - 1) {
+      Word<TO, PE> o;
+      for (int pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+        if (NT > 0)
+          o.v[pe] = (TO)(OUT_BIAS + threshold_count<(NT > 0 ? NT : 1)>(acc[pe], thr[pe][g * NF + nf]));
+        else
+          o.v[pe] = (TO)acc[pe];
+      }
+      out.write(o);
+    }
+    row = row + 1 == G * NF * SF ? 0 : row + 1;
+    if (++sf == SF) {
+      sf = 0;
+      if (++nf == NF) {
+        nf = 0;
+        g = g + 1 == G ? 0 : g + 1;
       }
     }
   }

@@ -13,6 +13,8 @@
 namespace vg {
 
 // Per-channel sums over a frame (the average's 1/PIXELS is folded into the next thresholds).
+// One flattened loop: PIXELS * CH/N iterations accumulate (the first pixel starts each sum
+// afresh), then CH/N iterations write the sums.
 template <int CH, int N, int PIXELS, int IN_BITS, bool IN_SIGNED, int SUM_BITS, typename TI,
           typename TS>
 void global_acc_pool(hls::stream<Word<TI, N> >& in, hls::stream<Word<TS, N> >& out) {
@@ -20,41 +22,56 @@ void global_acc_pool(hls::stream<Word<TI, N> >& in, hls::stream<Word<TS, N> >& o
   static_assert(SUM_BITS >= IN_BITS + clog2(PIXELS) + (IN_SIGNED ? 0 : 1),
                 "global_acc_pool: SUM_BITS too narrow for PIXELS summands");
   typedef typename acc_t<SUM_BITS>::type Sum;
-  Sum sums[CH / N][N];
+  constexpr int F = CH / N;
+  Sum sums[F][N];
 #pragma HLS ARRAY_PARTITION variable = sums complete dim = 2
-  for (int f = 0; f < CH / N; f++)
-    for (int i = 0; i < N; i++) sums[f][i] = 0;
-  for (int p = 0; p < PIXELS; p++) {
-    for (int f = 0; f < CH / N; f++) {
+  int f = 0, p = 0;
+  for (int it = 0; it < (PIXELS + 1) * F; it++) {
 #pragma HLS PIPELINE II = 1
+    VG_CYCLE(0);
+    if (p < PIXELS) {
       const Word<TI, N> w = in.read();
       for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
-        sums[f][i] += (Sum)w.v[i];
+        sums[f][i] = (p == 0 ? (Sum)0 : sums[f][i]) + (Sum)w.v[i];
       }
+    } else {
+      Word<TS, N> o;
+      for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        o.v[i] = (TS)sums[f][i];
+      }
+      out.write(o);
     }
-  }
-  for (int f = 0; f < CH / N; f++) {
-#pragma HLS PIPELINE II = 1
-    Word<TS, N> o;
-    for (int i = 0; i < N; i++) o.v[i] = (TS)sums[f][i];
-    out.write(o);
+    if (++f == F) {
+      f = 0;
+      p++;
+    }
   }
 }
 
-// Frame buffer fill: the whole frame of x, in stream order.
+// Frame buffer fill (process 0 of se_scale): the whole frame of x, in stream order.
 template <int CH, int N, int PIXELS, typename TX>
 void se_frame_fill(hls::stream<Word<TX, N> >& x_in, TX frame[PIXELS][CH / N][N]) {
-  for (int p = 0; p < PIXELS; p++) {
-    for (int f = 0; f < CH / N; f++) {
+  constexpr int F = CH / N;
+  int f = 0, p = 0;
+  for (int it = 0; it < PIXELS * F; it++) {
 #pragma HLS PIPELINE II = 1
-      const Word<TX, N> w = x_in.read();
-      for (int i = 0; i < N; i++) frame[p][f][i] = w.v[i];
+    VG_CYCLE(0);
+    const Word<TX, N> w = x_in.read();
+    for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+      frame[p][f][i] = w.v[i];
+    }
+    if (++f == F) {
+      f = 0;
+      p++;
     }
   }
 }
 
-// Reads the CH gate codes, then streams threshold(x * gate) out of the frame buffer.
+// Frame buffer emit (process 1 of se_scale): CH/N iterations read the gate codes, then
+// PIXELS * CH/N iterations stream threshold(x * gate) out of the frame buffer.
 template <int CH, int N, int PIXELS, int X_BITS, int G_BITS, int NT, int OUT_BIAS, typename TX,
           typename TG, typename TT, typename TO>
 void se_frame_emit(const TX frame[PIXELS][CH / N][N], hls::stream<Word<TG, N> >& gate_in,
@@ -62,16 +79,21 @@ void se_frame_emit(const TX frame[PIXELS][CH / N][N], hls::stream<Word<TG, N> >&
   constexpr int PROD_BITS = X_BITS + G_BITS + 1;
   typedef typename acc_t<PROD_BITS>::type Prod;
 #pragma HLS ARRAY_PARTITION variable = thr complete dim = 1
-  TG gate[CH / N][N];
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
+  constexpr int F = CH / N;
+  TG gate[F][N];
 #pragma HLS ARRAY_PARTITION variable = gate complete dim = 2
-  for (int f = 0; f < CH / N; f++) {
+  int f = 0, p = -1;  // p = -1: the gate words
+  for (int it = 0; it < (PIXELS + 1) * F; it++) {
 #pragma HLS PIPELINE II = 1
-    const Word<TG, N> w = gate_in.read();
-    for (int i = 0; i < N; i++) gate[f][i] = w.v[i];
-  }
-  for (int p = 0; p < PIXELS; p++) {
-    for (int f = 0; f < CH / N; f++) {
-#pragma HLS PIPELINE II = 1
+    VG_CYCLE(1);
+    if (p < 0) {
+      const Word<TG, N> w = gate_in.read();
+      for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        gate[f][i] = w.v[i];
+      }
+    } else {
       Word<TO, N> o;
       for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
@@ -79,6 +101,10 @@ void se_frame_emit(const TX frame[PIXELS][CH / N][N], hls::stream<Word<TG, N> >&
         o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(prod, thr[i][f]));
       }
       out.write(o);
+    }
+    if (++f == F) {
+      f = 0;
+      p++;
     }
   }
 }

@@ -41,17 +41,21 @@ void threshold_layer(hls::stream<Word<TI, N> >& in, hls::stream<Word<TO, N> >& o
                      const TT thr[N][CH / N][NT]) {
   static_assert(CH % N == 0, "threshold_layer: N (elements per word) must divide CH");
   static_assert(NT >= 1, "threshold_layer: NT must be at least 1");
-  for (int p = 0; p < PIXELS; p++) {
-    for (int f = 0; f < CH / N; f++) {
+#pragma HLS ARRAY_PARTITION variable = thr complete dim = 1
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
+  constexpr int F = CH / N;
+  int f = 0;
+  for (int it = 0; it < PIXELS * F; it++) {
 #pragma HLS PIPELINE II = 1
-      const Word<TI, N> a = in.read();
-      Word<TO, N> o;
-      for (int i = 0; i < N; i++) {
+    VG_CYCLE(0);
+    const Word<TI, N> a = in.read();
+    Word<TO, N> o;
+    for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
-        o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(a.v[i], thr[i][f]));
-      }
-      out.write(o);
+      o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(a.v[i], thr[i][f]));
     }
+    out.write(o);
+    f = f + 1 == F ? 0 : f + 1;
   }
 }
 

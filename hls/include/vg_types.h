@@ -30,13 +30,11 @@ constexpr int acc_bits(long long terms, int in_bits, bool in_signed, int w_bits)
 }
 
 // ---- element types -----------------------------------------------------------------------
-// int_t<BITS, SIGNED>::type is ap_int/ap_uint for synthesis. With VG_NATIVE_TYPES defined
-// (fast C-simulation) it is the smallest native integer that holds BITS: values are the
-// same codes, but arithmetic runs 25-40x faster than ap_int in g++.
+// The smallest native integer that holds BITS (codes, not arithmetic semantics: values are
+// always kept inside their BITS-bit range by the engines).
 template <int BITS, bool SIGNED>
-struct int_t {
-#ifdef VG_NATIVE_TYPES
-  static_assert(BITS <= 64, "VG_NATIVE_TYPES holds at most 64 bits");
+struct native_int {
+  static_assert(BITS <= 64, "a native integer holds at most 64 bits");
   typedef typename std::conditional<
       BITS <= 8, typename std::conditional<SIGNED, int8_t, uint8_t>::type,
       typename std::conditional<
@@ -45,6 +43,15 @@ struct int_t {
               BITS <= 32, typename std::conditional<SIGNED, int32_t, uint32_t>::type,
               typename std::conditional<SIGNED, int64_t, uint64_t>::type>::type>::type>::type
       type;
+};
+
+// int_t<BITS, SIGNED>::type is ap_int/ap_uint for synthesis. With VG_NATIVE_TYPES defined
+// (fast C-simulation) it is the smallest native integer that holds BITS: values are the
+// same codes, but arithmetic runs 25-40x faster than ap_int in g++.
+template <int BITS, bool SIGNED>
+struct int_t {
+#ifdef VG_NATIVE_TYPES
+  typedef typename native_int<BITS, SIGNED>::type type;
 #else
   typedef typename std::conditional<SIGNED, ap_int<BITS>, ap_uint<BITS> >::type type;
 #endif
@@ -60,12 +67,76 @@ struct acc_t {
 #endif
 };
 
+// Element type of a parameter memory (weights, thresholds): BITS wide for synthesis, the
+// smallest native integer in every C-simulation (the same codes; the engines convert them to
+// their arithmetic types). g++ compiles constant tables of ap_int far too slowly for a
+// network's ROM initialisers (weights.h): a 300k-entry ap_int<4> table did not compile in 10
+// minutes, the same table of int8_t in 0.7 s.
+template <int BITS, bool SIGNED>
+struct param_t {
+#ifdef __SYNTHESIS__
+  typedef typename std::conditional<SIGNED, ap_int<BITS>, ap_uint<BITS> >::type type;
+#else
+  typedef typename native_int<BITS, SIGNED>::type type;
+#endif
+};
+
 // One stream word: N elements.
 template <typename T, int N>
 struct Word {
   T v[N];
 };
 
+// Larger / smaller of two compile-time integers (sizes of banks and loop trip counts).
+constexpr long long cmax(long long a, long long b) { return a > b ? a : b; }
+constexpr long long cmin(long long a, long long b) { return a < b ? a : b; }
+constexpr long long cgcd(long long a, long long b) {
+  while (b != 0) {
+    const long long t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
 }  // namespace vg
+
+// ---- schedule counting ---------------------------------------------------------------------
+// Every pipelined (II = 1) loop body starts with VG_CYCLE(p): one iteration, one cycle of
+// process p of the engine (p = 0 for single-process engines; the fill and emit processes of
+// an SE scale, which run concurrently under DATAFLOW, are 0 and 1). Built with
+// VG_COUNT_CYCLES (C-simulation only) it counts the iterations into the row of counters the
+// harness chose with VG_STAGE(k) before calling the engine (vg::sched::stages() points at the
+// harness's rows); otherwise, and always under synthesis, both are nothing.
+// A node's cycles per frame are the largest of its processes' counts: loops of one process
+// run one after another (their counts add), processes of a DATAFLOW region overlap.
+#if defined(VG_COUNT_CYCLES) && !defined(__SYNTHESIS__)
+namespace vg {
+namespace sched {
+constexpr int MAX_PROCS = 4;
+inline long long* sink() {
+  static long long s[MAX_PROCS];
+  return s;
+}
+inline long long*& current() {
+  static long long* cur = sink();
+  return cur;
+}
+// The harness's counters: one row of MAX_PROCS per stage (engine call) it runs, or null.
+inline long long*& stages() {
+  static long long* base = nullptr;
+  return base;
+}
+inline void tick(int proc) { current()[proc]++; }
+// Counts the following engine's iterations into row k of the harness's counters.
+inline void stage(int k) { current() = stages() ? stages() + k * MAX_PROCS : sink(); }
+}  // namespace sched
+}  // namespace vg
+#define VG_CYCLE(proc) ::vg::sched::tick(proc)
+#define VG_STAGE(k) ::vg::sched::stage(k)
+#else
+#define VG_CYCLE(proc)
+#define VG_STAGE(k)
+#endif
 
 #endif

@@ -82,7 +82,13 @@ int main() {
           "group conv 3x3/1, uint8 in, int8 weights, expansion 1, SIMD 24 (spans kernel positions)");
   r.check(run_case<5, 5, 16, 1, 1, 0, 16, 2, 16, 4, 8, 4, true, 4, 0, true>(),
           "dense 1x1 conv 16 -> 32 with raw accumulator output");
-  r.check(run_case<7, 7, 16, 7, 1, 0, 8, 1, 16, 56, 1, 8, true, 8, 8, true>(),
+  r.check(run_case<7, 7, 16, 7, 1, 0, 8, 1, 8, 56, 1, 8, true, 8, 8, true>(),
           "embedding 7x7 group conv without padding (one output pixel)");
+  r.check(run_case<10, 9, 24, 3, 2, 1, 8, 2, 4, 12, 4, 4, true, 4, 4, false>(),
+          "group conv 3x3/2, SIMD 12 (half a kernel row: the banks rotate with the window)");
+  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 8, 4, false, 4, 4, true>(),
+          "group conv 3x3/1, SIMD 72 (the whole window of a group per word)");
+  r.check(run_case<3, 8, 8, 3, 2, 1, 8, 1, 8, 2, 2, 4, true, 4, 4, true>(),
+          "group conv 3x3/2 on 3 rows (fewer rows than K + stride)");
   return r.done();
 }

@@ -33,9 +33,8 @@ import numpy as np
 from flow.accel import Accelerator
 from flow.artifacts import write_design
 from flow.boards import Board, get_board
+from flow.codegen import write_hls
 from flow.estimate import place_memories
-from flow.codegen import (csim_top, engine_layout, network_header, synthesis_top, top_testbench,
-                          write_weights_header)
 from flow.folding import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
 from flow.streamline import IntegerLayers, StreamlineError, load_export, metadata, streamline
 from flow.tcl import hls_tcl, vivado_tcl
@@ -139,14 +138,7 @@ def build(cfg: BuildConfig) -> BuildResult:
     t = _step("wrote the accelerator description, weights and thresholds"
               + (f", and the host's scoring backend: {scoring.describe()}" if scoring else ""), t)
     # 7. codegen
-    (tmp / "hls").mkdir()
-    (tmp / "hls" / "network.h").write_text(network_header(acc))
-    (tmp / "hls" / "top.cpp").write_text(synthesis_top(acc))
-    (tmp / "hls" / "csim_top.cpp").write_text(csim_top(acc))
-    (tmp / "hls" / "tb_top.cpp").write_text(top_testbench(acc))
-    if cfg.weights_header:
-        layouts = {n.name: engine_layout(n, params[n.name]) for n in acc.nodes if n.name in params}
-        write_weights_header(acc, layouts, tmp / "hls" / "weights.h")
+    write_hls(acc, params, tmp / "hls", cfg.weights_header)
     (tmp / "tcl").mkdir()
     (tmp / "tcl" / "hls.tcl").write_text(hls_tcl(acc, board, clock, str(INCLUDE_DIR)))
     (tmp / "tcl" / "vivado.tcl").write_text(vivado_tcl(acc, board, clock, f"bitstreams/{board.name}"))

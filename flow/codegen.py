@@ -27,6 +27,12 @@ def ident(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
+def stream_ident(name: str) -> str:
+    """A stream's C++ name: prefixed, so that no stream (the description's input is called
+    "in") shadows the top's AXI-stream ports `in` and `out`."""
+    return "st_" + ident(name)
+
+
 def _stype(acc: Accelerator, stream: str) -> str:
     s = acc.stream(stream)
     return f"vg::Word<{IntType.parse(s.dtype).cpp()}, {s.n}>"
@@ -114,16 +120,16 @@ def network_header(acc: Accelerator) -> str:
 def _stream_decls(acc: Accelerator, indent: str, depths: bool) -> list[str]:
     out = []
     for st in acc.streams:
-        out.append(f"{indent}hls::stream<{_stype(acc, st.name)} > {ident(st.name)};")
+        out.append(f"{indent}hls::stream<{_stype(acc, st.name)} > {stream_ident(st.name)};")
         if depths:
-            out.append(f"#pragma HLS STREAM variable = {ident(st.name)} depth = {st.depth}")
+            out.append(f"#pragma HLS STREAM variable = {stream_ident(st.name)} depth = {st.depth}")
     return out
 
 
 def _node_calls(acc: Accelerator, indent: str) -> list[str]:
     """One call per node; VG_STAGE(i) (nothing unless the schedule check counts) makes node
     i's loop iterations count into row i of the counters."""
-    return [f"{indent}VG_STAGE({i}); node_{ident(n.name)}({', '.join(ident(x) for x in n.inputs + n.outputs)});"
+    return [f"{indent}VG_STAGE({i}); node_{ident(n.name)}({', '.join(stream_ident(x) for x in n.inputs + n.outputs)});"
             for i, n in enumerate(acc.nodes)]
 
 
@@ -151,13 +157,13 @@ def csim_top(acc: Accelerator) -> str:
         *_stream_decls(acc, "    ", False),
         f"    const int64_t* xf = x + (long)f * {s_in.words * s_in.n}L;",
         f"    for (long i = 0; i < {s_in.words}L; i++) {{ vg::Word<{ti}, {s_in.n}> w;",
-        f"      for (int k = 0; k < {s_in.n}; k++) {{ w.v[k] = ({ti})xf[i * {s_in.n} + k]; }} {ident(s_in.name)}.write(w); }}",
+        f"      for (int k = 0; k < {s_in.n}; k++) {{ w.v[k] = ({ti})xf[i * {s_in.n} + k]; }} {stream_ident(s_in.name)}.write(w); }}",
         *_node_calls(acc, "    "),
         f"    int64_t* yf = y + (long)f * {s_out.words * s_out.n}L;",
-        f"    if ((long){ident(s_out.name)}.size() != {s_out.words}L) return 10;",
-        f"    for (long i = 0; i < {s_out.words}L; i++) {{ vg::Word<{to}, {s_out.n}> w = {ident(s_out.name)}.read();",
+        f"    if ((long){stream_ident(s_out.name)}.size() != {s_out.words}L) return 10;",
+        f"    for (long i = 0; i < {s_out.words}L; i++) {{ vg::Word<{to}, {s_out.n}> w = {stream_ident(s_out.name)}.read();",
         f"      for (int k = 0; k < {s_out.n}; k++) {{ yf[i * {s_out.n} + k] = (int64_t)w.v[k]; }} }}",
-        *[f"    if (!{ident(s.name)}.empty()) return 11;" for s in acc.streams],
+        *[f"    if (!{stream_ident(s.name)}.empty()) return 11;" for s in acc.streams],
         "  }",
         "  return 0;",
         "}",
@@ -182,9 +188,9 @@ def synthesis_top(acc: Accelerator, top: str = "vargnet_top") -> str:
         "#pragma HLS INTERFACE s_axilite port = return bundle = control",
         "#pragma HLS DATAFLOW",
         *_stream_decls(acc, "  ", True),
-        f"  VG_STAGE({len(acc.nodes)}); vg::axis_read_pixels<{s_in.words}, {s_in.n}, {ti.cpp()}>(in, {ident(s_in.name)});",
+        f"  vg::axis_read_pixels<{s_in.words}, {s_in.n}, {ti.cpp()}>(in, {stream_ident(s_in.name)});",
         *_node_calls(acc, "  "),
-        f"  VG_STAGE({len(acc.nodes) + 1}); vg::axis_write_words<{s_out.words}, {s_out.n}, {to.cpp()}>({ident(s_out.name)}, out);",
+        f"  vg::axis_write_words<{s_out.words}, {s_out.n}, {to.cpp()}>({stream_ident(s_out.name)}, out);",
         "}",
     ]) + "\n"
 
@@ -291,3 +297,17 @@ def write_weights_header(acc: Accelerator, layouts: dict[str, dict[str, np.ndarr
                 dims = "".join(f"[{d}]" for d in shape)
                 flat = ", ".join(str(int(v)) for v in arr.ravel())
                 f.write(f"const {t} {kind.upper()}_{ident(n.name)}{dims} = {{{flat}}};\n")
+
+
+def write_hls(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], out: Path,
+              weights_header: bool = True) -> None:
+    """A build's hls/ folder: network.h, top.cpp (synthesis), tb_top.cpp (its testbench),
+    csim_top.cpp (the fast C-sim top) and, unless skipped, weights.h (the ROMs)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "network.h").write_text(network_header(acc))
+    (out / "top.cpp").write_text(synthesis_top(acc))
+    (out / "csim_top.cpp").write_text(csim_top(acc))
+    (out / "tb_top.cpp").write_text(top_testbench(acc))
+    if weights_header:
+        layouts = {n.name: engine_layout(n, params[n.name]) for n in acc.nodes if n.name in params}
+        write_weights_header(acc, layouts, out / "weights.h")

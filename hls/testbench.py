@@ -23,7 +23,8 @@ from hls.paths import TB_DIR
 MODES = {
     "native": (True, []),
     "ap_types": (False, []),
-    "threshold-count": (True, ["-DVG_THRESHOLD_COUNT"]),
+    # the synthesised forms of the two C-sim shortcuts (threshold comparators, every bank read)
+    "synthesis-paths": (True, ["-DVG_THRESHOLD_COUNT", "-DVG_SWG_READ_ALL"]),
 }
 
 

@@ -64,6 +64,48 @@ def test_generated_synthesis_top_has_the_interfaces_and_depths():
     assert network_header(acc).count("inline void node_") == len(acc.nodes)
 
 
+def _top_build(tmp_path, spec="w4a4", fps=20000):
+    from flow.codegen import write_hls
+
+    arch = tiny("vargfacenet")
+    acc = fold_for_fps(arch, QuantConfig.parse(spec), get_board("zcu104"), fps).accelerator
+    x = _faces(arch)
+    params = random_params(acc, x, seed=5)
+    write_hls(acc, params, tmp_path / "hls")
+    return acc, x, params
+
+
+@pytest.mark.parametrize("spec", ["w4a4", "w8a8"])
+def test_the_synthesis_top_itself_equals_the_golden_model_through_its_axi_streams(tmp_path, spec):
+    """hls/top.cpp with weights.h and tb_top.cpp, as Vitis HLS's csim_design would compile
+    them (g++, ap_int datapaths), driven with packed images through the AXI-stream ports."""
+    from flow.top_csim import TopCsim
+    from host.packing import pack_input, pack_output
+
+    acc, x, params = _top_build(tmp_path, spec)
+    want = pack_output(GoldenModel(acc, params).run(x))
+    y, line = TopCsim(tmp_path).run_beats(pack_input(x.astype(np.uint8)), want)
+    assert np.array_equal(y, want)
+    assert line.startswith("PASS") and f"0 of {want.size} output beats differ" in line
+
+
+def test_an_edit_to_the_synthesis_top_is_what_runs(tmp_path):
+    """The top is compiled from the build's files (cached by their hash): an edit to
+    weights.h (one weight changed) changes the outputs and the testbench fails."""
+    from flow.top_csim import TopCsim
+    from host.packing import pack_input, pack_output
+
+    acc, x, params = _top_build(tmp_path)
+    want = pack_output(GoldenModel(acc, params).run(x))
+    wh = tmp_path / "hls" / "weights.h"
+    text = wh.read_text()
+    head, _, rest = text.partition("= {")
+    first, _, tail = rest.partition(",")
+    wh.write_text(head + "= {" + str(7 if int(first) != 7 else -7) + "," + tail)
+    y, line = TopCsim(tmp_path).run_beats(pack_input(x.astype(np.uint8)), want)
+    assert not np.array_equal(y, want) and line.startswith("FAIL")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["default design", "full-size 1.25x"])
 def test_full_network_csim_equals_golden_on_real_faces(which):

@@ -78,9 +78,9 @@ void width_convert(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, OUT_N> >
     VG_CYCLE(0);
     if (fill < OUT_N) {
       const Word<T, IN_N> w = in.read();
-      for (int k = 0; k < BUF; k++) {
+      for (int k = 0; k < IN_N; k++) {
 #pragma HLS UNROLL
-        if (k >= fill && k < fill + IN_N) buf[k] = w.v[k - fill];
+        buf[fill + k] = w.v[k];  // registers: one write demultiplexer per element
       }
       fill += IN_N;
     }

@@ -92,9 +92,12 @@ void sliding_window(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, SIMD> >
   // A row is read only in phases after the one that wrote it, never in the same iteration.
 #pragma HLS DEPENDENCE variable = lb inter false
 #pragma HLS DEPENDENCE variable = lb intra false
-  T val[NR][P], rowv[RPW][P];
-  bool row_ok[RPW];
+#if defined(__SYNTHESIS__) || defined(VG_SWG_READ_ALL)
+  T val[NR][P];
 #pragma HLS ARRAY_PARTITION variable = val complete dim = 0
+#endif
+  T rowv[RPW][P];
+  bool row_ok[RPW];
 #pragma HLS ARRAY_PARTITION variable = rowv complete dim = 0
 #pragma HLS ARRAY_PARTITION variable = row_ok complete dim = 0
 
@@ -136,6 +139,7 @@ void sliding_window(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, SIMD> >
     if (ph >= 0 && ph_i < EMIT) {
       const int a = (g * WP + ox * STRIDE) * GS + u * RUN;  // the word's run in each row slot
       const int a_lo = a % P, a_hi = a / P;
+#if defined(__SYNTHESIS__) || defined(VG_SWG_READ_ALL)
       for (int j = 0; j < NR; j++) {  // every bank of every slot: one read each
 #pragma HLS UNROLL
         for (int b = 0; b < P; b++) {
@@ -143,6 +147,7 @@ void sliding_window(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, SIMD> >
           val[j][b] = lb[j][b][a_hi + (b < a_lo ? 1 : 0)];
         }
       }
+#endif
       for (int q = 0; q < RPW; q++) {  // the slot of each kernel row of the word
 #pragma HLS UNROLL
         const int ky = kyb * RPW + q, iy = top_row + ky;
@@ -150,7 +155,11 @@ void sliding_window(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, SIMD> >
         row_ok[q] = iy >= 0 && iy < IFM_H;
         for (int b = 0; b < P; b++) {
 #pragma HLS UNROLL
+#if defined(__SYNTHESIS__) || defined(VG_SWG_READ_ALL)
           rowv[q][b] = val[slot][b];
+#else  // C-sim: the same values, read from the used slots only (NR / RPW times fewer reads)
+          rowv[q][b] = lb[slot][b][a_hi + (b < a_lo ? 1 : 0)];
+#endif
         }
       }
       // the run starts in bank a_lo, a multiple of ROT: lane s takes bank (a_lo + s % RUN) % P

@@ -5,7 +5,7 @@ HOSTPY := .venv-host/bin/python
 BOARD ?= zcu104
 CHECKPOINT ?= model/checkpoints/default.pt
 
-.PHONY: help setup test demo sim csim bitstream notebook train clean lock
+.PHONY: help setup test demo sim csim hls-check schedule bitstream notebook train clean lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,6 +26,13 @@ sim: ## cycle-approximate simulation of the default design (python sim/run.py)
 
 csim: ## build and run the C++ testbenches of the HLS engines
 	$(PY) -m hls.testbench --sanitize
+
+hls-check: ## Vitis HLS csynth + cosim of one small instance per engine vs the cycle formulas (needs vitis_hls)
+	$(PY) -m hls.vendor_check --out build/hls-check
+
+schedule: ## count every node's loop iterations in the default build's C-sim and compare with the formulas
+	$(PY) -m hls.lint
+	$(PY) -m hls.schedule --design build/default --json build/default/reports/schedule.json
 
 bitstream: ## flow + Vitis HLS + Vivado for BOARD (default zcu104) from CHECKPOINT
 	@test -f $(CHECKPOINT) || { echo "make bitstream: no checkpoint $(CHECKPOINT); the trained default design has not landed (issue 4). Give one: make bitstream CHECKPOINT=path.pt" >&2; exit 2; }

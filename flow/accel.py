@@ -259,25 +259,5 @@ def validate(a: Accelerator) -> None:
 
 
 def port_formats(n: Node, e) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]:
-    """(n, dtype, words per frame) of each input and output port of a node."""
-    if isinstance(e, SWG):
-        t = str(e.dtype)
-        return [(e.in_n, t, e.in_words)], [(e.simd, t, e.out_words)]
-    if isinstance(e, MVAU):
-        return ([(e.simd, str(e.in_type), e.in_words())],
-                [(e.pe, str(e.result_type), e.out_words())])
-    if isinstance(e, WidthConvert):
-        t = str(e.dtype)
-        return [(e.in_n, t, e.total // e.in_n)], [(e.out_n, t, e.total // e.out_n)]
-    assert isinstance(e, Eltwise)
-    t_in, t_out = str(e.in_type), str(e.result_type)
-    if e.kind == "duplicate":
-        return [(e.n, t_in, e.words)], [(e.n, t_in, e.words)] * 2
-    if e.kind == "add":
-        return [(e.n, t_in, e.words)] * 2, [(e.n, t_out, e.words)]
-    if e.kind == "pool":
-        return [(e.n, t_in, e.words)], [(e.n, t_out, e.ch // e.n)]
-    if e.kind == "se_scale":
-        assert e.gate_type is not None
-        return [(e.n, t_in, e.words), (e.n, str(e.gate_type), e.ch // e.n)], [(e.n, t_out, e.words)]
-    return [(e.n, t_in, e.words)], [(e.n, t_out, e.words)]
+    """(n, dtype, words per frame) of each input and output port of a node (the engine's)."""
+    return e.ports()

@@ -76,6 +76,10 @@ def _divides(what: str, n: int, of: str, m: int) -> None:
         raise EngineError(f"{what}={n} does not divide {of}={m}")
 
 
+# (elements per word, datatype, words per frame) of each input and of each output port
+Ports = tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]
+
+
 # ---- schedules -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class JobRun:
@@ -263,6 +267,10 @@ class SWG:
             runs += _split_phase(max(r, e), r, e, self.ofm_w)
         return _single(*_merge(runs))
 
+    def ports(self) -> Ports:
+        t = str(self.dtype)
+        return [(self.in_n, t, self.in_words)], [(self.simd, t, self.out_words)]
+
     def line_buffer_bits(self) -> int:
         """The banked row slots as allocated (slots x banks x depth elements)."""
         return self.slots * self.banks * self.bank_depth * self.dtype.bits
@@ -336,6 +344,10 @@ class MVAU:
 
     def cycles(self) -> int:
         return self.pixels * self.groups * self.nf * self.sf
+
+    def ports(self) -> Ports:
+        return [(self.simd, str(self.in_type), self.in_words())], \
+            [(self.pe, str(self.result_type), self.out_words())]
 
     def processes(self) -> list[Process]:
         """One job per input vector: G*NF*SF cycles, G*SF words in, G*NF words out."""
@@ -429,6 +441,19 @@ class Eltwise:
             return self.words + self.ch // self.n
         return self.words
 
+    def ports(self) -> Ports:
+        t_in, t_out, w = str(self.in_type), str(self.result_type), self.words
+        if self.kind == "duplicate":
+            return [(self.n, t_in, w)], [(self.n, t_in, w)] * 2
+        if self.kind == "add":
+            return [(self.n, t_in, w)] * 2, [(self.n, t_out, w)]
+        if self.kind == "pool":
+            return [(self.n, t_in, w)], [(self.n, t_out, self.ch // self.n)]
+        if self.kind == "se_scale":
+            assert self.gate_type is not None
+            return [(self.n, t_in, w), (self.n, str(self.gate_type), self.ch // self.n)], [(self.n, t_out, w)]
+        return [(self.n, t_in, w)], [(self.n, t_out, w)]
+
     def processes(self) -> list[Process]:
         """One job per pixel (C/N cycles); the pool's sums and the SE gates one job more. An SE
         scale is two processes around its ping-pong frame buffer: fill (port 0 in) and emit
@@ -474,6 +499,10 @@ class WidthConvert:
     def cycles(self) -> int:
         """One iteration per word of the narrower side (vg::width_convert_cycles)."""
         return self.total // min(self.in_n, self.out_n)
+
+    def ports(self) -> Ports:
+        t = str(self.dtype)
+        return [(self.in_n, t, self.total // self.in_n)], [(self.out_n, t, self.total // self.out_n)]
 
     def processes(self) -> list[Process]:
         """One job per lcm(in_n, out_n) elements."""

@@ -22,15 +22,13 @@ from typing import Any, Optional
 import numpy as np
 
 
-def check(design: Path) -> dict[str, Any]:
-    """Counts one frame of the build's network C-sim; the per-node table."""
-    from flow.accel import Accelerator
+def count_nodes(acc, params: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """One frame of the network C-sim with counting on: per node, the counted iterations (the
+    largest process's) beside the formula."""
     from flow.csim_net import NetworkCsim
     from hls.engines import IntType
-    from sim.golden import load_params
 
-    acc = Accelerator.load(design)
-    net = NetworkCsim(acc, load_params(acc), count=True)
+    net = NetworkCsim(acc, params, count=True)
     h, w, c = acc.input["shape"]
     t = IntType.parse(acc.input["dtype"])
     x = np.random.default_rng(0).integers(t.min, t.max + 1, (1, h, w, c))
@@ -43,6 +41,15 @@ def check(design: Path) -> dict[str, Any]:
                       "processes": [int(v) for v in row[:len(e.processes())]]})
     return {"design": acc.name, "nodes": nodes,
             "differing": sum(1 for r in nodes if r["counted"] != r["formula"])}
+
+
+def check(design: Path) -> dict[str, Any]:
+    """count_nodes for a build folder (its description and parameter files)."""
+    from flow.accel import Accelerator
+    from sim.golden import load_params
+
+    acc = Accelerator.load(design)
+    return count_nodes(acc, load_params(acc))
 
 
 def format_table(rep: dict[str, Any], limit: Optional[int] = 25) -> str:

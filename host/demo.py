@@ -7,7 +7,8 @@
 3. print the face-verification accuracy (10-fold, balanced pairs; through the design's scoring
    backend when it has one, model/scoring.py, with the flip test when it was fitted on it, and
    by plain cosine of the single-pass embeddings beside), the bit-exact agreement of
-   the C-sim with the golden integer model, the per-layer agreement of the integer layers
+   the C-sim with the golden integer model (and, from the build's verification, of the
+   synthesis top that goes to Vitis HLS), the per-layer agreement of the integer layers
    with the trained Brevitas network (flow/agreement.py), and the simulator's FPS and latency on ZCU104.
 
     python -m host.demo [--checkpoint CK.pt] [--build build/default] [--rebuild]
@@ -32,19 +33,21 @@ def _digest(p: Path) -> str:
 
 
 def ensure_build(checkpoint: Path, out: Path, board: str, fps: float, rebuild: bool) -> Path:
+    from hls.csim import _headers_digest
+
     stamp = out / "source.json"
+    want = {"checkpoint_sha256": _digest(checkpoint), "board": board, "fps": fps,
+            "hls_headers_sha256": _headers_digest()}
     if not rebuild and stamp.is_file():
-        s = json.loads(stamp.read_text())
-        if s.get("checkpoint_sha256") == _digest(checkpoint) and s.get("board") == board \
-                and s.get("fps") == fps:
-            print(f"[demo] reusing {out} (built from this checkpoint)")
+        if json.loads(stamp.read_text()) == want:
+            print(f"[demo] reusing {out} (built from this checkpoint with these HLS engines)")
             return out
     from flow.build import BuildConfig, build
 
     print(f"[demo] building {out} from {checkpoint} for {board} ...", flush=True)
     build(BuildConfig(out=out, checkpoint=checkpoint, board=board, fps=fps, verify_images=2,
-                      finn_report=False, weights_header=False))
-    stamp.write_text(json.dumps({"checkpoint_sha256": _digest(checkpoint), "board": board, "fps": fps}))
+                      finn_report=False))
+    stamp.write_text(json.dumps(want))
     return out
 
 
@@ -103,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
               f"+- {100 * plain.accuracy_std:.1f}, AUC {plain.auc:.4f}")
     print(f"C-sim vs golden integer model on 10 faces: {cmp['differing_integers']} of "
           f"{cmp['integers']} integers differ (bit-exact: {cmp['bit_exact']})")
+    ver = json.loads((out / "reports" / "verification.json").read_text())
+    top_ok = ver.get("synthesis_top_equals_golden")
+    print(f"synthesis top (hls/top.cpp with its ROMs, as Vitis HLS gets it; g++ with ap_int types, "
+          f"driven through its AXI streams) vs golden on {ver['images']} faces at build time: "
+          f"{ver.get('differing_integers_synthesis_top')} integers differ (bit-exact: {top_ok})")
     print(f"integer layers vs the trained Brevitas network, per layer on the same input codes "
           f"({agree['faces']} faces, {agree['layers']} quantized outputs): {agree['mismatched']} of "
           f"{agree['codes']} codes differ, {agree['off_tie']} of them away from a rounding tie")
@@ -117,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{est['resources']['estimate']} "
           f"({'within' if est['fits']['within_80_percent'] else 'NOT within'} 80% of the board)")
     print(f"[demo] done in {time.perf_counter() - t0:.0f} s")
-    return 0 if cmp["bit_exact"] and agree["off_tie"] == 0 else 1
+    return 0 if cmp["bit_exact"] and top_ok and agree["off_tie"] == 0 else 1
 
 
 if __name__ == "__main__":

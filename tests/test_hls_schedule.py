@@ -215,3 +215,104 @@ inline int f(int x) {
 }"""
     assert lint_text(body) == []
     assert [f.rule for f in lint_text(body.replace("#ifndef", "#ifdef"))] == ["bounds"]
+
+
+# ---- the vendor-tool check (make hls-check) ------------------------------------------------------
+def test_hls_check_instances_pass_their_testbenches_in_cxx(tmp_path):
+    """The sources make hls-check hands to Vitis HLS: every engine's check top against the
+    integer semantics, compiled with g++ and the ap_types headers (as csim_design would)."""
+    from hls.vendor_check import instances, run_csim, write_sources
+
+    write_sources(tmp_path)
+    for name in instances():
+        ok, msg = run_csim(tmp_path, name)
+        assert ok and "PASS" in msg, f"{name}: {msg}"
+
+
+def test_hls_check_runs_vitis_hls_and_matches_the_formulas(tmp_path):
+    import shutil
+
+    from hls.vendor_check import main
+
+    if shutil.which("vitis_hls") is None:
+        pytest.skip("vitis_hls (AMD Vitis HLS) is not on PATH: C synthesis and C/RTL co-simulation "
+                    "of the engines cannot run here (make hls-check where it is installed)")
+    assert main(["--out", str(tmp_path)]) == 0
+
+
+def test_hls_check_without_vitis_says_what_it_would_run(tmp_path, monkeypatch, capsys):
+    from hls.vendor_check import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no vitis_hls here
+    assert main(["--out", str(tmp_path / "w"), "--only", "swg"]) == 3
+    err = capsys.readouterr().err
+    assert "needs AMD Vitis HLS" in err and "hls_check.tcl" in err and "swg" in err
+    assert (tmp_path / "w" / "swg_top.cpp").is_file()
+
+
+def test_vendor_report_parsers_read_latency_and_ii():
+    """csynth XML (PerformanceEstimates/SummaryOfOverallLatency, SummaryOfLoopLatency) and the
+    cosim report table, in the layout Vitis HLS writes them."""
+    import tempfile
+    from pathlib import Path
+
+    from hls.vendor_check import judge, parse_cosim, parse_csynth
+
+    xml = """<profile><PerformanceEstimates>
+  <SummaryOfOverallLatency><Best-caseLatency>1205</Best-caseLatency>
+    <Worst-caseLatency>1205</Worst-caseLatency><Interval-min>1206</Interval-min>
+    <Interval-max>1206</Interval-max></SummaryOfOverallLatency>
+  <SummaryOfLoopLatency><VITIS_LOOP_97_1><TripCount>1200</TripCount><Latency>1203</Latency>
+    <PipelineII>1</PipelineII><PipelineDepth>5</PipelineDepth></VITIS_LOOP_97_1>
+  </SummaryOfLoopLatency></PerformanceEstimates></profile>"""
+    rpt = """
++----------+----------+-----------------------------------------------+
+|   RTL    |  Status  |      min      |      avg      |      max      |
++----------+----------+-----------------------------------------------+
+|      VHDL|        NA|             NA|             NA|             NA|
+|   Verilog|      Pass|           1207|           1207|           1207|           1208|           1208|           1208|                  2415|
+"""
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "a.xml").write_text(xml)
+        (Path(d) / "b.rpt").write_text(rpt)
+        syn, cos = parse_csynth(Path(d) / "a.xml"), parse_cosim(Path(d) / "b.rpt")
+    assert syn["latency_worst"] == 1205 and syn["loops"] == [
+        {"name": "VITIS_LOOP_97_1", "ii": 1, "depth": 5, "trip_count": 1200}]
+    assert cos["status"] == "Pass" and cos["latency_max"] == 1207 and cos["interval_min"] == 1208
+    assert judge(1200, syn, cos) == []
+    syn["loops"][0]["ii"] = 2
+    assert judge(1200, syn, cos) == ["loop VITIS_LOOP_97_1: II 2"]
+    syn["loops"][0]["ii"] = 1
+    assert judge(1000, syn, None) == ["csynth latency 1205 outside [1000, 1064]"]
+
+
+# ---- whole networks and the flow ---------------------------------------------------------------
+@pytest.mark.parametrize("model,spec,fps", [("vargfacenet", "w4a4", 20000), ("vargnet", "w4a8", None)])
+def test_every_node_of_a_network_counts_its_formula(model, spec, fps):
+    """python -m hls.schedule's count: the network C-sim with VG_COUNT_CYCLES, node by node."""
+    from flow.boards import get_board
+    from flow.folding import fold_for_fps
+    from flow.lowering import lower
+    from hls.schedule import count_nodes, format_table
+    from model.arch import tiny
+    from model.quant import QuantConfig
+    from sim.golden import random_params
+
+    arch, q = tiny(model), QuantConfig.parse(spec)
+    acc = fold_for_fps(arch, q, get_board("zcu104"), fps).accelerator if fps else lower(arch, q, {})
+    c, h, w = arch.input.out_shape
+    x = np.random.default_rng(1).integers(0, 256, (2, h, w, c))
+    rep = count_nodes(acc, random_params(acc, x, seed=2))
+    assert rep["differing"] == 0, format_table(rep, None)
+    kinds = {"swg", "mvau", "add", "pool", "duplicate"} | ({"se_scale"} if model == "vargfacenet" else set())
+    assert {r["kind"] for r in rep["nodes"]} >= kinds
+    assert all(r["counted"] > 0 for r in rep["nodes"])
+
+
+def test_a_folding_the_window_banks_cannot_serve_is_refused_naming_the_layer():
+    from flow.folding import FoldingError, check_folding
+    from model.defaults import default_arch, default_quant
+
+    with pytest.raises(FoldingError, match=r"stage3\.unit1\.part1\.gconv: SWG SIMD=9 cannot be served "
+                                           r".*legal SIMD: \[1, 2, 3, 4, 6, 8, 12, 24, 72\]"):
+        check_folding(default_arch(), default_quant(), {"stage3.unit1.part1.gconv": {"PE": 1, "SIMD": 9}})

@@ -1,0 +1,323 @@
+"""`make hls-check`: Vitis HLS C synthesis and C/RTL co-simulation of one small instance of every
+engine, the reported latency and II set beside the cycle formulas of hls/engines.py.
+
+    python -m hls.vendor_check [--out build/hls-check] [--part xczu7ev-ffvc1156-2-e]
+                               [--clock-mhz 200] [--only swg] [--csim-only] [--no-cosim]
+
+For each engine it writes, into --out, `<engine>_top.h/.cpp` (a top function `check_top`
+calling the engine template with fixed sizes, its weights and thresholds as ROMs) and
+`<engine>_tb.cpp` (a self-checking testbench: two frames of random codes in, the integer
+semantics' outputs (sim/intops.py) expected), then runs hls/tb/hls_check.tcl with vitis_hls
+(csim_design, csynth_design, cosim_design) and reads the reports:
+  - csynth: every pipelined loop's achieved II (must be 1) and the top's latency;
+  - cosim: the measured latency per frame;
+each compared with the formula (one cycle per pipelined iteration): latency = formula + the
+pipelines' depths, which the check bounds by DEPTH_SLACK cycles.
+Without vitis_hls on PATH it writes the sources, says what it would run and exits 3;
+--csim-only compiles and runs the testbenches with g++ instead (no vendor tool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from hls import calls
+from hls.csim import CXX, compile_flags
+from hls.engines import MVAU, SWG, Eltwise, IntType, WidthConvert
+from hls.layout import lane_thresholds, mvau_thresholds, mvau_weights
+from hls.paths import INCLUDE_DIR, TB_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+TCL = TB_DIR / "hls_check.tcl"
+DEFAULT_PART = "xczu7ev-ffvc1156-2-e"  # ZCU104 (flow/boards.py)
+DEPTH_SLACK = 64  # cycles a frame may take beyond its formula: pipeline fill and drain
+FRAMES = 2
+
+
+def instances() -> dict[str, Any]:
+    """One small instance of every engine kind."""
+    t4, u4, i6 = IntType(4, True), IntType(4, False), IntType(6, True)
+    return {
+        "swg": SWG(6, 7, 16, 3, 2, 1, 8, 4, 12, t4),
+        "mvau": MVAU(2, 72, 16, 4, 12, 6, t4, 4, u4),
+        "threshold": Eltwise("threshold", 24, 4, 10, i6, t4),
+        "add": Eltwise("add", 24, 4, 10, t4, t4),
+        "pool": Eltwise("pool", 24, 4, 10, t4),
+        "se_scale": Eltwise("se_scale", 24, 4, 10, t4, t4, u4),
+        "duplicate": Eltwise("duplicate", 24, 4, 10, t4),
+        "width_convert": WidthConvert(240, 6, 4, t4),
+    }
+
+
+# ---- reference data ----------------------------------------------------------------------------
+def _codes(rng, t: IntType, shape) -> np.ndarray:
+    return rng.integers(t.min, t.max + 1, shape)
+
+
+def _thresholds(rng, lo: int, hi: int, ch: int, nt: int, bits: int) -> np.ndarray:
+    t = IntType(bits, True)
+    return np.sort(np.clip(rng.integers(lo - 2, hi + 3, (ch, nt)), t.min, t.max), axis=1)
+
+
+def reference(e, rng) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
+    """(inputs per port, expected outputs per port, parameter arrays in engine layout), each
+    port as FRAMES x (words * n) codes in stream order."""
+    from sim import intops
+
+    if isinstance(e, SWG):
+        x = _codes(rng, e.dtype, (FRAMES, e.ifm_h, e.ifm_w, e.ch))
+        win = intops.windows(x, e.k, e.stride, e.pad)  # N, OH, OW, k, k, C
+        g = e.ch // e.gs
+        win = win.reshape(*win.shape[:5], g, e.gs).transpose(0, 1, 2, 5, 3, 4, 6)
+        return [x.reshape(FRAMES, -1)], [win.reshape(FRAMES, -1)], {}
+    if isinstance(e, MVAU):
+        x = _codes(rng, e.in_type, (FRAMES, e.pixels, e.groups, e.mw))
+        w = _codes(rng, IntType(e.w_bits, True), (e.groups * e.mh, e.mw))
+        acc = np.einsum("npgi,goi->npgo", x, w.reshape(e.groups, e.mh, e.mw)).reshape(FRAMES, e.pixels, -1)
+        thr = _thresholds(rng, int(acc.min()), int(acc.max()), e.channels_out, e.nt, e.acc + 1)
+        y = intops.multithreshold(acc, thr, e.out_bias)
+        return ([x.reshape(FRAMES, -1)], [y.reshape(FRAMES, -1)],
+                {"W": mvau_weights(w, e), "T": mvau_thresholds(thr, e)})
+    if isinstance(e, WidthConvert):
+        x = _codes(rng, e.dtype, (FRAMES, e.total))
+        return [x], [x], {}
+    x = _codes(rng, e.in_type, (FRAMES, e.pixels, e.ch))
+    if e.kind == "duplicate":
+        return [x.reshape(FRAMES, -1)], [x.reshape(FRAMES, -1)] * 2, {}
+    if e.kind == "pool":
+        return [x.reshape(FRAMES, -1)], [x.sum(axis=1)], {}
+    ins = [x]
+    if e.kind == "add":
+        b = _codes(rng, e.in_type, x.shape)
+        ins.append(b)
+        v = x + b
+    elif e.kind == "se_scale":
+        assert e.gate_type is not None
+        gate = _codes(rng, e.gate_type, (FRAMES, e.ch))
+        ins.append(gate)
+        v = x * gate[:, None, :]
+    else:
+        v = x
+    assert e.out_type is not None
+    thr = _thresholds(rng, int(v.min()), int(v.max()), e.ch, (1 << e.out_type.bits) - 1, e.sum_bits + 1)
+    y = intops.multithreshold(v, thr, e.out_type.min)
+    return [a.reshape(FRAMES, -1) for a in ins], [y.reshape(FRAMES, -1)], {"T": lane_thresholds(thr, e.n)}
+
+
+# ---- generated sources ---------------------------------------------------------------------------
+def _array(name: str, ctype: str, a: np.ndarray, const: str = "static const") -> str:
+    dims = "".join(f"[{d}]" for d in a.shape)
+    return f"{const} {ctype} {name}{dims} = {{{', '.join(str(int(v)) for v in a.ravel())}}};"
+
+
+def _call(e, params: dict[str, np.ndarray], ins: list[str], outs: list[str]) -> str:
+    (fin, fout) = e.ports()
+    ti, to = IntType.parse(fin[0][1]).cpp(), IntType.parse(fout[0][1]).cpp()
+    if isinstance(e, SWG):
+        return calls.swg_call(e, ti, ins[0], outs[0])
+    if isinstance(e, MVAU):
+        return calls.mvau_call(e, ti, to, ins[0], outs[0], "W", "T")
+    if isinstance(e, WidthConvert):
+        return calls.width_call(e, ti, ins[0], outs[0])
+    tg = e.gate_type.cpp() if e.gate_type else ti
+    return calls.eltwise_call(e, ti, to, tg, ins, outs, "T")
+
+
+def sources(name: str, e, seed: int = 0) -> dict[str, str]:
+    """{file name: text} of the check top, its header and its testbench."""
+    rng = np.random.default_rng(seed)
+    xs, ys, params = reference(e, rng)
+    fin, fout = e.ports()
+    word = lambda n, dt: f"vg::Word<{IntType.parse(dt).cpp()}, {n}>"  # noqa: E731
+    ports = [f"hls::stream<{word(n, dt)} >& in{i}" for i, (n, dt, _) in enumerate(fin)]
+    ports += [f"hls::stream<{word(n, dt)} >& out{i}" for i, (n, dt, _) in enumerate(fout)]
+    header = "\n".join([
+        f"// Generated by hls/vendor_check.py: the {name} check instance. {e}",
+        f"#ifndef CHECK_{name.upper()}_H", f"#define CHECK_{name.upper()}_H",
+        '#include "vg_swg.h"', '#include "vg_mvau.h"', '#include "vg_eltwise.h"', '#include "vg_se.h"',
+        f"void check_top({', '.join(ports)});", "#endif", ""])
+    ptypes = {}
+    if isinstance(e, MVAU):
+        ptypes = {"W": calls.weight_type(e.w_bits), "T": calls.acc_type(e.acc)}
+    elif "T" in params:
+        ptypes = {"T": calls.acc_type(e.sum_bits)}
+    arrays = [_array(k, ptypes[k], v) for k, v in params.items()]
+    top = "\n".join([
+        f"// Generated by hls/vendor_check.py: the {name} check top. {e}",
+        f'#include "{name}_top.h"', "",
+        f"void check_top({', '.join(ports)}) {{",
+        *[f"  {a}" for a in arrays],
+        f"  {_call(e, params, [f'in{i}' for i in range(len(fin))], [f'out{i}' for i in range(len(fout))])}",
+        "}", ""])
+    tb = [f"// Generated by hls/vendor_check.py: the {name} check testbench (expected outputs:",
+          "// sim/intops.py, the golden integer semantics).", "#include <cstdio>",
+          f'#include "{name}_top.h"', ""]
+    for i, x in enumerate(xs):
+        tb.append(_array(f"X{i}", "long long", x.ravel()))
+    for i, y in enumerate(ys):
+        tb.append(_array(f"Y{i}", "long long", y.ravel()))
+    tb += ["", "int main() {", "  long bad = 0;", f"  for (int f = 0; f < {FRAMES}; f++) {{"]
+    for i, (n, dt, words) in enumerate(fin):
+        tb += [f"    hls::stream<{word(n, dt)} > in{i};",
+               f"    for (int i = 0; i < {words}; i++) {{ {word(n, dt)} w;",
+               f"      for (int k = 0; k < {n}; k++) w.v[k] = X{i}[(long)f * {words * n} + i * {n} + k];",
+               f"      in{i}.write(w); }}"]
+    tb += [f"    hls::stream<{word(n, dt)} > out{i};" for i, (n, dt, _) in enumerate(fout)]
+    tb.append(f"    check_top({', '.join([f'in{i}' for i in range(len(fin))] + [f'out{i}' for i in range(len(fout))])});")
+    for i, (n, dt, words) in enumerate(fout):
+        tb += [f"    for (int i = 0; i < {words}; i++) {{",
+               f"      if (out{i}.empty()) {{ bad++; break; }}",
+               f"      const {word(n, dt)} w = out{i}.read();",
+               f"      for (int k = 0; k < {n}; k++) bad += (long long)w.v[k] != Y{i}[(long)f * {words * n} + i * {n} + k];",
+               "    }", f"    bad += !out{i}.empty();"]
+    tb += [f"    bad += {' + '.join(f'!in{i}.empty()' for i in range(len(fin)))};", "  }",
+           f'  std::printf("%s: {name}: %ld mismatches\\n", bad ? "FAIL" : "PASS", bad);',
+           "  return bad ? 1 : 0;", "}", ""]
+    return {f"{name}_top.h": header, f"{name}_top.cpp": top, f"{name}_tb.cpp": "\n".join(tb)}
+
+
+def write_sources(out: Path, only: Optional[str] = None) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = {k: v for k, v in instances().items() if only is None or k == only}
+    for name, e in chosen.items():
+        for fname, text in sources(name, e).items():
+            (out / fname).write_text(text)
+    return chosen
+
+
+def run_csim(out: Path, name: str) -> tuple[bool, str]:
+    """g++ compile and run of a check top with its testbench (ap_int types, as csim_design)."""
+    exe = out / f"{name}_csim"
+    cmd = [CXX, *compile_flags(native=False, opt="-O1"), "-I", str(out),
+           str(out / f"{name}_top.cpp"), str(out / f"{name}_tb.cpp"), "-o", str(exe)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, r.stderr[-3000:]
+    r = subprocess.run([str(exe)], capture_output=True, text=True)
+    return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+
+# ---- vendor reports ----------------------------------------------------------------------------
+def parse_csynth(path: Path) -> dict[str, Any]:
+    """Latency, interval and per-loop II / depth / trip count from a csynth XML report."""
+    root = ET.parse(path).getroot()
+
+    def num(node, tag):
+        v = node.findtext(tag) if node is not None else None
+        try:
+            return int(str(v).strip())
+        except (TypeError, ValueError):
+            return None
+
+    lat = root.find("PerformanceEstimates/SummaryOfOverallLatency")
+    loops = []
+    sl = root.find("PerformanceEstimates/SummaryOfLoopLatency")
+    for node in (sl.iter() if sl is not None else []):
+        if node is sl or node.find("TripCount") is None:
+            continue
+        loops.append({"name": node.tag, "ii": num(node, "PipelineII"), "depth": num(node, "PipelineDepth"),
+                      "trip_count": num(node, "TripCount")})
+    return {"latency_best": num(lat, "Best-caseLatency"), "latency_worst": num(lat, "Worst-caseLatency"),
+            "interval_min": num(lat, "Interval-min"), "interval_max": num(lat, "Interval-max"),
+            "loops": loops}
+
+
+def parse_cosim(path: Path) -> dict[str, Any]:
+    """Verilog latency min/avg/max and interval from a cosim report's table."""
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0].lower() == "verilog":
+            vals = [int(c) if re.fullmatch(r"\d+", c) else None for c in cells[2:]]
+            keys = ("latency_min", "latency_avg", "latency_max", "interval_min", "interval_avg",
+                    "interval_max", "total")
+            return {"status": cells[1], **dict(zip(keys, vals))}
+    return {"status": "no Verilog row"}
+
+
+def judge(formula: int, syn: dict[str, Any], cosim: Optional[dict[str, Any]]) -> list[str]:
+    """Problems: a pipelined loop above II 1, a latency below the formula or above it by more
+    than DEPTH_SLACK cycles."""
+    bad = [f"loop {lp['name']}: II {lp['ii']}" for lp in syn["loops"] if lp["ii"] not in (None, 1)]
+    for what, v in (("csynth latency", syn.get("latency_worst")),
+                    ("cosim latency", (cosim or {}).get("latency_max"))):
+        if v is not None and not formula <= v <= formula + DEPTH_SLACK:
+            bad.append(f"{what} {v} outside [{formula}, {formula + DEPTH_SLACK}]")
+    if cosim is not None and cosim.get("status", "").lower() != "pass":
+        bad.append(f"cosim status {cosim.get('status')}")
+    return bad
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m hls.vendor_check", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "hls-check",
+                    help="work folder for the sources, projects and reports (default build/hls-check)")
+    ap.add_argument("--part", default=DEFAULT_PART, help=f"FPGA part (default {DEFAULT_PART}, ZCU104)")
+    ap.add_argument("--clock-mhz", type=float, default=200.0, help="target clock (default 200 MHz)")
+    ap.add_argument("--only", choices=sorted(instances()), help="check only this engine")
+    ap.add_argument("--csim-only", action="store_true",
+                    help="compile and run the check testbenches with g++ only (no vendor tool)")
+    ap.add_argument("--no-cosim", action="store_true", help="skip C/RTL co-simulation")
+    a = ap.parse_args(argv)
+    if a.clock_mhz <= 0:
+        print("error: --clock-mhz must be positive", file=sys.stderr)
+        return 2
+    chosen = write_sources(a.out, a.only)
+    if a.csim_only:
+        failed = 0
+        for name in chosen:
+            ok, msg = run_csim(a.out, name)
+            failed += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {name}: {msg.splitlines()[-1] if msg else ''}")
+        return 1 if failed else 0
+    vitis = shutil.which("vitis_hls")
+    cmds = [["vitis_hls", "-f", str(TCL), "-tclargs", str(a.out.resolve()), name, a.part,
+             f"{1000.0 / a.clock_mhz:.3f}", str(INCLUDE_DIR), "0" if a.no_cosim else "1"]
+            for name in chosen]
+    if vitis is None:
+        print(f"error: make hls-check needs AMD Vitis HLS (vitis_hls, 2024.2) on PATH; it is not.\n"
+              f"Wrote the check sources for {len(chosen)} engines into {a.out} and would run:\n  "
+              + "\n  ".join(" ".join(c) for c in cmds)
+              + f"\nthen compare each report's II and latency with hls/engines.py "
+                f"(python -m hls.vendor_check --csim-only runs the testbenches with g++).",
+              file=sys.stderr)
+        return 3
+    rows, failed = [], 0
+    for name, cmd in zip(chosen, cmds):
+        e = chosen[name]
+        r = subprocess.run(cmd, cwd=a.out, capture_output=True, text=True)
+        (a.out / f"{name}_vitis.log").write_text(r.stdout + r.stderr)
+        sol = a.out / f"proj_{name}" / "sol"
+        rep = sol / "syn" / "report" / "check_top_csynth.xml"
+        if r.returncode != 0 or not rep.is_file():
+            rows.append({"engine": name, "error": f"vitis_hls failed ({r.returncode}), see {name}_vitis.log"})
+            failed += 1
+            continue
+        syn = parse_csynth(rep)
+        cos_path = sol / "sim" / "report" / "check_top_cosim.rpt"
+        cosim = parse_cosim(cos_path) if cos_path.is_file() and not a.no_cosim else None
+        problems = judge(e.cycles(), syn, cosim)
+        failed += bool(problems)
+        rows.append({"engine": name, "formula": e.cycles(), "csynth": syn, "cosim": cosim,
+                     "problems": problems})
+        print(f"{'ok  ' if not problems else 'FAIL'} {name}: formula {e.cycles()}, csynth latency "
+              f"{syn['latency_worst']}, cosim {(cosim or {}).get('latency_max')}"
+              + (f"; {'; '.join(problems)}" if problems else ""))
+    (a.out / "hls_check.json").write_text(json.dumps(rows, indent=1))
+    print(f"wrote {a.out / 'hls_check.json'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,8 @@
    absorb while the other branch catches up (a sliding window's rows, an SE block's whole
    frame), and the burstiness of sliding windows; it can also be more than the real peak
    (slowed branches skew more), so each depth is the smaller of the two, and at least one
-   job's words.
+   job's words; a sliding window's input at least its fill (the rows it reads at a frame's
+   start before it writes), capped at the peak.
 3. The real design is simulated with these depths; FIFOs are deepened round by round (to
    their step-1 peak on a deadlock, by doubling on lost throughput)
    where it deadlocks (the full FIFOs the deadlock report names) or loses throughput (FIFOs
@@ -97,6 +98,13 @@ def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 12,
               for s, f in matched.fifos.items()}
     for p in progs:  # an SE scale's ping-pong token streams hold exactly their 2 buffers
         depths.update(p.initial)
+    # A sliding window reads its fill rows at every frame start before it writes anything:
+    # unless its input FIFO holds them, everything upstream stalls at each frame boundary
+    # (full-size VarGFaceNet lost 1.2% to it and the rounds below did not converge).
+    for p in progs:
+        if p.kind == "swg":
+            for s, w in zip(p.inputs, p.lead_consume()):
+                depths[s] = max(depths[s], min(int(w), max(ref.fifos[s].peak, 2)))
 
     def holds(res: SimResult) -> bool:
         cpf = res.cycles_per_frame()

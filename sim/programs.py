@@ -53,6 +53,13 @@ class Program:
     def max_job_produce(self) -> np.ndarray:
         return self.produce.max(axis=0) if self.produce.size else np.zeros(0, int)
 
+    def lead_consume(self) -> np.ndarray:
+        """Words read from each input before the first job that writes (a sliding window's
+        fill rows)."""
+        writes = np.flatnonzero(self.produce.sum(axis=1)) if self.produce.size else np.zeros(0, int)
+        first = int(writes[0]) if writes.size else len(self.cycles)
+        return self.consume[:first].sum(axis=0) if self.consume.size else np.zeros(0, int)
+
 
 def _uniform(n: int, cyc: int, cons: list[int], prod: list[int]) -> tuple[np.ndarray, ...]:
     return (np.full(n, cyc, np.int64), np.tile(np.asarray(cons, np.int64), (n, 1)).reshape(n, len(cons)),

@@ -36,7 +36,7 @@ schedule: ## count every node's loop iterations in the default build's C-sim and
 
 bitstream: ## flow + Vitis HLS + Vivado for BOARD (default zcu104) from CHECKPOINT
 	@test -f $(CHECKPOINT) || { echo "make bitstream: no checkpoint $(CHECKPOINT); the trained default design has not landed (issue 4). Give one: make bitstream CHECKPOINT=path.pt" >&2; exit 2; }
-	$(PY) -m flow bitstream --board $(BOARD) --checkpoint $(CHECKPOINT) --out build/default
+	$(PY) -m flow bitstream --board $(BOARD) --checkpoint $(CHECKPOINT) --out build/bitstream-$(BOARD)
 
 notebook: ## execute the PYNQ inference notebook in the host environment (simulation mode here)
 	$(PY) -m host.demo > /dev/null

@@ -2,7 +2,7 @@
 
     python -m flow build --checkpoint CK.pt --out build/NAME [--board zcu104] [--fps 1000]
     python -m flow build --onnx MODEL.qonnx --out build/NAME --folding folding.json
-    python -m flow bitstream --board zcu104 --checkpoint CK.pt [--out build/default]
+    python -m flow bitstream --board zcu104 --checkpoint CK.pt [--out build/bitstream-zcu104]
 
 `build` writes the build folder (see flow/build.py for its steps and contents). `bitstream`
 runs `build`, then Vitis HLS and Vivado when they are on PATH, writing bitstreams/<board>/;
@@ -21,11 +21,14 @@ from pathlib import Path
 from flow.accel import DescriptionError
 from flow.boards import BOARDS, BoardError, get_board
 from flow.build import BuildConfig, BuildError, build
+from flow.estimate import estimate
 from flow.folding import FoldingError
 from flow.streamline import StreamlineError
 from flow.tcl import HLS_VERSION
+from hls.csim import CsimError
 from hls.engines import EngineError
 from model.arch import ArchError
+from model.argtypes import fraction, nonneg_int, positive_float
 from model.checkpoint import CheckpointError
 from model.scoring import ScoringError
 
@@ -41,24 +44,35 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         src = p.add_mutually_exclusive_group(required=True)
         src.add_argument("--checkpoint", type=Path, help="a quantized checkpoint (model/checkpoint.py)")
         src.add_argument("--onnx", type=Path, help="a QONNX export (model/export.py)")
-        p.add_argument("--out", type=Path, default=ROOT / "build" / "default",
-                       help="build folder (default: build/default)")
+        p.add_argument("--out", type=Path, default=None,
+                       help="build folder (default: build/default for build, build/bitstream-BOARD "
+                            "for bitstream, so that the demo's design and the bitstream's do not "
+                            "replace each other); an existing folder the flow did not write is "
+                            "refused")
         p.add_argument("--board", default="zcu104", help=f"one of: {', '.join(BOARDS)}")
-        p.add_argument("--clock-mhz", type=float, default=None, help="clock (default: the board's, 200)")
-        p.add_argument("--fps", type=float, default=None,
+        p.add_argument("--clock-mhz", type=positive_float, default=None, help="clock (default: the board's, 200)")
+        p.add_argument("--fps", type=positive_float, default=None,
                        help="fold for this FPS at the least resources (default: the highest FPS "
                             "within --fraction of every board resource)")
-        p.add_argument("--fraction", type=float, default=0.8, help="resource budget fraction (0.8)")
+        p.add_argument("--fraction", type=fraction, default=0.8,
+                       help="resource budget: a fraction in (0, 1] of every board resource (0.8)")
         p.add_argument("--folding", type=Path, help="FINN-format folding JSON overriding the search")
-        p.add_argument("--verify-images", type=int, default=4,
+        p.add_argument("--verify-images", type=nonneg_int, default=4,
                        help="ORL faces run through golden model, C-sim and integer graph (0: skip)")
         p.add_argument("--no-weights-header", action="store_true",
                        help="skip hls/weights.h (the ROM initialisers synthesis needs)")
     return ap.parse_args(argv)
 
 
+def default_out(cmd: str, board: str) -> Path:
+    """build/default for `build` (the demo's design), build/bitstream-BOARD for `bitstream`."""
+    return ROOT / "build" / ("default" if cmd == "build" else f"bitstream-{board.lower()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     a = _args(argv)
+    if a.out is None:
+        a.out = default_out(a.cmd, a.board)
     try:
         get_board(a.board)
         if a.checkpoint is not None and not a.checkpoint.is_file():
@@ -70,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                           verify_images=a.verify_images, weights_header=not a.no_weights_header)
         res = build(cfg)
     except (BuildError, BoardError, FoldingError, StreamlineError, DescriptionError, ArchError,
-            EngineError, CheckpointError, ScoringError) as e:
+            EngineError, CheckpointError, ScoringError, CsimError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     v = res.report.get("verification") or {}
@@ -81,10 +95,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if a.cmd == "build":
         return 0
-    return bitstream(res.out, get_board(a.board))
+    board = get_board(a.board)
+    over = estimate(res.accelerator).over(board, a.fraction)
+    if over:  # never hand the vendor tools a design that does not fit by our own estimate
+        u = estimate(res.accelerator).utilisation(board)
+        print(f"error: the design in {res.out} does not fit {a.fraction:.0%} of {board.name} by the "
+              f"estimate: it needs " + ", ".join(f"{k} {100 * u[k]:.0f}%" for k in over)
+              + " of the board (reports/estimate.json); lower --fps, raise --fraction or choose a "
+                "smaller network. Nothing was handed to Vitis HLS or Vivado.", file=sys.stderr)
+        return 2
+    try:
+        return bitstream(res.out, board)
+    except DescriptionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 def bitstream(build_dir: Path, board) -> int:
+    from flow.design_files import verify_manifest
+
+    verify_manifest(build_dir)  # what goes to the vendor tools is what the flow wrote and verified
     missing = [t for t in ("vitis_hls", "vivado") if shutil.which(t) is None]
     if missing:
         print(f"\nbitstream for {board.name}: stopped before synthesis.\n"

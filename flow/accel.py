@@ -34,6 +34,7 @@ Packing at the DMA ends (the host and the generated top both follow it):
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -85,6 +86,13 @@ class Node:
 
     def engine(self) -> Union[SWG, MVAU, Eltwise, WidthConvert]:
         """The hls/engines.py instance (validates the parameters)."""
+        if not isinstance(self.params, dict):
+            raise DescriptionError("params must be an object")
+        for k, v in self.params.items():  # sizes are integers (true/false and 7.0 are not)
+            if k not in _TYPE_FIELDS and k != "kind" and not (isinstance(v, int) and not isinstance(v, bool)):
+                raise DescriptionError(f"params.{k} = {v!r} must be an integer")
+            if k in _TYPE_FIELDS and v is not None and not isinstance(v, str):
+                raise DescriptionError(f"params.{k} = {v!r} must be a datatype string such as 'int4'")
         p = {k: (IntType.parse(v) if k in _TYPE_FIELDS and v is not None else v)
              for k, v in self.params.items()}
         if self.kind == "swg":
@@ -174,6 +182,7 @@ class Accelerator:
         if d.get("version") != VERSION:
             raise DescriptionError(f"accelerator description version {d.get('version')} is not "
                                    f"supported (this code reads version {VERSION})")
+        check_fields(d)
         try:
             a = Accelerator(
                 name=d["name"], arch=d["arch"], quant=d["quant"], board=d["board"],
@@ -195,9 +204,80 @@ class Accelerator:
             raise DescriptionError(f"{path}: no accelerator description there")
         try:
             d = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DescriptionError(f"{path}: not valid JSON ({e})") from None
-        return Accelerator.from_dict(d, root=path.parent)
+        try:
+            return Accelerator.from_dict(d, root=path.parent)
+        except DescriptionError as e:
+            raise DescriptionError(f"{path}: {e}") from None
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _field(cond: bool, where: str, v: Any, want: str) -> None:
+    if not cond:
+        raise DescriptionError(f"description field {where} = {v!r}: must be {want}")
+
+
+def check_fields(d: dict[str, Any]) -> None:
+    """Types and ranges of every field of a description dict, each failure naming the field."""
+    for k in ("name", "board"):
+        _field(isinstance(d.get(k), str) and bool(d.get(k)), k, d.get(k), "a non-empty string")
+    c = d.get("clock_mhz")
+    _field(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) and c > 0,
+           "clock_mhz", c, "a finite number > 0 (MHz)")
+    for k in ("arch",):
+        _field(isinstance(d.get(k), dict), k, d.get(k), "an object")
+    _field(d.get("quant") is None or isinstance(d.get("quant"), dict), "quant", d.get("quant"),
+           "an object or null")
+    inp, out = d.get("input"), d.get("output")
+    _field(isinstance(inp, dict), "input", inp, "an object")
+    _field(isinstance(out, dict), "output", out, "an object")
+    shape = inp.get("shape")
+    _field(isinstance(shape, list) and len(shape) == 3 and all(_is_int(v) and v >= 1 for v in shape),
+           "input.shape", shape, "[H, W, C], three integers >= 1")
+    for where, obj in (("input", inp), ("output", out)):
+        _field(isinstance(obj.get("stream"), str), f"{where}.stream", obj.get("stream"), "a stream name")
+        try:
+            IntType.parse(obj.get("dtype") if isinstance(obj.get("dtype"), str) else "")
+        except ValueError:
+            _field(False, f"{where}.dtype", obj.get("dtype"), "a datatype such as 'uint8'")
+    _field(_is_int(out.get("channels")) and out["channels"] >= 1, "output.channels",
+           out.get("channels"), "an integer >= 1")
+    for k in ("scale", "tail", "scoring"):
+        v = out.get(k)
+        if k != "scale" or isinstance(v, str):
+            _field(v is None or isinstance(v, str), f"output.{k}", v, "a file name or null")
+    for k in ("nodes", "streams"):
+        _field(isinstance(d.get(k), list) and all(isinstance(x, dict) for x in d[k]), k,
+               type(d.get(k)).__name__, "a list of objects")
+    for i, n in enumerate(d["nodes"]):
+        where = f"nodes[{i}] ({n.get('name')})"
+        for k in ("name", "kind", "layer"):
+            _field(isinstance(n.get(k), str), f"{where}.{k}", n.get(k), "a string")
+        for k in ("inputs", "outputs"):
+            _field(isinstance(n.get(k), list) and all(isinstance(x, str) for x in n[k]),
+                   f"{where}.{k}", n.get(k), "a list of stream names")
+        for k in ("weights", "thresholds"):
+            _field(n.get(k) is None or isinstance(n.get(k), str), f"{where}.{k}", n.get(k),
+                   "a file name or null")
+        _field(n.get("memory", "auto") in MEMORY_STYLES, f"{where}.memory", n.get("memory"),
+               f"one of {', '.join(MEMORY_STYLES)}")
+        _field(n.get("mac", "auto") in MAC_STYLES, f"{where}.mac", n.get("mac"),
+               f"one of {', '.join(MAC_STYLES)}")
+    for i, st in enumerate(d["streams"]):
+        where = f"streams[{i}] ({st.get('name')})"
+        for k in ("name", "producer", "consumer", "dtype"):
+            _field(isinstance(st.get(k), str), f"{where}.{k}", st.get(k), "a string")
+        for k in ("n", "words", "depth"):
+            v = st.get(k, 2 if k == "depth" else None)
+            _field(_is_int(v) and v >= 1, f"{where}.{k}", v, "an integer >= 1")
+
+
+MEMORY_STYLES = ("auto", "lutram", "bram", "uram")
+MAC_STYLES = ("auto", "lut", "dsp")
 
 
 def validate(a: Accelerator) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from flow.accel import Accelerator
+from model.argtypes import positive_int
 
 TIE_TOL = 1e-3  # distance from x.5 (in units of the output scale) that float rounding can flip
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="build folder written by the flow (accelerator.json, weights, thresholds)")
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="the checkpoint the build was made from (default: the committed default design)")
-    ap.add_argument("--faces", type=int, default=20,
+    ap.add_argument("--faces", type=positive_int, default=20,
                     help="held-out ORL faces to compare on, 1-100 (photos 1..ceil(N/10) of each "
                          "identity, the first N in identity order; default 20)")
     ap.add_argument("--json", type=Path, default=None, help="also write the per-layer rows here")

@@ -1,6 +1,7 @@
 """Writes a design's files into a build folder: accelerator.json, weights/*.npy,
 thresholds/*.npy, output_scale.npy, tail.json, and scoring.npz when the design has a
-verification scoring backend (model/scoring.py) (numpy only: the host's tests use it too)."""
+verification scoring backend (model/scoring.py), and the manifest of their hashes
+(flow/design_files.py) (numpy only: the host's tests use it too)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from flow.accel import Accelerator
+from flow.design_files import write_manifest
 from model.scoring import Wccn
 
 
@@ -39,4 +41,5 @@ def write_design(acc: Accelerator, params: dict[str, dict[str, np.ndarray]],
         acc.output["scoring"] = "scoring.npz"
     acc.save(out / "accelerator.json")
     acc.root = out
+    write_manifest(out)  # the flow rewrites it when it adds the rest of the build
     return out

@@ -1,21 +1,28 @@
 """The compile flow: a quantized model (checkpoint or QONNX export) -> one build folder.
 
 Steps (each prints its time; a failure names what is wrong before any long step starts):
+  0. out       an --out that is a file, or a folder the flow did not write, is refused; the
+               build is written into <out>.partial and replaces <out> only when it is
+               complete (a failed build removes its partial folder)
   1. load      export the checkpoint to QONNX (or read the given export), clean it (qonnx)
   2. check     the export's ops and the user's folding JSON
-  3. fold      choose PE/SIMD per layer for the board (or the FPS target) and place memories
+  3. fold      choose PE/SIMD per layer for the board (or the FPS target), size every FIFO by
+               simulation (sim/fifo_sizing.py), place memories; for the board's budget, fold
+               again smaller while the FIFOs push the whole estimate over it
   4. integers  streamline: integer weights and thresholds (flow/streamline.py)
-  5. fifos     size every FIFO by simulation (sim/fifo_sizing.py)
-  6. write     accelerator.json + weights/*.npy, thresholds/*.npy, output scale, host tail
+  5. write     accelerator.json + weights/*.npy, thresholds/*.npy, output scale, host tail
                (and the checkpoint's verification scoring backend, scoring.npz)
-  7. codegen   hls/ (network.h, top.cpp, csim_top.cpp, weights.h), tcl/ (Vitis HLS, Vivado)
-  8. reports   reports/estimate.json (ours, analytic + simulated), reports/finn_estimates.json
+  6. codegen   hls/ (network.h, top.cpp, tb_top.cpp, csim_top.cpp, weights.h), tcl/ (Vitis
+               HLS, Vivado)
+  7. reports   reports/estimate.json (ours, analytic + simulated), reports/finn_estimates.json
                (FINN's own ops for the layers it can model), reports/finn_analyses.json (FINN's
                exp_cycles_per_layer and res_estimation over our engines as FINN custom ops)
-  9. verify    ORL faces through the golden model, the whole-network C-sim and qonnx
-               execution of the integer graph: all three must be equal; built from a
-               checkpoint, each integer layer must also give its Brevitas layer's codes
-               except at float rounding ties (flow/agreement.py)
+  8. verify    ORL faces through the golden model, the whole-network C-sim, the synthesis top
+               with its testbench (g++, ap_int) and qonnx execution of the integer graph: all
+               must be equal; built from a checkpoint, each integer layer must also give its
+               Brevitas layer's codes except at float rounding ties (flow/agreement.py)
+and last manifest.json, the sha256 of every file (flow/design_files.py): the host refuses a
+build folder whose files differ from it.
 """
 
 from __future__ import annotations
@@ -30,11 +37,12 @@ from typing import Any, Optional
 
 import numpy as np
 
-from flow.accel import Accelerator
+from flow.accel import SCHEMA, Accelerator
 from flow.artifacts import write_design
 from flow.boards import Board, get_board
 from flow.codegen import write_hls
-from flow.estimate import place_memories
+from flow.design_files import write_manifest
+from flow.estimate import estimate, place_memories
 from flow.folding import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
 from flow.streamline import IntegerLayers, StreamlineError, load_export, metadata, streamline
 from flow.tcl import hls_tcl, vivado_tcl
@@ -74,16 +82,68 @@ def _step(name: str, t0: float) -> float:
     return t
 
 
+PARTIAL_MARKER = ".vargnet-partial-build"  # in a build being written (<out>.partial)
+
+
+def is_build_folder(path: Path) -> bool:
+    """A folder the flow wrote: it holds an accelerator description of our schema."""
+    try:
+        d = json.loads((Path(path) / "accelerator.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(d, dict) and d.get("schema") == SCHEMA
+
+
+def check_out(out: Path) -> Path:
+    """Refuses an --out that is a file or a folder the flow did not write (before any work);
+    returns the temporary folder the build is written into (cleared if a crashed build of
+    ours left it)."""
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {out}: is a file; give a folder for the build")
+    if out.is_dir() and any(out.iterdir()) and not is_build_folder(out):
+        raise BuildError(f"--out {out}: an existing folder that is not a build folder (no "
+                         f"accelerator.json written by the flow); refusing to replace it: choose "
+                         f"another --out, or empty or remove it yourself")
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        if not (tmp / PARTIAL_MARKER).is_file():
+            raise BuildError(f"{tmp}: exists and is not a partial build of ours; refusing to remove "
+                             f"it (the build is written there before it replaces {out})")
+        shutil.rmtree(tmp)
+    return tmp
+
+
 def build(cfg: BuildConfig) -> BuildResult:
-    t = time.perf_counter()
+    """The steps below into <out>.partial, then (manifest written) in place of <out>; a failed
+    build removes its partial folder."""
     out = Path(cfg.out)
+    tmp = check_out(out)
+    tmp.mkdir(parents=True)
+    (tmp / PARTIAL_MARKER).write_text("a build in progress; removed when it ends\n")
+    try:
+        res = _build_into(cfg, out, tmp)
+        (tmp / PARTIAL_MARKER).unlink()
+        write_manifest(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    res.accelerator.root = out
+    res.out = out
+    return res
+
+
+def _build_into(cfg: BuildConfig, out: Path, tmp: Path) -> BuildResult:  # noqa: C901 - the steps, in order
+    t = time.perf_counter()
     board = get_board(cfg.board)
     clock = cfg.clock_mhz or board.clock_mhz
     user = load_folding(cfg.folding) if cfg.folding else None
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
     # 1. load
     net = None  # the trained network, when built from a checkpoint (verified against, step 9)
     scoring = None  # the checkpoint's verification backend, for the host (model/scoring.py)
@@ -109,41 +169,32 @@ def build(cfg: BuildConfig) -> BuildResult:
     # 2. check the folding before anything long
     if user:
         check_folding(arch, quant, user)
-    # 3. fold
-    if cfg.fps:
-        fr = fold_for_fps(arch, quant, board, cfg.fps, clock_mhz=clock, fraction=cfg.fraction, user=user)
-    else:
-        fr = fold_for_board(arch, quant, board, fraction=cfg.fraction, clock_mhz=clock, user=user)
+    # 3. fold and size the FIFOs until the whole estimate fits
+    fr, sz = fold_and_size(arch, quant, board, clock, cfg.fps, cfg.fraction, user)
     acc = fr.accelerator
     acc.name = out.name
-    t = _step(f"folded for {board.name}: {clock * 1e6 / fr.cycles_per_frame:.1f} FPS estimated", t)
+    t = _step(f"folded for {board.name}: {clock * 1e6 / fr.cycles_per_frame:.1f} FPS estimated; sized "
+              f"{len(acc.streams)} FIFOs by simulation ({sz.describe()})", t)
+    over = estimate(acc).over(board, cfg.fraction)
+    if over:
+        print(f"[flow] warning: the design does not fit {cfg.fraction:.0%} of {board.name} by the "
+              f"estimate ({_needs(acc, board)}); `bitstream` refuses it", flush=True)
     # 4. integers
     layers = streamline(model, acc)
     params = layers.node_params(acc)
     t = _step("streamlined to integer weights and thresholds", t)
-    # 5. FIFOs
-    from sim.fifo_sizing import size_fifos
-    from sim.programs import programs
-
-    progs = programs(acc)
-    sz = size_fifos(progs, target_cycles=fr.requested_cycles)
-    for s in acc.streams:
-        s.depth = sz.depths[s.name]
-    # the FIFOs' memories were not known when the folding placed the large memories
-    place_memories(acc, board, cfg.fraction)
-    t = _step(f"sized {len(acc.streams)} FIFOs by simulation ({sz.describe()})", t)
-    # 6. write
+    # 5. write
     assert layers.output_scale is not None
     write_design(acc, params, layers.output_scale, tail, tmp, scoring)
     t = _step("wrote the accelerator description, weights and thresholds"
               + (f", and the host's scoring backend: {scoring.describe()}" if scoring else ""), t)
-    # 7. codegen
+    # 6. codegen
     write_hls(acc, params, tmp / "hls", cfg.weights_header)
     (tmp / "tcl").mkdir()
     (tmp / "tcl" / "hls.tcl").write_text(hls_tcl(acc, board, clock, str(INCLUDE_DIR)))
     (tmp / "tcl" / "vivado.tcl").write_text(vivado_tcl(acc, board, clock, f"bitstreams/{board.name}"))
     t = _step("generated the HLS top and the Vitis HLS / Vivado Tcl", t)
-    # 8. reports
+    # 7. reports
     from sim.analytic import analyse
     from sim.report import build_report
 
@@ -166,16 +217,49 @@ def build(cfg: BuildConfig) -> BuildResult:
         except ImportError as e:
             print(f"[flow] FINN not importable, no FINN estimates: {e}")
     t = _step("wrote the estimate reports", t)
-    # 9. verify
+    # 8. verify
     acc.root = tmp
     report["verification"] = verify(acc, params, cfg.verify_images, net) if cfg.verify_images else None
     (tmp / "reports" / "verification.json").write_text(json.dumps(report["verification"], indent=1))
     t = _step(f"verified: {report['verification']}", t)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    acc.root = out
-    return BuildResult(out, acc, layers, report)
+    return BuildResult(tmp, acc, layers, report)
+
+
+def _needs(acc: Accelerator, board: Board) -> str:
+    u = estimate(acc).utilisation(board)
+    return ", ".join(f"{k} {100 * v:.0f}%" for k, v in u.items() if k != "FF")
+
+
+def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float], fraction: float,
+                  user, attempts: int = 6):
+    """The folding (for `fps`, or the fastest within `fraction` of the board) with its FIFOs
+    sized by simulation and the large memories placed again around them. Folding for the
+    board leaves no room for the FIFOs, which are sized afterwards: while the whole estimate
+    is over `fraction`, fold again for a budget smaller by the overshoot (at most `attempts`
+    foldings). Returns the last folding and sizing; the caller checks whether it fits."""
+    from sim.fifo_sizing import size_fifos
+    from sim.programs import programs
+
+    budget, last = fraction, None
+    for _ in range(attempts):
+        if fps:
+            fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user)
+        else:
+            fr = fold_for_board(arch, quant, board, fraction=budget, clock_mhz=clock, user=user)
+        acc = fr.accelerator
+        sz = size_fifos(programs(acc), target_cycles=fr.requested_cycles)
+        for s in acc.streams:
+            s.depth = sz.depths[s.name]
+        place_memories(acc, board, fraction)  # the FIFOs' memories were not known before
+        est = estimate(acc)
+        if fps or est.fits(board, fraction):
+            break
+        if not fr.estimate.fits(board, fraction) or fr.cycles_per_frame == last:
+            break  # even the slowest folding is over (or a smaller budget changes nothing)
+        last = fr.cycles_per_frame
+        worst = max(v for k, v in est.utilisation(board).items() if k in est.over(board, fraction))
+        budget *= min(0.95, fraction / worst)
+    return fr, sz
 
 
 def verify_synthesis_top(acc: Accelerator, x: np.ndarray, golden: np.ndarray) -> dict[str, Any]:

@@ -1,6 +1,9 @@
 """Whole-network C-simulation: the generated node functions and C-sim top (flow/codegen.py)
 compiled with g++ into a shared library (native C-sim types, cached by source hash), loaded
-with the design's integer weights and thresholds, and run on uint8 images from numpy."""
+with the design's integer weights and thresholds (checked against the description like every
+backend's: flow/design_files.py), and run on uint8 images from numpy. Given a build's hls/
+folder it compiles that folder's network.h and csim_top.cpp, so what runs is the build's
+own source (the host checks it against the build's manifest first)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 
 from flow.accel import Accelerator
 from flow.codegen import csim_top, engine_layout, network_header, param_arrays
+from flow.design_files import check_params
 from hls.csim import COUNTER_EXPORT, CsimError, build_shared, compile_flags
 from hls.engines import IntType
 
@@ -21,10 +25,19 @@ class NetworkCsim:
     loop iterations (the schedule check, python -m hls.schedule)."""
 
     def __init__(self, acc: Accelerator, params: dict[str, dict[str, np.ndarray]], *,
-                 native: bool = True, opt: str = "-O2", count: bool = False):
+                 native: bool = True, opt: str = "-O2", count: bool = False,
+                 sources: Optional[Path] = None):
         self.acc = acc
         self.count = count
-        src = network_header(acc) + csim_top(acc).replace('#include "network.h"\n', "")
+        params = check_params(acc, params)
+        if sources is not None:  # the build's own generated files
+            missing = [f for f in ("network.h", "csim_top.cpp") if not (Path(sources) / f).is_file()]
+            if missing:
+                raise CsimError(f"{sources}: missing {', '.join(missing)}")
+            header, top = ((Path(sources) / f).read_text() for f in ("network.h", "csim_top.cpp"))
+        else:
+            header, top = network_header(acc), csim_top(acc)
+        src = header + top.replace('#include "network.h"\n', "")
         src = src.replace("#define VG_PARAM_CONST\n", "")
         src = "#define VG_PARAM_CONST\n" + src + COUNTER_EXPORT
         flags = compile_flags(native, opt) + (["-DVG_COUNT_CYCLES"] if count else [])

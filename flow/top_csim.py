@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hls.csim import CACHE_DIR, CXX, CsimError, WARN_FLAGS, _headers_digest
+from hls.csim import (CACHE_DIR, CXX, WARN_FLAGS, CsimError, _headers_digest, cached_artifact,
+                      record_artifact, run_compiler)
 from hls.paths import INCLUDE_DIR, ap_types_dir
 
 SOURCES = ("top.cpp", "tb_top.cpp")
@@ -45,16 +46,16 @@ class TopCsim:
         h.update("\0".join([CXX, *flags]).encode())
         self.exe = CACHE_DIR / f"top-{h.hexdigest()[:20]}"
         self.compile_seconds = 0.0
-        if not self.exe.is_file():
+        if not cached_artifact(self.exe):
             CACHE_DIR.mkdir(parents=True, exist_ok=True)
             t = time.perf_counter()
             tmp = self.exe.with_name(self.exe.name + f".{os.getpid()}.tmp")
             cmd = [CXX, *flags, *(str(self.hls_dir / f) for f in SOURCES), "-o", str(tmp)]
-            r = subprocess.run(cmd, capture_output=True, text=True)
+            r = run_compiler(cmd, "the synthesis top")
             if r.returncode != 0:
                 raise CsimError(f"g++ failed on the synthesis top {self.hls_dir / 'top.cpp'}:\n"
                                 f"{r.stderr[-4000:]}")
-            os.replace(tmp, self.exe)
+            record_artifact(tmp, self.exe)
             self.compile_seconds = time.perf_counter() - t
 
     def run_beats(self, beats: np.ndarray, expected: "np.ndarray | None" = None,

@@ -16,6 +16,7 @@ import numpy as np
 
 from hls.csim import ConvInstance, Library
 from hls.engines import MVAU, SWG, IntType
+from model.argtypes import positive_int
 from sim import intops
 
 T4, U4 = IntType(4, True), IntType(4, False)
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hls.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per shape (best is kept)")
+    ap.add_argument("--repeat", type=positive_int, default=3, help="timed runs per shape (best is kept)")
     a = ap.parse_args(argv)
     insts = [instance(*s[1:]) for s in SHAPES]
     libs = {mode: Library(insts, native=(mode == "native"), tag=f"bench-{mode}")

@@ -55,11 +55,47 @@ def _headers_digest() -> str:
     return h.hexdigest()
 
 
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cached_artifact(out: Path) -> bool:
+    """Whether a cached library or executable is there and whole: its sha256, recorded beside
+    it when it was built (<name>.sha256), must match. A damaged one (a truncated copy, a
+    flipped byte) is deleted, to be built again: loading it could end the process with a bus
+    error instead of a message."""
+    digest = out.with_name(out.name + ".sha256")
+    if not out.is_file():
+        return False
+    if digest.is_file() and digest.read_text().strip() == _file_sha256(out):
+        return True
+    out.unlink(missing_ok=True)
+    digest.unlink(missing_ok=True)
+    return False
+
+
+def record_artifact(tmp: Path, out: Path) -> None:
+    """Moves a freshly built file into the cache with its sha256 beside it (both atomic)."""
+    digest = out.with_name(out.name + ".sha256")
+    d_tmp = tmp.with_name(tmp.name + ".sha256")
+    d_tmp.write_text(_file_sha256(tmp) + "\n")
+    os.replace(tmp, out)
+    os.replace(d_tmp, digest)
+
+
+def run_compiler(cmd: Sequence[str], what: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(list(cmd), capture_output=True, text=True)
+    except FileNotFoundError:
+        raise CsimError(f"{cmd[0]}: no C++ compiler of that name on PATH; the C-simulation of "
+                        f"{what} needs g++ (or set CXX to one)") from None
+
+
 def build_shared(source: str, flags: Sequence[str], tag: str = "lib") -> Path:
     """Compiles C++ source into a cached shared library; returns its path."""
     key = hashlib.sha256("\0".join([source, _headers_digest(), CXX, *flags]).encode()).hexdigest()[:20]
     out = CACHE_DIR / f"{tag}-{key}.so"
-    if out.is_file():
+    if cached_artifact(out):
         return out
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE_DIR) as tmp:
@@ -67,10 +103,10 @@ def build_shared(source: str, flags: Sequence[str], tag: str = "lib") -> Path:
         src.write_text(source)
         so = Path(tmp) / f"{tag}.so"
         cmd = [CXX, *flags, "-fPIC", "-shared", str(src), "-o", str(so)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = run_compiler(cmd, tag)
         if r.returncode != 0:
             raise CsimError(f"g++ failed for {tag} ({src}):\n{r.stderr[-4000:]}")
-        os.replace(so, out)
+        record_artifact(so, out)
     return out
 
 

@@ -46,7 +46,7 @@ def count_nodes(acc, params: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]
 def check(design: Path) -> dict[str, Any]:
     """count_nodes for a build folder (its description and parameter files)."""
     from flow.accel import Accelerator
-    from sim.golden import load_params
+    from flow.design_files import load_params
 
     acc = Accelerator.load(design)
     return count_nodes(acc, load_params(acc))

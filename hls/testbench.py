@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hls.csim import CXX, SANITIZE_FLAGS, compile_flags
+from hls.csim import CXX, SANITIZE_FLAGS, CsimError, compile_flags, run_compiler
 from hls.paths import TB_DIR
 
 MODES = {
@@ -40,7 +40,7 @@ def run_one(tb: Path, mode: str, sanitize: bool = False, workdir: Path | None = 
         flags += SANITIZE_FLAGS
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         exe = Path(tmp) / tb.stem
-        c = subprocess.run([CXX, *flags, str(tb), "-o", str(exe)], capture_output=True, text=True)
+        c = run_compiler([CXX, *flags, str(tb), "-o", str(exe)], tb.name)
         if c.returncode != 0:
             return False, c.stderr[-4000:]
         r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for mode, san in runs:
             total += 1
-            ok, out = run_one(tb, mode, san)
+            try:
+                ok, out = run_one(tb, mode, san)
+            except CsimError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
             label = f"{tb.name} [{mode}{' +asan/ubsan' if san else ''}]"
             print(f"{'ok  ' if ok else 'FAIL'} {label}")
             if not ok:

@@ -33,10 +33,11 @@ from typing import Any, Optional
 import numpy as np
 
 from hls import calls
-from hls.csim import CXX, compile_flags
+from hls.csim import CXX, CsimError, compile_flags, run_compiler
 from hls.engines import MVAU, SWG, Eltwise, IntType, WidthConvert
 from hls.layout import lane_thresholds, mvau_thresholds, mvau_weights
 from hls.paths import INCLUDE_DIR, TB_DIR
+from model.argtypes import positive_float
 
 ROOT = Path(__file__).resolve().parents[1]
 TCL = TB_DIR / "hls_check.tcl"
@@ -201,7 +202,7 @@ def run_csim(out: Path, name: str) -> tuple[bool, str]:
     exe = out / f"{name}_csim"
     cmd = [CXX, *compile_flags(native=False, opt="-O1"), "-I", str(out),
            str(out / f"{name}_top.cpp"), str(out / f"{name}_tb.cpp"), "-o", str(exe)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = run_compiler(cmd, f"the {name} check")
     if r.returncode != 0:
         return False, r.stderr[-3000:]
     r = subprocess.run([str(exe)], capture_output=True, text=True)
@@ -264,20 +265,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "hls-check",
                     help="work folder for the sources, projects and reports (default build/hls-check)")
     ap.add_argument("--part", default=DEFAULT_PART, help=f"FPGA part (default {DEFAULT_PART}, ZCU104)")
-    ap.add_argument("--clock-mhz", type=float, default=200.0, help="target clock (default 200 MHz)")
+    ap.add_argument("--clock-mhz", type=positive_float, default=200.0, help="target clock (default 200 MHz)")
     ap.add_argument("--only", choices=sorted(instances()), help="check only this engine")
     ap.add_argument("--csim-only", action="store_true",
                     help="compile and run the check testbenches with g++ only (no vendor tool)")
     ap.add_argument("--no-cosim", action="store_true", help="skip C/RTL co-simulation")
     a = ap.parse_args(argv)
-    if a.clock_mhz <= 0:
-        print("error: --clock-mhz must be positive", file=sys.stderr)
-        return 2
     chosen = write_sources(a.out, a.only)
     if a.csim_only:
         failed = 0
         for name in chosen:
-            ok, msg = run_csim(a.out, name)
+            try:
+                ok, msg = run_csim(a.out, name)
+            except CsimError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
             failed += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {name}: {msg.splitlines()[-1] if msg else ''}")
         return 1 if failed else 0

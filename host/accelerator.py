@@ -31,10 +31,22 @@ import numpy as np
 
 from flow.accel import Accelerator as Description
 from host.backends import BackendError, CsimBackend, GoldenBackend, PynqBackend, pynq_devices
+from flow.design_files import (DesignFileError, check_npz, host_files, load_output_scale, load_params,
+                               load_tail, read_manifest, verify_manifest)
 from host.packing import check_images, pack_input, unpack_output
-from model.scoring import Wccn, flip_test, mirror
+from model.scoring import ScoringError, Wccn, flip_test, mirror
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def user_errors() -> tuple[type, ...]:
+    """The exceptions that carry a message for the user (a bad design, image, backend or
+    toolchain): the CLIs print them as `error: ...` instead of a traceback."""
+    from flow.accel import DescriptionError
+    from hls.csim import CsimError
+    from host.packing import PackingError
+
+    return (DescriptionError, BackendError, PackingError, CsimError, ScoringError)
 
 
 @dataclass
@@ -89,23 +101,37 @@ class Accelerator:
         else the golden model); device: the pynq Device for the board backend (default:
         pynq's active device; host.simulated_board.SimulatedZynqMP runs the board driver
         without a board)."""
-        self.desc = Description.load(design)
-        root = Path(self.desc.root or design)
+        root = Path(design)
+        root = root.parent if root.name == "accelerator.json" else root
+        if not (root / "accelerator.json").is_file():
+            raise BackendError(f"{root}: not a build folder (no accelerator.json; python -m flow "
+                               f"build writes one)")
+        # every file the host reads must be the one the flow wrote (manifest.json)
+        verify_manifest(root, ["accelerator.json"])
+        self.desc = Description.load(root)
         self.root = root
-        scale = self.desc.output.get("scale")
-        tail = self.desc.output.get("tail")
-        if not scale or not tail:
+        if not self.desc.output.get("scale") or not self.desc.output.get("tail"):
             raise BackendError(f"{root}: the description has no output scale or host tail "
                                f"(was it written by `python -m flow build`?)")
-        self.output_scale = np.load(root / scale).astype(np.float64)
-        self.tail = json.loads((root / tail).read_text())
+        verify_manifest(root, host_files(self.desc))
+        self.output_scale = load_output_scale(self.desc)
+        self.tail = load_tail(self.desc)
         sc = self.desc.output.get("scoring")
-        self.scoring: Optional[Wccn] = Wccn.load(root / sc) if sc else None
+        self.scoring: Optional[Wccn] = None
+        if sc:
+            check_npz(root / sc)
+            try:
+                self.scoring = Wccn.load(root / sc)
+            except (ScoringError, ValueError, KeyError, OSError) as e:
+                raise DesignFileError(f"{root / sc}: not a readable scoring backend ({e})") from None
         if self.scoring is not None and self.scoring.dim != int(self.desc.output["channels"]):
             raise BackendError(f"{root / sc}: a scoring backend for {self.scoring.dim}-d embeddings, "
                                f"the design outputs {self.desc.output['channels']}")
         self.shape = tuple(self.desc.input["shape"])
         self.channels = int(self.desc.output["channels"])
+        # one loader for every backend: the board's weights are in its bitstream, but a design
+        # folder that the C-sim or the golden model would refuse is refused on the board too
+        params = load_params(self.desc)
         if backend == "auto":
             backend = "board" if pynq_devices() else ("csim" if shutil.which("g++") else "golden")
         self.backend_name = backend
@@ -114,16 +140,19 @@ class Accelerator:
             self.backend = PynqBackend(self.desc, d, timeout_s, device)
             if getattr(device, "simulated", False):  # label results from a simulated board as such
                 self.backend_name = "simulated-board"
+        elif backend == "csim":
+            # the build's own generated C-sim sources, as the flow wrote them (a design folder
+            # without hls/, as flow/artifacts.py writes one, is generated from the description)
+            srcs = ["hls/network.h", "hls/csim_top.cpp"]
+            sources = None
+            if any(f in read_manifest(root) for f in srcs):
+                verify_manifest(root, srcs)
+                sources = root / "hls"
+            self.backend = CsimBackend(self.desc, params, sources)
+        elif backend == "golden":
+            self.backend = GoldenBackend(self.desc, params)
         else:
-            from sim.golden import load_params
-
-            params = load_params(self.desc)
-            if backend == "csim":
-                self.backend = CsimBackend(self.desc, params)
-            elif backend == "golden":
-                self.backend = GoldenBackend(self.desc, params)
-            else:
-                raise ValueError(f"unknown backend {backend!r} (auto, board, csim, golden)")
+            raise ValueError(f"unknown backend {backend!r} (auto, board, csim, golden)")
         self._sim: Optional[dict[str, Any]] = None
 
     # ---- the host-side tail -----------------------------------------------------------------

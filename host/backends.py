@@ -49,10 +49,12 @@ class GoldenBackend(_SimulatedBackend):
 class CsimBackend(_SimulatedBackend):
     name = "csim"
 
-    def __init__(self, desc, params):
+    def __init__(self, desc, params, sources: "Path | None" = None):
+        """sources: the build's hls/ folder (its network.h and csim_top.cpp are compiled);
+        None: generated from the description."""
         from flow.csim_net import NetworkCsim
 
-        super().__init__(desc, NetworkCsim(desc, params))
+        super().__init__(desc, NetworkCsim(desc, params, sources=sources))
 
 
 class PynqBackend:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.argtypes import positive_int
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m host.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--design", type=Path, default=ROOT / "build" / "default")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--batch", type=positive_int, default=64, help="images per batch (64)")
+    ap.add_argument("--repeat", type=positive_int, default=20, help="timed batches (20)")
     a = ap.parse_args(argv)
     from host import Accelerator
     from host.packing import check_images, pack_input, unpack_output

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from host.accelerator import Accelerator
+from host.accelerator import Accelerator, user_errors
+from model.argtypes import positive_int
 
 
 def compare(acc: Accelerator, images: np.ndarray, reference: Accelerator | None = None) -> dict[str, Any]:
@@ -42,20 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="auto",
                     help="auto | board | csim | golden | simulated-board (the board driver through "
                          "pynq on a simulated board of the design's type; needs pynq)")
-    ap.add_argument("--images", type=int, default=8, help="held-out ORL faces to run")
+    ap.add_argument("--images", type=positive_int, default=8, help="held-out ORL faces to run")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     from model.orl import HELDOUT_IDS, load_orl
 
-    if a.backend == "simulated-board":
-        from host.simulated_board import simulated_board_accelerator
+    try:
+        if a.backend == "simulated-board":
+            from host.simulated_board import simulated_board_accelerator
 
-        acc = simulated_board_accelerator(a.design)
-    else:
-        acc = Accelerator(a.design, backend=a.backend)
-    h, w, c = acc.shape
-    x, _ = load_orl(HELDOUT_IDS, h, per_id=max(1, a.images // len(HELDOUT_IDS) + 1))
-    r = compare(acc, x[: a.images, :, :, :c])
+            acc = simulated_board_accelerator(a.design)
+        else:
+            acc = Accelerator(a.design, backend=a.backend)
+        h, w, c = acc.shape
+        x, _ = load_orl(HELDOUT_IDS, h, per_id=max(1, a.images // len(HELDOUT_IDS) + 1))
+        r = compare(acc, x[: a.images, :, :, :c])
+    except (*user_errors(), ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(r, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in r.items()))
     return 0 if r["bit_exact"] else 1
 

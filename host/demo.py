@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.argtypes import positive_float
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -68,14 +70,31 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="quantized checkpoint")
     ap.add_argument("--build", type=Path, default=ROOT / "build" / "default", help="build folder")
-    ap.add_argument("--board", default="zcu104")
-    ap.add_argument("--fps", type=float, default=1000.0, help="folding target of the build (1000)")
+    ap.add_argument("--board", default="zcu104", help="target board (zcu104)")
+    ap.add_argument("--fps", type=positive_float, default=1000.0, help="folding target of the build (1000)")
     ap.add_argument("--rebuild", action="store_true", help="rebuild even if the build is current")
     a = ap.parse_args(argv)
     if not a.checkpoint.is_file():
         print(f"error: {a.checkpoint}: no such checkpoint (the default design is committed as "
               f"model/checkpoints/default.pt; `make train` reproduces it)", file=sys.stderr)
         return 2
+    try:
+        return run(a)
+    except _errors() as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _errors() -> tuple[type, ...]:
+    from flow.build import BuildError
+    from flow.folding import FoldingError
+    from host.accelerator import user_errors
+    from model.checkpoint import CheckpointError
+
+    return (*user_errors(), BuildError, FoldingError, CheckpointError)
+
+
+def run(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = ensure_build(a.checkpoint, a.build, a.board, a.fps, a.rebuild)
     from host import Accelerator
@@ -94,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     plain = verify(res.output[pairs[:, 0]], res.output[pairs[:, 1]], issame)
     cmp = compare(acc, x[:10, :, :, :c])
     agree = brevitas_agreement(a.checkpoint, out, x[::10, :, :, :c])
+    from flow.design_files import verify_manifest
+
+    verify_manifest(out, ["reports/estimate.json", "reports/verification.json"])
     est = json.loads((out / "reports" / "estimate.json").read_text())
     print("\n=== VarGFaceNet accelerator, simulation mode ===")
     print(f"design: {acc.desc.name} ({acc.desc.arch['name']} {acc.desc.arch['params']}, "

@@ -26,6 +26,8 @@ def check_images(images: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     if x.ndim != 4:
         raise PackingError(f"images must be N x {h} x {w} x {c} (or one {h} x {w} x {c} image), "
                            f"got shape {x.shape}")
+    if x.shape[0] == 0:  # the same answer on every backend
+        raise PackingError("images: the batch is empty (0 images)")
     if x.dtype != np.uint8:
         raise PackingError(f"images must be uint8 pixels, got dtype {x.dtype}")
     if x.shape[1:3] != (h, w):

@@ -157,7 +157,7 @@ class _Fabric:
     """The accelerator IP: ap_ctrl_hs block control around the design's integer model."""
 
     def __init__(self, design: Path, model: str):
-        from sim.golden import load_params
+        from flow.design_files import load_params
 
         self.desc = Description.load(design)
         params = load_params(self.desc)

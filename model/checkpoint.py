@@ -1,11 +1,16 @@
 """Checkpoints that carry their architecture and quantization settings with the weights.
 
 Loading one never depends on remembering flags: `load_net(path)` rebuilds the exact network.
-Writes are atomic (temporary file + rename), so an interrupted save leaves the old file.
+Writes are atomic (temporary file + rename), so an interrupted save leaves the old file. Every
+checkpoint carries the sha256 of its contents (`digest`, over every tensor, array and value in
+a fixed order); reading one recomputes it, so a damaged file (a flipped byte in a weight,
+which torch itself would load silently) is refused naming the file. Checkpoints written
+before the digest existed load without that check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -38,17 +43,59 @@ def atomic_torch_save(obj: Any, path: Union[str, Path]) -> None:
             os.unlink(tmp)
 
 
+def content_digest(obj: Any) -> str:
+    """sha256 of a checkpoint's contents: dicts in key order, tensors and arrays by dtype,
+    shape and bytes, everything else by its repr."""
+    import numpy as np
+
+    h = hashlib.sha256()
+
+    def feed(o: Any) -> None:
+        if isinstance(o, dict):
+            h.update(b"{")
+            for k in sorted(o, key=str):
+                h.update(repr(k).encode())
+                feed(o[k])
+            h.update(b"}")
+        elif isinstance(o, (list, tuple)):
+            h.update(b"[")
+            for v in o:
+                feed(v)
+            h.update(b"]")
+        elif isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(o, np.ndarray):
+            h.update(f"A{o.dtype}{o.shape}".encode())
+            h.update(np.ascontiguousarray(o).tobytes())
+        else:
+            h.update(repr(o).encode())
+
+    feed(obj)
+    return h.hexdigest()
+
+
 def save(net: Net, path: Union[str, Path], extra: Optional[dict[str, Any]] = None) -> None:
     """Saves weights + architecture + quantization (+ extra, e.g. optimizer state, epoch)."""
     qc = net.quant_config
-    atomic_torch_save({
+    ck = {
         "format": FORMAT,
         "version": VERSION,
         "arch": net.arch.to_dict(),
         "quant": qc.to_dict() if qc else None,
         "state_dict": net.state_dict(),
         "extra": extra or {},
-    }, path)
+    }
+    write(ck, path)
+
+
+def write(ck: dict[str, Any], path: Union[str, Path]) -> None:
+    """Saves a checkpoint dict (as read() returns it, perhaps with a new `extra`) with the
+    digest of its contents, atomically."""
+    ck = {k: v for k, v in ck.items() if k != "digest"}
+    ck["digest"] = content_digest(ck)
+    atomic_torch_save(ck, path)
 
 
 def read(path: Union[str, Path]) -> dict[str, Any]:
@@ -63,6 +110,13 @@ def read(path: Union[str, Path]) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a {FORMAT} file (saved by model.checkpoint.save?)")
     if ck.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {ck.get('version')} is not {VERSION}")
+    for k, t in (("arch", dict), ("state_dict", dict), ("extra", dict)):
+        if not isinstance(ck.get(k), t):
+            raise CheckpointError(f"{path}: field {k!r} missing or not a {t.__name__}")
+    want = ck.pop("digest", None)
+    if want is not None and content_digest(ck) != want:
+        raise CheckpointError(f"{path}: contents differ from the digest saved with them: the file "
+                              f"is damaged (or was edited); restore or retrain it")
     return ck
 
 
@@ -81,9 +135,31 @@ def net_from(ck: dict[str, Any], where: str = "checkpoint") -> tuple[Net, dict[s
         arch = Arch.from_dict(ck["arch"])
     except ArchError as e:
         raise CheckpointError(f"{where}: bad architecture in checkpoint: {e}") from None
-    net = Net(arch, QuantConfig.from_dict(ck["quant"]))
-    net.load_state_dict(ck["state_dict"])
+    try:
+        net = Net(arch, QuantConfig.from_dict(ck["quant"]))
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{where}: bad quantization settings in checkpoint: {e}") from None
+    _load_state(net, ck["state_dict"], where)
     return net, ck["extra"]
+
+
+def _load_state(net: Net, sd: dict[str, Any], where: str, strict: bool = True):
+    """load_state_dict with torch's size-mismatch and missing-key errors as one line naming
+    the checkpoint and the first offending weight."""
+    own = net.state_dict()
+    for k, v in sd.items():
+        if k in own and isinstance(v, torch.Tensor) and v.shape != own[k].shape:
+            raise CheckpointError(f"{where}: weight {k} has shape {tuple(v.shape)}, the recorded "
+                                  f"architecture needs {tuple(own[k].shape)}")
+        if k in own and not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{where}: weight {k} is a {type(v).__name__}, not a tensor")
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{where}: weight {k} holds non-finite values (inf or nan)")
+    try:
+        return net.load_state_dict(sd, strict=strict)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{where}: weights do not fit the recorded architecture ({first})") from None
 
 
 def load_into(net: Net, path: Union[str, Path], *, allow_float_to_quant: bool = False) -> dict[str, Any]:
@@ -106,12 +182,12 @@ def load_into(net: Net, path: Union[str, Path], *, allow_float_to_quant: bool = 
                 f"{path}: checkpoint quantization {ck['quant'] or 'float'} does not match the "
                 f"network's {have or 'float'}"
             )
-        missing, unexpected = net.load_state_dict(_float_to_quant_keys(ck["state_dict"], net),
-                                                  strict=False)
+        missing, unexpected = _load_state(net, _float_to_quant_keys(ck["state_dict"], net), str(path),
+                                          strict=False)
         if unexpected:
             raise CheckpointError(f"{path}: unexpected weights {unexpected[:5]}")
     else:
-        net.load_state_dict(ck["state_dict"])
+        _load_state(net, ck["state_dict"], str(path))
     return ck["extra"]
 
 

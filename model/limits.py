@@ -24,9 +24,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from model.argtypes import nonneg_int
 from model.evaluate import checkpoint_heldout, face_pairs
-from model.scoring import unit
 from model.orl import load_orl, split_ids
+from model.scoring import unit
 from model.verification import verify
 
 
@@ -86,7 +87,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     s = sub.add_parser("span", help="the teacher's embedding cut to the training faces' principal directions")
     s.add_argument("--fold", default="31-40", help="held-out ORL identities (the others are the training faces)")
     s.add_argument("--k", default="10,20,30,60,100", help="comma-separated numbers of principal directions")
-    s.add_argument("--synthetic", type=int, default=0, help="also this many generated faces as a basis")
+    s.add_argument("--synthetic", type=nonneg_int, default=0, help="also this many generated faces as a basis")
     s.add_argument("--teacher", default="sface", help="sface or an .onnx face model")
     e = sub.add_parser("ensemble", help="students alone and their embeddings summed")
     e.add_argument("--fold", default="31-40", help="held-out ORL identities to verify on")

@@ -38,6 +38,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from model.argtypes import nonneg_int, positive_float
+
 LAMBDA = 0.03  # ridge, as a fraction of the mean within-class eigenvalue
 FLIP = True  # embed each face by the flip test (face + mirror image)
 COPIES = 4  # augmented copies per training face, besides the face (and its mirror image)
@@ -192,9 +194,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path, required=True,
                     help="a face checkpoint of ours; rewritten (atomically) with the backend in it")
-    ap.add_argument("--lam", type=float, default=LAMBDA,
+    ap.add_argument("--lam", type=positive_float, default=LAMBDA,
                     help=f"ridge as a fraction of the mean within-class eigenvalue ({LAMBDA})")
-    ap.add_argument("--copies", type=int, default=COPIES,
+    ap.add_argument("--copies", type=nonneg_int, default=COPIES,
                     help=f"augmented copies per training face besides it (and its mirror) ({COPIES})")
     ap.add_argument("--no-flip", dest="flip", action="store_false",
                     help="single-pass embeddings instead of the flip test (face + mirror image, "
@@ -202,9 +204,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=SEED, help="augmentation seed")
     ap.add_argument("--remove", action="store_true", help="drop the checkpoint's backend instead")
     a = ap.parse_args(argv)
-    if a.copies < 0:
-        ap.error(f"--copies {a.copies}: give 0 or more")
-    from model.checkpoint import CheckpointError, atomic_torch_save, net_from, read
+    from model.checkpoint import CheckpointError, net_from, read, write
     from model.data import DataError
 
     try:
@@ -223,7 +223,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             w = fit_for_net(net, cfg, a.lam, a.copies, a.seed, a.flip)
             extra["scoring"] = w.to_state()
             msg = f"stored {w.describe()}"
-        atomic_torch_save(dict(ck, extra=extra), a.checkpoint)
+        write(dict(ck, extra=extra), a.checkpoint)
     except (CheckpointError, DataError, ScoringError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

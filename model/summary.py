@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from model.arch import Arch, ArchError, build
+from model.argtypes import positive_float, positive_int
 
 
 def summarize(arch: Arch) -> dict[str, Any]:
@@ -62,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=["vargfacenet", "vargnet"], default="vargfacenet",
                     help="which network (default: vargfacenet)")
-    ap.add_argument("--input", type=int, default=None,
+    ap.add_argument("--input", type=positive_int, default=None,
                     help="input height = width in pixels (default: 112 for vargfacenet, 224 for vargnet)")
-    ap.add_argument("--width", type=float, default=None,
+    ap.add_argument("--width", type=positive_float, default=None,
                     help="width multiplier (default: 1.25 for vargfacenet, 1.0 for vargnet)")
     ap.add_argument("--json", action="store_true", help="print JSON (keys: params, macs, stages, ...)")
     a = ap.parse_args(argv)

@@ -16,9 +16,10 @@ are computed once; mixup and cutmix images are labelled by the teacher alone. Wi
 (through 1x1 adapters used in training only). With --val-ids K the last K training
 identities are kept apart for early stopping on their verification accuracy.
 
-Every epoch writes <out>/last.pt atomically (weights, optimizer, epoch, config); --resume
-continues from it (the same result as an uninterrupted run: per-epoch seeds) and refuses a
-checkpoint of another configuration. Metrics go to <out>/metrics.jsonl.
+Every epoch writes <out>/last.pt atomically (weights, optimizer, epoch, config); running the
+same command again with the same --out resumes from it (there is no --resume flag: resuming is
+automatic; the same result as an uninterrupted run, per-epoch seeds) and refuses a checkpoint
+of another configuration. Metrics go to <out>/metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ import torch
 import torch.nn.functional as F
 
 from model.arch import ArchError, build
-from model.checkpoint import CheckpointError, atomic_torch_save, load_into, net_from, read, save
+from model.argtypes import below_one, nonneg_float, nonneg_int, positive_float, positive_int
+from model.checkpoint import CheckpointError, load_into, net_from, read, save, write
 from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_mnist,
                         cutmix, load_image_folder, load_unlabeled, mixup, resize_images,
                         to_tensor, training_faces, warp_faces)
@@ -496,7 +498,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
             w = fit_for_net(fnet, asdict(cfg))
             extra["scoring"] = w.to_state()
             print(f"scoring backend: {w.describe()}", flush=True)
-        atomic_torch_save(dict(ck, extra=extra), final)
+        write(dict(ck, extra=extra), final)
     return final
 
 
@@ -572,13 +574,13 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
     ap.add_argument("--task", choices=["face", "classify"], default=d.task)
     ap.add_argument("--model", choices=["vargfacenet", "vargnet"], default=None,
                     help="network (default: vargfacenet for face, vargnet for classify)")
-    ap.add_argument("--width", type=float, help="width multiplier (default: the model's)")
-    ap.add_argument("--input", type=int,
+    ap.add_argument("--width", type=positive_float, help="width multiplier (default: the model's)")
+    ap.add_argument("--input", type=positive_int,
                     help="input size (default 112 faces, 32 Fashion-MNIST); a face student may take "
                          "smaller images than its teacher: the pool is built and labelled at the "
                          "teacher's size and scaled down for the student")
-    ap.add_argument("--last-channels", type=int, help="vargfacenet last_channels / vargnet conv5 width")
-    ap.add_argument("--emb-size", type=int, help="vargfacenet embedding size (default 512)")
+    ap.add_argument("--last-channels", type=positive_int, help="vargfacenet last_channels / vargnet conv5 width")
+    ap.add_argument("--emb-size", type=positive_int, help="vargfacenet embedding size (default 512)")
     ap.add_argument("--quant", default=d.quant, help="float, w8a8, w4a8, w4a4, ... (default w4a4); a -mse suffix (w4a4-mse) learns "
                          "weight and activation scales from an MSE-optimal start instead of abs-max "
                          "weight scales and percentile-started activation scales")
@@ -588,51 +590,52 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
                          f"default {d.heldout_ids}, the held-out set of every reported figure; "
                          "other folds compare recipes without looking at it)")
     ap.add_argument("--unlabeled", help="folder of extra face images for distillation")
-    ap.add_argument("--synthetic", type=int, default=d.synthetic,
+    ap.add_argument("--synthetic", type=nonneg_int, default=d.synthetic,
                     help="face: add this many faces made by the DCGAN generator of the "
                          "gan-face-generate package (trained on DigiFace-1M; model/synthetic.py), "
                          "each as generated and once augmented, labelled by the teacher (0: off)")
     ap.add_argument("--teacher", default=d.teacher, help="sface | an .onnx face model | a checkpoint | none")
-    ap.add_argument("--alpha", type=float, default=d.alpha, help="weight of the angular distillation loss (7)")
-    ap.add_argument("--arc-weight", type=float, default=d.arc_weight, help="weight of ArcFace (0: off)")
-    ap.add_argument("--arc-scale", type=float, default=d.arc_scale, help="ArcFace scale s (64)")
-    ap.add_argument("--arc-margin", type=float, default=d.arc_margin, help="ArcFace margin m (0.5)")
-    ap.add_argument("--relational", type=float, default=d.relational, help="weight of relational distillation")
-    ap.add_argument("--feature-distill", type=float, default=d.feature_distill,
+    ap.add_argument("--alpha", type=nonneg_float, default=d.alpha, help="weight of the angular distillation loss (7)")
+    ap.add_argument("--arc-weight", type=nonneg_float, default=d.arc_weight, help="weight of ArcFace (0: off)")
+    ap.add_argument("--arc-scale", type=positive_float, default=d.arc_scale, help="ArcFace scale s (64)")
+    ap.add_argument("--arc-margin", type=nonneg_float, default=d.arc_margin, help="ArcFace margin m (0.5)")
+    ap.add_argument("--relational", type=nonneg_float, default=d.relational, help="weight of relational distillation")
+    ap.add_argument("--feature-distill", type=nonneg_float, default=d.feature_distill,
                     help="weight of feature-map distillation from SFace's last 14x14 and 7x7 maps "
                          "(0: off)")
     ap.add_argument("--feature-taps", help="comma-separated names of the ONNX teacher's feature-map "
                                            "tensors to distil (default for sface: "
                                            + ",".join(SFACE_TAPS) + ")")
-    ap.add_argument("--mixup", type=float, default=d.mixup, help="fraction of mixed images added to the pool")
-    ap.add_argument("--cutmix", type=float, default=d.cutmix,
+    ap.add_argument("--mixup", type=nonneg_float, default=d.mixup, help="fraction of mixed images added to the pool")
+    ap.add_argument("--cutmix", type=nonneg_float, default=d.cutmix,
                     help="fraction of cut-and-pasted composite faces added to the pool (teacher-labelled)")
-    ap.add_argument("--copies", type=int, default=d.copies, help="augmented copies per training image")
-    ap.add_argument("--warp", type=float, default=d.warp,
+    ap.add_argument("--copies", type=nonneg_int, default=d.copies, help="augmented copies per training image")
+    ap.add_argument("--warp", type=nonneg_float, default=d.warp,
                     help="face: warp every augmented copy by a smooth random displacement field of "
                          "up to this many pixels (new face shapes for the teacher to label; 0: off)")
-    ap.add_argument("--rotate", type=float, default=d.rotate,
+    ap.add_argument("--rotate", type=nonneg_float, default=d.rotate,
                     help="face: rotate every augmented copy by up to this many degrees (0: off)")
-    ap.add_argument("--val-ids", type=int, default=d.val_ids, help="training identities kept for early stopping")
-    ap.add_argument("--epochs", type=int, default=d.epochs)
-    ap.add_argument("--batch", type=int, default=d.batch)
-    ap.add_argument("--lr", type=float, default=d.lr)
-    ap.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    ap.add_argument("--ema", type=float, default=d.ema,
+    ap.add_argument("--val-ids", type=nonneg_int, default=d.val_ids, help="training identities kept for early stopping")
+    ap.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs ({d.epochs})")
+    ap.add_argument("--batch", type=positive_int, default=d.batch, help=f"batch size ({d.batch})")
+    ap.add_argument("--lr", type=positive_float, default=d.lr, help=f"learning rate ({d.lr:g})")
+    ap.add_argument("--weight-decay", type=nonneg_float, default=d.weight_decay,
+                    help=f"weight decay ({d.weight_decay:g})")
+    ap.add_argument("--ema", type=below_one, default=d.ema,
                     help="keep an exponential moving average of the weights with this decay per "
                          "step (e.g. 0.995), started after the first epoch; final.pt holds the "
                          "average (0: off)")
-    ap.add_argument("--drop-path", type=float, default=d.drop_path,
+    ap.add_argument("--drop-path", type=below_one, default=d.drop_path,
                     help="stochastic depth during training: each residual block's branch is dropped "
                          "for a whole sample with a rate rising linearly with depth to this value (0: off)")
-    ap.add_argument("--fc-dropout", type=float, default=d.fc_dropout,
+    ap.add_argument("--fc-dropout", type=below_one, default=d.fc_dropout,
                     help="dropout rate on the FC input during training (0: off)")
-    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--seed", type=int, default=d.seed, help=f"random seed ({d.seed})")
     ap.add_argument("--init", help="start from this checkpoint (float or quantized, same architecture)")
-    ap.add_argument("--generations", type=int, default=1, help="recursive distillation generations")
-    ap.add_argument("--limit", type=int, help="classify: train on the first N images only")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    ap.add_argument("--stop-after", type=int, help="end this run after N epochs (resume later)")
+    ap.add_argument("--generations", type=positive_int, default=1, help="recursive distillation generations")
+    ap.add_argument("--limit", type=positive_int, help="classify: train on the first N images only")
+    ap.add_argument("--threads", type=nonneg_int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--stop-after", type=positive_int, help="end this run after N epochs (resume later)")
     ap.add_argument("--teacher-cache", help="folder for the cached teacher outputs (default: --out); "
                                             "files are named by a hash of the pool and the teacher, "
                                             "so runs with the same pool can share one folder")
@@ -641,15 +644,6 @@ def parse(argv: Optional[list[str]] = None) -> TrainConfig:
         split_ids(a.heldout_ids)
     except ValueError as e:
         ap.error(f"--heldout-ids: {e}")
-    if a.warp < 0 or a.rotate < 0:
-        ap.error(f"--warp {a.warp} / --rotate {a.rotate}: amplitudes cannot be negative")
-    if a.synthetic < 0:
-        ap.error(f"--synthetic {a.synthetic}: the number of generated faces cannot be negative")
-    if not 0.0 <= a.ema < 1.0:
-        ap.error(f"--ema {a.ema}: the decay must be in [0, 1)")
-    for flag, rate in (("--drop-path", a.drop_path), ("--fc-dropout", a.fc_dropout)):
-        if not 0.0 <= rate < 1.0:
-            ap.error(f"{flag} {rate}: a rate must be in [0, 1)")
     model = a.model or ("vargfacenet" if a.task == "face" else "vargnet")
     data = a.data or ("orl" if a.task == "face" else "fashion-mnist")
     return TrainConfig(out=a.out, task=a.task, model=model, width=a.width, input=a.input,

@@ -12,6 +12,7 @@ import time
 from flow.boards import get_board
 from flow.folding import fold_for_fps
 from model.arch import vargfacenet
+from model.argtypes import positive_int
 from model.defaults import default_quant
 from sim.analytic import analyse
 from sim.events import simulate
@@ -22,7 +23,7 @@ from sim.programs import programs
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs (best is reported)")
+    ap.add_argument("--repeat", type=positive_int, default=3, help="timed runs (best is reported)")
     a = ap.parse_args(argv)
     acc = fold_for_fps(vargfacenet(), default_quant(), get_board("zcu104"), 1000).accelerator
     progs = programs(acc)

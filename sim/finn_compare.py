@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from flow.accel import Accelerator, Node
 from hls.engines import MVAU, SWG, Eltwise, WidthConvert
+from model.argtypes import positive_float
 
 
 def _finn_dtype(t) -> str:
@@ -99,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.finn_compare", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=["vargfacenet", "vargnet"], default="vargfacenet")
-    ap.add_argument("--fps", type=float, default=1000.0, help="folding target (default 1000)")
+    ap.add_argument("--fps", type=positive_float, default=1000.0, help="folding target (default 1000)")
     ap.add_argument("--board", default="zcu104")
-    ap.add_argument("--width", type=float, default=None, help="width multiplier (default: the model's)")
+    ap.add_argument("--width", type=positive_float, default=None, help="width multiplier (default: the model's)")
     ap.add_argument("--json", help="write the rows as JSON here")
     a = ap.parse_args(argv)
     import finn.util.settings as fs

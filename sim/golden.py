@@ -10,22 +10,26 @@ folded into the convolution that reads them.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from flow.accel import Accelerator, DescriptionError, Node
+from flow.design_files import check_params, load_params  # noqa: F401 (load_params: re-exported)
 from hls.engines import MVAU, SWG, Eltwise, IntType
 from sim import intops
 
 
 class GoldenModel:
-    def __init__(self, acc: Accelerator, params: Optional[dict[str, dict[str, np.ndarray]]] = None):
+    def __init__(self, acc: Accelerator, params: Optional[dict[str, dict[str, np.ndarray]]] = None,
+                 check: bool = True):
         """params: per node {"weights": ..., "thresholds": ...}; default: the .npy files
-        named in the description, relative to its build folder."""
+        named in the description, relative to its build folder. Either way they are checked
+        against the description (flow/design_files.py), as the C-sim checks them; check=False
+        only for random_params, which fills them in node by node."""
         self.acc = acc
-        self.params = params if params is not None else load_params(acc)
+        self.params = load_params(acc) if params is None else (
+            check_params(acc, params) if check else params)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """x: uint8 input codes N x H x W x C -> int64 accumulators N x channels."""
@@ -88,25 +92,6 @@ class GoldenModel:
         raise DescriptionError(f"golden model: node {n.name} of kind {n.kind} cannot be executed")
 
 
-def load_params(acc: Accelerator) -> dict[str, dict[str, np.ndarray]]:
-    """The integer weights and thresholds named in the description (.npy, build folder)."""
-    if acc.root is None:
-        raise DescriptionError("the description was not loaded from a build folder: no .npy files")
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for n in acc.nodes:
-        d = {}
-        for key in ("weights", "thresholds"):
-            f = getattr(n, key)
-            if f:
-                path = Path(acc.root) / f
-                if not path.is_file():
-                    raise DescriptionError(f"node {n.name}: {key} file {path} is missing")
-                d[key] = np.load(path)
-        if d:
-            out[n.name] = d
-    return out
-
-
 def random_params(acc: Accelerator, x: np.ndarray, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """Random integer weights and calibrated thresholds for a description: each multi-threshold
     step gets per-channel thresholds at quantiles of the values it sees on the calibration
@@ -114,7 +99,7 @@ def random_params(acc: Accelerator, x: np.ndarray, seed: int = 0) -> dict[str, d
     for bit-exactness tests without a trained model)."""
     rng = np.random.default_rng(seed)
     params: dict[str, dict[str, np.ndarray]] = {}
-    model = GoldenModel(acc, params)
+    model = GoldenModel(acc, params, check=False)
     vals: dict[str, np.ndarray] = {acc.input["stream"]: np.asarray(x, np.int64)}
     for n in acc.nodes:
         e = n.engine()

@@ -7,8 +7,10 @@ cycles, stalls and first-output times, FIFO depths, buffer memory, resources, FP
     python sim/run.py --design build/default --json out.json --plot plots/
 
 With no --design and no --model it simulates the default design's build folder
-(build/default) if the flow has written one, else the default architecture (VarGFaceNet
-w4a4) folded for --fps on the board. Designs from --model need no torch and no weights.
+(build/default) if the flow has written one and no folding option is given, else the default
+architecture (VarGFaceNet w4a4) folded for --fps on the board. Designs from --model need no
+torch and no weights. Folding options (--width, --input, --quant, --fps, --fit, --folding)
+are refused with --design: a build's folding is fixed.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from pathlib import Path
 
 from flow.accel import Accelerator, DescriptionError
 from flow.boards import BoardError, get_board
+from flow.design_files import MANIFEST, verify_manifest
 from flow.estimate import node_buffer_bits, place_memories
-from flow.folding import FoldingError, fold_for_board, fold_for_fps, load_folding
+from flow.folding import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
 from hls.engines import EngineError
 from model.arch import ArchError, build
+from model.argtypes import positive_float, positive_int
 from model.defaults import DEFAULT_BOARD, DEFAULT_FPS_TARGET, default_arch, default_quant
 from model.quant import QuantConfig, QuantConfigError
 from sim.analytic import analyse
@@ -44,19 +48,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--design", help="a build folder or accelerator.json written by the flow")
     ap.add_argument("--model", choices=["vargfacenet", "vargnet"],
                     help="simulate an architecture from its description alone (no weights)")
-    ap.add_argument("--width", type=float, help="width multiplier for --model (default: the model's)")
-    ap.add_argument("--input", type=int, help="input size for --model (default: 112 / 224)")
+    ap.add_argument("--width", type=positive_float, help="width multiplier for --model (default: the model's)")
+    ap.add_argument("--input", type=positive_int, help="input size for --model (default: 112 / 224)")
     ap.add_argument("--quant", default=None,
                     help="bit widths for --model: w4a4, w4a8, w8a8 (default: the default design's)")
     ap.add_argument("--board", default=None, help=f"target board (default: the design's, else {DEFAULT_BOARD})")
-    ap.add_argument("--clock-mhz", type=float, default=None, help="clock (default: the board's, 200)")
-    ap.add_argument("--fps", type=float, default=None,
+    ap.add_argument("--clock-mhz", type=positive_float, default=None, help="clock (default: the board's, 200)")
+    ap.add_argument("--fps", type=positive_float, default=None,
                     help=f"folding target for --model (default {DEFAULT_FPS_TARGET:g}); the sized FIFOs "
                          "must hold this rate, not the faster one a discrete folding may reach; "
                          "with --fit the highest FPS within 80%% of the board instead")
     ap.add_argument("--fit", action="store_true", help="for --model: fold for the board's budget")
     ap.add_argument("--folding", help="FINN-format folding JSON for --model ({layer: {PE, SIMD}})")
-    ap.add_argument("--frames", type=int, default=2, help="frames to event-simulate (default 2)")
+    ap.add_argument("--frames", type=positive_int, default=2, help="frames to event-simulate (default 2)")
     ap.add_argument("--size-fifos", action="store_true",
                     help="size the FIFOs by simulation even for a --design (always done for --model)")
     ap.add_argument("--json", help="write the results as JSON here (keys: see sim/report.py)")
@@ -82,9 +86,22 @@ def run(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     size = a.size_fifos
     target: int | None = None  # cycles per frame the sized FIFOs must hold (None: unbounded's)
-    if a.design is None and a.model is None and (DEFAULT_DESIGN / "accelerator.json").is_file():
+    model_only = [o for o, v in (("--width", a.width), ("--input", a.input), ("--quant", a.quant),
+                                 ("--fps", a.fps), ("--fit", a.fit or None), ("--folding", a.folding))
+                  if v is not None]
+    if a.design and a.model:
+        raise DescriptionError("--design and --model: give one (a build folder, or an architecture)")
+    if a.design and model_only:  # a build's folding and bit widths are fixed: never ignore them silently
+        raise DescriptionError(f"{', '.join(model_only)} only apply to --model (or to the default "
+                               f"architecture); {a.design} is a built design: rebuild it with "
+                               f"python -m flow to change them")
+    if a.design is None and a.model is None and not model_only \
+            and (DEFAULT_DESIGN / "accelerator.json").is_file():
         a.design = str(DEFAULT_DESIGN)
     if a.design:
+        root = Path(a.design).parent if Path(a.design).name == "accelerator.json" else Path(a.design)
+        if (root / MANIFEST).is_file():  # a build folder: its description as the flow wrote it
+            verify_manifest(root, ["accelerator.json"])
         acc = Accelerator.load(a.design)
         board = get_board(a.board or acc.board)
         clock = a.clock_mhz or acc.clock_mhz
@@ -108,6 +125,8 @@ def run(a: argparse.Namespace) -> int:
         board = get_board(a.board or DEFAULT_BOARD)
         clock = a.clock_mhz or board.clock_mhz
         user = load_folding(a.folding) if a.folding else None
+        if user:  # unknown layers or illegal PE/SIMD: refused as the flow refuses them
+            check_folding(arch, quant, user)
         if a.fit:
             fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user)
         else:

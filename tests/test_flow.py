@@ -93,7 +93,7 @@ def test_integer_chain_is_bit_exact_on_real_faces(tiny_build):
     # and again from the files alone, on other faces and random images
     acc = Accelerator.load(res.out)
     g = GoldenModel(acc)
-    from sim.golden import load_params
+    from flow.design_files import load_params
 
     net = NetworkCsim(acc, load_params(acc))
     x, _ = load_orl((2, 12, 33), 32, per_id=2)
@@ -136,7 +136,7 @@ def test_agreement_flags_a_wrong_threshold_as_off_tie(tiny_build):
     into mismatches away from any rounding tie, reported on that layer."""
     net, x, res = tiny_build
     acc = Accelerator.load(res.out)
-    from sim.golden import load_params
+    from flow.design_files import load_params
 
     params = load_params(acc)
     node = next(n for n in acc.nodes if n.kind == "mvau" and "thresholds" in params.get(n.name, {}))

@@ -135,4 +135,4 @@ def test_the_cli_names_a_missing_checkpoint_and_a_negative_copy_count(tmp_path, 
     assert "none.pt: no such checkpoint" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--checkpoint", str(tmp_path / "none.pt"), "--copies", "-1"])
-    assert "--copies -1" in capsys.readouterr().err
+    assert "--copies: must be an integer >= 0, got -1" in capsys.readouterr().err

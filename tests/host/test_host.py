@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from flow.artifacts import write_design
+from flow.design_files import DesignFileError, write_manifest
 from flow.lowering import lower
 from host import Accelerator
 from host.backends import BackendError, PynqBackend, check_bitstream_description
@@ -126,6 +127,7 @@ def _with_backend(design, d, w):
     j = json.loads((d / "accelerator.json").read_text())
     j["output"]["scoring"] = "scoring.npz"
     (d / "accelerator.json").write_text(json.dumps(j))
+    write_manifest(d)  # as the flow would
     return d
 
 
@@ -143,6 +145,9 @@ def test_a_design_with_a_scoring_backend_scores_the_embeddings_on_the_host(desig
     assert r.verification_embeddings is r.scored and r.mirror is None
     assert r.timing.images == len(r.output)
     Wccn(w.mean[:16], w.transform[:16, :16], w.lam, w.images, w.identities).save(d / "scoring.npz")
+    with pytest.raises(DesignFileError, match="scoring.npz: differs from the file the flow wrote"):
+        Accelerator(d, backend="golden")
+    write_manifest(d)  # a design written so (by hand): still refused, for its size
     with pytest.raises(BackendError, match="16-d embeddings, the design outputs 32"):
         Accelerator(d, backend="golden")
 

@@ -12,6 +12,7 @@ pynq = pytest.importorskip("pynq")
 
 from flow import blockdesign as bd  # noqa: E402
 from flow.artifacts import write_design  # noqa: E402
+from flow.design_files import write_manifest  # noqa: E402
 from flow.lowering import lower  # noqa: E402
 from host import Accelerator  # noqa: E402
 from host.backends import BackendError  # noqa: E402
@@ -108,6 +109,7 @@ def test_a_design_changed_after_its_bitstream_was_written_is_refused(design, tmp
     ov = write_simulated_overlay(d, tmp_path / "ov")
     scale = d / "output_scale.npy"
     np.save(scale, np.load(scale) * 2)
+    write_manifest(d)  # the design rebuilt (its own manifest agrees), the bitstream not
     with pytest.raises(SimulatedBoardError, match="changed after this bitstream was written"):
         Accelerator(d, backend="board", bitstream_dir=ov, device=SimulatedZynqMP(fabric="golden"))
 

@@ -40,7 +40,7 @@ def ensure_build(checkpoint: Path, out: Path, board: str, fps: float, rebuild: b
     stamp = out / "source.json"
     want = {"checkpoint_sha256": _digest(checkpoint), "board": board, "fps": fps,
             "hls_headers_sha256": _headers_digest()}
-    if not rebuild and stamp.is_file():
+    if not rebuild and stamp.is_file() and (out / "manifest.json").is_file():
         if json.loads(stamp.read_text()) == want:
             print(f"[demo] reusing {out} (built from this checkpoint with these HLS engines)")
             return out

@@ -62,25 +62,24 @@ def _file_sha256(path: Path) -> str:
 def cached_artifact(out: Path) -> bool:
     """Whether a cached library or executable is there and whole: its sha256, recorded beside
     it when it was built (<name>.sha256), must match. A damaged one (a truncated copy, a
-    flipped byte) is deleted, to be built again: loading it could end the process with a bus
-    error instead of a message."""
+    flipped byte) is built again and replaced: loading it could end the process with a bus
+    error instead of a message. Nothing is deleted, so that a parallel process that is about
+    to load a good copy never finds it gone."""
     digest = out.with_name(out.name + ".sha256")
-    if not out.is_file():
+    try:
+        return out.is_file() and digest.read_text().strip() == _file_sha256(out)
+    except OSError:
         return False
-    if digest.is_file() and digest.read_text().strip() == _file_sha256(out):
-        return True
-    out.unlink(missing_ok=True)
-    digest.unlink(missing_ok=True)
-    return False
 
 
 def record_artifact(tmp: Path, out: Path) -> None:
-    """Moves a freshly built file into the cache with its sha256 beside it (both atomic)."""
+    """Moves a freshly built file into the cache with its sha256 beside it (each replace
+    atomic; the digest first, so that a file in the cache never lacks its digest)."""
     digest = out.with_name(out.name + ".sha256")
     d_tmp = tmp.with_name(tmp.name + ".sha256")
     d_tmp.write_text(_file_sha256(tmp) + "\n")
-    os.replace(tmp, out)
     os.replace(d_tmp, digest)
+    os.replace(tmp, out)
 
 
 def run_compiler(cmd: Sequence[str], what: str) -> subprocess.CompletedProcess:

@@ -4,7 +4,8 @@
     python -m flow build --onnx MODEL.qonnx --out build/NAME --folding folding.json
     python -m flow bitstream --board zcu104 --checkpoint CK.pt [--out build/bitstream-zcu104]
 
-`build` writes the build folder (see flow/build.py for its steps and contents). `bitstream`
+`build` writes the build folder (see flow/steps.py for its steps and contents; --stop-step and
+--start-step run a stretch of them). `bitstream`
 runs `build`, then Vitis HLS and Vivado when they are on PATH, writing bitstreams/<board>/;
 without them it stops after everything that needs no vendor tool, says what it generated,
 where, and which tool is missing, and exits with status 3.
@@ -18,10 +19,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flow.accel import DescriptionError
-from flow.boards import BOARDS, BoardError, get_board
+from hls.accel import DescriptionError
+from hls.boards import BOARDS, BoardError, get_board
 from flow.build import BuildConfig, BuildError, build
-from flow.estimate import estimate
+from flow.steps import NAMES
+from hls.estimate import estimate
 from flow.folding import FoldingError
 from flow.streamline import StreamlineError
 from flow.tcl import HLS_VERSION
@@ -61,6 +63,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                        help="ORL faces run through golden model, C-sim and integer graph (0: skip)")
         p.add_argument("--no-weights-header", action="store_true",
                        help="skip hls/weights.h (the ROM initialisers synthesis needs)")
+        p.add_argument("--start-step", choices=NAMES, default=None,
+                       help="start at this step on the build folder an earlier run left in --out "
+                            "(its earlier steps' outputs are read from there; see flow/steps.py)")
+        p.add_argument("--stop-step", choices=NAMES, default=None,
+                       help="stop after this step; the folder holds what the steps so far wrote")
     return ap.parse_args(argv)
 
 
@@ -81,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             raise BuildError(f"{a.onnx}: no such ONNX file")
         cfg = BuildConfig(out=a.out, checkpoint=a.checkpoint, onnx=a.onnx, board=a.board,
                           clock_mhz=a.clock_mhz, fps=a.fps, fraction=a.fraction, folding=a.folding,
-                          verify_images=a.verify_images, weights_header=not a.no_weights_header)
+                          verify_images=a.verify_images, weights_header=not a.no_weights_header,
+                          start_step=a.start_step, stop_step=a.stop_step)
         res = build(cfg)
     except (BuildError, BoardError, FoldingError, StreamlineError, DescriptionError, ArchError,
             EngineError, CheckpointError, ScoringError, CsimError) as e:
@@ -89,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     v = res.report.get("verification") or {}
     print(f"[flow] build folder: {res.out}")
+    if not res.complete:
+        nxt = NAMES[NAMES.index(res.steps_done[-1]) + 1]
+        print(f"[flow] stopped after step {res.steps_done[-1]}; continue with --start-step {nxt}")
+        if a.cmd == "bitstream":
+            print("error: a build stopped early has nothing for the vendor tools", file=sys.stderr)
+            return 2
+        return 0
     if v and not (v["csim_equals_golden"] and v["qonnx_integer_graph_equals_golden"]
                   and v.get("synthesis_top_equals_golden") is not False):
         print("error: the integer chain is not bit-exact (see reports/verification.json)", file=sys.stderr)
@@ -112,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bitstream(build_dir: Path, board) -> int:
-    from flow.design_files import verify_manifest
+    from hls.design_files import verify_manifest
 
     verify_manifest(build_dir)  # what goes to the vendor tools is what the flow wrote and verified
     missing = [t for t in ("vitis_hls", "vivado") if shutil.which(t) is None]

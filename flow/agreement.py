@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from flow.accel import Accelerator
+from hls.accel import Accelerator
 from model.argtypes import positive_int
 
 TIE_TOL = 1e-3  # distance from x.5 (in units of the output scale) that float rounding can flip

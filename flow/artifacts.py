@@ -1,7 +1,7 @@
 """Writes a design's files into a build folder: accelerator.json, weights/*.npy,
 thresholds/*.npy, output_scale.npy, tail.json, and scoring.npz when the design has a
 verification scoring backend (model/scoring.py), and the manifest of their hashes
-(flow/design_files.py) (numpy only: the host's tests use it too)."""
+(hls/design_files.py) (numpy only: the host's tests use it too)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from flow.accel import Accelerator
-from flow.design_files import write_manifest
+from hls.accel import Accelerator
+from hls.design_files import write_manifest
 from model.scoring import Wccn
 
 

@@ -5,7 +5,7 @@ node's engine parameters are its `engine` attribute, JSON); `VarGNetEngine_hls` 
 HLS backend, whose code generation calls the hls/ template of the node (the same call the
 generated network.h makes). Importing this module registers both in FINN's registries
 (`finn.custom_op.fpgadataflow` and `.hls`), which is where FINN's `exp_cycles_per_layer` and
-`res_estimation` analyses look. Cycles and resources come from hls/engines.py and
+`res_estimation` analyses look. Cycles and resources come from hls/engines/ and
 hls/resources.py: one definition, FINN reports what the simulator uses.
 
 `finn_model(acc)` turns an accelerator description into a FINN graph of these ops;
@@ -25,7 +25,7 @@ from finn.custom_op.fpgadataflow.hlsbackend import HLSBackend
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from qonnx.core.datatype import DataType
 
-from flow.accel import Accelerator, Node, port_formats
+from hls.accel import Accelerator, Node, port_formats
 
 DOMAIN_HLS = "finn.custom_op.fpgadataflow.hls"
 
@@ -104,14 +104,14 @@ class VarGNetEngine(HWCustomOp):
     def execute_node(self, context, graph):
         raise NotImplementedError(
             "VarGNetEngine nodes carry no weights in FINN's graph: execute the design with the "
-            "golden model (sim/golden.py) or the whole-network C-sim (flow/csim_net.py)")
+            "golden model (sim/golden.py) or the whole-network C-sim (hls/csim_net.py)")
 
-    # ---- FINN's estimate interface, answered from hls/engines.py and hls/resources.py ------
+    # ---- FINN's estimate interface, answered from hls/engines/ and hls/resources.py ------
     def get_exp_cycles(self):
         return int(self._node().engine().cycles())
 
     def _res(self):
-        from flow.estimate import node_resources
+        from hls.estimate import node_resources
 
         return node_resources(self._node())
 
@@ -150,8 +150,8 @@ class VarGNetEngine_hls(VarGNetEngine, HLSBackend):
         self.code_gen_dict["$BLACKBOXFUNCTION$"] = [self._call().split("{")[0].strip()]
 
     def _call(self) -> str:
-        """The same node function the generated network.h holds (flow/codegen.py)."""
-        from flow.codegen import node_function
+        """The same node function the generated network.h holds (hls/codegen.py)."""
+        from hls.codegen import node_function
 
         return node_function(self._node())
 

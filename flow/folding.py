@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
-from flow.accel import Accelerator, DescriptionError, Node
-from flow.boards import Board
-from flow.estimate import DesignEstimate, estimate, place_memories
+from hls.accel import Accelerator, DescriptionError, Node
+from hls.boards import Board
+from hls.estimate import DesignEstimate, estimate, place_memories
 from flow.lowering import Folding, lower
 from hls import resources as R
-from hls.engines import MVAU, SWG, Eltwise, WidthConvert, legal_foldings
+from hls.engines import MVAU, SWG, LaneEngine, WidthConvert, legal_foldings
 from model.arch import Arch
 from model.quant import QuantConfig
 
@@ -97,7 +97,7 @@ def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,
                 continue
             m = MVAU(e.groups, e.mw, e.mh, pe, simd, e.pixels, e.in_type, e.w_bits, e.out_type)
             for mac in macs:
-                c = _cost(R.mvau(m, "auto", mac), prices)
+                c = _cost(m.resources("auto", mac), prices)
                 if best is None or c < best[0]:
                     best = (c, {"PE": pe, "SIMD": simd, "resType": mac})
     if best is None:
@@ -106,9 +106,9 @@ def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,
     return best[1]
 
 
-def _elt_width(e: Eltwise, budget: int) -> int:
+def _elt_width(e: LaneEngine, budget: int) -> int:
     for n in legal_foldings(e.ch):
-        f = Eltwise(e.kind, e.ch, n, e.pixels, e.in_type, e.out_type, e.gate_type)
+        f = replace(e, n=n)
         if f.cycles() <= budget:
             return n
     return e.ch
@@ -252,3 +252,35 @@ def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: fl
         else:
             lo = mid + 1
     return best
+
+
+def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float], fraction: float,
+                  user, attempts: int = 6):
+    """The folding (for `fps`, or the fastest within `fraction` of the board) with its FIFOs
+    sized by simulation and the large memories placed again around them. Folding for the
+    board leaves no room for the FIFOs, which are sized afterwards: while the whole estimate
+    is over `fraction`, fold again for a budget smaller by the overshoot (at most `attempts`
+    foldings). Returns the last folding and sizing; the caller checks whether it fits."""
+    from sim.fifo_sizing import size_fifos
+    from sim.programs import programs
+
+    budget, last = fraction, None
+    for _ in range(attempts):
+        if fps:
+            fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user)
+        else:
+            fr = fold_for_board(arch, quant, board, fraction=budget, clock_mhz=clock, user=user)
+        acc = fr.accelerator
+        sz = size_fifos(programs(acc), target_cycles=fr.requested_cycles)
+        for s in acc.streams:
+            s.depth = sz.depths[s.name]
+        place_memories(acc, board, fraction)  # the FIFOs' memories were not known before
+        est = estimate(acc)
+        if fps or est.fits(board, fraction):
+            break
+        if not fr.estimate.fits(board, fraction) or fr.cycles_per_frame == last:
+            break  # even the slowest folding is over (or a smaller budget changes nothing)
+        last = fr.cycles_per_frame
+        worst = max(v for k, v in est.utilisation(board).items() if k in est.over(board, fraction))
+        budget *= min(0.95, fraction / worst)
+    return fr, sz

@@ -7,93 +7,66 @@ from __future__ import annotations
 
 import numpy as np
 
-from flow.accel import Accelerator
-from hls.engines import MVAU, SWG, Eltwise
+from hls.accel import Accelerator
+
+
+class _OnnxBuilder:
+    """What an engine kind's `onnx` method writes with: nodes, initializers, thresholds."""
+
+    def __init__(self) -> None:
+        from onnx import TensorProto, helper
+
+        self._helper, self._tp = helper, TensorProto
+        self.nodes: list = []
+        self.inits: list = []
+        self._k = 0
+
+    def name(self, base: str) -> str:
+        self._k += 1
+        return f"{base}_{self._k}"
+
+    def init(self, arr: np.ndarray, base: str) -> str:
+        """An initializer: int64 arrays stay int64 (axes), everything else float32."""
+        nm = self.name(base)
+        if arr.dtype == np.int64:
+            self.inits.append(self._helper.make_tensor(nm, self._tp.INT64, arr.shape, arr.ravel().tolist()))
+        else:
+            self.inits.append(self._helper.make_tensor(nm, self._tp.FLOAT, arr.shape,
+                                                       arr.astype(np.float32).ravel()))
+        return nm
+
+    def node(self, op: str, inputs: list[str], base: str, **attrs) -> str:
+        o = self.name(base)
+        self.nodes.append(self._helper.make_node(op, inputs, [o], **attrs))
+        return o
+
+    def threshold(self, t: str, thr: np.ndarray, bias: int) -> str:
+        return self.node("MultiThreshold", [t, self.init(thr, "thr")], "mt",
+                         domain="qonnx.custom_op.general", out_dtype="INT32", out_bias=float(bias),
+                         data_layout="NCHW")
 
 
 def build_integer_graph(acc: Accelerator, params: dict[str, dict[str, np.ndarray]]):
-    """A qonnx ModelWrapper of the integer dataflow (input: N x C x H x W codes as float)."""
-    import onnx
+    """A qonnx ModelWrapper of the integer dataflow (input: N x C x H x W codes as float):
+    each node's engine writes its own ops."""
     from onnx import TensorProto, helper
     from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
 
     h, w, c = acc.input["shape"]
-    nodes, inits = [], []
+    g = _OnnxBuilder()
     alias: dict[str, str] = {acc.input["stream"]: "x"}
-    k = [0]
-
-    def name(base: str) -> str:
-        k[0] += 1
-        return f"{base}_{k[0]}"
-
-    def init(arr: np.ndarray, base: str) -> str:
-        nm = name(base)
-        inits.append(helper.make_tensor(nm, TensorProto.FLOAT, arr.shape, arr.astype(np.float32).ravel()))
-        return nm
-
-    def threshold(t: str, thr: np.ndarray, bias: int) -> str:
-        o = name("mt")
-        nodes.append(helper.make_node("MultiThreshold", [t, init(thr, "thr")], [o],
-                                      domain="qonnx.custom_op.general", out_dtype="INT32",
-                                      out_bias=float(bias), data_layout="NCHW"))
-        return o
-
     for n in acc.nodes:
-        e = n.engine()
-        ins = [alias[s] for s in n.inputs]
-        p = params.get(n.name, {})
-        if n.kind in ("duplicate",):
-            alias[n.outputs[0]] = alias[n.outputs[1]] = ins[0]
-            continue
-        if n.kind in ("swg", "width_convert"):
-            alias[n.outputs[0]] = ins[0]
-            continue
-        if isinstance(e, MVAU):
-            src = acc.window_of(n)
-            wt = p["weights"].astype(np.float32)
-            o = name("acc")
-            if src is not None:
-                s: SWG = src.engine()  # type: ignore[assignment]
-                nodes.append(helper.make_node("Conv", [ins[0], init(wt, "w")], [o], group=e.groups,
-                                              kernel_shape=[s.k, s.k], strides=[s.stride, s.stride],
-                                              pads=[s.pad] * 4))
-            elif e.pixels > 1 or e.out_type is not None:
-                w4 = wt.reshape(wt.shape[0], -1, 1, 1)
-                nodes.append(helper.make_node("Conv", [ins[0], init(w4, "w")], [o], kernel_shape=[1, 1]))
-            else:  # the final FC: flatten, MatMul
-                f = name("flat")
-                nodes.append(helper.make_node("Flatten", [ins[0]], [f]))
-                nodes.append(helper.make_node("MatMul", [f, init(wt.reshape(wt.shape[0], -1).T, "w")], [o]))
-            alias[n.outputs[0]] = threshold(o, p["thresholds"], e.out_bias) if e.out_type else o
-            continue
-        assert isinstance(e, Eltwise)
-        if e.kind == "pool":
-            o = name("sum")
-            nodes.append(helper.make_node("ReduceSum", [ins[0], init(np.array([2, 3]), "axes")], [o],
-                                          keepdims=1))
-            alias[n.outputs[0]] = o
-            continue
-        assert e.out_type is not None
-        if e.kind == "threshold":
-            v = ins[0]
-        else:
-            v = name("v")
-            nodes.append(helper.make_node("Add" if e.kind == "add" else "Mul", ins, [v]))
-        alias[n.outputs[0]] = threshold(v, p["thresholds"], e.out_type.min)
-    # ReduceSum's axes must be int64
-    for i, t in enumerate(inits):
-        if t.name.startswith("axes"):
-            inits[i] = helper.make_tensor(t.name, TensorProto.INT64, [2], [2, 3])
+        outs = n.engine().onnx(g, [alias[s] for s in n.inputs], params.get(n.name, {}), acc.window_engine(n))
+        alias.update(zip(n.outputs, outs))
     out = alias[acc.output["stream"]]
     graph = helper.make_graph(
-        nodes, "vargnet_integer",
+        g.nodes, "vargnet_integer",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, w])],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
                                                     helper.make_opsetid("qonnx.custom_op.general", 1)])
     model.ir_version = 8
-    from qonnx.transformation.infer_shapes import InferShapes
-
     return ModelWrapper(model).transform(InferShapes())
 
 

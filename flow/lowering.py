@@ -1,5 +1,5 @@
 """Lowers an architecture description + quantization + folding onto the hls/ engines: the
-accelerator's dataflow graph (flow/accel.py), without weights.
+accelerator's dataflow graph (hls/accel.py), without weights.
 
 Pure Python (no torch, no FINN): the simulator uses it to estimate a design from the
 architecture alone, and the flow uses the same graph and attaches the integer weights and
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from flow.accel import (HOST, INPUT_PACKING, OUTPUT_PACKING, Accelerator, DescriptionError, Node,
+from hls.accel import (HOST, INPUT_PACKING, OUTPUT_PACKING, Accelerator, DescriptionError, Node,
                         Stream, engine_params, validate)
 from hls.engines import MVAU, S, SWG, Eltwise, EngineError, IntType, WidthConvert, legal_foldings
 from model.arch import Arch, Layer
@@ -66,7 +66,7 @@ class _Graph:
             s.consumer = name
         node = Node(name, kind, layer, [s.name for s in inputs], [], engine_params(engine), **extra)
         self.nodes.append(node)
-        from flow.accel import port_formats
+        from hls.accel import port_formats
         _, outs = port_formats(node, engine)
         streams = [self.stream(name, n, IntType.parse(dt), w, f"_{i}" if n_outputs > 1 else "")
                    for i, (n, dt, w) in enumerate(outs)]

@@ -28,8 +28,8 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from flow.accel import Accelerator
-from hls.engines import MVAU, Eltwise, IntType
+from hls.accel import Accelerator
+from hls.engines import IntType
 from model.arch import Arch, Layer
 from model.quant import QuantConfig
 
@@ -94,13 +94,27 @@ class IntegerLayers:
 
 
 # ---- reading the graph --------------------------------------------------------------------------
+def _quant_attrs(node, where: str) -> tuple[bool, bool, str]:
+    """(signed, narrow, rounding mode) of a Quant node as qonnx executes it (its defaults for
+    an attribute the node does not set: qonnx's, not ours)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    try:
+        op = getCustomOp(node)
+        return bool(op.get_nodeattr("signed")), bool(op.get_nodeattr("narrow")), \
+            str(op.get_nodeattr("rounding_mode"))
+    except Exception as e:  # qonnx raises a bare Exception for a malformed node
+        raise StreamlineError(f"{where}: Quant {node.name}: {e}") from None
+
+
 class _Graph:
+    """The reads of the walk over a qonnx ModelWrapper, each failing with the layer named."""
+
     def __init__(self, model):
         self.m = model
-        self.inits = {i.name for i in model.graph.initializer}
 
     def consumers(self, t: str) -> list:
-        return [n for n in self.m.graph.node if t in n.input]
+        return self.m.find_consumers(t)
 
     def producer(self, t: str):
         return self.m.find_producer(t)
@@ -131,10 +145,7 @@ class _Graph:
         scale = self.value(node.input[1]).astype(np.float64)
         zero = self.value(node.input[2])
         bits = float(self.value(node.input[3]))
-        attrs = {a.name: a for a in node.attribute}
-        signed = bool(attrs["signed"].i) if "signed" in attrs else True
-        narrow = bool(attrs["narrow"].i) if "narrow" in attrs else False
-        rmode = attrs["rounding_mode"].s.decode() if "rounding_mode" in attrs else "ROUND"
+        signed, narrow, rmode = _quant_attrs(node, where)
         if np.any(zero != 0):
             raise StreamlineError(f"{where}: Quant {node.name} has a non-zero zero point")
         if bits != int(bits) or rmode != "ROUND":
@@ -153,9 +164,8 @@ class _Graph:
         scale = self.value(q.input[1])
         zero = self.value(q.input[2])
         bits = int(float(self.value(q.input[3])))
-        attrs = {a.name: a for a in q.attribute}
-        narrow = bool(attrs["narrow"].i) if "narrow" in attrs else False
-        if np.any(zero != 0) or not (attrs["signed"].i if "signed" in attrs else True):
+        signed, narrow, _ = _quant_attrs(q, where)
+        if np.any(zero != 0) or not signed:
             raise StreamlineError(f"{where}: weights must be signed with zero point 0 ({q.name})")
         lim = (1 << (bits - 1)) - 1
         lo = -lim if narrow else -lim - 1
@@ -247,163 +257,206 @@ SUPPORTED = {"Quant", "Conv", "BatchNormalization", "PRelu", "Relu", "Add", "Mul
              "GlobalAveragePool", "HardSigmoid", "Flatten", "Reshape", "MatMul", "Transpose"}
 
 
-def streamline(model, acc: Accelerator) -> IntegerLayers:
-    """Integer layers of a cleaned export (load_export) for the accelerator `acc` lowered
-    from the export's own description: the engines' accumulator widths bound the threshold
-    search (so every threshold fits the engine's threshold type)."""
-    acc_bits = {n.name: n.engine().acc for n in acc.nodes if n.kind == "mvau"}
-    bad = [f"{n.op_type} ({n.name})" for n in model.graph.node if n.op_type not in SUPPORTED]
-    if bad:
-        raise StreamlineError(f"unsupported ops in the graph: {', '.join(bad[:10])}")
-    arch, quant, tail = metadata(model)
-    g = _Graph(model)
-    out = IntegerLayers(arch, quant, tail=tail)
-    tensor: dict[str, str] = {}
-    qi: dict[str, QuantInfo] = {}
+class _Walk:
+    """The walk over the graph in the architecture's layer order: where each layer's output
+    is (`tensor`), its quantizer (`qi`), and the integer layers found so far (`out`)."""
 
-    first = model.graph.input[0].name
-    q0 = g.only(first, "Quant", "input")
-    tensor["input"], qi["input"] = q0.output[0], g.quant_info(q0, "input")
+    def __init__(self, model, acc: Accelerator):
+        arch, quant, tail = metadata(model)
+        self.g = _Graph(model)
+        self.arch = arch
+        self.out = IntegerLayers(arch, quant, tail=tail)
+        self.acc_bits = {n.name: n.engine().acc for n in acc.nodes if n.kind == "mvau"}
+        self.tensor: dict[str, str] = {}
+        self.qi: dict[str, QuantInfo] = {}
 
-    def follow_act(t: str, where: str) -> tuple[str, Optional[str], Optional[np.ndarray], Any]:
-        """From a tensor: optional BN is the caller's; optional PRelu/Relu, then the Quant."""
-        node = g.next_op(t, where)
+    def follow_act(self, t: str, where: str) -> tuple[str, Optional[str], Optional[np.ndarray], Any]:
+        """From a tensor: an optional PRelu/Relu, then the Quant (BN is the caller's)."""
+        node = self.g.next_op(t, where)
         kind, slope = None, None
         if node.op_type in ("PRelu", "Relu"):
             kind = node.op_type
             if kind == "PRelu":
-                slope = g.value(node.input[1]).astype(np.float64).reshape(-1)
+                slope = self.g.value(node.input[1]).astype(np.float64).reshape(-1)
                 if np.any(slope < 0):
                     raise StreamlineError(f"{where}: PRelu {node.name} has negative slopes "
                                           f"(train with slopes clamped to >= 0)")
-            node = g.next_op(node.output[0], where)
+            node = self.g.next_op(node.output[0], where)
         return node.output[0], kind, slope, node
 
-    def bits_for(name: str) -> int:
-        if name not in acc_bits:
+    def acc_range(self, name: str) -> tuple[int, int]:
+        """The accumulator range of engine node `name` (bounds the threshold search)."""
+        if name not in self.acc_bits:
             raise StreamlineError(f"the accelerator has no engine node {name!r}")
-        return acc_bits[name]
+        b = self.acc_bits[name]
+        return -(1 << (b - 1)), (1 << (b - 1)) - 1
 
-    for l in arch.layers[1:]:
-        where = f"layer {l.name}"
-        if l.op in ("conv", "fc"):
-            init = f"net.units.{_key(l.name)}.conv.weight" if l.op == "conv" else f"net.units.{_key(l.name)}.weight"
-            w, s_w, wq = g.weight(init, where)
-            node = g.next_op(wq.output[0], where)
-            if node.op_type == "Transpose":  # QuantLinear: (cout, cin) transposed for MatMul
-                node = g.next_op(node.output[0], where)
-            src = node.input[0]
-            while g.producer(src) is not None and g.producer(src).op_type in ("Flatten", "Reshape"):
-                src = g.producer(src).input[0]
-            if src != tensor[l.inputs[0]]:
-                raise StreamlineError(f"{where}: {node.op_type} {node.name} does not read the output of "
-                                      f"{l.inputs[0]} (the graph does not match the description)")
-            s_in = qi[l.inputs[0]].scale
-            if l.op == "fc":
-                out.weights[l.name] = w
-                out.output_scale = s_in * s_w
-                continue
-            t = node.output[0]
-            gamma = np.ones(l.cout)
-            beta = np.zeros(l.cout)
-            mean = np.zeros(l.cout)
-            var_eps = np.ones(l.cout)
-            if l.bn:
-                bn = g.next_op(t, where)
-                if bn.op_type != "BatchNormalization":
-                    raise StreamlineError(f"{where}: expected BatchNormalization after {node.name}, found {bn.op_type}")
-                eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
-                gamma, beta, mean, var = (g.value(x).astype(np.float64) for x in bn.input[1:5])
-                var_eps = var + eps
-                t = bn.output[0]
-            t_out, kind, slope, qn = follow_act(t, where)
-            q = g.quant_info(qn, where)
-            tensor[l.name], qi[l.name] = t_out, q
-            sign = np.where(gamma < 0, -1.0, 1.0)
-            w = w * sign.astype(np.int64).reshape(-1, *([1] * (w.ndim - 1)))
-            act = _act(kind, slope)
-            mult = s_in * s_w * sign * gamma / np.sqrt(var_eps)  # positive per channel
-            off = beta - gamma * mean / np.sqrt(var_eps)
-            f = lambda a, mult=mult, off=off, act=act: act(a * mult + off)
-            e_bits = bits_for(l.name)
-            lo, hi = -(1 << (e_bits - 1)), (1 << (e_bits - 1)) - 1
-            _check_monotone(f, q, lo, hi, l.cout, where)
-            out.weights[l.name] = w
-            out.thresholds[l.name] = thresholds(f, q, lo, hi, l.cout)
-        elif l.op == "add":
-            a, b = tensor[l.inputs[0]], tensor[l.inputs[1]]
-            adds = [n for n in g.consumers(a) if n.op_type == "Add" and set(n.input) == {a, b}]
-            if len(adds) != 1:
-                raise StreamlineError(f"{where}: no Add of {l.inputs[0]} and {l.inputs[1]} in the graph")
-            t_out, kind, slope, qn = follow_act(adds[0].output[0], where)
-            q = g.quant_info(qn, where)
-            tensor[l.name], qi[l.name] = t_out, q
-            s = qi[l.inputs[0]].scale
-            if abs(qi[l.inputs[1]].scale - s) > 1e-12 * s:
-                raise StreamlineError(f"{where}: add inputs are on different scales "
-                                      f"({s} vs {qi[l.inputs[1]].scale}); use one shared quantizer")
-            act = _act(kind, slope)
-            c = l.out_shape[0]
-            qin = qi[l.inputs[0]]
-            f = lambda a, act=act, s=np.float32(s): act(a.astype(np.float32) * s) * np.ones(c, np.float32)
-            out.thresholds[l.name] = thresholds(f, q, 2 * qin.qmin, 2 * qin.qmax, c)
-        elif l.op in ("se", "pool"):
-            x = tensor[l.inputs[0]]
-            qx = qi[l.inputs[0]]
-            c, h, w_ = arch[l.inputs[0]].out_shape
-            gap = g.only(x, "GlobalAveragePool", where)
-            qp_node = g.next_op(gap.output[0], where)
-            qp = g.quant_info(qp_node, where)
-            fpool = lambda a, s=np.float32(qx.scale), hw=np.float32(h * w_): \
-                (a.astype(np.float32) * s) / hw * np.ones(c, np.float32)
-            lo, hi = qx.qmin * h * w_, qx.qmax * h * w_
-            pool_thr = thresholds(fpool, qp, lo, hi, c)
-            if l.op == "pool":
-                tensor[l.name], qi[l.name] = qp_node.output[0], qp
-                out.thresholds[l.name] = pool_thr
-                continue
-            out.thresholds[f"{l.name}.pool_q"] = pool_thr
-            t, s_prev, q_prev = qp_node.output[0], qp.scale, qp
-            for j in (1, 2):
-                wj, s_wj, wqj = g.weight(f"net.units.{_key(l.name)}.fc{j}.weight", where)
-                conv = g.next_op(wqj.output[0], where)
-                if conv.input[0] != t:
-                    raise StreamlineError(f"{where}: SE fc{j} does not read the expected tensor")
-                wj = wj.reshape(wj.shape[0], -1)
-                cout = wj.shape[0]
-                nxt = g.next_op(conv.output[0], where)
-                if j == 1:
-                    t_out, kind, slope, qn = follow_act(conv.output[0], where)
-                    act = _act(kind, slope)
-                    fj = lambda a, m=s_prev * s_wj, act=act: act(a * m)
-                else:
-                    if nxt.op_type != "HardSigmoid":
-                        raise StreamlineError(f"{where}: expected HardSigmoid after SE fc2, found {nxt.op_type}")
-                    attrs = {a.name: a.f for a in nxt.attribute}
-                    al, be = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
-                    qn = g.next_op(nxt.output[0], where)
-                    t_out = qn.output[0]
-                    fj = lambda a, m=s_prev * s_wj, al=al, be=be: np.clip(a * m * al + be, 0, 1)
-                qj = g.quant_info(qn, where)
-                e_bits = bits_for(f"{l.name}.fc{j}")
-                lo, hi = -(1 << (e_bits - 1)), (1 << (e_bits - 1)) - 1
-                _check_monotone(fj, qj, lo, hi, cout, f"{where} fc{j}")
-                out.weights[f"{l.name}.fc{j}"] = wj
-                out.thresholds[f"{l.name}.fc{j}"] = thresholds(fj, qj, lo, hi, cout)
-                t, s_prev, q_prev = t_out, qj.scale, qj
-            gate_t, qg = t, q_prev
-            mul = [n for n in g.consumers(gate_t) if n.op_type == "Mul" and set(n.input) == {x, gate_t}]
-            if len(mul) != 1:
-                raise StreamlineError(f"{where}: no Mul of the SE input and its gate")
-            qn = g.next_op(mul[0].output[0], where)
-            q = g.quant_info(qn, where)
-            tensor[l.name], qi[l.name] = qn.output[0], q
-            fprod = lambda a, m=np.float32(qx.scale) * np.float32(qg.scale): \
-                a.astype(np.float32) * m * np.ones(c, np.float32)
-            lo = min(qx.qmin * qg.qmax, 0)
-            hi = qx.qmax * qg.qmax
-            out.thresholds[f"{l.name}.scale"] = thresholds(fprod, q, lo, hi, c)
-        else:  # pragma: no cover
-            raise StreamlineError(f"{where}: op {l.op} is not supported")
-    out.quants = qi
-    return out
+    def emit(self, name: str, t_out: str, q: QuantInfo) -> None:
+        self.tensor[name], self.qi[name] = t_out, q
+
+
+def _matmul_of(w: _Walk, l: Layer, where: str):
+    """(integer weights, their scale, the Conv/MatMul node) of a conv or fc layer, checked to
+    read the layer's input."""
+    init = f"net.units.{_key(l.name)}.conv.weight" if l.op == "conv" else f"net.units.{_key(l.name)}.weight"
+    wts, s_w, wq = w.g.weight(init, where)
+    node = w.g.next_op(wq.output[0], where)
+    if node.op_type == "Transpose":  # QuantLinear: (cout, cin) transposed for MatMul
+        node = w.g.next_op(node.output[0], where)
+    src = node.input[0]
+    while w.g.producer(src) is not None and w.g.producer(src).op_type in ("Flatten", "Reshape"):
+        src = w.g.producer(src).input[0]
+    if src != w.tensor[l.inputs[0]]:
+        raise StreamlineError(f"{where}: {node.op_type} {node.name} does not read the output of "
+                              f"{l.inputs[0]} (the graph does not match the description)")
+    return wts, s_w, node
+
+
+def _batch_norm(w: _Walk, l: Layer, conv, where: str):
+    """(gamma, beta, mean, var + eps, the tensor after it) of the BN after the layer's conv
+    (identity when the layer has none)."""
+    if not l.bn:
+        return np.ones(l.cout), np.zeros(l.cout), np.zeros(l.cout), np.ones(l.cout), conv.output[0]
+    bn = w.g.next_op(conv.output[0], where)
+    if bn.op_type != "BatchNormalization":
+        raise StreamlineError(f"{where}: expected BatchNormalization after {conv.name}, found {bn.op_type}")
+    eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
+    gamma, beta, mean, var = (w.g.value(x).astype(np.float64) for x in bn.input[1:5])
+    return gamma, beta, mean, var + eps, bn.output[0]
+
+
+def _conv_or_fc(w: _Walk, l: Layer, where: str) -> None:
+    """Conv -> [BN] -> [PRelu/Relu] -> Quant: integer weights (channels with a negative BN
+    scale negated) and thresholds; the FC: weights and the output scale."""
+    wts, s_w, node = _matmul_of(w, l, where)
+    s_in = w.qi[l.inputs[0]].scale
+    if l.op == "fc":
+        w.out.weights[l.name] = wts
+        w.out.output_scale = s_in * s_w
+        return
+    gamma, beta, mean, var_eps, t = _batch_norm(w, l, node, where)
+    t_out, kind, slope, qn = w.follow_act(t, where)
+    q = w.g.quant_info(qn, where)
+    w.emit(l.name, t_out, q)
+    sign = np.where(gamma < 0, -1.0, 1.0)
+    wts = wts * sign.astype(np.int64).reshape(-1, *([1] * (wts.ndim - 1)))
+    act = _act(kind, slope)
+    mult = s_in * s_w * sign * gamma / np.sqrt(var_eps)  # positive per channel
+    off = beta - gamma * mean / np.sqrt(var_eps)
+    f = lambda a, mult=mult, off=off, act=act: act(a * mult + off)  # noqa: E731
+    lo, hi = w.acc_range(l.name)
+    _check_monotone(f, q, lo, hi, l.cout, where)
+    w.out.weights[l.name] = wts
+    w.out.thresholds[l.name] = thresholds(f, q, lo, hi, l.cout)
+
+
+def _add(w: _Walk, l: Layer, where: str) -> None:
+    """Add of two tensors on one scale -> [act] -> Quant: thresholds on the integer sum."""
+    a, b = w.tensor[l.inputs[0]], w.tensor[l.inputs[1]]
+    adds = [n for n in w.g.consumers(a) if n.op_type == "Add" and set(n.input) == {a, b}]
+    if len(adds) != 1:
+        raise StreamlineError(f"{where}: no Add of {l.inputs[0]} and {l.inputs[1]} in the graph")
+    t_out, kind, slope, qn = w.follow_act(adds[0].output[0], where)
+    q = w.g.quant_info(qn, where)
+    w.emit(l.name, t_out, q)
+    s = w.qi[l.inputs[0]].scale
+    if abs(w.qi[l.inputs[1]].scale - s) > 1e-12 * s:
+        raise StreamlineError(f"{where}: add inputs are on different scales "
+                              f"({s} vs {w.qi[l.inputs[1]].scale}); use one shared quantizer")
+    act = _act(kind, slope)
+    c = l.out_shape[0]
+    qin = w.qi[l.inputs[0]]
+    f = lambda a, act=act, s=np.float32(s): act(a.astype(np.float32) * s) * np.ones(c, np.float32)  # noqa: E731
+    w.out.thresholds[l.name] = thresholds(f, q, 2 * qin.qmin, 2 * qin.qmax, c)
+
+
+def _global_pool(w: _Walk, l: Layer, where: str) -> tuple[Any, QuantInfo, np.ndarray]:
+    """GlobalAveragePool -> Quant of the layer's input: (the Quant node, its quantizer, the
+    thresholds on the integer sum)."""
+    x, qx = w.tensor[l.inputs[0]], w.qi[l.inputs[0]]
+    c, h, w_ = w.arch[l.inputs[0]].out_shape
+    gap = w.g.only(x, "GlobalAveragePool", where)
+    qp_node = w.g.next_op(gap.output[0], where)
+    qp = w.g.quant_info(qp_node, where)
+    fpool = lambda a, s=np.float32(qx.scale), hw=np.float32(h * w_): \
+        (a.astype(np.float32) * s) / hw * np.ones(c, np.float32)  # noqa: E731
+    return qp_node, qp, thresholds(fpool, qp, qx.qmin * h * w_, qx.qmax * h * w_, c)
+
+
+def _pool(w: _Walk, l: Layer, where: str) -> None:
+    qp_node, qp, thr = _global_pool(w, l, where)
+    w.emit(l.name, qp_node.output[0], qp)
+    w.out.thresholds[l.name] = thr
+
+
+def _se_fc(w: _Walk, l: Layer, j: int, t: str, s_prev: float, where: str) -> tuple[str, QuantInfo]:
+    """SE fc1 (-> act -> Quant) or fc2 (-> HardSigmoid -> Quant): integer weights and
+    thresholds; returns the tensor after its Quant and the quantizer."""
+    wj, s_wj, wqj = w.g.weight(f"net.units.{_key(l.name)}.fc{j}.weight", where)
+    conv = w.g.next_op(wqj.output[0], where)
+    if conv.input[0] != t:
+        raise StreamlineError(f"{where}: SE fc{j} does not read the expected tensor")
+    wj = wj.reshape(wj.shape[0], -1)
+    if j == 1:
+        t_out, kind, slope, qn = w.follow_act(conv.output[0], where)
+        act = _act(kind, slope)
+        fj = lambda a, m=s_prev * s_wj, act=act: act(a * m)  # noqa: E731
+    else:
+        nxt = w.g.next_op(conv.output[0], where)
+        if nxt.op_type != "HardSigmoid":
+            raise StreamlineError(f"{where}: expected HardSigmoid after SE fc2, found {nxt.op_type}")
+        attrs = {a.name: a.f for a in nxt.attribute}
+        al, be = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+        qn = w.g.next_op(nxt.output[0], where)
+        t_out = qn.output[0]
+        fj = lambda a, m=s_prev * s_wj, al=al, be=be: np.clip(a * m * al + be, 0, 1)  # noqa: E731
+    qj = w.g.quant_info(qn, where)
+    lo, hi = w.acc_range(f"{l.name}.fc{j}")
+    _check_monotone(fj, qj, lo, hi, wj.shape[0], f"{where} fc{j}")
+    w.out.weights[f"{l.name}.fc{j}"] = wj
+    w.out.thresholds[f"{l.name}.fc{j}"] = thresholds(fj, qj, lo, hi, wj.shape[0])
+    return t_out, qj
+
+
+def _se(w: _Walk, l: Layer, where: str) -> None:
+    """Squeeze-excitation: pool -> Quant -> fc1 -> fc2 -> gate; the input times its gate ->
+    Quant (thresholds on the integer product)."""
+    x, qx = w.tensor[l.inputs[0]], w.qi[l.inputs[0]]
+    c = w.arch[l.inputs[0]].out_shape[0]
+    qp_node, qp, w.out.thresholds[f"{l.name}.pool_q"] = _global_pool(w, l, where)
+    t, q = qp_node.output[0], qp
+    for j in (1, 2):
+        t, q = _se_fc(w, l, j, t, q.scale, where)
+    mul = [n for n in w.g.consumers(t) if n.op_type == "Mul" and set(n.input) == {x, t}]
+    if len(mul) != 1:
+        raise StreamlineError(f"{where}: no Mul of the SE input and its gate")
+    qn = w.g.next_op(mul[0].output[0], where)
+    qo = w.g.quant_info(qn, where)
+    w.emit(l.name, qn.output[0], qo)
+    fprod = lambda a, m=np.float32(qx.scale) * np.float32(q.scale): \
+        a.astype(np.float32) * m * np.ones(c, np.float32)  # noqa: E731
+    w.out.thresholds[f"{l.name}.scale"] = thresholds(fprod, qo, min(qx.qmin * q.qmax, 0), qx.qmax * q.qmax, c)
+
+
+# one handler per layer pattern (model/arch.py's ops)
+HANDLERS: dict[str, Callable[[_Walk, Layer, str], None]] = {
+    "conv": _conv_or_fc, "fc": _conv_or_fc, "add": _add, "pool": _pool, "se": _se,
+}
+
+
+def streamline(model, acc: Accelerator) -> IntegerLayers:
+    """Integer layers of a cleaned export (load_export) for the accelerator `acc` lowered
+    from the export's own description: the engines' accumulator widths bound the threshold
+    search (so every threshold fits the engine's threshold type)."""
+    bad = [f"{n.op_type} ({n.name})" for n in model.graph.node if n.op_type not in SUPPORTED]
+    if bad:
+        raise StreamlineError(f"unsupported ops in the graph: {', '.join(bad[:10])}")
+    w = _Walk(model, acc)
+    q0 = w.g.only(model.graph.input[0].name, "Quant", "input")
+    w.emit("input", q0.output[0], w.g.quant_info(q0, "input"))
+    for l in w.arch.layers[1:]:
+        if l.op not in HANDLERS:
+            raise StreamlineError(f"layer {l.name}: op {l.op} is not supported")
+        HANDLERS[l.op](w, l, f"layer {l.name}")
+    w.out.quants = w.qi
+    return w.out

@@ -4,9 +4,9 @@ bitstream. Written by the flow; run only where the AMD tools are installed."""
 
 from __future__ import annotations
 
-from flow import blockdesign as bd
-from flow.accel import Accelerator
-from flow.boards import Board
+from hls import blockdesign as bd
+from hls.accel import Accelerator
+from hls.boards import Board
 
 HLS_VERSION = "2024.2"  # the tool versions the scripts were written for (bitstreams/README.md)
 
@@ -60,7 +60,7 @@ apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Master "/{bd.PS}/M
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Master "/{bd.PS}/M_AXI_HPM0_FPD"}}}} [get_bd_intf_pins {bd.ACCEL}/s_axi_control]
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} [get_bd_intf_pins {bd.DMA}/M_AXI_MM2S]
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} [get_bd_intf_pins {bd.DMA}/M_AXI_S2MM]
-# the addresses the host's handoff model and drivers expect (flow/blockdesign.py)
+# the addresses the host's handoff model and drivers expect (hls/blockdesign.py)
 set_property offset {bd.DMA_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.DMA}_Reg]
 set_property offset {bd.ACCEL_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.ACCEL}_Reg]
 validate_bd_design

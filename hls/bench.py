@@ -17,7 +17,7 @@ import numpy as np
 from hls.csim import ConvInstance, Library
 from hls.engines import MVAU, SWG, IntType
 from model.argtypes import positive_int
-from sim import intops
+from hls import intops
 
 T4, U4 = IntType(4, True), IntType(4, False)
 

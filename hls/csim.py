@@ -5,7 +5,7 @@ Each engine instance becomes one `extern "C"` function that packs numpy codes in
 words, runs the template(s) and unpacks the result. Several instances compile into one
 library (one g++ run), cached under build/csim-cache by a hash of the generated source, the
 headers and the flags, so unchanged instances are never recompiled. Parameters are checked
-in Python (hls/engines.py raises EngineError, a ValueError) before anything is compiled.
+in Python (hls/engines/ raises EngineError, a ValueError) before anything is compiled.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from hls import calls
-from hls.engines import MVAU, SWG, Eltwise, EngineError, IntType, WidthConvert
-from hls.layout import lane_thresholds, mvau_thresholds, mvau_weights
+from hls.engines import MVAU, SWG, Engine, EngineError, IntType, WidthConvert, acc_type, weight_type
+from hls.layout import mvau_thresholds, mvau_weights
 from hls.paths import INCLUDE_DIR, ap_types_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,12 +133,12 @@ class ConvInstance:
 
     def cpp(self, fn: str) -> str:
         m, s = self.mvau, self.swg
-        tt = calls.acc_type(m.acc)
+        tt = acc_type(m.acc)
         nt = max(m.nt, 1)
         lines = [
             f"// {fn}: {self}",
             f"namespace {fn}_ns {{",
-            f"typedef {m.in_type.cpp()} TI; typedef {calls.weight_type(m.w_bits)} TW;",
+            f"typedef {m.in_type.cpp()} TI; typedef {weight_type(m.w_bits)} TW;",
             f"typedef {tt} TT; typedef {m.result_type.cpp()} TO;",
             f"static TW W[{m.pe}][{m.groups * m.nf * m.sf}][{m.simd}];",
             f"static TT THR[{m.pe}][{m.groups * m.nf}][{nt}];",
@@ -158,7 +157,7 @@ class ConvInstance:
                 f"    const int64_t* xf = x + (long)f * {s.ifm_h * s.ifm_w * s.ch}L;",
                 f"    for (int i = 0; i < {n_in_words}; i++) {{ vg::Word<TI, {s.in_n}> wd;",
                 f"      for (int k = 0; k < {s.in_n}; k++) {{ wd.v[k] = (TI)xf[i * {s.in_n} + k]; }} s_in.write(wd); }}",
-                "    VG_STAGE(0); " + calls.swg_call(s, "TI", "s_in", "s_win"),
+                "    VG_STAGE(0); " + s.hls_call(["s_in"], ["s_win"], {}),
                 "    if (!s_in.empty()) return 1;",
             ]
             src = "s_win"
@@ -171,7 +170,7 @@ class ConvInstance:
             ]
             src = "s_vec"
         lines += [
-            f"    VG_STAGE({0 if s is None else 1}); " + calls.mvau_call(m, "TI", "TO", src, "s_out", "W", "THR"),
+            f"    VG_STAGE({0 if s is None else 1}); " + m.hls_call([src], ["s_out"], {"w": "W", "t": "THR"}),
             f"    if (!{src}.empty()) return 2;",
             f"    int64_t* yf = y + (long)f * {m.pixels * m.channels_out}L;",
             f"    for (int i = 0; i < {m.out_words()}; i++) {{ if (s_out.empty()) return 3;",
@@ -215,140 +214,105 @@ class ConvInstance:
 
 
 @dataclass(frozen=True)
-class EltwiseInstance:
-    """threshold / add / pool / se_scale / duplicate over N-wide words."""
+class PortInstance:
+    """Any one engine, driven port by port: each input port's words packed from numpy codes
+    (frames x words*n, stream order), each output port unpacked alike, the parameter arrays
+    loaded in the engine's layout. It knows no engine kind: ports(), param_specs(),
+    param_arrays(), layout() and hls_call() come from the engine."""
 
-    e: Eltwise
+    e: Engine
 
     def cpp(self, fn: str) -> str:
         e = self.e
-        ti = e.in_type.cpp()
-        to = e.result_type.cpp()
-        nt = (1 << e.out_type.bits) - 1 if e.out_type else 1
-        tt = calls.acc_type(e.sum_bits)
-        ch, n, px = e.ch, e.n, e.pixels
-        W = f"vg::Word<TI, {n}>"
-        head = [
-            f"// {fn}: {e}",
-            f"namespace {fn}_ns {{ typedef {ti} TI; typedef {to} TO; typedef {tt} TT;",
-            f"typedef {e.gate_type.cpp() if e.gate_type else ti} TG;",
-            f"static TT THR[{n}][{ch // n}][{nt}]; }}",
-            f'extern "C" int {fn}(const int64_t* x, const int64_t* x2, int64_t* y, int64_t* y2, const int64_t* thr, int frames) {{',
-            f"  using namespace {fn}_ns;",
-            f"  for (long i = 0; i < {n * (ch // n) * nt}L; i++) {{ (&THR[0][0][0])[i] = (TT)thr[i]; }}",
-            "  for (int f = 0; f < frames; f++) {",
-            f"    hls::stream<{W} > a, b; hls::stream<vg::Word<TO, {n}> > o, o2;",
-            f"    hls::stream<vg::Word<TG, {n}> > g;",
-            f"    const int64_t* xf = x + (long)f * {px * ch}L;",
-            f"    for (int i = 0; i < {e.words}; i++) {{ {W} wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TI)xf[i * {n} + k]; }} a.write(wd); }}",
-        ]
-        out_words = e.words
-        if e.kind == "threshold":
-            body = ["    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o"], "THR")]
-        elif e.kind == "add":
-            body = [
-                f"    const int64_t* x2f = x2 + (long)f * {px * ch}L;",
-                f"    for (int i = 0; i < {e.words}; i++) {{ {W} wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TI)x2f[i * {n} + k]; }} b.write(wd); }}",
-                "    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a", "b"], ["o"], "THR"),
-            ]
-        elif e.kind == "pool":
-            out_words = ch // n
-            body = ["    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o"], "THR")]
-        elif e.kind == "se_scale":
-            assert e.gate_type is not None
-            body = [
-                f"    const int64_t* gf = x2 + (long)f * {ch}L;",
-                f"    for (int i = 0; i < {ch // n}; i++) {{ vg::Word<TG, {n}> wd; for (int k = 0; k < {n}; k++) {{ wd.v[k] = (TG)gf[i * {n} + k]; }} g.write(wd); }}",
-                "    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a", "g"], ["o"], "THR"),
-            ]
-        else:  # duplicate
-            body = ["    VG_STAGE(0); " + calls.eltwise_call(e, "TI", "TO", "TG", ["a"], ["o", "o2"], "THR"),
-                    f"    int64_t* y2f = y2 + (long)f * {px * ch}L;",
-                    f"    for (int i = 0; i < {e.words}; i++) {{ vg::Word<TO, {n}> wd = o2.read(); for (int k = 0; k < {n}; k++) {{ y2f[i * {n} + k] = (int64_t)wd.v[k]; }} }}"]
-        tail = [
-            "    if (!a.empty() || !b.empty() || !g.empty()) return 1;",
-            f"    int64_t* yf = y + (long)f * {out_words * n}L;",
-            f"    for (int i = 0; i < {out_words}; i++) {{ if (o.empty()) return 3; vg::Word<TO, {n}> wd = o.read();",
-            f"      for (int k = 0; k < {n}; k++) {{ yf[i * {n} + k] = (int64_t)wd.v[k]; }} }}",
-            "    if (!o.empty() || !o2.empty()) return 4;",
-            "  }",
-            "  return 0;",
-            "}",
-        ]
-        return "\n".join(head + body + tail)
+        fin, fout = e.ports()
+        arrays = e.param_arrays()
+        lines = [f"// {fn}: {e}", f"namespace {fn}_ns {{"]
+        lines += [f"static {t} {key.upper()}{''.join(f'[{d}]' for d in shape)};" for key, t, shape in arrays]
+        lines += ["}", f'extern "C" int {fn}(const int64_t* const* ins, int64_t* const* outs, '
+                       f"const int64_t* const* arrays, int frames) {{", f"  using namespace {fn}_ns;"]
+        for j, (key, t, shape) in enumerate(arrays):
+            lines.append(f"  for (long i = 0; i < {int(np.prod(shape))}L; i++) {{ "
+                         f"(&{key.upper()}{'[0]' * len(shape)})[i] = ({t})arrays[{j}][i]; }}")
+        lines.append("  for (int f = 0; f < frames; f++) {")
+        for p, (n, dt, words) in enumerate(fin):
+            w, t = f"vg::Word<{IntType.parse(dt).cpp()}, {n}>", IntType.parse(dt).cpp()
+            lines += [f"    hls::stream<{w} > in{p};",
+                      f"    for (long i = 0; i < {words}L; i++) {{ {w} wd; for (int k = 0; k < {n}; k++) {{ "
+                      f"wd.v[k] = ({t})ins[{p}][((long)f * {words}L + i) * {n} + k]; }} in{p}.write(wd); }}"]
+        lines += [f"    hls::stream<vg::Word<{IntType.parse(dt).cpp()}, {n}> > out{p};"
+                  for p, (n, dt, _) in enumerate(fout)]
+        call = e.hls_call([f"in{p}" for p in range(len(fin))], [f"out{p}" for p in range(len(fout))],
+                          {key: key.upper() for key, _, _ in arrays})
+        lines.append("    VG_STAGE(0); " + call)
+        lines += [f"    if (!in{p}.empty()) return 1;" for p in range(len(fin))]
+        for p, (n, dt, words) in enumerate(fout):
+            lines += [f"    if ((long)out{p}.size() != {words}L) return 3;",
+                      f"    for (long i = 0; i < {words}L; i++) {{ vg::Word<{IntType.parse(dt).cpp()}, {n}> wd = "
+                      f"out{p}.read(); for (int k = 0; k < {n}; k++) {{ "
+                      f"outs[{p}][((long)f * {words}L + i) * {n} + k] = (int64_t)wd.v[k]; }} }}"]
+        lines += ["  }", "  return 0;", "}"]
+        return "\n".join(lines)
 
     def engines(self) -> list:
         return [self.e]
 
-    def run(self, fn, x: np.ndarray, x2: Optional[np.ndarray] = None,
-            thr: Optional[np.ndarray] = None) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    def run_ports(self, fn, ins: Sequence[np.ndarray], params: Optional[dict] = None) -> list[np.ndarray]:
+        """ins: codes per input port (frames first); params: PyTorch-layout parameters by
+        name ("weights", "thresholds"), checked as the design's files are. Returns the codes
+        of each output port, frames x (words * n)."""
+        from hls.design_files import check_array
+
         e = self.e
-        x = _codes(x, e.in_type, "input")
-        n = x.shape[0]
-        if x.shape[1:] != (e.pixels, e.ch):
-            raise ValueError(f"input shape {x.shape[1:]} does not fit the engine's {(e.pixels, e.ch)}")
-        if e.kind == "add":
-            if x2 is None or x2.shape != x.shape:
-                raise ValueError("add needs a second input of the same shape")
-            x2 = _codes(x2, e.in_type, "second input")
-        elif e.kind == "se_scale":
-            assert e.gate_type is not None
-            if x2 is None or x2.shape != (n, e.ch):
-                raise ValueError(f"se_scale needs gates of shape {(n, e.ch)}")
-            x2 = _codes(x2, e.gate_type, "gate")
-        else:
-            x2 = np.zeros(1, np.int64)
-        if e.out_type is not None:
-            nt = (1 << e.out_type.bits) - 1
-            if thr is None or thr.shape != (e.ch, nt):
-                raise ValueError(f"thresholds must be {(e.ch, nt)}")
-            _codes(thr, IntType(e.sum_bits + 1, True), "thresholds")
-            tl = lane_thresholds(thr.astype(np.int64), e.n)
-        else:
-            tl = np.zeros((e.n, e.ch // e.n, 1), np.int64)
-        out_shape = (n, e.ch) if e.kind == "pool" else (n, e.pixels, e.ch)
-        y = np.zeros(out_shape, np.int64)
-        y2 = np.zeros(out_shape if e.kind == "duplicate" else 1, np.int64)
-        _call(fn, x, x2, y, y2, tl, n)
-        return (y, y2) if e.kind == "duplicate" else y
+        fin, fout = e.ports()
+        if len(ins) != len(fin):
+            raise ValueError(f"{e.kind} reads {len(fin)} input stream(s), got {len(ins)}")
+        frames = np.asarray(ins[0]).shape[0]
+        xs = []
+        for p, (x, (n, dt, words)) in enumerate(zip(ins, fin)):
+            x = _codes(x, IntType.parse(dt), f"input {p}").reshape(np.asarray(x).shape[0], -1)
+            if x.shape != (frames, words * n):
+                raise ValueError(f"input {p}: {x.shape[1]} codes per frame for {x.shape[0]} frames, "
+                                 f"the engine reads {words * n} per frame for {frames}")
+            xs.append(x)
+        params = params or {}
+        checked = {k: check_array(params.get(k), shapes, t, k, k == "thresholds")
+                   for k, (shapes, t) in e.param_specs().items()}
+        layout = e.layout(checked)
+        arrs = [np.ascontiguousarray(layout[key], dtype=np.int64) for key, _, _ in e.param_arrays()]
+        ys = [np.zeros((frames, words * n), np.int64) for n, _, words in fout]
+        ptrs = lambda a: (ctypes.c_void_p * max(1, len(a)))(*[x.ctypes.data for x in a])  # noqa: E731
+        rc = fn(ptrs(xs), ptrs(ys), ptrs(arrs), ctypes.c_int(frames))
+        if rc != 0:
+            raise CsimError(f"C-simulation reported stream error {rc} (1: input left over, "
+                            f"3: output count wrong)")
+        return ys
 
 
 @dataclass(frozen=True)
-class WidthInstance:
-    w: WidthConvert
+class EltwiseInstance(PortInstance):
+    """A lane engine (threshold / add / pool / se_scale / duplicate) on N x PIXELS x CH codes."""
 
-    def cpp(self, fn: str) -> str:
-        w = self.w
-        return "\n".join([
-            f"// {fn}: {w}",
-            f'extern "C" int {fn}(const int64_t* x, int64_t* y, int frames) {{',
-            f"  typedef {w.dtype.cpp()} T;",
-            "  for (int f = 0; f < frames; f++) {",
-            f"    hls::stream<vg::Word<T, {w.in_n}> > a; hls::stream<vg::Word<T, {w.out_n}> > o;",
-            f"    for (int i = 0; i < {w.total // w.in_n}; i++) {{ vg::Word<T, {w.in_n}> wd;"
-            f" for (int k = 0; k < {w.in_n}; k++) {{ wd.v[k] = (T)x[(long)f * {w.total} + i * {w.in_n} + k]; }} a.write(wd); }}",
-            "    VG_STAGE(0); " + calls.width_call(w, "T", "a", "o"),
-            f"    if (!a.empty() || (long)o.size() != {w.total // w.out_n}) return 1;",
-            f"    for (int i = 0; i < {w.total // w.out_n}; i++) {{ vg::Word<T, {w.out_n}> wd = o.read();",
-            f"      for (int k = 0; k < {w.out_n}; k++) {{ y[(long)f * {w.total} + i * {w.out_n} + k] = (int64_t)wd.v[k]; }} }}",
-            "  }",
-            "  return 0;",
-            "}",
-        ])
+    def run(self, fn, x: np.ndarray, x2: Optional[np.ndarray] = None,
+            thr: Optional[np.ndarray] = None) -> Union[np.ndarray, list[np.ndarray]]:
+        """x (and the second input x2: add's other operand, se_scale's gates) -> the output(s),
+        each N x (words*n / CH) x CH; thr: the thresholds, C x NT."""
+        ins = [x] if x2 is None else [x, x2]
+        ys = self.run_ports(fn, ins, {} if thr is None else {"thresholds": thr})
+        ys = [y.reshape(len(y), -1, self.e.ch) for y in ys]  # type: ignore[attr-defined]
+        return ys[0] if len(ys) == 1 else ys
 
-    def engines(self) -> list:
-        return [self.w]
+
+@dataclass(frozen=True)
+class WidthInstance(PortInstance):
+    @property
+    def w(self) -> WidthConvert:
+        return self.e  # type: ignore[return-value]
 
     def run(self, fn, x: np.ndarray) -> np.ndarray:
-        x = _codes(x, self.w.dtype, "input")
-        if x.shape[1:] != (self.w.total,):
-            raise ValueError(f"input shape {x.shape[1:]} != ({self.w.total},)")
-        y = np.zeros_like(x)
-        _call(fn, x, y, x.shape[0])
-        return y
+        return self.run_ports(fn, [x])[0]
 
 
-Instance = Union[ConvInstance, EltwiseInstance, WidthInstance]
+Instance = Union[ConvInstance, PortInstance]
 
 
 def _codes(a: np.ndarray, t: IntType, what: str) -> np.ndarray:

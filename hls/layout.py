@@ -9,9 +9,12 @@ thresholds (elementwise engines, N lanes): thr[c % N][c // N][t].
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from hls.engines import MVAU
+if TYPE_CHECKING:
+    from hls.engines import MVAU
 
 
 def group_matrices(w: np.ndarray, groups: int) -> np.ndarray:
@@ -24,7 +27,7 @@ def group_matrices(w: np.ndarray, groups: int) -> np.ndarray:
         groups, cout // groups, k * k * cg)
 
 
-def mvau_weights(w: np.ndarray, e: MVAU) -> np.ndarray:
+def mvau_weights(w: np.ndarray, e: "MVAU") -> np.ndarray:
     """PyTorch-layout integer weights -> the engine's PE x (G*NF*SF) x SIMD array."""
     m = group_matrices(w, e.groups)
     if m.shape != (e.groups, e.mh, e.mw):
@@ -34,7 +37,7 @@ def mvau_weights(w: np.ndarray, e: MVAU) -> np.ndarray:
     return np.ascontiguousarray(m.reshape(e.pe, e.groups * e.nf * e.sf, e.simd))
 
 
-def mvau_thresholds(thr: np.ndarray, e: MVAU) -> np.ndarray:
+def mvau_thresholds(thr: np.ndarray, e: "MVAU") -> np.ndarray:
     """C x NT thresholds -> PE x (G*NF) x NT (channel g*MH + nf*PE + pe)."""
     c, nt = thr.shape
     t = thr.reshape(e.groups, e.nf, e.pe, nt).transpose(2, 0, 1, 3)

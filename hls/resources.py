@@ -1,5 +1,6 @@
-"""FPGA resource estimates (LUT, FF, DSP, BRAM36, URAM) of engine instances: an analytic
-model, labelled as an estimate wherever it is printed.
+"""FPGA resource estimates (LUT, FF, DSP, BRAM36, URAM): the primitives of an analytic model,
+labelled as an estimate wherever it is printed. Each engine kind adds its parts up from these
+(`resources()` in hls/engines/).
 
 The model, per engine:
 - memories (weights, thresholds, line buffers, SE frame buffers) are placed by size: up to
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-
-from hls.engines import MVAU, SWG, Eltwise, WidthConvert
 
 LUTRAM_MAX_BITS = 4096  # memories up to this size live in distributed RAM
 LUTS_PER_BRAM18 = 180  # exchange rate for shallow memories: about half a BRAM18's board share
@@ -102,68 +101,16 @@ def comparators(lanes: int, nt: int, bits: int) -> Resources:
     return Resources(lut=lanes * nt * bits)
 
 
-def _finish(r: Resources) -> Resources:
-    r.lut += ENGINE_OVERHEAD_LUTS
-    r.ff += FF_PER_LUT * (r.lut - r.lutram_luts)
-    return r
-
-
-def mvau(e: MVAU, weight_style: str = "auto", mac_style: str = "auto") -> Resources:
-    # All PE lanes read the same address each cycle, so the lanes' weight memories are
-    # reshaped into one PE*SIMD*w_bits wide memory (ARRAY_RESHAPE in vg_mvau.h); likewise
-    # the thresholds (PE*NT*(acc+1) bits wide, depth G*NF).
-    n, depth, width = e.weight_mem()
-    r = memory(depth, width * n, 1, weight_style)
-    if e.nt:
-        r = r + memory(e.groups * e.nf, e.pe * e.nt * (e.acc + 1), 1)
-        r = r + comparators(e.pe, e.nt, e.acc + 1)
-    r = r + mac_lanes(e.mac_lanes(), e.w_bits, e.in_type.bits, e.simd, e.pe, mac_style)
-    r = r + Resources(lut=e.pe * e.acc)  # accumulators
-    r = r + memory(e.sf, e.simd * e.in_type.bits)  # input vector buffer
-    return _finish(r)
-
-
-def _mux_luts(inputs: int) -> int:
+def mux_luts(inputs: int) -> int:
     """LUT6s per bit of an inputs:1 multiplexer (a tree of 4:1 muxes, one LUT6 each)."""
     return 0 if inputs <= 1 else math.ceil((inputs - 1) / 3)
 
 
-def swg(e: SWG) -> Resources:
-    # slots x banks line-buffer memories (vg_swg.h), each written and read once per cycle;
-    # each kernel row of a word selects its slot's banks (slots:1 per bank), each output lane
-    # its bank out of banks / rotation candidates, each bank its input element out of in_n
-    bits = e.dtype.bits
-    rows_per_word = e.simd // e.run
-    r = memory(e.bank_depth, bits, e.slots * e.banks)
-    r = r + Resources(lut=rows_per_word * e.banks * bits * _mux_luts(e.slots))
-    r = r + Resources(lut=e.simd * bits * _mux_luts(e.banks // e.rotation))
-    r = r + Resources(lut=e.banks * bits * _mux_luts(e.in_n))
-    return _finish(r)
-
-
-def eltwise(e: Eltwise, frame_style: str = "auto") -> Resources:
-    r = Resources()
-    if e.kind in ("threshold", "add", "se_scale"):
-        assert e.out_type is not None
-        nt = (1 << e.out_type.bits) - 1
-        r = r + memory(e.ch // e.n, nt * (e.sum_bits + 1), e.n)
-        r = r + comparators(e.n, nt, e.sum_bits + 1)
-    if e.kind == "add":
-        r = r + Resources(lut=e.n * e.sum_bits)
-    if e.kind == "se_scale":
-        assert e.gate_type is not None
-        r = r + memory(e.pixels * e.ch // e.n, e.n * e.in_type.bits, 2, frame_style)  # ping-pong
-        r = r + mac_lanes(e.n, e.in_type.bits, e.gate_type.bits, 1, e.n)
-    if e.kind == "pool":
-        r = r + memory(e.ch // e.n, e.n * e.sum_bits) + Resources(lut=e.n * e.sum_bits)
-    return _finish(r)
-
-
-def width_convert(e: WidthConvert) -> Resources:
-    # a register buffer of in_n + out_n elements, each loaded from one of in_n input lanes
-    # or shifted by out_n
-    buf = (e.in_n + e.out_n) * e.dtype.bits
-    return _finish(Resources(lut=buf * _mux_luts(e.in_n + 1), ff=buf))
+def finish(r: Resources) -> Resources:
+    """An engine's total: its parts plus the fixed control overhead and the pipeline FFs."""
+    r.lut += ENGINE_OVERHEAD_LUTS
+    r.ff += FF_PER_LUT * (r.lut - r.lutram_luts)
+    return r
 
 
 def fifo(depth: int, width: int) -> Resources:

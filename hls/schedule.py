@@ -1,6 +1,6 @@
 """The schedule check of a build: the whole-network C-simulation compiled with VG_COUNT_CYCLES
 counts every node's pipelined loop iterations (one per cycle at II = 1) over one frame, and
-they are compared, node by node, with the node's cycle formula in hls/engines.py.
+they are compared, node by node, with the node's cycle formula in hls/engines/.
 
     python -m hls.schedule --design build/default [--json PATH]
 
@@ -25,7 +25,7 @@ import numpy as np
 def count_nodes(acc, params: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
     """One frame of the network C-sim with counting on: per node, the counted iterations (the
     largest process's) beside the formula."""
-    from flow.csim_net import NetworkCsim
+    from hls.csim_net import NetworkCsim
     from hls.engines import IntType
 
     net = NetworkCsim(acc, params, count=True)
@@ -45,8 +45,8 @@ def count_nodes(acc, params: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]
 
 def check(design: Path) -> dict[str, Any]:
     """count_nodes for a build folder (its description and parameter files)."""
-    from flow.accel import Accelerator
-    from flow.design_files import load_params
+    from hls.accel import Accelerator
+    from hls.design_files import load_params
 
     acc = Accelerator.load(design)
     return count_nodes(acc, load_params(acc))
@@ -76,7 +76,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the per-node table here")
     ap.add_argument("--all", action="store_true", help="print every node, not the 25 slowest")
     a = ap.parse_args(argv)
-    from flow.accel import DescriptionError
+    from hls.accel import DescriptionError
     from hls.csim import CsimError
 
     try:

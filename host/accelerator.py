@@ -29,11 +29,11 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from flow.accel import Accelerator as Description
+from hls.accel import Accelerator as Description
 from host.backends import BackendError, CsimBackend, GoldenBackend, PynqBackend, pynq_devices
-from flow.design_files import (DesignFileError, check_npz, host_files, load_output_scale, load_params,
+from hls.design_files import (DesignFileError, check_npz, host_files, load_output_scale, load_params,
                                load_tail, read_manifest, verify_manifest)
-from host.packing import check_images, pack_input, unpack_output
+from hls.packing import check_images, pack_input, unpack_output
 from model.scoring import ScoringError, Wccn, flip_test, mirror
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def user_errors() -> tuple[type, ...]:
     """The exceptions that carry a message for the user (a bad design, image, backend or
     toolchain): the CLIs print them as `error: ...` instead of a traceback."""
-    from flow.accel import DescriptionError
+    from hls.accel import DescriptionError
     from hls.csim import CsimError
-    from host.packing import PackingError
+    from hls.packing import PackingError
 
     return (DescriptionError, BackendError, PackingError, CsimError, ScoringError)
 

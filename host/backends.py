@@ -3,7 +3,7 @@ N x pixels) and returns output beats (int32, N x channels), like the DMA does.
 
 - PynqBackend: the board: pynq Overlay from bitstreams/<board>/ (.bit with its .hwh), AXI DMA
   send and receive on pynq.allocate buffers, ap_start on the accelerator's AXI-lite control.
-- CsimBackend: the whole-network C-simulation of the generated HLS (g++, flow/csim_net.py).
+- CsimBackend: the whole-network C-simulation of the generated HLS (g++, hls/csim_net.py).
 - GoldenBackend: the golden integer model (sim/golden.py); timing from the simulator.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flow import blockdesign as bd
-from host.packing import pack_output, unpack_input
+from hls import blockdesign as bd
+from hls.packing import pack_output, unpack_input
 
 
 class BackendError(RuntimeError):
@@ -52,7 +52,7 @@ class CsimBackend(_SimulatedBackend):
     def __init__(self, desc, params, sources: "Path | None" = None):
         """sources: the build's hls/ folder (its network.h and csim_top.cpp are compiled);
         None: generated from the description."""
-        from flow.csim_net import NetworkCsim
+        from hls.csim_net import NetworkCsim
 
         super().__init__(desc, NetworkCsim(desc, params, sources=sources))
 

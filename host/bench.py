@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=positive_int, default=20, help="timed batches (20)")
     a = ap.parse_args(argv)
     from host import Accelerator
-    from host.packing import check_images, pack_input, unpack_output
+    from hls.packing import check_images, pack_input, unpack_output
 
     acc = Accelerator(a.design, backend="golden")
     h, w, c = acc.shape

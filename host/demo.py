@@ -44,7 +44,7 @@ def ensure_build(checkpoint: Path, out: Path, board: str, fps: float, rebuild: b
         if json.loads(stamp.read_text()) == want:
             print(f"[demo] reusing {out} (built from this checkpoint with these HLS engines)")
             return out
-    from flow.build import BuildConfig, build
+    from flow import BuildConfig, build
 
     print(f"[demo] building {out} from {checkpoint} for {board} ...", flush=True)
     build(BuildConfig(out=out, checkpoint=checkpoint, board=board, fps=fps, verify_images=2,
@@ -55,8 +55,8 @@ def ensure_build(checkpoint: Path, out: Path, board: str, fps: float, rebuild: b
 
 def brevitas_agreement(checkpoint: Path, build: Path, x: np.ndarray) -> dict[str, int]:
     """flow/agreement.py over faces x: each integer layer against its Brevitas layer."""
-    from flow.accel import Accelerator as Description
-    from flow.agreement import layer_agreement, totals
+    from hls.accel import Accelerator as Description
+    from flow import layer_agreement, totals
     from model.checkpoint import load_net
 
     net, _ = load_net(checkpoint)
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _errors() -> tuple[type, ...]:
-    from flow.build import BuildError
-    from flow.folding import FoldingError
+    from flow import BuildError
+    from flow import FoldingError
     from host.accelerator import user_errors
     from model.checkpoint import CheckpointError
 
@@ -113,7 +113,7 @@ def run(a: argparse.Namespace) -> int:
     plain = verify(res.output[pairs[:, 0]], res.output[pairs[:, 1]], issame)
     cmp = compare(acc, x[:10, :, :, :c])
     agree = brevitas_agreement(a.checkpoint, out, x[::10, :, :, :c])
-    from flow.design_files import verify_manifest
+    from hls.design_files import verify_manifest
 
     verify_manifest(out, ["reports/estimate.json", "reports/verification.json"])
     est = json.loads((out / "reports" / "estimate.json").read_text())

@@ -1,4 +1,4 @@
-"""A Vivado hardware handoff (.hwh) for the block design of flow/blockdesign.py, for the
+"""A Vivado hardware handoff (.hwh) for the block design of hls/blockdesign.py, for the
 simulated board (host/simulated_board.py).
 
 On a real build Vivado writes vargnet.hwh next to the bitstream; pynq's Overlay reads the IP
@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Optional
 
-from flow import blockdesign as bd
+from hls import blockdesign as bd
 
 IOPLL_MHZ = 1500.0  # the ZCU104/KV260 PS preset: 33.333 MHz x 90 / 2 (pynq reads it back)
 

@@ -45,9 +45,9 @@ import numpy as np
 import pynq
 from pynq.buffer import PynqBuffer
 
-from flow import blockdesign as bd
-from flow.accel import Accelerator as Description
-from flow.boards import BOARDS
+from hls import blockdesign as bd
+from hls.accel import Accelerator as Description
+from hls.boards import BOARDS
 from host.hwh import hwh_text
 
 MAGIC = b"VARGNET-SIMULATED-BITSTREAM\n"
@@ -157,12 +157,12 @@ class _Fabric:
     """The accelerator IP: ap_ctrl_hs block control around the design's integer model."""
 
     def __init__(self, design: Path, model: str):
-        from flow.design_files import load_params
+        from hls.design_files import load_params
 
         self.desc = Description.load(design)
         params = load_params(self.desc)
         if model == "csim":
-            from flow.csim_net import NetworkCsim
+            from hls.csim_net import NetworkCsim
 
             self.model = NetworkCsim(self.desc, params)
         else:
@@ -181,7 +181,7 @@ class _Fabric:
         (the stream's back-pressure); return whether it ran."""
         if not self.ctrl & bd.AP_START or len(self.inq) < self.frame_beats or self.outq:
             return False
-        from host.packing import pack_output, unpack_input
+        from hls.packing import pack_output, unpack_input
 
         beats = np.array([self.inq.popleft() for _ in range(self.frame_beats)], np.uint32)
         out = pack_output(self.model.run(unpack_input(beats[None], self.shape)))[0]

@@ -79,7 +79,7 @@ def teacher_cosine(path: Path) -> dict[str, Any]:
     from model.checkpoint import load_net
     from model.orl import load_orl, split_ids
     from model.teacher import is_onnx_teacher, load_teacher, projection, recorded_chain
-    from model.train import embed
+    from model.inference import embed
 
     net, extra = load_net(path)
     cfg = extra.get("train_config") or {}
@@ -128,7 +128,7 @@ def evaluate_checkpoint(path: Path, data: Optional[str] = None, flip: bool = Fal
     (model/scoring.py; the plain cosine figures come beside), else by plain cosine."""
     from model.checkpoint import load_net
     from model.scoring import stored
-    from model.train import embed, top1
+    from model.inference import embed, top1
 
     net, extra = load_net(path)
     size = net.arch.input.out_shape[1]

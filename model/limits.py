@@ -65,7 +65,7 @@ def span(fold: str, ks: list[int], synthetic: int = 0, teacher: str = "sface") -
 
 def ensemble(fold: str, checkpoints: list[str]) -> dict[str, Any]:
     from model.checkpoint import load_net
-    from model.train import embed
+    from model.inference import embed
 
     each, total, acc = [], None, []
     for c in checkpoints:

@@ -25,12 +25,12 @@ L2-normalised embedding: the network and its integer path are unchanged.
     python -m model.scoring --checkpoint RUN/final.pt --no-flip  # session 13's single-pass backend
     python -m model.scoring --checkpoint RUN/final.pt --remove
 
-This module needs only numpy; fitting for a checkpoint imports torch lazily.
+This module needs only numpy (the host imports it on the board); fitting for a trained
+network, and this CLI, are in model/scoring_fit.py (torch).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,6 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from model.argtypes import nonneg_int, positive_float
 
 LAMBDA = 0.03  # ridge, as a fraction of the mean within-class eigenvalue
 FLIP = True  # embed each face by the flip test (face + mirror image)
@@ -169,67 +168,13 @@ def training_views(x: np.ndarray, y: np.ndarray, copies: int = COPIES, seed: int
     return np.concatenate(xs), np.tile(y, len(xs))
 
 
-def fit_for_net(net, train_config: dict[str, Any], lam: float = LAMBDA, copies: int = COPIES,
-                seed: int = SEED, flip: bool = FLIP) -> Wccn:
-    """Fits the backend for a trained face network on its own training identities."""
-    from model.data import training_faces
-    from model.orl import HELDOUT_SPEC
-    from model.train import embed
-
-    x, y = training_faces(train_config.get("data", "orl"),
-                          train_config.get("heldout_ids") or HELDOUT_SPEC, net.arch.input.out_shape[1])
-    xv, yv = training_views(x, y, copies, seed, flip)
-    views = flip_test(embed(net, xv), embed(net, mirror(xv))) if flip else unit(embed(net, xv))
-    return fit_wccn(views, yv, lam, flip)
-
-
 def stored(extra: dict[str, Any], where: str = "checkpoint") -> Optional[Wccn]:
     """The backend a checkpoint carries (its extra["scoring"]), or None."""
     s = extra.get("scoring")
     return None if s is None else Wccn.from_state(s, f"{where}: scoring backend")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.scoring", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, required=True,
-                    help="a face checkpoint of ours; rewritten (atomically) with the backend in it")
-    ap.add_argument("--lam", type=positive_float, default=LAMBDA,
-                    help=f"ridge as a fraction of the mean within-class eigenvalue ({LAMBDA})")
-    ap.add_argument("--copies", type=nonneg_int, default=COPIES,
-                    help=f"augmented copies per training face besides it (and its mirror) ({COPIES})")
-    ap.add_argument("--no-flip", dest="flip", action="store_false",
-                    help="single-pass embeddings instead of the flip test (face + mirror image, "
-                         "two passes per face)")
-    ap.add_argument("--seed", type=int, default=SEED, help="augmentation seed")
-    ap.add_argument("--remove", action="store_true", help="drop the checkpoint's backend instead")
-    a = ap.parse_args(argv)
-    from model.checkpoint import CheckpointError, net_from, read, write
-    from model.data import DataError
+if __name__ == "__main__":  # the fitting CLI needs torch: model/scoring_fit.py
+    from model.scoring_fit import main
 
-    try:
-        ck = read(a.checkpoint)
-        extra = dict(ck["extra"])
-        if a.remove:
-            extra.pop("scoring", None)
-            msg = "removed the scoring backend"
-        else:
-            net, _ = net_from(ck, str(a.checkpoint))
-            if net.arch.name != "vargfacenet":
-                raise ScoringError(f"{a.checkpoint}: a {net.arch.name} checkpoint has no face embedding")
-            cfg = extra.get("train_config")
-            if not cfg:
-                raise ScoringError(f"{a.checkpoint}: no train_config, so its training identities are unknown")
-            w = fit_for_net(net, cfg, a.lam, a.copies, a.seed, a.flip)
-            extra["scoring"] = w.to_state()
-            msg = f"stored {w.describe()}"
-        write(dict(ck, extra=extra), a.checkpoint)
-    except (CheckpointError, DataError, ScoringError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"{a.checkpoint}: {msg}")
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -45,6 +45,7 @@ from model.data import (DataError, augment_faces, balanced_pairs, load_fashion_m
                         cutmix, load_image_folder, load_unlabeled, mixup, resize_images,
                         to_tensor, training_faces, warp_faces)
 from model.losses import ArcFace, angular_distillation, feature_distillation, relational_distillation
+from model.inference import embed, top1  # noqa: F401 (embed: re-exported)
 from model.nets import Net
 from model.orl import HELDOUT_SPEC, split_ids
 from model.quant import QuantConfig, QuantConfigError
@@ -297,24 +298,6 @@ def classify_pool(cfg: TrainConfig, size: int) -> Pool:
 
 
 # ---- evaluation ------------------------------------------------------------------------------------
-def embed(net: Net, x: np.ndarray, batch: int = 64) -> np.ndarray:
-    net.eval()
-    dev = next(net.parameters()).device  # wherever the network is (a loaded checkpoint: CPU)
-    with torch.no_grad():
-        return np.concatenate([net(to_tensor(x[i:i + batch]).to(dev)).cpu().numpy()
-                               for i in range(0, len(x), batch)])
-
-
-def top1(net: Net, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
-    net.eval()
-    correct, dev = 0, next(net.parameters()).device
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            correct += int((net(to_tensor(x[i:i + batch]).to(dev)).argmax(1).cpu().numpy()
-                            == y[i:i + batch]).sum())
-    return correct / len(x)
-
-
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -492,7 +475,7 @@ def train_one(cfg: TrainConfig, teacher_spec: Optional[str], init: Optional[str]
         chain = teacher_chain(teacher_spec) if face else []
         extra = {"train_config": asdict(cfg), "from": src.name, "teacher_chain": chain, **keep}
         if face:  # the verification backend, fitted on the run's own training identities
-            from model.scoring import fit_for_net
+            from model.scoring_fit import fit_for_net
 
             fnet, _ = net_from(dict(ck, extra=extra), str(final))
             w = fit_for_net(fnet, asdict(cfg))

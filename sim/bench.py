@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from flow.boards import get_board
-from flow.folding import fold_for_fps
+from hls.boards import get_board
+from flow import fold_for_fps
 from model.arch import vargfacenet
 from model.argtypes import positive_int
 from model.defaults import default_quant

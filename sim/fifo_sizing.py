@@ -38,6 +38,7 @@ from typing import Optional
 
 import numpy as np
 
+from hls.engines import engine_class
 from sim.events import SimResult, simulate
 from sim.programs import Program, min_depths
 
@@ -81,7 +82,10 @@ def rate_matched(progs: list[Program]) -> list[Program]:
     return out
 
 
-def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 12,
+FRAMES = 3  # frames simulated per sizing round
+
+
+def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,
                tolerance: float = 0.01, shrink: int = 64,
                target_cycles: Optional[float] = None) -> Sizing:
     ref = simulate(progs, {}, frames)
@@ -102,7 +106,7 @@ def size_fifos(progs: list[Program], frames: int = 3, rounds: int = 12,
     # unless its input FIFO holds them, everything upstream stalls at each frame boundary
     # (full-size VarGFaceNet lost 1.2% to it and the rounds below did not converge).
     for p in progs:
-        if p.kind == "swg":
+        if p.kind != "host" and engine_class(p.kind).buffers_lead:
             for s, w in zip(p.inputs, p.lead_consume()):
                 depths[s] = max(depths[s], min(int(w), max(ref.fifos[s].peak, 2)))
 

@@ -1,6 +1,6 @@
 """The golden integer model: executes an accelerator description (the flow's JSON and its
 .npy weights and thresholds) layer by layer in numpy, with exactly the integer semantics of
-the hls/ engines (sim/intops.py). Its output is the FC's integer accumulators, which the
+the hls/ engines (hls/intops.py). Its output is the FC's integer accumulators, which the
 HLS C-simulation and the board must reproduce bit for bit.
 
 Every stream is held as a tensor N x H x W x C of integer codes (a pooled stream as
@@ -14,10 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from flow.accel import Accelerator, DescriptionError, Node
-from flow.design_files import check_params, load_params  # noqa: F401 (load_params: re-exported)
-from hls.engines import MVAU, SWG, Eltwise, IntType
-from sim import intops
+from hls.accel import Accelerator, Node
+from hls.design_files import check_params, load_params  # noqa: F401 (load_params: re-exported)
+from hls.engines import IntType
 
 
 class GoldenModel:
@@ -25,7 +24,7 @@ class GoldenModel:
                  check: bool = True):
         """params: per node {"weights": ..., "thresholds": ...}; default: the .npy files
         named in the description, relative to its build folder. Either way they are checked
-        against the description (flow/design_files.py), as the C-sim checks them; check=False
+        against the description (hls/design_files.py), as the C-sim checks them; check=False
         only for random_params, which fills them in node by node."""
         self.acc = acc
         self.params = load_params(acc) if params is None else (
@@ -56,40 +55,7 @@ class GoldenModel:
         return vals
 
     def _node(self, n: Node, ins: list[np.ndarray]) -> list[np.ndarray]:
-        e = n.engine()
-        if n.kind in ("duplicate",):
-            return [ins[0], ins[0]]
-        if n.kind in ("width_convert", "swg"):
-            return [ins[0]]  # values unchanged; a window is folded into its engine
-        p = self.params.get(n.name, {})
-        if isinstance(e, MVAU):
-            w = p["weights"]
-            src = self.acc.window_of(n)
-            x = ins[0]
-            if src is not None:
-                s: SWG = src.engine()  # type: ignore[assignment]
-                acc = intops.conv_int(x, w, s.stride, s.pad, e.groups)
-            else:
-                nn = x.shape[0]
-                acc = intops.fc_int(x.reshape(nn * e.pixels, -1), w.reshape(w.shape[0], -1))
-                acc = acc.reshape(nn, *x.shape[1:3], -1) if x.ndim == 4 else acc
-            if e.out_type is None:
-                return [acc]
-            return [intops.multithreshold(acc, p["thresholds"], e.out_bias)]
-        assert isinstance(e, Eltwise)
-        if e.kind == "pool":
-            sums = intops.global_sum(ins[0])
-            return [sums[:, None, None, :]]
-        assert e.out_type is not None
-        bias = e.out_type.min
-        if e.kind == "threshold":
-            return [intops.multithreshold(ins[0], p["thresholds"], bias)]
-        if e.kind == "add":
-            return [intops.multithreshold(ins[0] + ins[1], p["thresholds"], bias)]
-        if e.kind == "se_scale":
-            gate = ins[1].reshape(ins[1].shape[0], -1)
-            return [intops.multithreshold(intops.se_product(ins[0], gate), p["thresholds"], bias)]
-        raise DescriptionError(f"golden model: node {n.name} of kind {n.kind} cannot be executed")
+        return n.engine().execute(ins, self.params.get(n.name, {}), self.acc.window_engine(n))
 
 
 def random_params(acc: Accelerator, x: np.ndarray, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
@@ -102,49 +68,21 @@ def random_params(acc: Accelerator, x: np.ndarray, seed: int = 0) -> dict[str, d
     model = GoldenModel(acc, params, check=False)
     vals: dict[str, np.ndarray] = {acc.input["stream"]: np.asarray(x, np.int64)}
     for n in acc.nodes:
-        e = n.engine()
+        e, window = n.engine(), acc.window_engine(n)
         ins = [vals[s] for s in n.inputs]
-        if isinstance(e, MVAU):
-            src = acc.window_of(n)
-            wt = IntType(e.w_bits, True)
-            if src is not None:
-                s: SWG = src.engine()  # type: ignore[assignment]
-                shape = (e.groups * e.mh, s.ch // e.groups, s.k, s.k)
-            else:
-                shape = (e.mh, e.mw)
-            params[n.name] = {"weights": rng.integers(wt.min + 1, wt.max + 1, shape)}
-        needs_thr = (isinstance(e, MVAU) and e.out_type is not None) or \
-            (isinstance(e, Eltwise) and e.kind in ("threshold", "add", "se_scale"))
-        if needs_thr:
-            params.setdefault(n.name, {})["thresholds"] = np.zeros((1, 1), np.int64)  # placeholder
-            raw = _pre_threshold(model, n, e, ins, params)
-            out_t = e.out_type
-            nt = (1 << out_t.bits) - 1
+        specs = e.param_specs(window)
+        if "weights" in specs:
+            shapes, wt = specs["weights"]
+            params[n.name] = {"weights": rng.integers(wt.min + 1, wt.max + 1, shapes[0])}
+        if "thresholds" in specs:
+            raw = e.pre_threshold(ins, params[n.name] if n.name in params else {}, window)
+            nt = specs["thresholds"][0][0][1]
             flat = raw.reshape(-1, raw.shape[-1]).astype(np.float64)
             q = np.quantile(flat, np.linspace(0.02, 0.98, nt), axis=0).T  # C x NT
             thr = np.ceil(q).astype(np.int64)
             thr = np.maximum.accumulate(thr, axis=1)
-            params[n.name]["thresholds"] = thr
+            params.setdefault(n.name, {})["thresholds"] = thr
         outs = model._node(n, ins)
         for s, v in zip(n.outputs, outs):
             vals[s] = v
     return params
-
-
-def _pre_threshold(model: GoldenModel, n: Node, e, ins, params) -> np.ndarray:
-    """The values a node's thresholds compare (accumulators, sums or products)."""
-    if isinstance(e, MVAU):
-        w = params[n.name]["weights"]
-        src = model.acc.window_of(n)
-        if src is not None:
-            s = src.engine()
-            return intops.conv_int(ins[0], w, s.stride, s.pad, e.groups)
-        nn = ins[0].shape[0]
-        acc = intops.fc_int(ins[0].reshape(nn * e.pixels, -1), w.reshape(w.shape[0], -1))
-        return acc
-    if e.kind == "threshold":
-        return ins[0]
-    if e.kind == "add":
-        return ins[0] + ins[1]
-    gate = ins[1].reshape(ins[1].shape[0], -1)
-    return intops.se_product(ins[0], gate)

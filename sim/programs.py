@@ -1,17 +1,17 @@
 """Each engine node as a process for the dataflow simulator: the sequence of jobs it runs per
 frame, what each job consumes and produces, and how long it takes.
 
-The jobs are the engine's own schedule (hls/engines.py `processes()`): a job is a stretch of
+The jobs are the engine's own schedule (hls/engines/ `processes()`): a job is a stretch of
 the engine's flattened pipelined loop, whose iteration count is its cycles (II = 1), and the
 schedule check (`python -m hls.schedule`, tests/test_hls_schedule.py) counts the same
 iterations in the C++ engines. So code, formulas and simulator share one definition. The
 simulator takes a job's input words at its start and makes its output words visible
 `latency` cycles after its end; FIFOs therefore need room for one job's words (`min_depth`).
 
-An SE scale is two processes around a ping-pong frame buffer: fill and emit. Token streams
-model the two buffers: `<node>.full` (fill -> emit, one token per filled frame) and
-`<node>.free` (emit -> fill, starting with 2 tokens); emit starts only on a full buffer and
-frees it when its frame is out.
+An engine of several processes joined by frame buffers (an SE scale: fill and emit around a
+ping-pong buffer, its `frame_buffers()`) gets token streams for them: `<node>.full` (fill ->
+emit, one token per filled frame) and `<node>.free` (emit -> fill, starting with one token
+per buffer); emit starts only on a full buffer and frees it when its frame is out.
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flow.accel import Accelerator, Node
+from hls.accel import Accelerator, Node
 from hls.engines import JobRun, Process
 
-# Pipeline depth of each engine kind (cycles from a job's last iteration to its output being
-# visible downstream): an estimate of the HLS pipelines' depths (read, MAC/compare, write).
-LATENCY = {"swg": 2, "mvau": 5, "threshold": 3, "add": 3, "pool": 2, "se_scale": 4,
-           "duplicate": 1, "width_convert": 1, "host": 0}
+# Each engine kind's pipeline depth (cycles from a job's last iteration to its output being
+# visible downstream) is its class's `latency` (hls/engines/): an estimate of the HLS
+# pipelines' depths (read, MAC/compare, write). The DMA ends have none.
 
 
 @dataclass
@@ -74,35 +73,37 @@ def _arrays(runs: tuple[JobRun, ...], n_in: int, n_out: int) -> tuple[np.ndarray
     return cyc, cons, prod
 
 
-def _program(n: Node, p: Process) -> Program:
+def _program(n: Node, p: Process, latency: int) -> Program:
     cyc, cons, prod = _arrays(p.jobs, len(p.inputs), len(p.outputs))
     return Program(f"{n.name}.{p.name}" if p.name else n.name, n.kind, cyc, cons, prod,
-                   [n.inputs[i] for i in p.inputs], [n.outputs[i] for i in p.outputs],
-                   LATENCY[n.kind])
+                   [n.inputs[i] for i in p.inputs], [n.outputs[i] for i in p.outputs], latency)
+
+
+def _token_port(p: Program, stream: str, inp: bool, job: int) -> None:
+    """Adds a token stream to a program: one token taken (inp) or given at job `job`."""
+    col = np.zeros((len(p.cycles), 1), np.int64)
+    col[job, 0] = 1
+    if inp:
+        p.consume = np.concatenate([p.consume, col], axis=1)
+        p.inputs = p.inputs + [stream]
+    else:
+        p.produce = np.concatenate([p.produce, col], axis=1)
+        p.outputs = p.outputs + [stream]
 
 
 def node_programs(n: Node) -> list[Program]:
-    """The process(es) of a node: one, or two for an SE scale (fill and emit, joined by the
-    frame buffers' token streams)."""
-    procs = n.engine().processes()
-    if n.kind != "se_scale":
-        return [_program(n, p) for p in procs]
-    fill, emit = (_program(n, p) for p in procs)
-    full, free = f"{n.name}.full", f"{n.name}.free"
-    # fill: its first job takes a free buffer, its last job hands over a full one
-    fill.consume = np.concatenate([fill.consume, np.zeros((len(fill.cycles), 1), np.int64)], axis=1)
-    fill.consume[0, 1] = 1
-    fill.produce = np.zeros((len(fill.cycles), 1), np.int64)
-    fill.produce[-1, 0] = 1
-    fill.inputs, fill.outputs = fill.inputs + [free], [full]
-    # emit: its first job (the gates) takes the full buffer, its last job frees it
-    emit.consume = np.concatenate([emit.consume, np.zeros((len(emit.cycles), 1), np.int64)], axis=1)
-    emit.consume[0, 1] = 1
-    emit.produce = np.concatenate([emit.produce, np.zeros((len(emit.cycles), 1), np.int64)], axis=1)
-    emit.produce[-1, 1] = 1
-    emit.inputs, emit.outputs = emit.inputs + [full], emit.outputs + [free]
-    emit.initial = {free: 2}
-    return [fill, emit]
+    """The processes of a node, joined by the token streams of its frame buffers."""
+    e = n.engine()
+    progs = [_program(n, p, e.latency) for p in e.processes()]
+    for fb in e.frame_buffers():
+        fill, emit = progs[fb.fill], progs[fb.emit]
+        full, free = f"{n.name}.full", f"{n.name}.free"
+        _token_port(fill, free, True, 0)  # fill's first job takes a free buffer,
+        _token_port(fill, full, False, -1)  # its last job hands over a full one;
+        _token_port(emit, full, True, 0)  # emit's first job (the gates) takes it,
+        _token_port(emit, free, False, -1)  # its last job frees it
+        emit.initial[free] = fb.count
+    return progs
 
 
 def host_programs(acc: Accelerator) -> tuple[Program, Program]:

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from flow.accel import Accelerator
-from flow.boards import Board
-from flow.estimate import estimate, node_buffer_bits
-from hls.engines import MVAU
+from hls.accel import Accelerator
+from hls.boards import Board
+from hls.estimate import estimate, node_buffer_bits
 from sim.analytic import Analytic
 from sim.events import SimResult
 
@@ -37,17 +36,13 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
     layers = []
     for n in acc.nodes:
         e = n.engine()
-        procs = [p for name, p in ev.procs.items() if name == n.name or name.startswith(n.name + ".")
-                 and name[len(n.name) + 1:] in ("fill", "emit")]
-        fold = {}
-        if isinstance(e, MVAU):
-            fold = {"PE": e.pe, "SIMD": e.simd}
-        elif n.kind not in ("swg", "width_convert"):
-            fold = {"PE": n.params.get("n")}
+        names = {n.name} | {f"{n.name}.{p.name}" for p in e.processes() if p.name}
+        procs = [p for name, p in ev.procs.items() if name in names]
+        fold = e.folding()
         first = [p.first_output for p in procs if p.first_output is not None]
         layers.append({
             "name": n.name, "layer": n.layer, "kind": n.kind, "folding": fold,
-            "cycles": e.cycles(), "macs": e.macs() if isinstance(e, MVAU) else 0,
+            "cycles": e.cycles(), "macs": e.macs(),
             "busy": sum(p.busy for p in procs), "starved": sum(p.starved for p in procs),
             "blocked": sum(p.blocked for p in procs),
             "first_output": min(first) if first else None,

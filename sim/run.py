@@ -21,11 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from flow.accel import Accelerator, DescriptionError
-from flow.boards import BoardError, get_board
-from flow.design_files import MANIFEST, verify_manifest
-from flow.estimate import node_buffer_bits, place_memories
-from flow.folding import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
+from hls.accel import Accelerator, DescriptionError
+from hls.boards import BoardError, get_board
+from hls.design_files import MANIFEST, verify_manifest
+from hls.estimate import node_buffer_bits, place_memories
+from flow import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
 from hls.engines import EngineError
 from model.arch import ArchError, build
 from model.argtypes import positive_float, positive_int

@@ -124,7 +124,7 @@ def _clear(e: BaseException, names: list[str]) -> bool:
 # ---- a build folder ------------------------------------------------------------------------------
 def fuzz_build(build: Path, x: np.ndarray, backends=("golden", "csim"),
                limit: Optional[Callable[[str], bool]] = None) -> list[Case]:
-    from flow.design_files import MANIFEST, design_files, write_manifest
+    from hls.design_files import MANIFEST, design_files, write_manifest
     from host import Accelerator
 
     clean = {b: Accelerator(build, backend=b).infer(x) for b in backends}
@@ -251,7 +251,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--checkpoint", type=Path, help="a checkpoint to fuzz as well")
     ap.add_argument("--json", type=Path, help="write every case here")
     a = ap.parse_args(argv)
-    from flow.accel import Accelerator as Description
+    from hls.accel import Accelerator as Description
     from model.orl import HELDOUT_IDS, load_orl
 
     h, w, c = Description.load(a.build).input["shape"]

@@ -13,10 +13,10 @@ import onnx
 import pytest
 import torch
 
-from flow.accel import Accelerator
+from hls.accel import Accelerator
 from flow.agreement import layer_agreement
 from flow.build import BuildConfig, build
-from flow.csim_net import NetworkCsim
+from hls.csim_net import NetworkCsim
 from flow.folding import FoldingError
 from flow.streamline import StreamlineError, load_export
 from model.arch import tiny
@@ -93,7 +93,7 @@ def test_integer_chain_is_bit_exact_on_real_faces(tiny_build):
     # and again from the files alone, on other faces and random images
     acc = Accelerator.load(res.out)
     g = GoldenModel(acc)
-    from flow.design_files import load_params
+    from hls.design_files import load_params
 
     net = NetworkCsim(acc, load_params(acc))
     x, _ = load_orl((2, 12, 33), 32, per_id=2)
@@ -136,7 +136,7 @@ def test_agreement_flags_a_wrong_threshold_as_off_tie(tiny_build):
     into mismatches away from any rounding tie, reported on that layer."""
     net, x, res = tiny_build
     acc = Accelerator.load(res.out)
-    from flow.design_files import load_params
+    from hls.design_files import load_params
 
     params = load_params(acc)
     node = next(n for n in acc.nodes if n.kind == "mvau" and "thresholds" in params.get(n.name, {}))
@@ -147,6 +147,51 @@ def test_agreement_flags_a_wrong_threshold_as_off_tie(tiny_build):
     rows = layer_agreement(net, acc, codes, params=params)
     bad = [r for r in rows if r.off_tie]
     assert bad and bad[0].layer == node.layer
+
+
+def test_a_build_stopped_after_a_step_and_resumed_equals_the_whole_build(tiny_build, tmp_path):
+    """The flow is a list of named steps: run up to fold, then from streamline on the folder
+    it left; the description, parameters, generated HLS and the estimate report are the ones
+    the uninterrupted build wrote, and time_per_step.json has every step's time."""
+    from flow.steps import NAMES
+
+    _, _, res = tiny_build
+    ck = res.out.parent / "ck.pt"
+    out = tmp_path / res.out.name  # the same design name
+    kw = dict(out=out, checkpoint=ck, fps=20000, finn_report=False, weights_header=False)
+    first = build(BuildConfig(**kw, verify_images=0, stop_step="fold"))
+    assert first.steps_done == ["load", "check_folding", "fold"] and not first.complete
+    assert not (out / "accelerator.json").exists()
+    assert (out / "intermediate" / "folded_accelerator.json").is_file()
+    assert list(json.loads((out / "time_per_step.json").read_text())) == first.steps_done
+    rest = build(BuildConfig(**kw, verify_images=2, start_step="streamline"))
+    assert rest.complete and rest.steps_done == NAMES[NAMES.index("streamline"):]
+    times = json.loads((out / "time_per_step.json").read_text())
+    assert list(times) == NAMES and all(t >= 0 for t in times.values())
+    assert rest.report["verification"]["csim_equals_golden"]
+    files = ["accelerator.json", "hls/network.h", "hls/top.cpp", "reports/estimate.json"]
+    files += [n.weights for n in rest.accelerator.nodes if n.weights]
+    files += [n.thresholds for n in rest.accelerator.nodes if n.thresholds]
+    for f in files:
+        assert (out / f).read_bytes() == (res.out / f).read_bytes(), f
+
+
+def test_step_ranges_that_cannot_run_are_refused_before_any_work(tiny_build, tmp_path):
+    from flow.build import BuildError
+
+    _, _, res = tiny_build
+    ck = res.out.parent / "ck.pt"
+    for kw, msg in [(dict(stop_step="folding"), "no such step; the steps are load, check_folding"),
+                    (dict(start_step="verify", stop_step="fold"), "comes after --stop-step fold"),
+                    (dict(start_step="write"), "start at streamline"),
+                    (dict(start_step="streamline"), "no earlier build there")]:
+        with pytest.raises(BuildError, match=msg):
+            build(BuildConfig(out=tmp_path / "new", checkpoint=ck, **kw))
+    assert not (tmp_path / "new").exists() and not (tmp_path / "new.partial").exists()
+    # a folder stopped after load has no folded design for streamline to read
+    build(BuildConfig(out=tmp_path / "early", checkpoint=ck, stop_step="load"))
+    with pytest.raises(BuildError, match="folded_accelerator.json is not in the build folder"):
+        build(BuildConfig(out=tmp_path / "early", checkpoint=ck, start_step="streamline"))
 
 
 def test_mse_scaled_network_builds_and_matches_its_brevitas_layers(tmp_path):
@@ -247,12 +292,12 @@ def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build):
 
 
 def test_vivado_tcl_and_the_simulated_handoff_share_the_block_design_addresses():
-    """flow/blockdesign.py is the one definition: the Tcl assigns these addresses, the host's
+    """hls/blockdesign.py is the one definition: the Tcl assigns these addresses, the host's
     .hwh model publishes them, the board driver looks the IPs up by these names."""
     import xml.etree.ElementTree as ET
 
-    from flow import blockdesign as bd
-    from flow.boards import BOARDS
+    from hls import blockdesign as bd
+    from hls.boards import BOARDS
     from flow.tcl import vivado_tcl
     from host.hwh import hwh_text
 

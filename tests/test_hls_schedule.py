@@ -1,5 +1,5 @@
 """The schedule check: every engine's pipelined loop iterations, counted in C-simulation
-(VG_CYCLE, built with VG_COUNT_CYCLES), equal its cycle formula in hls/engines.py and the sum
+(VG_CYCLE, built with VG_COUNT_CYCLES), equal its cycle formula in hls/engines/ and the sum
 of its simulator jobs, over random shapes, datatypes and foldings; and the lint finds no loop
 in hls/include whose schedule cannot be read off the code."""
 
@@ -11,7 +11,7 @@ import pytest
 from hls.csim import ConvInstance, EltwiseInstance, Library, WidthInstance
 from hls.engines import MVAU, SWG, Eltwise, IntType, WidthConvert, legal_foldings
 from hls.lint import default_files, lint_files, lint_text
-from sim import intops
+from hls import intops
 
 S = 8
 N_RANDOM = 200  # instances per engine family
@@ -132,10 +132,10 @@ def test_job_lists_add_up_to_the_formulas_and_the_stream_words():
     engines += [random_eltwise(rng, k).e for k in ("threshold", "add", "pool", "se_scale", "duplicate")
                 for _ in range(40)]
     engines += [random_width(rng).w for _ in range(N_RANDOM)]
-    from flow.accel import Node, engine_params, port_formats
+    from hls.accel import Node, engine_params, port_formats
 
     for e in engines:
-        kind = e.kind if isinstance(e, Eltwise) else {SWG: "swg", MVAU: "mvau", WidthConvert: "width_convert"}[type(e)]
+        kind = e.kind
         fin, fout = port_formats(Node("n", kind, "l", [], [], engine_params(e)), e)
         procs = e.processes()
         assert max(p.cycles for p in procs) == e.cycles(), e
@@ -290,7 +290,7 @@ def test_vendor_report_parsers_read_latency_and_ii():
 @pytest.mark.parametrize("model,spec,fps", [("vargfacenet", "w4a4", 20000), ("vargnet", "w4a8", None)])
 def test_every_node_of_a_network_counts_its_formula(model, spec, fps):
     """python -m hls.schedule's count: the network C-sim with VG_COUNT_CYCLES, node by node."""
-    from flow.boards import get_board
+    from hls.boards import get_board
     from flow.folding import fold_for_fps
     from flow.lowering import lower
     from hls.schedule import count_nodes, format_table

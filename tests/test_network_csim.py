@@ -1,12 +1,12 @@
-"""Whole-network integer chain: the generated C-sim of every node (flow/codegen.py) equals the
+"""Whole-network integer chain: the generated C-sim of every node (hls/codegen.py) equals the
 golden integer model (sim/golden.py) exactly, on real faces and random inputs."""
 
 import numpy as np
 import pytest
 
-from flow.boards import get_board
-from flow.codegen import network_header, synthesis_top
-from flow.csim_net import NetworkCsim
+from hls.boards import get_board
+from hls.codegen import network_header, synthesis_top
+from hls.csim_net import NetworkCsim
 from flow.folding import fold_for_fps
 from flow.lowering import lower
 from model.arch import tiny
@@ -65,7 +65,7 @@ def test_generated_synthesis_top_has_the_interfaces_and_depths():
 
 
 def _top_build(tmp_path, spec="w4a4", fps=20000):
-    from flow.codegen import write_hls
+    from hls.codegen import write_hls
 
     arch = tiny("vargfacenet")
     acc = fold_for_fps(arch, QuantConfig.parse(spec), get_board("zcu104"), fps).accelerator
@@ -80,7 +80,7 @@ def test_the_synthesis_top_itself_equals_the_golden_model_through_its_axi_stream
     """hls/top.cpp with weights.h and tb_top.cpp, as Vitis HLS's csim_design would compile
     them (g++, ap_int datapaths), driven with packed images through the AXI-stream ports."""
     from flow.top_csim import TopCsim
-    from host.packing import pack_input, pack_output
+    from hls.packing import pack_input, pack_output
 
     acc, x, params = _top_build(tmp_path, spec)
     want = pack_output(GoldenModel(acc, params).run(x))
@@ -93,7 +93,7 @@ def test_an_edit_to_the_synthesis_top_is_what_runs(tmp_path):
     """The top is compiled from the build's files (cached by their hash): an edit to
     weights.h (one weight changed) changes the outputs and the testbench fails."""
     from flow.top_csim import TopCsim
-    from host.packing import pack_input, pack_output
+    from hls.packing import pack_input, pack_output
 
     acc, x, params = _top_build(tmp_path)
     want = pack_output(GoldenModel(acc, params).run(x))

@@ -15,10 +15,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flow.accel import Accelerator as Description  # noqa: E402
-from flow.accel import DescriptionError  # noqa: E402
+from hls.accel import Accelerator as Description  # noqa: E402
+from hls.accel import DescriptionError  # noqa: E402
 from flow.build import BuildConfig, BuildError, build  # noqa: E402
-from flow.design_files import DesignFileError, load_params  # noqa: E402
+from hls.design_files import DesignFileError, load_params  # noqa: E402
 from model.checkpoint import save  # noqa: E402
 from model.orl import HELDOUT_IDS, load_orl  # noqa: E402
 from tests.test_flow import calibrated_net  # noqa: E402
@@ -83,7 +83,7 @@ def _corruptions(acc, params):
 
 
 def test_golden_and_csim_accept_and_refuse_the_same_parameters(tiny):
-    from flow.csim_net import NetworkCsim
+    from hls.csim_net import NetworkCsim
     from sim.golden import GoldenModel
 
     acc = Description.load(tiny / "build")
@@ -101,7 +101,7 @@ def test_golden_and_csim_accept_and_refuse_the_same_parameters(tiny):
 
 def test_an_empty_batch_is_refused_alike_on_every_backend(tiny):
     from host import Accelerator
-    from host.packing import PackingError
+    from hls.packing import PackingError
 
     empty = np.zeros((0, *Description.load(tiny / "build").input["shape"]), np.uint8)
     msgs = []

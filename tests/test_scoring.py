@@ -129,7 +129,7 @@ def test_a_backend_keeps_whether_it_takes_flip_test_embeddings(tmp_path):
 
 
 def test_the_cli_names_a_missing_checkpoint_and_a_negative_copy_count(tmp_path, capsys):
-    from model.scoring import main
+    from model.scoring_fit import main
 
     assert main(["--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "none.pt: no such checkpoint" in capsys.readouterr().err

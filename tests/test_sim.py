@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from flow.accel import (HOST, INPUT_PACKING, OUTPUT_PACKING, Accelerator, DescriptionError, Node,
+from hls.accel import (HOST, INPUT_PACKING, OUTPUT_PACKING, Accelerator, DescriptionError, Node,
                         Stream, engine_params, port_formats, validate)
-from flow.boards import BoardError, get_board
+from hls.boards import BoardError, get_board
 from flow.lowering import lower
 from hls.engines import MVAU, SWG, Eltwise, IntType
 from model.arch import tiny
@@ -18,7 +18,7 @@ from model.quant import QuantConfig
 from sim.analytic import analyse
 from sim.events import simulate
 from sim.fifo_sizing import size_fifos
-from sim.programs import LATENCY, programs
+from sim.programs import programs
 
 T4 = IntType(4, True)
 
@@ -74,8 +74,8 @@ def test_single_layer_takes_exactly_its_formula_cycles():
     assert ev.procs["pw"].starved == 4
     # jobs are pixels: the first pixel's 8 output words appear after its 32 cycles plus the
     # pipeline latency, and the host reads the last pixel's 8 words one per cycle
-    assert ev.procs["pw"].first_output == 4 + 32 + LATENCY["mvau"]
-    assert ev.latency_cycles() == 4 + 1152 + LATENCY["mvau"] + 8
+    assert ev.procs["pw"].first_output == 4 + 32 + MVAU.latency
+    assert ev.latency_cycles() == 4 + 1152 + MVAU.latency + 8
     assert analyse(acc).cycles_per_frame == 1152
 
 

@@ -6,7 +6,7 @@
 // GS = CH for a dense convolution). That is the order in which the S=8 engine (vg_mvau.h)
 // consumes its input vector, one group after another.
 //
-// Schedule (one flattened pipelined loop, one iteration = one cycle; hls/engines.py SWG):
+// Schedule (one flattened pipelined loop, one iteration = one cycle; hls/engines/ SWG):
 //   fill:             read the input rows output row 0 needs (FILL_ROWS rows), emit nothing;
 //   output row oy:    max(EMIT, R(oy)) iterations: iteration i emits word i of the row's
 //                     windows (i < EMIT = OW * WIN_WORDS) and reads input word i of the rows

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from flow.artifacts import write_design
-from flow.design_files import DesignFileError, write_manifest
+from hls.design_files import DesignFileError, write_manifest
 from flow.lowering import lower
 from host import Accelerator
 from host.backends import BackendError, PynqBackend, check_bitstream_description
 from host.compare import compare
-from host.packing import PackingError, pack_input, unpack_input, unpack_output
+from hls.packing import PackingError, pack_input, unpack_input, unpack_output
 from model.arch import tiny
 from model.orl import HELDOUT_IDS, load_orl
 from model.quant import QuantConfig

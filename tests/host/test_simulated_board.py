@@ -10,9 +10,9 @@ import pytest
 
 pynq = pytest.importorskip("pynq")
 
-from flow import blockdesign as bd  # noqa: E402
+from hls import blockdesign as bd  # noqa: E402
 from flow.artifacts import write_design  # noqa: E402
-from flow.design_files import write_manifest  # noqa: E402
+from hls.design_files import write_manifest  # noqa: E402
 from flow.lowering import lower  # noqa: E402
 from host import Accelerator  # noqa: E402
 from host.backends import BackendError  # noqa: E402

@@ -1,7 +1,7 @@
-"""Whole-network C-simulation: the generated node functions and C-sim top (flow/codegen.py)
+"""Whole-network C-simulation: the generated node functions and C-sim top (hls/codegen.py)
 compiled with g++ into a shared library (native C-sim types, cached by source hash), loaded
 with the design's integer weights and thresholds (checked against the description like every
-backend's: flow/design_files.py), and run on uint8 images from numpy. Given a build's hls/
+backend's: hls/design_files.py), and run on uint8 images from numpy. Given a build's hls/
 folder it compiles that folder's network.h and csim_top.cpp, so what runs is the build's
 own source (the host checks it against the build's manifest first)."""
 
@@ -13,9 +13,9 @@ from typing import Optional
 
 import numpy as np
 
-from flow.accel import Accelerator
-from flow.codegen import csim_top, engine_layout, network_header, param_arrays
-from flow.design_files import check_params
+from hls.accel import Accelerator
+from hls.codegen import csim_top, engine_layout, network_header, param_arrays
+from hls.design_files import check_params
 from hls.csim import COUNTER_EXPORT, CsimError, build_shared, compile_flags
 from hls.engines import IntType
 

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from flow.accel import Accelerator, DescriptionError, Node
-from hls.engines import MVAU, Eltwise, IntType
+from hls.accel import Accelerator, DescriptionError, Node
+from hls.engines import IntType
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "vargnet-build-manifest"
@@ -120,21 +120,7 @@ def host_files(acc: Accelerator) -> list[str]:
 # ---- parameters -----------------------------------------------------------------------------------
 def expected_params(acc: Accelerator, n: Node) -> dict[str, tuple[tuple[tuple[int, ...], ...], IntType]]:
     """{"weights"/"thresholds": (accepted shapes, datatype)} of a node (empty: it has none)."""
-    e = n.engine()
-    out = {}
-    if isinstance(e, MVAU):
-        win = acc.window_of(n)
-        if win is not None:
-            s = win.engine()
-            shapes: tuple[tuple[int, ...], ...] = ((e.groups * e.mh, s.gs, s.k, s.k),)
-        else:  # pointwise conv (k = 1) or FC
-            shapes = ((e.groups * e.mh, e.mw), (e.groups * e.mh, e.mw, 1, 1))
-        out["weights"] = (shapes, IntType(e.w_bits, True))
-        if e.nt:
-            out["thresholds"] = (((e.channels_out, e.nt),), IntType(e.acc + 1, True))
-    elif isinstance(e, Eltwise) and e.out_type is not None:
-        out["thresholds"] = (((e.ch, (1 << e.out_type.bits) - 1),), IntType(e.sum_bits + 1, True))
-    return out
+    return n.engine().param_specs(acc.window_engine(n))
 
 
 def check_array(a: Any, shapes: tuple[tuple[int, ...], ...], t: IntType, what: str,

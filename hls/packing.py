@@ -1,5 +1,5 @@
 """The DMA stream format at the accelerator's edges (the one definition the host and the
-generated top follow; flow/accel.py documents it in the description):
+generated top follow; hls/accel.py documents it in the description):
 
 - input: pixels in row-major order, one pixel per 32-bit beat, channel c in bits [8c, 8c+8)
   as uint8, unused high bits zero;

@@ -26,7 +26,7 @@ SLAVE_RANGE = 0x1_0000
 DDR_LOW = (0x0000_0000, 0x7FFF_FFFF)  # S_AXI_HP0_FPD's HP0_DDR_LOW segment
 
 # AXI DMA configuration (simple mode, no scatter-gather, 32-bit streams: one beat per pixel
-# in, one per output channel out; see flow/accel.py for the packing).
+# in, one per output channel out; see hls/accel.py for the packing).
 DMA_CONFIG = {"c_include_sg": 0, "c_sg_length_width": 26, "c_m_axis_mm2s_tdata_width": 32,
               "c_s_axis_s2mm_tdata_width": 32, "c_mm2s_burst_size": 64, "c_s2mm_burst_size": 64}
 

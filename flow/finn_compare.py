@@ -2,7 +2,7 @@
 (`get_exp_cycles` of finn-plus's custom ops) for the same folded layers, where FINN has a
 model. Needs the toolchain environment (FINN); the simulator itself does not.
 
-    python -m sim.finn_compare [--model vargfacenet] [--fps 1000] [--json PATH]
+    python -m flow.finn_compare [--model vargfacenet] [--fps 1000] [--json PATH]
 
 FINN's op for each engine: mvau with one group -> MVAU; swg -> ConvolutionInputGenerator_rtl
 (its SIMD = our input word width); threshold -> Thresholding; pool -> GlobalAccPool; add ->
@@ -17,7 +17,7 @@ import json
 import sys
 from typing import Any, Optional
 
-from flow.accel import Accelerator, Node
+from hls.accel import Accelerator, Node
 from hls.engines import MVAU, SWG, Eltwise, WidthConvert
 from model.argtypes import positive_float
 
@@ -97,7 +97,7 @@ def compare(acc: Accelerator) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.finn_compare", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m flow.finn_compare", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=["vargfacenet", "vargnet"], default="vargfacenet")
     ap.add_argument("--fps", type=positive_float, default=1000.0, help="folding target (default 1000)")
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     import finn.util.settings as fs
 
     fs.initialize_dummy_settings()
-    from flow.boards import get_board
+    from hls.boards import get_board
     from flow.folding import fold_for_fps
     from model.arch import build
     from model.defaults import default_quant

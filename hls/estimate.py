@@ -7,23 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from flow.accel import Accelerator, Node
-from flow.boards import Board
+from hls.accel import Accelerator, Node
+from hls.boards import Board
 from hls import resources as R
-from hls.engines import MVAU, SWG, Eltwise, WidthConvert
 
 
 def node_resources(n: Node, e=None) -> R.Resources:
-    e = e if e is not None else n.engine()
-    style = n.memory
-    if isinstance(e, MVAU):
-        return R.mvau(e, style, n.mac)
-    if isinstance(e, SWG):
-        return R.swg(e)
-    if isinstance(e, WidthConvert):
-        return R.width_convert(e)
-    assert isinstance(e, Eltwise)
-    return R.eltwise(e, style)
+    """The node's engine's estimate with the node's memory and MAC styles."""
+    return (e if e is not None else n.engine()).resources(n.memory, n.mac)
 
 
 def node_cycles(n: Node, e=None) -> int:
@@ -32,20 +23,7 @@ def node_cycles(n: Node, e=None) -> int:
 
 def node_buffer_bits(n: Node, e=None) -> dict[str, int]:
     """Storage a node holds, by purpose (bits)."""
-    e = e if e is not None else n.engine()
-    if isinstance(e, MVAU):
-        return {"weights": e.weight_bits(), "thresholds": e.threshold_bits()}
-    if isinstance(e, SWG):
-        return {"line_buffer": e.line_buffer_bits()}
-    if isinstance(e, WidthConvert):
-        return {"other": e.buffer_bits()}
-    assert isinstance(e, Eltwise)
-    d = {"thresholds": e.threshold_bits()}
-    if e.kind == "se_scale":
-        d["se_frame"] = e.buffer_bits()
-    elif e.buffer_bits():
-        d["other"] = e.buffer_bits()
-    return d
+    return (e if e is not None else n.engine()).buffer_bits()
 
 
 @dataclass
@@ -84,10 +62,11 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8) -> Non
     """Moves BRAM-backed memories (weights, SE frame buffers) into URAM, best BRAM saved per
     URAM spent first, while the design's BRAM is above fraction x the board's and the URAM
     budget has room (in place). A memory whose URAM form is not smaller in capacity terms
-    (one URAM288 holds as much as 8 BRAM36) stays in BRAM."""
+    (one URAM288 holds as much as 8 BRAM36) stays in BRAM; an engine whose estimate does not
+    change with its memory style has nothing to move."""
     cands: list[tuple[float, Node, int, int]] = []
     for n in acc.nodes:
-        if n.kind in ("mvau", "se_scale") and n.memory == "auto":  # keep a user's ram_style
+        if n.memory == "auto":  # keep a user's ram_style
             before = node_resources(n)
             if not before.bram18:
                 continue

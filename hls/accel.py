@@ -16,9 +16,10 @@ An accelerator is a dataflow graph of engine nodes joined by streams:
       "streams": [{"name", "producer", "consumer", "n", "dtype", "words", "depth"}, ...]
     }
 
-Node kinds and their params (the fields of the hls/engines.py dataclass, datatypes as
-"int4"/"uint8" strings): swg (SWG), mvau (MVAU), threshold/add/pool/se_scale/duplicate
-(Eltwise), width_convert (WidthConvert). `weights` and `thresholds` name .npy files in the
+Node kinds and their params: a node's `kind` names a registered engine class of hls/engines/
+and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
+mvau (MVAU), threshold (Threshold), add (Add), pool (Pool), se_scale (SEScale), duplicate
+(Duplicate), width_convert (WidthConvert). `weights` and `thresholds` name .npy files in the
 build folder: weights in PyTorch layout (cout x cin/groups x k x k, or cout x cin for an FC)
 as integer codes, thresholds as a C x NT integer array (see hls/layout.py for the engine's
 memory layout). A stream carries `words` words of `n` elements of `dtype` per frame;
@@ -41,11 +42,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from hls.engines import MVAU, SWG, Eltwise, IntType, WidthConvert
+from hls.engines import TYPE_FIELDS, Engine, EngineError, IntType, engine_class, kinds
 
 SCHEMA = "vargnet-accelerator"
 VERSION = 1
-KINDS = ("swg", "mvau", "threshold", "add", "pool", "se_scale", "duplicate", "width_convert")
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}
@@ -84,37 +84,25 @@ class Node:
     memory: str = "auto"  # weight/frame memory style: auto | lutram | bram | uram
     mac: str = "auto"  # MAC implementation of an mvau: auto | lut | dsp
 
-    def engine(self) -> Union[SWG, MVAU, Eltwise, WidthConvert]:
-        """The hls/engines.py instance (validates the parameters)."""
+    def engine(self) -> Engine:
+        """The instance of the node's engine kind (hls/engines/; validates the parameters)."""
         if not isinstance(self.params, dict):
             raise DescriptionError("params must be an object")
         for k, v in self.params.items():  # sizes are integers (true/false and 7.0 are not)
-            if k not in _TYPE_FIELDS and k != "kind" and not (isinstance(v, int) and not isinstance(v, bool)):
+            if k not in TYPE_FIELDS and not (isinstance(v, int) and not isinstance(v, bool)):
                 raise DescriptionError(f"params.{k} = {v!r} must be an integer")
-            if k in _TYPE_FIELDS and v is not None and not isinstance(v, str):
+            if k in TYPE_FIELDS and v is not None and not isinstance(v, str):
                 raise DescriptionError(f"params.{k} = {v!r} must be a datatype string such as 'int4'")
-        p = {k: (IntType.parse(v) if k in _TYPE_FIELDS and v is not None else v)
-             for k, v in self.params.items()}
-        if self.kind == "swg":
-            return SWG(**p)
-        if self.kind == "mvau":
-            return MVAU(**p)
-        if self.kind == "width_convert":
-            return WidthConvert(**p)
-        return Eltwise(kind=self.kind, **p)
+        try:
+            cls = engine_class(self.kind)
+        except EngineError as e:
+            raise DescriptionError(str(e)) from None
+        return cls.from_params(self.params)
 
 
-_TYPE_FIELDS = {"dtype", "in_type", "out_type", "gate_type"}
-
-
-def engine_params(e: Union[SWG, MVAU, Eltwise, WidthConvert]) -> dict[str, Any]:
+def engine_params(e: Engine) -> dict[str, Any]:
     """An engine instance as JSON-able params (inverse of Node.engine)."""
-    d = asdict(e)
-    d.pop("kind", None)
-    for k in _TYPE_FIELDS:
-        if k in d and d[k] is not None:
-            d[k] = str(IntType(**d[k]))
-    return d
+    return e.to_params()
 
 
 @dataclass
@@ -155,6 +143,11 @@ class Accelerator:
         while src is not None and src.kind == "width_convert":
             src = producer.get(src.inputs[0])
         return src if src is not None and src.kind == "swg" else None
+
+    def window_engine(self, node: Node) -> Optional[Engine]:
+        """The engine of window_of(node), or None."""
+        w = self.window_of(node)
+        return w.engine() if w is not None else None
 
     # ---- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -293,8 +286,8 @@ def validate(a: Accelerator) -> None:
         raise DescriptionError(f"input stream {a.input['stream']!r} must exist and come from the host")
     produced.add(a.input["stream"])
     for n in a.nodes:
-        if n.kind not in KINDS:
-            raise DescriptionError(f"node {n.name}: unknown kind {n.kind!r} (known: {', '.join(KINDS)})")
+        if n.kind not in kinds():
+            raise DescriptionError(f"node {n.name}: unknown kind {n.kind!r} (known: {', '.join(kinds())})")
         try:
             e = n.engine()
         except (TypeError, ValueError) as ex:

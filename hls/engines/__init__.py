@@ -1,0 +1,20 @@
+"""One Python class per HLS engine kind, registered by the kind string of the accelerator
+description (hls/engines/base.py says what a kind answers for). Importing this package
+registers the built-in kinds: swg, mvau, threshold, add, pool, se_scale, duplicate,
+width_convert. The formulas follow the loop structure of hls/include/*.h (one pipelined
+iteration = one cycle); the schedule check (hls/schedule.py) counts them in the C++."""
+
+from hls.engines.base import (REGISTRY, S, TYPE_FIELDS, Engine, EngineError, FrameBuffer, IntType, JobRun, ParamSpecs,
+                              Ports, Process, acc_bits, acc_type, clog2, engine_class, kinds,
+                              legal_foldings, register, threshold_out, weight_type)
+from hls.engines.swg import SWG
+from hls.engines.mvau import MVAU
+from hls.engines.lanes import (Add, Duplicate, Eltwise, LaneEngine, Pool, SEScale, Threshold,
+                               Thresholded)
+from hls.engines.width import WidthConvert
+
+__all__ = ["REGISTRY", "S", "TYPE_FIELDS", "Engine", "EngineError", "FrameBuffer", "IntType", "JobRun", "ParamSpecs",
+           "Ports", "Process", "acc_bits", "acc_type", "clog2", "engine_class", "kinds",
+           "legal_foldings", "register", "threshold_out", "weight_type", "SWG", "MVAU", "Add",
+           "Duplicate", "Eltwise", "LaneEngine", "Pool", "SEScale", "Threshold", "Thresholded",
+           "WidthConvert"]

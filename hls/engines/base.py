@@ -1,0 +1,337 @@
+"""What every engine kind shares: integer types, schedules (jobs and processes), the kind
+registry and the base class whose methods a kind answers for.
+
+An engine kind is one class (hls/engines/<family>.py) registered under its `kind` string,
+the string the accelerator description uses. Everything the project does with a node goes
+through that class: its ports and stream formats, its cycles and job schedule (what the C++
+counts, what the simulator runs), its resources and memories, its integer execution (the
+golden model), its parameter files and memory layouts, its HLS call and its integer ONNX.
+Adding a kind is one file: a subclass of `Engine` with `@register` (tests/test_engine_kinds.py
+adds a toy kind that way).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Optional, Sequence
+
+S = 8  # channels per group of a variable group convolution
+
+
+class EngineError(ValueError):
+    """An engine instance that cannot be built; the message names the parameter."""
+
+
+def clog2(v: int) -> int:
+    """ceil(log2(v)) for v >= 1, as vg::clog2 in vg_types.h."""
+    return 0 if v <= 1 else (v - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class IntType:
+    bits: int
+    signed: bool
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 64:
+            raise EngineError(f"integer type of {self.bits} bits: must be 1..64")
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def max_abs(self) -> int:
+        return 1 << (self.bits - 1) if self.signed else (1 << self.bits) - 1
+
+    def cpp(self) -> str:
+        return f"vg::int_t<{self.bits}, {'true' if self.signed else 'false'}>::type"
+
+    def __str__(self) -> str:
+        return f"{'int' if self.signed else 'uint'}{self.bits}"
+
+    @staticmethod
+    def parse(s: str) -> "IntType":
+        if s.startswith("uint"):
+            return IntType(int(s[4:]), False)
+        if s.startswith("int"):
+            return IntType(int(s[3:]), True)
+        raise EngineError(f"datatype {s!r}: expected intN or uintN")
+
+
+def acc_bits(terms: int, inp: IntType, w_bits: int) -> int:
+    """Signed accumulator bits for a sum of `terms` products (vg::acc_bits)."""
+    return 1 + clog2(terms * inp.max_abs * (1 << (w_bits - 1)) + 1)
+
+
+def threshold_out(out: IntType) -> tuple[int, int]:
+    """(number of thresholds, output bias) of a multi-threshold step producing `out`."""
+    return (1 << out.bits) - 1, out.min
+
+
+def divides(what: str, n: int, of: str, m: int) -> None:
+    if n < 1 or m % n != 0:
+        raise EngineError(f"{what}={n} does not divide {of}={m}")
+
+
+def legal_foldings(n: int) -> list[int]:
+    """Divisors of n: the legal PE (of MH) or SIMD (of MW) values."""
+    small = [d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def param_type(bits: int) -> str:
+    """The C++ element type of a parameter memory of `bits`-bit signed values (vg::param_t:
+    exact width under synthesis, a native integer in C-sim)."""
+    return f"vg::param_t<{bits}, true>::type"
+
+
+def acc_type(bits: int) -> str:
+    """The threshold element type of an engine whose sums need `bits` bits."""
+    return param_type(bits + 1)
+
+
+def weight_type(bits: int) -> str:
+    return param_type(bits)
+
+
+def cpp_bool(v: bool) -> str:
+    return "true" if v else "false"
+
+
+# (elements per word, datatype, words per frame) of each input and of each output port
+Ports = tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]
+# {"weights"/"thresholds": (accepted shapes, datatype)}: the parameter files a node reads
+ParamSpecs = dict[str, tuple[tuple[tuple[int, ...], ...], IntType]]
+# (array key "w"/"t", C++ element type, shape) of an engine's parameter memories
+ParamArrays = list[tuple[str, str, tuple[int, ...]]]
+
+
+# ---- schedules -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobRun:
+    """`count` consecutive jobs of one process, each `cycles` loop iterations long (one cycle
+    each at II = 1), reading `consume[i]` words from the process's i-th input and writing
+    `produce[j]` words to its j-th output. A job is the simulator's unit of work: a stretch of
+    a pipelined loop (sim/programs.py)."""
+
+    count: int
+    cycles: int
+    consume: tuple[int, ...]
+    produce: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Process:
+    """One concurrently running process of an engine: the loops of one VG_CYCLE(index) in
+    hls/include, run one after another. `inputs`/`outputs` are the node's port numbers it
+    reads / writes; `name` is "" for an engine's only process."""
+
+    index: int
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    jobs: tuple[JobRun, ...]
+
+    @property
+    def cycles(self) -> int:
+        return sum(r.count * r.cycles for r in self.jobs)
+
+    def words_in(self) -> tuple[int, ...]:
+        return tuple(sum(r.count * r.consume[i] for r in self.jobs) for i in range(len(self.inputs)))
+
+    def words_out(self) -> tuple[int, ...]:
+        return tuple(sum(r.count * r.produce[i] for r in self.jobs) for i in range(len(self.outputs)))
+
+
+@dataclass(frozen=True)
+class FrameBuffer:
+    """Frame buffers between two processes of one engine (an SE scale's ping-pong): process
+    `fill` takes a free buffer at its first job and hands it over full at its last; process
+    `emit` takes a full one at its first job and frees it at its last. `count` buffers."""
+
+    fill: int
+    emit: int
+    count: int
+
+
+def single(*runs: JobRun, n_in: int = 1, n_out: int = 1) -> list[Process]:
+    return [Process(0, "", tuple(range(n_in)), tuple(range(n_out)), tuple(r for r in runs if r.count))]
+
+
+def merge_runs(runs: list[JobRun]) -> tuple[JobRun, ...]:
+    """Run-length merge of consecutive identical jobs."""
+    out: list[JobRun] = []
+    for r in runs:
+        if r.count == 0:
+            continue
+        if out and (out[-1].cycles, out[-1].consume, out[-1].produce) == (r.cycles, r.consume, r.produce):
+            out[-1] = JobRun(out[-1].count + r.count, r.cycles, r.consume, r.produce)
+        else:
+            out.append(r)
+    return tuple(out)
+
+
+def split_phase(length: int, reads: int, emits: int, parts: int) -> list[JobRun]:
+    """A phase of `length` iterations that reads in its first `reads` and writes in its first
+    `emits`, cut into `parts` jobs of near-equal length."""
+    parts = max(1, min(parts, length))
+    runs = []
+    for j in range(parts):
+        b0, b1 = j * length // parts, (j + 1) * length // parts
+        runs.append(JobRun(1, b1 - b0, (max(0, min(b1, reads) - b0),), (max(0, min(b1, emits) - b0),)))
+    return runs
+
+
+# ---- the base class and the registry ----------------------------------------------------------
+TYPE_FIELDS = ("dtype", "in_type", "out_type", "gate_type")  # IntType fields, "int4" in JSON
+
+
+class Engine:
+    """Base of every engine kind (a frozen dataclass whose fields are the description's
+    `params`). A kind sets `kind`, `latency` (pipeline depth estimate: cycles from a job's
+    last iteration to its output being visible downstream) and answers the methods below;
+    those with a default here are the ones most kinds share."""
+
+    kind: ClassVar[str]
+    latency: ClassVar[int]
+    # whether the FIFO into this engine should hold what it reads before its first output
+    # (a sliding window's fill rows: sim/fifo_sizing.py)
+    buffers_lead: ClassVar[bool] = False
+
+    # ---- description ------------------------------------------------------------------------
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Engine":
+        """An instance from the description's params (datatypes as "int4" strings)."""
+        p = {k: (IntType.parse(v) if k in TYPE_FIELDS and v is not None else v) for k, v in params.items()}
+        return cls(**p)  # type: ignore[call-arg]
+
+    def to_params(self) -> dict[str, Any]:
+        """The JSON params of the description (inverse of from_params)."""
+        d = asdict(self)  # type: ignore[call-overload]
+        for k in TYPE_FIELDS:
+            if d.get(k) is not None:
+                d[k] = str(IntType(**d[k]))
+        return d
+
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    # ---- streams and schedule ------------------------------------------------------------------
+    def ports(self) -> Ports:
+        raise NotImplementedError
+
+    def cycles(self) -> int:
+        """Pipelined loop iterations per frame (what the C++ counts, hls/schedule.py)."""
+        return sum(p.cycles for p in self.processes())
+
+    def processes(self) -> list[Process]:
+        raise NotImplementedError
+
+    def frame_buffers(self) -> list[FrameBuffer]:
+        return []
+
+    def output_times(self, ins: Sequence[tuple[float, float]], latency: int) -> tuple[float, float]:
+        """(first, last) output word of frame 0 given each input's (first, last) word, for the
+        analytic model (sim/analytic.py): output starts once the input its first writing job
+        needs has arrived, and ends no earlier than the last input plus the last job, nor
+        earlier than its start plus its own cycles."""
+        (p,) = self.processes()
+        total = sum(r.count * r.consume[0] for r in p.jobs)
+        before, first = 0, p.jobs[0]
+        for r in p.jobs:
+            if any(r.produce):
+                before += r.consume[0]
+                first = r
+                break
+            before += r.count * r.consume[0]
+        frac = min(1.0, before / total) if total else 0.0
+        start = max(s + frac * (e - s) for s, e in ins) + first.cycles + latency
+        end = max(max(e for _, e in ins) + p.jobs[-1].cycles + latency, start + self.cycles() - first.cycles)
+        return start, end
+
+    # ---- cost -----------------------------------------------------------------------------------
+    def resources(self, memory: str = "auto", mac: str = "auto"):
+        """hls.resources.Resources of this instance (an estimate; `memory`/`mac`: the node's
+        implementation styles)."""
+        raise NotImplementedError
+
+    def buffer_bits(self) -> dict[str, int]:
+        """Storage the engine holds, by purpose (bits)."""
+        return {}
+
+    def macs(self) -> int:
+        return 0
+
+    def folding(self) -> dict[str, int]:
+        """The parallelism the folding chose, as the reports show it."""
+        return {}
+
+    # ---- parameters ---------------------------------------------------------------------------
+    def param_specs(self, window: Optional["Engine"] = None) -> ParamSpecs:
+        """The parameter files a node of this kind reads (`window`: the sliding window that
+        feeds it, if any)."""
+        return {}
+
+    def param_arrays(self) -> ParamArrays:
+        return []
+
+    def layout(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Checked PyTorch-layout parameters -> the engine's memory arrays (keys of
+        param_arrays)."""
+        return {}
+
+    # ---- integer execution (the golden model) -----------------------------------------------------
+    def execute(self, ins: list, params: dict[str, Any], window: Optional["Engine"] = None) -> list:
+        """Output tensors (N x H x W x C int64 codes) from input tensors; a sliding window
+        passes its input on, the engine that reads it convolves."""
+        raise NotImplementedError
+
+    def pre_threshold(self, ins: list, params: dict[str, Any], window: Optional["Engine"] = None):
+        """The values this engine's thresholds compare (None: it has no thresholds)."""
+        return None
+
+    # ---- code ------------------------------------------------------------------------------------
+    def types(self) -> tuple[str, str]:
+        """C++ element types of the first input and first output port."""
+        fin, fout = self.ports()
+        return IntType.parse(fin[0][1]).cpp(), IntType.parse(fout[0][1]).cpp()
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+        """The C++ statement that runs this instance: template call of hls/include with the
+        instance's parameters; `ins`/`outs` stream expressions per port, `arrays` parameter
+        array names per key of param_arrays."""
+        raise NotImplementedError
+
+    def onnx(self, g, ins: list[str], params: dict[str, Any], window: Optional["Engine"] = None) -> list[str]:
+        """Standard ONNX / qonnx nodes computing this engine on integer tensors (flow/intgraph.py
+        supplies `g`: node, init, threshold); returns the output tensor names per port."""
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Engine]] = {}
+
+
+def register(cls: type[Engine]) -> type[Engine]:
+    """Class decorator: makes an engine kind known to the description, the flow, the simulator
+    and the code generator."""
+    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
+        raise EngineError(f"engine kind {cls.kind!r} registered twice")
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def engine_class(kind: str) -> type[Engine]:
+    if kind not in REGISTRY:
+        raise EngineError(f"unknown engine kind {kind!r} (known: {', '.join(REGISTRY)})")
+    return REGISTRY[kind]
+
+
+def kinds() -> tuple[str, ...]:
+    return tuple(REGISTRY)

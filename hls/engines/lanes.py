@@ -1,0 +1,335 @@
+"""Engines that stream a CH x PIXELS frame N channels per word (hls/include/vg_eltwise.h,
+vg_se.h): multi-threshold, residual add, global pool, SE scale, duplicate. One class per kind;
+`LaneEngine` holds the fields they share (the description's params), `Thresholded` the
+per-channel thresholds of those that requantize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from hls import intops
+from hls import resources as R
+from hls.engines.base import (Engine, EngineError, IntType, JobRun, ParamArrays, ParamSpecs, Ports,
+                              FrameBuffer, Process, acc_type, clog2, cpp_bool, divides, register,
+                              single)
+from hls.layout import lane_thresholds
+
+
+@dataclass(frozen=True)
+class LaneEngine(Engine):
+    """The fields of a word-per-cycle lane engine over a CH x PIXELS frame, N channels a word."""
+
+    ch: int
+    n: int
+    pixels: int
+    in_type: IntType
+    out_type: Optional[IntType] = None  # thresholded output (threshold, add, se_scale)
+    gate_type: Optional[IntType] = None  # se_scale only
+
+    def __post_init__(self) -> None:
+        divides(f"{self.kind} word width N", self.n, "channels", self.ch)
+
+    @property
+    def words(self) -> int:
+        return self.pixels * self.ch // self.n
+
+    @property
+    def folds(self) -> int:
+        """Words per pixel (C / N)."""
+        return self.ch // self.n
+
+    @property
+    def sum_bits(self) -> int:
+        """Width of the value that is thresholded (sum, pool sum or product)."""
+        return self.in_type.bits
+
+    @property
+    def result_type(self) -> IntType:
+        assert self.out_type is not None
+        return self.out_type
+
+    def ports(self) -> Ports:
+        t_in, t_out, w = str(self.in_type), str(self.result_type), self.words
+        return [(self.n, t_in, w)], [(self.n, t_out, w)]
+
+    def processes(self) -> list[Process]:
+        """One job per pixel: C/N cycles."""
+        f = self.folds
+        return single(JobRun(self.pixels, f, (f,), (f,)))
+
+    def threshold_bits(self) -> int:
+        return 0
+
+    def folding(self) -> dict[str, int]:
+        return {"PE": self.n}
+
+    def buffer_bits(self) -> dict[str, int]:
+        return {"thresholds": self.threshold_bits()}
+
+    def resources(self, memory: str = "auto", mac: str = "auto") -> R.Resources:
+        return R.finish(self._parts(memory))
+
+    def _parts(self, memory: str) -> R.Resources:
+        return R.Resources()
+
+
+@dataclass(frozen=True)
+class Thresholded(LaneEngine):
+    """A lane engine that requantizes with per-channel thresholds (C x NT, NT = 2^bits - 1)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.out_type is None:
+            raise EngineError(f"{self.kind}: needs an output type")
+
+    @property
+    def nt(self) -> int:
+        assert self.out_type is not None
+        return (1 << self.out_type.bits) - 1
+
+    def threshold_bits(self) -> int:
+        return self.ch * self.nt * (self.sum_bits + 1)
+
+    def _parts(self, memory: str) -> R.Resources:
+        return (R.memory(self.folds, self.nt * (self.sum_bits + 1), self.n)
+                + R.comparators(self.n, self.nt, self.sum_bits + 1))
+
+    def param_specs(self, window: Optional[Engine] = None) -> ParamSpecs:
+        return {"thresholds": (((self.ch, self.nt),), IntType(self.sum_bits + 1, True))}
+
+    def param_arrays(self) -> ParamArrays:
+        return [("t", acc_type(self.sum_bits), (self.n, self.folds, self.nt))]
+
+    def layout(self, params: dict) -> dict:
+        return {"t": lane_thresholds(params["thresholds"].astype(np.int64), self.n)}
+
+    def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
+        assert self.out_type is not None
+        return [intops.multithreshold(self.pre_threshold(ins, params), params["thresholds"], self.out_type.min)]
+
+    def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
+        assert self.out_type is not None
+        return [g.threshold(self._onnx_value(g, ins), params["thresholds"], self.out_type.min)]
+
+    def _onnx_value(self, g, ins: list[str]) -> str:
+        return ins[0]
+
+    def _template_head(self) -> str:
+        """The template arguments every thresholded lane engine starts with."""
+        return f"{self.ch}, {self.n}, {self.pixels}"
+
+
+@register
+@dataclass(frozen=True)
+class Threshold(Thresholded):
+    """vg::threshold_layer: out = bias + #{t : x >= thr[c][t]}."""
+
+    kind = "threshold"
+    latency = 3
+
+    def pre_threshold(self, ins: list, params: dict, window: Optional[Engine] = None):
+        return ins[0]
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+        ti, to = self.types()
+        assert self.out_type is not None
+        return (f"vg::threshold_layer<{self._template_head()}, {self.nt}, {self.out_type.min}, {ti}, {to}, "
+                f"{acc_type(self.sum_bits)}>({ins[0]}, {outs[0]}, {arrays['t']});")
+
+
+@register
+@dataclass(frozen=True)
+class Add(Thresholded):
+    """vg::add_threshold: the residual sum of two streams, requantized."""
+
+    kind = "add"
+    latency = 3
+
+    @property
+    def sum_bits(self) -> int:
+        return self.in_type.bits + 1
+
+    def ports(self) -> Ports:
+        (a,), outs = super().ports()
+        return [a, a], outs
+
+    def processes(self) -> list[Process]:
+        f = self.folds
+        return single(JobRun(self.pixels, f, (f, f), (f,)), n_in=2)
+
+    def _parts(self, memory: str) -> R.Resources:
+        return super()._parts(memory) + R.Resources(lut=self.n * self.sum_bits)
+
+    def pre_threshold(self, ins: list, params: dict, window: Optional[Engine] = None):
+        return ins[0] + ins[1]
+
+    def _onnx_value(self, g, ins: list[str]) -> str:
+        return g.node("Add", ins, "v")
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+        ti, to = self.types()
+        assert self.out_type is not None
+        return (f"vg::add_threshold<{self._template_head()}, {self.in_type.bits}, {cpp_bool(self.in_type.signed)}, "
+                f"{self.sum_bits}, {self.nt}, {self.out_type.min}, {ti}, {ti}, {acc_type(self.sum_bits)}, {to}>"
+                f"({ins[0]}, {ins[1]}, {outs[0]}, {arrays['t']});")
+
+
+@register
+@dataclass(frozen=True)
+class SEScale(Thresholded):
+    """vg::se_scale: a frame times its per-channel gates, requantized. Two processes around a
+    ping-pong frame buffer (DATAFLOW): fill (port 0 in) and emit (gates on port 1, then the
+    frame out on port 0)."""
+
+    kind = "se_scale"
+    latency = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.gate_type is None:
+            raise EngineError("se_scale: needs a gate type")
+
+    @property
+    def gate(self) -> IntType:
+        assert self.gate_type is not None
+        return self.gate_type
+
+    @property
+    def sum_bits(self) -> int:
+        return self.in_type.bits + self.gate.bits + 1
+
+    def ports(self) -> Ports:
+        (x,), outs = super().ports()
+        return [x, (self.n, str(self.gate), self.folds)], outs
+
+    def cycles(self) -> int:  # fill and emit overlap (DATAFLOW)
+        return self.words + self.folds
+
+    def processes(self) -> list[Process]:
+        f, px = self.folds, self.pixels
+        return [Process(0, "fill", (0,), (), (JobRun(px, f, (f,), ()),)),
+                Process(1, "emit", (1,), (0,), (JobRun(1, f, (f,), (0,)), JobRun(px, f, (0,), (f,))))]
+
+    def frame_buffers(self) -> list[FrameBuffer]:
+        return [FrameBuffer(fill=0, emit=1, count=2)]
+
+    def output_times(self, ins: Sequence[tuple[float, float]], latency: int) -> tuple[float, float]:
+        start = max(e for _, e in ins) + self.folds + latency  # whole frame buffered, gates read
+        return start, start + self.words
+
+    def frame_bits(self) -> int:
+        """The ping-pong frame buffer: two feature maps."""
+        return 2 * self.pixels * self.ch * self.in_type.bits
+
+    def buffer_bits(self) -> dict[str, int]:
+        return {"thresholds": self.threshold_bits(), "se_frame": self.frame_bits()}
+
+    def _parts(self, memory: str) -> R.Resources:
+        return (super()._parts(memory)
+                + R.memory(self.words, self.n * self.in_type.bits, 2, memory)  # ping-pong
+                + R.mac_lanes(self.n, self.in_type.bits, self.gate.bits, 1, self.n))
+
+    def pre_threshold(self, ins: list, params: dict, window: Optional[Engine] = None):
+        return intops.se_product(ins[0], ins[1].reshape(ins[1].shape[0], -1))
+
+    def _onnx_value(self, g, ins: list[str]) -> str:
+        return g.node("Mul", ins, "v")
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+        ti, to = self.types()
+        assert self.out_type is not None
+        return (f"vg::se_scale<{self._template_head()}, {self.in_type.bits}, {cpp_bool(self.in_type.signed)}, "
+                f"{self.gate.bits}, {self.nt}, {self.out_type.min}, {ti}, {self.gate.cpp()}, "
+                f"{acc_type(self.sum_bits)}, {to}>({ins[0]}, {ins[1]}, {outs[0]}, {arrays['t']});")
+
+
+@register
+@dataclass(frozen=True)
+class Pool(LaneEngine):
+    """vg::global_acc_pool: per-channel sums over the frame (accumulate, then write the sums)."""
+
+    kind = "pool"
+    latency = 2
+
+    @property
+    def sum_bits(self) -> int:
+        return self.in_type.bits + clog2(self.pixels) + (0 if self.in_type.signed else 1)
+
+    @property
+    def result_type(self) -> IntType:
+        return IntType(self.sum_bits, True)
+
+    def ports(self) -> Ports:
+        return [(self.n, str(self.in_type), self.words)], [(self.n, str(self.result_type), self.folds)]
+
+    def processes(self) -> list[Process]:
+        f = self.folds
+        return single(JobRun(self.pixels, f, (f,), (0,)), JobRun(1, f, (0,), (f,)))
+
+    def output_times(self, ins: Sequence[tuple[float, float]], latency: int) -> tuple[float, float]:
+        start = ins[0][1] + self.folds + latency  # all input, then C/N words out
+        return start, start
+
+    def buffer_bits(self) -> dict[str, int]:
+        return {"thresholds": 0, "other": self.ch * self.sum_bits}
+
+    def _parts(self, memory: str) -> R.Resources:
+        return R.memory(self.folds, self.n * self.sum_bits) + R.Resources(lut=self.n * self.sum_bits)
+
+    def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
+        return [intops.global_sum(ins[0])[:, None, None, :]]
+
+    def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
+        return [g.node("ReduceSum", [ins[0], g.init(np.array([2, 3], np.int64), "axes")], "sum", keepdims=1)]
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+        ti, to = self.types()
+        return (f"vg::global_acc_pool<{self.ch}, {self.n}, {self.pixels}, {self.in_type.bits}, "
+                f"{cpp_bool(self.in_type.signed)}, {self.sum_bits}, {ti}, {to}>({ins[0]}, {outs[0]});")
+
+
+@register
+@dataclass(frozen=True)
+class Duplicate(LaneEngine):
+    """vg::duplicate: one stream copied to two (a residual's fork)."""
+
+    kind = "duplicate"
+    latency = 1
+
+    @property
+    def result_type(self) -> IntType:
+        return self.in_type
+
+    def ports(self) -> Ports:
+        w = (self.n, str(self.in_type), self.words)
+        return [w], [w, w]
+
+    def processes(self) -> list[Process]:
+        f = self.folds
+        return single(JobRun(self.pixels, f, (f,), (f, f)), n_out=2)
+
+    def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
+        return [ins[0], ins[0]]
+
+    def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
+        return [ins[0], ins[0]]
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+        ti, _ = self.types()
+        return f"vg::duplicate<{self.words}, {self.n}, {ti}>({ins[0]}, {outs[0]}, {outs[1]});"
+
+
+LANE_KINDS = ("threshold", "add", "pool", "se_scale", "duplicate")
+
+
+def Eltwise(kind: str, ch: int, n: int, pixels: int, in_type: IntType,
+            out_type: Optional[IntType] = None, gate_type: Optional[IntType] = None) -> LaneEngine:
+    """A lane engine by kind name (threshold | add | pool | se_scale | duplicate)."""
+    if kind not in LANE_KINDS:
+        raise EngineError(f"unknown elementwise engine {kind!r}")
+    from hls.engines.base import engine_class
+
+    return engine_class(kind)(ch, n, pixels, in_type, out_type, gate_type)  # type: ignore[call-arg]

@@ -1,0 +1,210 @@
+"""The matrix-vector engine (vg::mvau, hls/include/vg_mvau.h): the S=8 group convolution,
+pointwise convolutions and the FC, with optional multi-threshold activation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from hls import intops
+from hls import resources as R
+from hls.engines.base import (Engine, EngineError, IntType, JobRun, ParamArrays, ParamSpecs, Ports,
+                              Process, acc_bits, acc_type, cpp_bool, divides, register, single,
+                              threshold_out, weight_type)
+from hls.engines.swg import SWG
+from hls.layout import mvau_thresholds, mvau_weights
+
+
+@register
+@dataclass(frozen=True)
+class MVAU(Engine):
+    """vg::mvau: G groups of MH x MW matrix-vector products per input vector, PE x SIMD folded."""
+
+    kind = "mvau"
+    latency = 5
+
+    groups: int
+    mw: int  # inputs per group (8*k*k for a variable group conv)
+    mh: int  # outputs per group
+    pe: int
+    simd: int
+    pixels: int  # input vectors per frame
+    in_type: IntType
+    w_bits: int
+    out_type: Optional[IntType]  # None: raw accumulators out (the last FC)
+    acc: int = 0  # accumulator bits; 0 = the smallest that cannot overflow
+
+    def __post_init__(self) -> None:
+        if self.groups < 1 or self.mw < 1 or self.mh < 1 or self.pixels < 1:
+            raise EngineError(f"MVAU: groups, mw, mh, pixels must be positive ({self})")
+        divides("PE", self.pe, "MH (output channels per group)", self.mh)
+        divides("SIMD", self.simd, "MW (inputs per group)", self.mw)
+        if not 2 <= self.w_bits <= 16:
+            raise EngineError(f"MVAU: weight bits {self.w_bits} outside 2..16")
+        need = self.min_acc_bits
+        if self.acc == 0:
+            object.__setattr__(self, "acc", need)
+        elif self.acc < need:
+            raise EngineError(f"MVAU: accumulator of {self.acc} bits is too narrow; a sum of "
+                              f"{self.mw} products of {self.in_type} x int{self.w_bits} needs {need}")
+        if self.acc > 64:
+            raise EngineError(f"MVAU: accumulator of {self.acc} bits exceeds 64")
+
+    @property
+    def min_acc_bits(self) -> int:
+        return acc_bits(self.mw, self.in_type, self.w_bits)
+
+    @property
+    def nf(self) -> int:
+        return self.mh // self.pe
+
+    @property
+    def sf(self) -> int:
+        return self.mw // self.simd
+
+    @property
+    def channels_out(self) -> int:
+        return self.groups * self.mh
+
+    @property
+    def nt(self) -> int:
+        return 0 if self.out_type is None else threshold_out(self.out_type)[0]
+
+    @property
+    def out_bias(self) -> int:
+        return 0 if self.out_type is None else threshold_out(self.out_type)[1]
+
+    @property
+    def result_type(self) -> IntType:
+        return self.out_type if self.out_type is not None else IntType(self.acc, True)
+
+    def cycles(self) -> int:
+        return self.pixels * self.groups * self.nf * self.sf
+
+    def ports(self) -> Ports:
+        return [(self.simd, str(self.in_type), self.in_words())], \
+            [(self.pe, str(self.result_type), self.out_words())]
+
+    def processes(self) -> list[Process]:
+        """One job per input vector: G*NF*SF cycles, G*SF words in, G*NF words out."""
+        g = self.groups
+        return single(JobRun(self.pixels, g * self.nf * self.sf, (g * self.sf,), (g * self.nf,)))
+
+    def folding(self) -> dict[str, int]:
+        return {"PE": self.pe, "SIMD": self.simd}
+
+    def macs(self) -> int:
+        return self.pixels * self.groups * self.mh * self.mw
+
+    def mac_lanes(self) -> int:
+        return self.pe * self.simd
+
+    def weight_mem(self) -> tuple[int, int, int]:
+        """(memories, depth, width in bits): one memory per PE lane."""
+        return self.pe, self.groups * self.nf * self.sf, self.simd * self.w_bits
+
+    def weight_bits(self) -> int:
+        return self.groups * self.mh * self.mw * self.w_bits
+
+    def threshold_bits(self) -> int:
+        return self.groups * self.mh * self.nt * (self.acc + 1)
+
+    def buffer_bits(self) -> dict[str, int]:
+        return {"weights": self.weight_bits(), "thresholds": self.threshold_bits()}
+
+    def in_width(self) -> int:
+        return self.simd * self.in_type.bits
+
+    def out_width(self) -> int:
+        return self.pe * self.result_type.bits
+
+    def in_words(self) -> int:
+        return self.pixels * self.groups * self.sf
+
+    def out_words(self) -> int:
+        return self.pixels * self.groups * self.nf
+
+    def resources(self, memory: str = "auto", mac: str = "auto") -> R.Resources:
+        # All PE lanes read the same address each cycle, so the lanes' weight memories are
+        # reshaped into one PE*SIMD*w_bits wide memory (ARRAY_RESHAPE in vg_mvau.h); likewise
+        # the thresholds (PE*NT*(acc+1) bits wide, depth G*NF).
+        n, depth, width = self.weight_mem()
+        r = R.memory(depth, width * n, 1, memory)
+        if self.nt:
+            r = r + R.memory(self.groups * self.nf, self.pe * self.nt * (self.acc + 1), 1)
+            r = r + R.comparators(self.pe, self.nt, self.acc + 1)
+        r = r + R.mac_lanes(self.mac_lanes(), self.w_bits, self.in_type.bits, self.simd, self.pe, mac)
+        r = r + R.Resources(lut=self.pe * self.acc)  # accumulators
+        r = r + R.memory(self.sf, self.simd * self.in_type.bits)  # input vector buffer
+        return R.finish(r)
+
+    # ---- parameters ---------------------------------------------------------------------------
+    def param_specs(self, window: Optional[Engine] = None) -> ParamSpecs:
+        if isinstance(window, SWG):
+            shapes: tuple[tuple[int, ...], ...] = ((self.groups * self.mh, window.gs, window.k, window.k),)
+        else:  # pointwise conv (k = 1) or FC
+            shapes = ((self.groups * self.mh, self.mw), (self.groups * self.mh, self.mw, 1, 1))
+        out: ParamSpecs = {"weights": (shapes, IntType(self.w_bits, True))}
+        if self.nt:
+            out["thresholds"] = (((self.channels_out, self.nt),), IntType(self.acc + 1, True))
+        return out
+
+    def param_arrays(self) -> ParamArrays:
+        out = [("w", weight_type(self.w_bits), (self.pe, self.groups * self.nf * self.sf, self.simd))]
+        if self.nt:
+            out.append(("t", acc_type(self.acc), (self.pe, self.groups * self.nf, self.nt)))
+        return out
+
+    def layout(self, params: dict) -> dict:
+        out = {"w": mvau_weights(params["weights"].astype(np.int64), self)}
+        if self.nt:
+            out["t"] = mvau_thresholds(params["thresholds"].astype(np.int64), self)
+        return out
+
+    # ---- integer execution ----------------------------------------------------------------------
+    def accumulate(self, x: np.ndarray, w: np.ndarray, window: Optional[Engine]) -> np.ndarray:
+        if isinstance(window, SWG):
+            return intops.conv_int(x, w, window.stride, window.pad, self.groups)
+        nn = x.shape[0]
+        acc = intops.fc_int(x.reshape(nn * self.pixels, -1), w.reshape(w.shape[0], -1))
+        return acc.reshape(nn, *x.shape[1:3], -1) if x.ndim == 4 else acc
+
+    def pre_threshold(self, ins: list, params: dict, window: Optional[Engine] = None):
+        return self.accumulate(ins[0], params["weights"], window) if self.nt else None
+
+    def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
+        acc = self.accumulate(ins[0], params["weights"], window)
+        if self.out_type is None:
+            return [acc]
+        return [intops.multithreshold(acc, params["thresholds"], self.out_bias)]
+
+    # ---- code -----------------------------------------------------------------------------------
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+        ti, to = self.types()
+        pre = ""
+        t = arrays.get("t")
+        if t is None:  # the template takes a thresholds array even when it applies none
+            t = "T_dummy"
+            pre = f"static const {acc_type(self.acc)} {t}[{self.pe}][{self.groups * self.nf}][1] = {{}};\n  "
+        return pre + (
+            f"vg::mvau<{self.groups}, {self.mw}, {self.mh}, {self.pe}, {self.simd}, {self.pixels}, "
+            f"{self.in_type.bits}, {cpp_bool(self.in_type.signed)}, {self.w_bits}, {self.acc}, {self.nt}, "
+            f"{self.out_bias}, {ti}, {weight_type(self.w_bits)}, {acc_type(self.acc)}, {to}>"
+            f"({ins[0]}, {outs[0]}, {arrays['w']}, {t});")
+
+    def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
+        wt = params["weights"].astype(np.float32)
+        if isinstance(window, SWG):
+            o = g.node("Conv", [ins[0], g.init(wt, "w")], "acc", group=self.groups,
+                       kernel_shape=[window.k, window.k], strides=[window.stride, window.stride],
+                       pads=[window.pad] * 4)
+        elif self.pixels > 1 or self.out_type is not None:
+            o = g.node("Conv", [ins[0], g.init(wt.reshape(wt.shape[0], -1, 1, 1), "w")], "acc",
+                       kernel_shape=[1, 1])
+        else:  # the final FC: flatten, MatMul
+            f = g.node("Flatten", [ins[0]], "flat")
+            o = g.node("MatMul", [f, g.init(wt.reshape(wt.shape[0], -1).T, "w")], "acc")
+        return [g.threshold(o, params["thresholds"], self.out_bias) if self.out_type else o]
+

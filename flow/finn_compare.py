@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from hls.accel import Accelerator, Node
-from hls.engines import MVAU, SWG, Eltwise, WidthConvert
+from hls.engines import MVAU, SWG, LaneEngine, WidthConvert
 from model.argtypes import positive_float
 
 
@@ -26,60 +26,82 @@ def _finn_dtype(t) -> str:
     return f"{'INT' if t.signed else 'UINT'}{t.bits}"
 
 
+DOM = "finn.custom_op.fpgadataflow"
+
+
+def _mvau(e: MVAU):
+    if e.groups != 1:  # FINN's MVAU has no groups (issue #918)
+        return None
+    return oh().make_node("MVAU", ["x", "w"], ["y"], domain=DOM, MW=e.mw, MH=e.mh, PE=e.pe,
+                          SIMD=e.simd, numInputVectors=[1, e.pixels],
+                          inputDataType=_finn_dtype(e.in_type), weightDataType=f"INT{e.w_bits}",
+                          outputDataType=_finn_dtype(e.result_type), ActVal=0, binaryXnorMode=0,
+                          noActivation=0 if e.out_type is not None else 1)
+
+
+def _swg(e: SWG):
+    return oh().make_node("ConvolutionInputGenerator_rtl", ["x"], ["y"], domain=DOM + ".rtl",
+                          ConvKernelDim=[e.k, e.k], IFMChannels=e.ch,
+                          IFMDim=[e.ifm_h + 2 * e.pad, e.ifm_w + 2 * e.pad],
+                          OFMDim=[e.ofm_h, e.ofm_w], SIMD=e.in_n, Stride=[e.stride, e.stride],
+                          Dilation=[1, 1], inputDataType=_finn_dtype(e.dtype),
+                          outputDataType=_finn_dtype(e.dtype), depthwise=0)
+
+
+def _width(e: WidthConvert):
+    return oh().make_node("StreamingDataWidthConverter", ["x"], ["y"], domain=DOM,
+                          in_shape=[1, e.total], out_shape=[1, e.total],
+                          inWidth=e.in_n * e.dtype.bits, outWidth=e.out_n * e.dtype.bits,
+                          dataType=_finn_dtype(e.dtype))
+
+
+def _threshold(e: LaneEngine):
+    assert e.out_type is not None
+    return oh().make_node("Thresholding", ["x", "t"], ["y"], domain=DOM, NumChannels=e.ch, PE=e.n,
+                          numSteps=(1 << e.out_type.bits) - 1, inputDataType=_finn_dtype(e.in_type),
+                          outputDataType=_finn_dtype(e.out_type), numInputVectors=[1, e.pixels],
+                          ActVal=e.out_type.min)
+
+
+def _pool(e: LaneEngine):
+    return oh().make_node("GlobalAccPool", ["x"], ["y"], domain=DOM, NumChannels=e.ch, PE=e.n,
+                          inputDataType=_finn_dtype(e.in_type), numInputVectors=[1, e.pixels])
+
+
+def _duplicate(e: LaneEngine):
+    return oh().make_node("DuplicateStreams", ["x"], ["y", "z"], domain=DOM, NumChannels=e.ch, PE=e.n,
+                          NumOutputStreams=2, inputDataType=_finn_dtype(e.in_type),
+                          numInputVectors=[1, e.pixels])
+
+
+def _add(e: LaneEngine):
+    shape = [1, e.pixels, e.ch]
+    return oh().make_node("ElementwiseAdd", ["x", "z"], ["y"], domain=DOM,
+                          lhs_dtype=_finn_dtype(e.in_type), rhs_dtype=_finn_dtype(e.in_type),
+                          out_dtype=f"INT{e.sum_bits}", lhs_shape=shape, rhs_shape=shape,
+                          out_shape=shape, PE=e.n)
+
+
+# FINN's op for each of our engine kinds (a kind not here has no FINN model: se_scale)
+FINN_OPS: dict[str, Callable[[Any], Any]] = {
+    "mvau": _mvau, "swg": _swg, "width_convert": _width, "threshold": _threshold,
+    "pool": _pool, "duplicate": _duplicate, "add": _add,
+}
+
+
+def oh():
+    import onnx.helper
+
+    return onnx.helper
+
+
 def finn_node(n: Node):
     """A FINN custom op standing for the node, or None where FINN has no model."""
-    import onnx.helper as oh
     from qonnx.custom_op.registry import getCustomOp
 
-    e = n.engine()
-    dom = "finn.custom_op.fpgadataflow"
-    if isinstance(e, MVAU):
-        if e.groups != 1:
-            return None
-        out = e.result_type
-        node = oh.make_node("MVAU", ["x", "w"], ["y"], domain=dom, MW=e.mw, MH=e.mh, PE=e.pe,
-                            SIMD=e.simd, numInputVectors=[1, e.pixels],
-                            inputDataType=_finn_dtype(e.in_type), weightDataType=f"INT{e.w_bits}",
-                            outputDataType=_finn_dtype(out), ActVal=0, binaryXnorMode=0,
-                            noActivation=0 if e.out_type is not None else 1)
-    elif isinstance(e, SWG):
-        node = oh.make_node("ConvolutionInputGenerator_rtl", ["x"], ["y"], domain=dom + ".rtl",
-                            ConvKernelDim=[e.k, e.k], IFMChannels=e.ch,
-                            IFMDim=[e.ifm_h + 2 * e.pad, e.ifm_w + 2 * e.pad],
-                            OFMDim=[e.ofm_h, e.ofm_w], SIMD=e.in_n, Stride=[e.stride, e.stride],
-                            Dilation=[1, 1], inputDataType=_finn_dtype(e.dtype),
-                            outputDataType=_finn_dtype(e.dtype), depthwise=0)
-    elif isinstance(e, WidthConvert):
-        node = oh.make_node("StreamingDataWidthConverter", ["x"], ["y"], domain=dom,
-                            in_shape=[1, e.total], out_shape=[1, e.total],
-                            inWidth=e.in_n * e.dtype.bits, outWidth=e.out_n * e.dtype.bits,
-                            dataType=_finn_dtype(e.dtype))
-    else:
-        assert isinstance(e, Eltwise)
-        vec = [1, e.pixels]
-        if e.kind == "threshold":
-            assert e.out_type is not None
-            node = oh.make_node("Thresholding", ["x", "t"], ["y"], domain=dom, NumChannels=e.ch,
-                                PE=e.n, numSteps=(1 << e.out_type.bits) - 1,
-                                inputDataType=_finn_dtype(e.in_type),
-                                outputDataType=_finn_dtype(e.out_type), numInputVectors=vec,
-                                ActVal=e.out_type.min)
-        elif e.kind == "pool":
-            node = oh.make_node("GlobalAccPool", ["x"], ["y"], domain=dom, NumChannels=e.ch,
-                                PE=e.n, inputDataType=_finn_dtype(e.in_type), numInputVectors=vec)
-        elif e.kind == "duplicate":
-            node = oh.make_node("DuplicateStreams", ["x"], ["y", "z"], domain=dom,
-                                NumChannels=e.ch, PE=e.n, NumOutputStreams=2,
-                                inputDataType=_finn_dtype(e.in_type), numInputVectors=vec)
-        elif e.kind == "add":
-            shape = [1, e.pixels, e.ch]
-            node = oh.make_node("ElementwiseAdd", ["x", "z"], ["y"], domain=dom,
-                                lhs_dtype=_finn_dtype(e.in_type), rhs_dtype=_finn_dtype(e.in_type),
-                                out_dtype=f"INT{e.sum_bits}", lhs_shape=shape, rhs_shape=shape,
-                                out_shape=shape, PE=e.n)
-        else:
-            return None
-    return getCustomOp(node)
+    make = FINN_OPS.get(n.kind)
+    node = make(n.engine()) if make is not None else None
+    return getCustomOp(node) if node is not None else None
 
 
 def compare(acc: Accelerator) -> list[dict[str, Any]]:

@@ -33,8 +33,8 @@ from typing import Any, Optional
 import numpy as np
 
 from hls.csim import CXX, CsimError, compile_flags, run_compiler
-from hls.engines import MVAU, SWG, Eltwise, IntType, WidthConvert
-from hls.layout import lane_thresholds, mvau_thresholds, mvau_weights
+from hls.engines import MVAU, SWG, Eltwise, IntType, LaneEngine, WidthConvert
+from hls.layout import mvau_thresholds, mvau_weights
 from hls.paths import INCLUDE_DIR, TB_DIR
 from model.argtypes import positive_float
 
@@ -70,49 +70,59 @@ def _thresholds(rng, lo: int, hi: int, ch: int, nt: int, bits: int) -> np.ndarra
     return np.sort(np.clip(rng.integers(lo - 2, hi + 3, (ch, nt)), t.min, t.max), axis=1)
 
 
+def _swg_reference(e: SWG, rng) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
+    from hls import intops
+
+    x = _codes(rng, e.dtype, (FRAMES, e.ifm_h, e.ifm_w, e.ch))
+    win = intops.windows(x, e.k, e.stride, e.pad)  # N, OH, OW, k, k, C
+    g = e.ch // e.gs
+    win = win.reshape(*win.shape[:5], g, e.gs).transpose(0, 1, 2, 5, 3, 4, 6)
+    return [x.reshape(FRAMES, -1)], [win.reshape(FRAMES, -1)], {}
+
+
+def _mvau_reference(e: MVAU, rng) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
+    from hls import intops
+
+    x = _codes(rng, e.in_type, (FRAMES, e.pixels, e.groups, e.mw))
+    w = _codes(rng, IntType(e.w_bits, True), (e.groups * e.mh, e.mw))
+    acc = np.einsum("npgi,goi->npgo", x, w.reshape(e.groups, e.mh, e.mw)).reshape(FRAMES, e.pixels, -1)
+    thr = _thresholds(rng, int(acc.min()), int(acc.max()), e.channels_out, e.nt, e.acc + 1)
+    y = intops.multithreshold(acc, thr, e.out_bias)
+    return ([x.reshape(FRAMES, -1)], [y.reshape(FRAMES, -1)],
+            {"W": mvau_weights(w, e), "T": mvau_thresholds(thr, e)})
+
+
+def _width_reference(e: WidthConvert, rng) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
+    x = _codes(rng, e.dtype, (FRAMES, e.total))
+    return [x], [x], {}
+
+
+def _lane_reference(e: LaneEngine, rng) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
+    """Any lane engine through its own integer semantics (`execute`): random codes on each
+    input port (N x PIXELS x 1 x C, or the gates N x 1 x 1 x C), thresholds spread over the
+    values they compare."""
+    fin, _ = e.ports()
+    ins = [_codes(rng, IntType.parse(dt), (FRAMES, words * n // e.ch, 1, e.ch)) for n, dt, words in fin]
+    params: dict[str, np.ndarray] = {}
+    specs = e.param_specs()
+    if "thresholds" in specs:
+        v = e.pre_threshold(ins, params)
+        (shape,), t = specs["thresholds"]
+        params["thresholds"] = _thresholds(rng, int(v.min()), int(v.max()), shape[0], shape[1], t.bits)
+    outs = e.execute(ins, params)
+    return ([a.reshape(FRAMES, -1) for a in ins], [y.reshape(FRAMES, -1) for y in outs],
+            {k.upper(): a for k, a in e.layout(params).items()})
+
+
+# the plain reference of each kind whose stream order is not its integer semantics' (a window
+# generator's words, an engine fed straight from vectors); every other kind: _lane_reference
+REFERENCES = {"swg": _swg_reference, "mvau": _mvau_reference, "width_convert": _width_reference}
+
+
 def reference(e, rng) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
     """(inputs per port, expected outputs per port, parameter arrays in engine layout), each
     port as FRAMES x (words * n) codes in stream order."""
-    from hls import intops
-
-    if isinstance(e, SWG):
-        x = _codes(rng, e.dtype, (FRAMES, e.ifm_h, e.ifm_w, e.ch))
-        win = intops.windows(x, e.k, e.stride, e.pad)  # N, OH, OW, k, k, C
-        g = e.ch // e.gs
-        win = win.reshape(*win.shape[:5], g, e.gs).transpose(0, 1, 2, 5, 3, 4, 6)
-        return [x.reshape(FRAMES, -1)], [win.reshape(FRAMES, -1)], {}
-    if isinstance(e, MVAU):
-        x = _codes(rng, e.in_type, (FRAMES, e.pixels, e.groups, e.mw))
-        w = _codes(rng, IntType(e.w_bits, True), (e.groups * e.mh, e.mw))
-        acc = np.einsum("npgi,goi->npgo", x, w.reshape(e.groups, e.mh, e.mw)).reshape(FRAMES, e.pixels, -1)
-        thr = _thresholds(rng, int(acc.min()), int(acc.max()), e.channels_out, e.nt, e.acc + 1)
-        y = intops.multithreshold(acc, thr, e.out_bias)
-        return ([x.reshape(FRAMES, -1)], [y.reshape(FRAMES, -1)],
-                {"W": mvau_weights(w, e), "T": mvau_thresholds(thr, e)})
-    if isinstance(e, WidthConvert):
-        x = _codes(rng, e.dtype, (FRAMES, e.total))
-        return [x], [x], {}
-    x = _codes(rng, e.in_type, (FRAMES, e.pixels, e.ch))
-    if e.kind == "duplicate":
-        return [x.reshape(FRAMES, -1)], [x.reshape(FRAMES, -1)] * 2, {}
-    if e.kind == "pool":
-        return [x.reshape(FRAMES, -1)], [x.sum(axis=1)], {}
-    ins = [x]
-    if e.kind == "add":
-        b = _codes(rng, e.in_type, x.shape)
-        ins.append(b)
-        v = x + b
-    elif e.kind == "se_scale":
-        assert e.gate_type is not None
-        gate = _codes(rng, e.gate_type, (FRAMES, e.ch))
-        ins.append(gate)
-        v = x * gate[:, None, :]
-    else:
-        v = x
-    assert e.out_type is not None
-    thr = _thresholds(rng, int(v.min()), int(v.max()), e.ch, (1 << e.out_type.bits) - 1, e.sum_bits + 1)
-    y = intops.multithreshold(v, thr, e.out_type.min)
-    return [a.reshape(FRAMES, -1) for a in ins], [y.reshape(FRAMES, -1)], {"T": lane_thresholds(thr, e.n)}
+    return REFERENCES.get(e.kind, _lane_reference)(e, rng)
 
 
 # ---- generated sources ---------------------------------------------------------------------------

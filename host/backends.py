@@ -103,15 +103,17 @@ class PynqBackend:
             self.dma.sendchannel.transfer(self.in_buf)  # flushes in_buf, then starts MM2S
             self._wait(self.dma.sendchannel, "input")
             self._wait(self.dma.recvchannel, "output")
-            got = self.dma.mmio.read(S2MM_LENGTH)
+            got = self.dma.recvchannel.transferred  # set by pynq's wait(), which invalidated out_buf
             if got != want:
                 raise BackendError(f"the board returned {got} bytes for image {i}, the description "
                                    f"expects {want} ({self.channels} channels): mismatched bitstream")
-            self.out_buf.invalidate()
             out[i] = self.out_buf
         return out
 
     def _wait(self, channel, what: str) -> None:
+        """pynq's channel.wait() once the channel is idle: it has no timeout, so the channel is
+        polled here first (a bitstream that never answers ends with a message, not a hang);
+        wait() then records `transferred` and invalidates a receive buffer."""
         t0 = time.perf_counter()
         while not channel.idle:
             if channel.error:
@@ -127,10 +129,10 @@ class PynqBackend:
                                       (0x20, "slave"), (0x40, "decode (invalid address)")) if sr & bit]
             raise BackendError(f"the {what} DMA channel stopped with an error: "
                                f"{', '.join(kinds) or 'unknown'} (status {sr:#x})")
+        channel.wait()
 
 
-# AXI DMA registers read directly: S2MM bytes received, each channel's status.
-S2MM_LENGTH = bd.DMA_REGS["S2MM_LENGTH"]
+# AXI DMA registers read directly: each channel's status (to name its error).
 DMASR = {"input": bd.DMA_REGS["MM2S_DMASR"], "output": bd.DMA_REGS["S2MM_DMASR"]}
 
 

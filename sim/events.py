@@ -97,24 +97,12 @@ def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
     cons = [p.consume.tolist() for p in progs]
     prod = [p.produce.tolist() for p in progs]
     lat = [p.latency for p in progs]
-    fifo_names = sorted({s for p in progs for s in p.inputs + p.outputs})
-    fidx = {s: i for i, s in enumerate(fifo_names)}
+    wire = _wire(progs, depths)
+    fifo_names, fidx, depth, producer, consumer, ins, outs = \
+        wire.names, wire.index, wire.depth, wire.producer, wire.consumer, wire.ins, wire.outs
     F = len(fifo_names)
-    count = [0] * F  # visible words
+    count = list(wire.initial)  # visible words
     inflight = [0] * F
-    depth = [depths.get(s, UNBOUNDED) for s in fifo_names]
-    producer = [-1] * F
-    consumer = [-1] * F
-    ins = [[fidx[s] for s in p.inputs] for p in progs]
-    outs = [[fidx[s] for s in p.outputs] for p in progs]
-    for i in range(P):
-        for f in ins[i]:
-            consumer[f] = i
-        for f in outs[i]:
-            producer[f] = i
-    for p in progs:
-        for s, k in p.initial.items():
-            count[fidx[s]] += k
     stats = [ProcStats(p.name, p.kind) for p in progs]
     fstats = [FifoStats(s, depth[fidx[s]]) for s in fifo_names]
     total_jobs = [jobs[i] * frames for i in range(P)]
@@ -214,25 +202,63 @@ def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
         if nxt[i] == total_jobs[i]:
             stats[i].finished = end + lat[i]
 
-    deadlock = None
     unfinished = [i for i in range(P) if nxt[i] < total_jobs[i]]
-    if unfinished:
-        lines, streams, full = [], set(), set()
-        waiting = {i for i in unfinished if not busy[i]}
-        for i in sorted(waiting):
-            j = nxt[i] % jobs[i]
-            for k, f in enumerate(outs[i]):
-                if prod[i][j][k] and count[f] + inflight[f] + prod[i][j][k] > depth[f]:
-                    lines.append(f"{progs[i].name}: waits for room in {fifo_names[f]} "
-                                 f"(full: {count[f] + inflight[f]}/{depth[f]})")
-                    streams.add(fifo_names[f])
-                    full.add(fifo_names[f])
-            for k, f in enumerate(ins[i]):
-                # a starved process belongs to the deadlock when its producer waits as well
-                if count[f] < cons[i][j][k] and producer[f] in waiting:
-                    lines.append(f"{progs[i].name}: waits for input {fifo_names[f]} "
-                                 f"(holds {count[f]}, needs {cons[i][j][k]})")
-                    streams.add(fifo_names[f])
-        deadlock = Deadlock(t, lines, sorted(streams), sorted(full))
+    deadlock = _deadlock(progs, wire, unfinished, busy, [nxt[i] % jobs[i] for i in range(P)], cons, prod,
+                         count, inflight, t) if unfinished else None
     return SimResult(frames, {p.name: s for p, s in zip(progs, stats)},
                      {f.name: f for f in fstats}, deadlock, t, progs[-1].name)
+
+
+@dataclass
+class _Wiring:
+    """The FIFOs by index: names, depths, producer and consumer process of each, the FIFOs
+    each process reads and writes, and the tokens in each at cycle 0."""
+
+    names: list[str]
+    index: dict[str, int]
+    depth: list[int]
+    producer: list[int]
+    consumer: list[int]
+    ins: list[list[int]]
+    outs: list[list[int]]
+    initial: list[int]
+
+
+def _wire(progs: list[Program], depths: dict[str, int]) -> _Wiring:
+    names = sorted({s for p in progs for s in p.inputs + p.outputs})
+    idx = {s: i for i, s in enumerate(names)}
+    w = _Wiring(names, idx, [depths.get(s, UNBOUNDED) for s in names], [-1] * len(names),
+                [-1] * len(names), [[idx[s] for s in p.inputs] for p in progs],
+                [[idx[s] for s in p.outputs] for p in progs], [0] * len(names))
+    for i in range(len(progs)):
+        for f in w.ins[i]:
+            w.consumer[f] = i
+        for f in w.outs[i]:
+            w.producer[f] = i
+    for p in progs:
+        for s, k in p.initial.items():
+            w.initial[idx[s]] += k
+    return w
+
+
+def _deadlock(progs: list[Program], w: _Wiring, unfinished: list[int], busy: list[bool],
+              job: list[int], cons: list, prod: list, count: list[int], inflight: list[int],
+              t: int) -> Deadlock:
+    """Who waits for what when the event queue ran dry with processes unfinished."""
+    lines, streams, full = [], set(), set()
+    waiting = {i for i in unfinished if not busy[i]}
+    for i in sorted(waiting):
+        j = job[i]
+        for k, f in enumerate(w.outs[i]):
+            if prod[i][j][k] and count[f] + inflight[f] + prod[i][j][k] > w.depth[f]:
+                lines.append(f"{progs[i].name}: waits for room in {w.names[f]} "
+                             f"(full: {count[f] + inflight[f]}/{w.depth[f]})")
+                streams.add(w.names[f])
+                full.add(w.names[f])
+        for k, f in enumerate(w.ins[i]):
+            # a starved process belongs to the deadlock when its producer waits as well
+            if count[f] < cons[i][j][k] and w.producer[f] in waiting:
+                lines.append(f"{progs[i].name}: waits for input {w.names[f]} "
+                             f"(holds {count[f]}, needs {cons[i][j][k]})")
+                streams.add(w.names[f])
+    return Deadlock(t, lines, sorted(streams), sorted(full))

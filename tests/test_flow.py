@@ -79,6 +79,7 @@ def test_build_folder_holds_description_sources_tcl_and_reports(tiny_build):
     assert Wccn.load(out / "scoring.npz").dim == acc.output["channels"]
     finn = json.loads((out / "reports" / "finn_estimates.json").read_text())
     assert any(r["finn"] is not None for r in finn) and any(r["note"] == "no FINN model" for r in finn)
+    assert not [r for r in finn if r["note"].startswith("FINN error")]  # every op FINN models, FINN took
     # FINN's own analyses see every engine, registered as FINN custom ops (flow/finn_ops.py)
     fa = json.loads((out / "reports" / "finn_analyses.json").read_text())
     assert fa["exp_cycles_per_layer"] == {n.name: n.engine().cycles() for n in acc.nodes}

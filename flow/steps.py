@@ -248,11 +248,13 @@ def step_range(start: Optional[str], stop: Optional[str]) -> list[tuple[str, Ste
 def restore(st: BuildState, cfg, start: str) -> BuildState:
     """The state a step finds when the steps before it ran in an earlier build of this folder."""
     k = NAMES.index(start)
-    need = st.folder / ("accelerator.json" if k >= NAMES.index("generate_hls") else
-                        FOLDED if k >= NAMES.index("streamline") else "model.qonnx")
-    if k > 0 and not need.is_file():
-        raise StepError(f"--start-step {start}: {need.name} is not in the build folder (it needs "
-                        f"{RESUMABLE[start]} from the steps before it); run those steps first")
+    need = [Path("accelerator.json") if k >= NAMES.index("generate_hls") else
+            FOLDED if k >= NAMES.index("streamline") else Path("model.qonnx")]
+    need += [SIZING] if k >= NAMES.index("estimate") else []
+    for f in need:
+        if k > 0 and not (st.folder / f).is_file():
+            raise StepError(f"--start-step {start}: {f.name} is not in the build folder (it needs "
+                            f"{RESUMABLE[start]} from the steps before it); run those steps first")
     if 0 < k < NAMES.index("generate_hls"):
         from flow.streamline import load_export, metadata
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 
 import finn.custom_op.fpgadataflow as _fd
 import finn.custom_op.fpgadataflow.hls as _fd_hls

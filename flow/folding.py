@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
-from hls.accel import Accelerator, DescriptionError, Node
+from hls.accel import Accelerator, DescriptionError
 from hls.boards import Board
 from hls.estimate import DesignEstimate, estimate, place_memories
 from flow.lowering import Folding, lower

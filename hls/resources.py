@@ -19,7 +19,7 @@ a model (see sim/README.md for how they differ).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 LUTRAM_MAX_BITS = 4096  # memories up to this size live in distributed RAM
 LUTS_PER_BRAM18 = 180  # exchange rate for shallow memories: about half a BRAM18's board share

@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -287,8 +286,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: make hls-check needs AMD Vitis HLS (vitis_hls, 2024.2) on PATH; it is not.\n"
               f"Wrote the check sources for {len(chosen)} engines into {a.out} and would run:\n  "
               + "\n  ".join(" ".join(c) for c in cmds)
-              + f"\nthen compare each report's II and latency with hls/engines/ "
-                f"(python -m hls.vendor_check --csim-only runs the testbenches with g++).",
+              + "\nthen compare each report's II and latency with hls/engines/ "
+                "(python -m hls.vendor_check --csim-only runs the testbenches with g++).",
               file=sys.stderr)
         return 3
     rows, failed = [], 0

@@ -20,7 +20,6 @@ numpy only (plus pynq on a board, g++ for the C-sim backend).
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, field

@@ -6,7 +6,6 @@ problem, or in the clean result; never a crash, a traceback from a library or a 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 

@@ -116,9 +116,9 @@ def step_fold(st: BuildState, cfg) -> BuildState:
     (st.folder / SIZING).write_text(json.dumps(st.sizing.as_dict(), indent=1))
     st.said = (f"folded for {st.board.name}: {st.clock * 1e6 / fr.cycles_per_frame:.1f} FPS estimated; "
                f"sized {len(st.acc.streams)} FIFOs by simulation ({st.sizing.describe()})")
-    over = estimate(st.acc).over(st.board, cfg.fraction)
-    if over:
-        u = estimate(st.acc).utilisation(st.board)
+    est = estimate(st.acc)
+    if est.over(st.board, cfg.fraction):
+        u = est.utilisation(st.board)
         st.said += (f"\n[flow] warning: the design does not fit {cfg.fraction:.0%} of {st.board.name} by "
                     f"the estimate (" + ", ".join(f"{k} {100 * v:.0f}%" for k, v in u.items() if k != "FF")
                     + "); `bitstream` refuses it")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hls.accel import Accelerator, Node, port_formats
-from hls.engines import IntType
+from hls.engines import IntType, word_type
 
 
 def ident(name: str) -> str:
@@ -33,7 +33,7 @@ def stream_ident(name: str) -> str:
 
 def _stype(acc: Accelerator, stream: str) -> str:
     s = acc.stream(stream)
-    return f"vg::Word<{IntType.parse(s.dtype).cpp()}, {s.n}>"
+    return word_type(s.n, s.dtype)
 
 
 def param_arrays(n: Node) -> list[tuple[str, str, tuple[int, ...]]]:
@@ -57,9 +57,8 @@ def node_function(n: Node) -> str:
     the engine's call."""
     e = n.engine()
     fin, fout = port_formats(n, e)
-    word = lambda nn, dt: f"vg::Word<{IntType.parse(dt).cpp()}, {nn}>"  # noqa: E731
-    ins = [f"hls::stream<{word(nn, dt)} >& in{i}" for i, (nn, dt, _) in enumerate(fin)]
-    outs = [f"hls::stream<{word(nn, dt)} >& out{i}" for i, (nn, dt, _) in enumerate(fout)]
+    ins = [f"hls::stream<{word_type(nn, dt)} >& in{i}" for i, (nn, dt, _) in enumerate(fin)]
+    outs = [f"hls::stream<{word_type(nn, dt)} >& out{i}" for i, (nn, dt, _) in enumerate(fout)]
     sig = f"inline void node_{ident(n.name)}({', '.join(ins + outs)})"
     body = e.hls_call([f"in{i}" for i in range(len(fin))], [f"out{i}" for i in range(len(fout))],
                       {key: array_name(n, key) for key, _, _ in e.param_arrays()})

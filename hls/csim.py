@@ -21,7 +21,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from hls.engines import MVAU, SWG, Engine, EngineError, IntType, WidthConvert, acc_type, weight_type
+from hls.engines import (MVAU, SWG, Engine, EngineError, IntType, WidthConvert, acc_type, weight_type,
+                         word_type)
 from hls.layout import mvau_thresholds, mvau_weights
 from hls.paths import INCLUDE_DIR, ap_types_dir
 
@@ -235,11 +236,11 @@ class PortInstance:
                          f"(&{key.upper()}{'[0]' * len(shape)})[i] = ({t})arrays[{j}][i]; }}")
         lines.append("  for (int f = 0; f < frames; f++) {")
         for p, (n, dt, words) in enumerate(fin):
-            w, t = f"vg::Word<{IntType.parse(dt).cpp()}, {n}>", IntType.parse(dt).cpp()
+            w, t = word_type(n, dt), IntType.parse(dt).cpp()
             lines += [f"    hls::stream<{w} > in{p};",
                       f"    for (long i = 0; i < {words}L; i++) {{ {w} wd; for (int k = 0; k < {n}; k++) {{ "
                       f"wd.v[k] = ({t})ins[{p}][((long)f * {words}L + i) * {n} + k]; }} in{p}.write(wd); }}"]
-        lines += [f"    hls::stream<vg::Word<{IntType.parse(dt).cpp()}, {n}> > out{p};"
+        lines += [f"    hls::stream<{word_type(n, dt)} > out{p};"
                   for p, (n, dt, _) in enumerate(fout)]
         call = e.hls_call([f"in{p}" for p in range(len(fin))], [f"out{p}" for p in range(len(fout))],
                           {key: key.upper() for key, _, _ in arrays})
@@ -247,7 +248,7 @@ class PortInstance:
         lines += [f"    if (!in{p}.empty()) return 1;" for p in range(len(fin))]
         for p, (n, dt, words) in enumerate(fout):
             lines += [f"    if ((long)out{p}.size() != {words}L) return 3;",
-                      f"    for (long i = 0; i < {words}L; i++) {{ vg::Word<{IntType.parse(dt).cpp()}, {n}> wd = "
+                      f"    for (long i = 0; i < {words}L; i++) {{ {word_type(n, dt)} wd = "
                       f"out{p}.read(); for (int k = 0; k < {n}; k++) {{ "
                       f"outs[{p}][((long)f * {words}L + i) * {n} + k] = (int64_t)wd.v[k]; }} }}"]
         lines += ["  }", "  return 0;", "}"]

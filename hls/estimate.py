@@ -5,7 +5,6 @@ simulator's report and the flow's report (one definition)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from hls.accel import Accelerator, Node
 from hls.boards import Board
@@ -15,10 +14,6 @@ from hls import resources as R
 def node_resources(n: Node, e=None) -> R.Resources:
     """The node's engine's estimate with the node's memory and MAC styles."""
     return (e if e is not None else n.engine()).resources(n.memory, n.mac)
-
-
-def node_cycles(n: Node, e=None) -> int:
-    return (e if e is not None else n.engine()).cycles()
 
 
 def node_buffer_bits(n: Node, e=None) -> dict[str, int]:

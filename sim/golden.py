@@ -75,7 +75,7 @@ def random_params(acc: Accelerator, x: np.ndarray, seed: int = 0) -> dict[str, d
             shapes, wt = specs["weights"]
             params[n.name] = {"weights": rng.integers(wt.min + 1, wt.max + 1, shapes[0])}
         if "thresholds" in specs:
-            raw = e.pre_threshold(ins, params[n.name] if n.name in params else {}, window)
+            raw = e.pre_threshold(ins, params.get(n.name, {}), window)
             nt = specs["thresholds"][0][0][1]
             flat = raw.reshape(-1, raw.shape[-1]).astype(np.float64)
             q = np.quantile(flat, np.linspace(0.02, 0.98, nt), axis=0).T  # C x NT

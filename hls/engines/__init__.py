@@ -6,7 +6,7 @@ iteration = one cycle); the schedule check (hls/schedule.py) counts them in the 
 
 from hls.engines.base import (REGISTRY, S, TYPE_FIELDS, Engine, EngineError, FrameBuffer, IntType, JobRun, ParamSpecs,
                               Ports, Process, acc_bits, acc_type, clog2, engine_class, kinds,
-                              legal_foldings, register, threshold_out, weight_type)
+                              legal_foldings, register, threshold_out, weight_type, word_type)
 from hls.engines.swg import SWG
 from hls.engines.mvau import MVAU
 from hls.engines.lanes import (Add, Duplicate, Eltwise, LaneEngine, Pool, SEScale, Threshold,
@@ -15,6 +15,6 @@ from hls.engines.width import WidthConvert
 
 __all__ = ["REGISTRY", "S", "TYPE_FIELDS", "Engine", "EngineError", "FrameBuffer", "IntType", "JobRun", "ParamSpecs",
            "Ports", "Process", "acc_bits", "acc_type", "clog2", "engine_class", "kinds",
-           "legal_foldings", "register", "threshold_out", "weight_type", "SWG", "MVAU", "Add",
+           "legal_foldings", "register", "threshold_out", "weight_type", "word_type", "SWG", "MVAU", "Add",
            "Duplicate", "Eltwise", "LaneEngine", "Pool", "SEScale", "Threshold", "Thresholded",
            "WidthConvert"]

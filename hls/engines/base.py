@@ -13,7 +13,7 @@ adds a toy kind that way).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Optional, Sequence
 
 S = 8  # channels per group of a variable group convolution
@@ -62,6 +62,11 @@ class IntType:
         if s.startswith("int"):
             return IntType(int(s[3:]), True)
         raise EngineError(f"datatype {s!r}: expected intN or uintN")
+
+
+def word_type(n: int, dtype: str) -> str:
+    """The C++ type of a stream word of `n` elements of datatype `dtype` ("int4")."""
+    return f"vg::Word<{IntType.parse(dtype).cpp()}, {n}>"
 
 
 def acc_bits(terms: int, inp: IntType, w_bits: int) -> int:
@@ -218,10 +223,6 @@ class Engine:
             if d.get(k) is not None:
                 d[k] = str(IntType(**d[k]))
         return d
-
-    @classmethod
-    def param_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
 
     # ---- streams and schedule ------------------------------------------------------------------
     def ports(self) -> Ports:

@@ -146,7 +146,9 @@ class VarGNetEngine_hls(VarGNetEngine, HLSBackend):
         self.code_gen_dict["$DOCOMPUTE$"] = [self._call()]
 
     def blackboxfunction(self):
-        self.code_gen_dict["$BLACKBOXFUNCTION$"] = [self._call().split("{")[0].strip()]
+        from hls.codegen import node_signature
+
+        self.code_gen_dict["$BLACKBOXFUNCTION$"] = [node_signature(self._node())]
 
     def _call(self) -> str:
         """The same node function the generated network.h holds (hls/codegen.py)."""

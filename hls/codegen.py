@@ -51,18 +51,26 @@ def array_name(n: Node, key: str) -> str:
     return f"{key.upper()}_{ident(n.name)}"
 
 
-def node_function(n: Node) -> str:
-    """The node's HLS function: its ports' stream types come from the engine's port formats
-    (which the description's streams must match, hls/accel.py validates that); its body is
-    the engine's call."""
-    e = n.engine()
-    fin, fout = port_formats(n, e)
+def node_signature(n: Node) -> str:
+    """`inline void node_<name>(streams...)`: the node function's declaration."""
+    fin, fout = port_formats(n, n.engine())
     ins = [f"hls::stream<{word_type(nn, dt)} >& in{i}" for i, (nn, dt, _) in enumerate(fin)]
     outs = [f"hls::stream<{word_type(nn, dt)} >& out{i}" for i, (nn, dt, _) in enumerate(fout)]
-    sig = f"inline void node_{ident(n.name)}({', '.join(ins + outs)})"
-    body = e.hls_call([f"in{i}" for i in range(len(fin))], [f"out{i}" for i in range(len(fout))],
-                      {key: array_name(n, key) for key, _, _ in e.param_arrays()})
-    return f"// {n.kind} {n.name} (layer {n.layer})\n{sig} {{\n  {body}\n}}\n"
+    return f"inline void node_{ident(n.name)}({', '.join(ins + outs)})"
+
+
+def node_function(n: Node) -> str:
+    """The node's config struct and HLS function: its ports' stream types come from the
+    engine's port formats (which the description's streams must match, hls/accel.py validates
+    that); its body is the engine's one-line call with that config."""
+    e = n.engine()
+    fin, fout = port_formats(n, e)
+    sig = node_signature(n)
+    cfg, body = e.hls_code(f"cfg_{ident(n.name)}", [f"in{i}" for i in range(len(fin))],
+                           [f"out{i}" for i in range(len(fout))],
+                           {key: array_name(n, key) for key, _, _ in e.param_arrays()})
+    cfg = cfg + "\n" if cfg else ""
+    return f"// {n.kind} {n.name} (layer {n.layer})\n{cfg}{sig} {{\n  {body}\n}}\n"
 
 
 def network_header(acc: Accelerator) -> str:

@@ -21,8 +21,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from hls.engines import (MVAU, SWG, Engine, EngineError, IntType, WidthConvert, acc_type, weight_type,
-                         word_type)
+from hls.engines import MVAU, SWG, Engine, EngineError, IntType, WidthConvert, word_type
 from hls.layout import mvau_thresholds, mvau_weights
 from hls.paths import INCLUDE_DIR, ap_types_dir
 
@@ -90,9 +89,16 @@ def run_compiler(cmd: Sequence[str], what: str) -> subprocess.CompletedProcess:
                         f"{what} needs g++ (or set CXX to one)") from None
 
 
+# Many libraries share one process, and their template instances share mangled names
+# (vg::mvau<cfg_x> for different structs cfg_x of one name): -fno-gnu-unique keeps each
+# library's static locals (line buffers, frame buffers) its own under ctypes' RTLD_LOCAL,
+# where g++'s default STB_GNU_UNIQUE binding would give every library the first one's.
+SHARED_FLAGS = ("-fPIC", "-fno-gnu-unique", "-shared")
+
+
 def build_shared(source: str, flags: Sequence[str], tag: str = "lib") -> Path:
     """Compiles C++ source into a cached shared library; returns its path."""
-    key = hashlib.sha256("\0".join([source, _headers_digest(), CXX, *flags]).encode()).hexdigest()[:20]
+    key = hashlib.sha256("\0".join([source, _headers_digest(), CXX, *flags, *SHARED_FLAGS]).encode()).hexdigest()[:20]
     out = CACHE_DIR / f"{tag}-{key}.so"
     if cached_artifact(out):
         return out
@@ -101,7 +107,7 @@ def build_shared(source: str, flags: Sequence[str], tag: str = "lib") -> Path:
         src = Path(tmp) / f"{tag}.cpp"
         src.write_text(source)
         so = Path(tmp) / f"{tag}.so"
-        cmd = [CXX, *flags, "-fPIC", "-shared", str(src), "-o", str(so)]
+        cmd = [CXX, *flags, *SHARED_FLAGS, str(src), "-o", str(so)]
         r = run_compiler(cmd, tag)
         if r.returncode != 0:
             raise CsimError(f"g++ failed for {tag} ({src}):\n{r.stderr[-4000:]}")
@@ -134,20 +140,24 @@ class ConvInstance:
 
     def cpp(self, fn: str) -> str:
         m, s = self.mvau, self.swg
-        tt = acc_type(m.acc)
-        nt = max(m.nt, 1)
+        # the engine's arrays (weights "w", thresholds "t" unless vg::no_activation): C++ name,
+        # the extern function's argument that fills it
+        names = {"w": ("W", "w"), "t": ("THR", "thr")}
+        arrays = m.param_arrays()
+        src = "s_vec" if s is None else "s_win"
+        m_cfg, m_call = m.hls_code("cfg_mvau", [src], ["s_out"], {k: names[k][0] for k, _, _ in arrays})
+        s_cfg, s_call = s.hls_code("cfg_swg", ["s_in"], ["s_win"], {}) if s is not None else ("", "")
         lines = [
             f"// {fn}: {self}",
             f"namespace {fn}_ns {{",
-            f"typedef {m.in_type.cpp()} TI; typedef {weight_type(m.w_bits)} TW;",
-            f"typedef {tt} TT; typedef {m.result_type.cpp()} TO;",
-            f"static TW W[{m.pe}][{m.groups * m.nf * m.sf}][{m.simd}];",
-            f"static TT THR[{m.pe}][{m.groups * m.nf}][{nt}];",
+            m_cfg, s_cfg,
+            f"typedef {m.in_type.cpp()} TI; typedef {m.result_type.cpp()} TO;",
+            *[f"static {t} {names[k][0]}{''.join(f'[{d}]' for d in shape)};" for k, t, shape in arrays],
             "}",
             f'extern "C" int {fn}(const int64_t* x, int64_t* y, const int64_t* w, const int64_t* thr, int frames) {{',
             f"  using namespace {fn}_ns;",
-            f"  for (long i = 0; i < {m.pe * m.groups * m.nf * m.sf * m.simd}L; i++) {{ (&W[0][0][0])[i] = (TW)w[i]; }}",
-            f"  for (long i = 0; i < {m.pe * m.groups * m.nf * nt}L; i++) {{ (&THR[0][0][0])[i] = (TT)thr[i]; }}",
+            *[f"  for (long i = 0; i < {int(np.prod(shape))}L; i++) {{ (&{names[k][0]}[0][0][0])[i] = "
+              f"({t}){names[k][1]}[i]; }}" for k, t, shape in arrays],
             "  for (int f = 0; f < frames; f++) {",
         ]
         if s is not None:
@@ -158,10 +168,9 @@ class ConvInstance:
                 f"    const int64_t* xf = x + (long)f * {s.ifm_h * s.ifm_w * s.ch}L;",
                 f"    for (int i = 0; i < {n_in_words}; i++) {{ vg::Word<TI, {s.in_n}> wd;",
                 f"      for (int k = 0; k < {s.in_n}; k++) {{ wd.v[k] = (TI)xf[i * {s.in_n} + k]; }} s_in.write(wd); }}",
-                "    VG_STAGE(0); " + s.hls_call(["s_in"], ["s_win"], {}),
+                "    VG_STAGE(0); " + s_call,
                 "    if (!s_in.empty()) return 1;",
             ]
-            src = "s_win"
         else:
             lines += [
                 f"    hls::stream<vg::Word<TI, {m.simd}> > s_vec; hls::stream<vg::Word<TO, {m.pe}> > s_out;",
@@ -169,9 +178,8 @@ class ConvInstance:
                 f"    for (int i = 0; i < {m.in_words()}; i++) {{ vg::Word<TI, {m.simd}> wd;",
                 f"      for (int k = 0; k < {m.simd}; k++) {{ wd.v[k] = (TI)xf[i * {m.simd} + k]; }} s_vec.write(wd); }}",
             ]
-            src = "s_vec"
         lines += [
-            f"    VG_STAGE({0 if s is None else 1}); " + m.hls_call([src], ["s_out"], {"w": "W", "t": "THR"}),
+            f"    VG_STAGE({0 if s is None else 1}); " + m_call,
             f"    if (!{src}.empty()) return 2;",
             f"    int64_t* yf = y + (long)f * {m.pixels * m.channels_out}L;",
             f"    for (int i = 0; i < {m.out_words()}; i++) {{ if (s_out.empty()) return 3;",
@@ -207,8 +215,8 @@ class ConvInstance:
                                  f"{None if thr is None else thr.shape}")
             _codes(thr, IntType(m.acc + 1, True), "thresholds")
             tl = mvau_thresholds(thr.astype(np.int64), m)
-        else:
-            tl = np.zeros((m.pe, m.groups * m.nf, 1), np.int64)
+        else:  # no table (vg::no_activation): the pointer is not read
+            tl = np.zeros(1, np.int64)
         y = np.zeros(out_shape, np.int64)
         _call(fn, x, y, wl, tl, n)
         return y
@@ -227,7 +235,9 @@ class PortInstance:
         e = self.e
         fin, fout = e.ports()
         arrays = e.param_arrays()
-        lines = [f"// {fn}: {e}", f"namespace {fn}_ns {{"]
+        cfg, call = e.hls_code("cfg", [f"in{p}" for p in range(len(fin))],
+                               [f"out{p}" for p in range(len(fout))], {key: key.upper() for key, _, _ in arrays})
+        lines = [f"// {fn}: {e}", f"namespace {fn}_ns {{", cfg]
         lines += [f"static {t} {key.upper()}{''.join(f'[{d}]' for d in shape)};" for key, t, shape in arrays]
         lines += ["}", f'extern "C" int {fn}(const int64_t* const* ins, int64_t* const* outs, '
                        f"const int64_t* const* arrays, int frames) {{", f"  using namespace {fn}_ns;"]
@@ -242,8 +252,6 @@ class PortInstance:
                       f"wd.v[k] = ({t})ins[{p}][((long)f * {words}L + i) * {n} + k]; }} in{p}.write(wd); }}"]
         lines += [f"    hls::stream<{word_type(n, dt)} > out{p};"
                   for p, (n, dt, _) in enumerate(fout)]
-        call = e.hls_call([f"in{p}" for p in range(len(fin))], [f"out{p}" for p in range(len(fout))],
-                          {key: key.upper() for key, _, _ in arrays})
         lines.append("    VG_STAGE(0); " + call)
         lines += [f"    if (!in{p}.empty()) return 1;" for p in range(len(fin))]
         for p, (n, dt, words) in enumerate(fout):

@@ -46,7 +46,7 @@ class Negate(LaneEngine):
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
         return [g.node("Neg", ins, "neg")]
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
         ti, to = self.types()
         return "\n".join([
             "{",

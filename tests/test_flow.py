@@ -288,7 +288,9 @@ def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build):
     assert '#include "vg_mvau.h"' in op.code_gen_dict["$GLOBALS$"]
     call = op.code_gen_dict["$DOCOMPUTE$"][0]
     e = acc.node(grouped.name).engine()
-    assert f"vg::mvau<{e.groups}, {e.mw}, {e.mh}, {e.pe}, {e.simd}," in call
+    assert "vg::mvau<cfg_" in call  # the node's config struct, then the one-line call
+    assert f"static const int PE = {e.pe};" in call and f"static const int SIMD = {e.simd};" in call
+    assert "typedef vg::thresholds<" in call
     assert op.get_exp_cycles() == e.cycles() and op.verify_node() == ["engine parameters are legal"]
 
 

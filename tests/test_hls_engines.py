@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hls.csim import ConvInstance, EltwiseInstance, Library, WidthInstance, compile_flags
-from hls.engines import MVAU, SWG, Eltwise, EngineError, IntType, WidthConvert, legal_foldings
+from hls.engines import (MVAU, NO_ACTIVATION, SWG, CppType, Eltwise, EngineError, IntType, WidthConvert,
+                         config_struct, legal_foldings, threshold_act)
 from hls.paths import INCLUDE_DIR
 from hls import intops
 from tests.conftest import require_tool
@@ -186,19 +187,25 @@ def test_too_narrow_accumulator_is_rejected_in_python():
         MVAU(1, 72, 8, 8, 8, 1, IntType(8, True), 8, None, acc=need - 1)
 
 
-@pytest.mark.parametrize("params,message", [
-    ("1, 72, 16, 3, 8, 4, 4, true, 4, 20", "PE must divide MH"),
-    ("1, 72, 16, 4, 7, 4, 4, true, 4, 20", "SIMD must divide MW"),
-    ("1, 72, 16, 4, 8, 4, 8, true, 8, 18", "ACC_BITS too narrow"),
+@pytest.mark.parametrize("pe,simd,bits,acc,act,message", [
+    (3, 8, 4, 20, NO_ACTIVATION, "PE must divide MH"),
+    (4, 7, 4, 20, NO_ACTIVATION, "SIMD must divide MW"),
+    (4, 8, 8, 18, NO_ACTIVATION, "ACC_BITS too narrow"),
+    (4, 8, 4, 20, threshold_act(15, -8, 20), "C::act must be vg::no_activation"),  # no table given
 ])
-def test_static_asserts_name_the_wrong_parameter(tmp_path, params, message):
+def test_static_asserts_name_the_wrong_parameter(tmp_path, pe, simd, bits, acc, act, message):
     gxx = require_tool("g++", "compiles the HLS C-simulation")
+    cfg = config_struct("cfg", {"G": 1, "MW": 72, "MH": 16, "PE": pe, "SIMD": simd, "PIXELS": 4,
+                                "IN_BITS": bits, "IN_SIGNED": True, "W_BITS": bits, "ACC_BITS": acc,
+                                "in_t": CppType("T"), "w_t": CppType("T"), "out_t": CppType("A"),
+                                "act": act})
     src = tmp_path / "bad.cpp"
     src.write_text(f"""#include "vg_mvau.h"
 typedef vg::int_t<8, true>::type T; typedef vg::acc_t<32>::type A;
-void f(hls::stream<vg::Word<T, {params.split(', ')[4]}> >& i, hls::stream<vg::Word<A, {params.split(', ')[3]}> >& o,
-       const T w[{params.split(', ')[3]}][1][{params.split(', ')[4]}], const A t[{params.split(', ')[3]}][1][1]) {{
-  vg::mvau<{params}, 0, 0, T, T, A, A>(i, o, w, t);
+{cfg}
+void f(hls::stream<vg::Word<T, {simd}> >& i, hls::stream<vg::Word<A, {pe}> >& o,
+       const T w[{pe}][{(16 // pe) * (72 // simd)}][{simd}]) {{
+  vg::mvau<cfg>(i, o, w);
 }}
 """)
     r = subprocess.run([gxx, *compile_flags(True), "-c", str(src), "-o", str(tmp_path / "bad.o")],

@@ -13,6 +13,7 @@ adds a toy kind that way).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Optional, Sequence
 
@@ -107,6 +108,35 @@ def weight_type(bits: int) -> str:
 
 def cpp_bool(v: bool) -> str:
     return "true" if v else "false"
+
+
+class CppType(str):
+    """A config struct member that is a C++ type (a typedef), not a constant."""
+
+
+NO_ACTIVATION = CppType("vg::no_activation")
+
+
+def threshold_act(nt: int, out_bias: int, sum_bits: int) -> "CppType":
+    """The activation policy of an engine that requantizes `sum_bits`-bit values with NT
+    thresholds (vg::thresholds, hls/include/vg_threshold.h)."""
+    return CppType(f"vg::thresholds<{nt}, {out_bias}, {acc_type(sum_bits)}>")
+
+
+def config_struct(name: str, members: dict[str, Any]) -> str:
+    """A template instance's config struct (hls4ml's CONFIG_T idea): ints and bools become
+    static constants, CppType values typedefs."""
+    lines = [f"struct {name} {{"]
+    for k, v in members.items():
+        if isinstance(v, CppType):
+            lines.append(f"  typedef {v} {k};")
+        elif isinstance(v, bool):
+            lines.append(f"  static const bool {k} = {cpp_bool(v)};")
+        elif isinstance(v, numbers.Integral):
+            lines.append(f"  static const int {k} = {int(v)};")
+        else:
+            raise EngineError(f"config member {k}: {v!r} is neither an int, a bool nor a CppType")
+    return "\n".join(lines + ["};"])
 
 
 # (elements per word, datatype, words per frame) of each input and of each output port
@@ -304,11 +334,24 @@ class Engine:
         fin, fout = self.ports()
         return IntType.parse(fin[0][1]).cpp(), IntType.parse(fout[0][1]).cpp()
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
-        """The C++ statement that runs this instance: template call of hls/include with the
-        instance's parameters; `ins`/`outs` stream expressions per port, `arrays` parameter
-        array names per key of param_arrays."""
+    def hls_config(self) -> dict[str, Any]:
+        """The members of this instance's config struct ({}: the template takes its few
+        parameters positionally): UPPER_CASE ints and bools, CppType element types and the
+        activation policy `act`."""
+        return {}
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
+        """The C++ statement that runs this instance: template call of hls/include; `ins`/`outs`
+        stream expressions per port, `arrays` parameter array names per key of param_arrays,
+        `cfg` the name of the config struct `hls_code` defines."""
         raise NotImplementedError
+
+    def hls_code(self, cfg: str, ins: Sequence[str], outs: Sequence[str],
+                 arrays: dict[str, str]) -> tuple[str, str]:
+        """(the config struct's definition, "" if none; the call): what a generator places at
+        namespace scope and in the function body."""
+        members = self.hls_config()
+        return (config_struct(cfg, members) if members else ""), self.hls_call(ins, outs, arrays, cfg)
 
     def onnx(self, g, ins: list[str], params: dict[str, Any], window: Optional["Engine"] = None) -> list[str]:
         """Standard ONNX / qonnx nodes computing this engine on integer tensors (flow/intgraph.py

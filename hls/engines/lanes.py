@@ -12,9 +12,9 @@ import numpy as np
 
 from hls import intops
 from hls import resources as R
-from hls.engines.base import (Engine, EngineError, IntType, JobRun, ParamArrays, ParamSpecs, Ports,
-                              FrameBuffer, Process, acc_type, clog2, cpp_bool, divides, register,
-                              single)
+from hls.engines.base import (CppType, Engine, EngineError, IntType, JobRun, ParamArrays, ParamSpecs,
+                              Ports, FrameBuffer, Process, acc_type, clog2, divides, register, single,
+                              threshold_act)
 from hls.layout import lane_thresholds
 
 
@@ -117,9 +117,12 @@ class Thresholded(LaneEngine):
     def _onnx_value(self, g, ins: list[str]) -> str:
         return ins[0]
 
-    def _template_head(self) -> str:
-        """The template arguments every thresholded lane engine starts with."""
-        return f"{self.ch}, {self.n}, {self.pixels}"
+    def hls_config(self) -> dict:
+        """The members every thresholded lane engine's config starts with; kinds add theirs."""
+        ti, to = self.types()
+        assert self.out_type is not None
+        return {"CH": self.ch, "N": self.n, "PIXELS": self.pixels, "in_t": CppType(ti),
+                "out_t": CppType(to), "act": threshold_act(self.nt, self.out_type.min, self.sum_bits)}
 
 
 @register
@@ -133,11 +136,8 @@ class Threshold(Thresholded):
     def pre_threshold(self, ins: list, params: dict, window: Optional[Engine] = None):
         return ins[0]
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
-        ti, to = self.types()
-        assert self.out_type is not None
-        return (f"vg::threshold_layer<{self._template_head()}, {self.nt}, {self.out_type.min}, {ti}, {to}, "
-                f"{acc_type(self.sum_bits)}>({ins[0]}, {outs[0]}, {arrays['t']});")
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
+        return f"vg::threshold_layer<{cfg}>({ins[0]}, {outs[0]}, {arrays['t']});"
 
 
 @register
@@ -169,12 +169,14 @@ class Add(Thresholded):
     def _onnx_value(self, g, ins: list[str]) -> str:
         return g.node("Add", ins, "v")
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
-        ti, to = self.types()
-        assert self.out_type is not None
-        return (f"vg::add_threshold<{self._template_head()}, {self.in_type.bits}, {cpp_bool(self.in_type.signed)}, "
-                f"{self.sum_bits}, {self.nt}, {self.out_type.min}, {ti}, {ti}, {acc_type(self.sum_bits)}, {to}>"
-                f"({ins[0]}, {ins[1]}, {outs[0]}, {arrays['t']});")
+    def hls_config(self) -> dict:
+        c = super().hls_config()
+        ti = c.pop("in_t")
+        return {**c, "IN_BITS": self.in_type.bits, "IN_SIGNED": self.in_type.signed,
+                "SUM_BITS": self.sum_bits, "a_t": ti, "b_t": ti}
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
+        return f"vg::add_threshold<{cfg}>({ins[0]}, {ins[1]}, {outs[0]}, {arrays['t']});"
 
 
 @register
@@ -238,12 +240,14 @@ class SEScale(Thresholded):
     def _onnx_value(self, g, ins: list[str]) -> str:
         return g.node("Mul", ins, "v")
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
-        ti, to = self.types()
-        assert self.out_type is not None
-        return (f"vg::se_scale<{self._template_head()}, {self.in_type.bits}, {cpp_bool(self.in_type.signed)}, "
-                f"{self.gate.bits}, {self.nt}, {self.out_type.min}, {ti}, {self.gate.cpp()}, "
-                f"{acc_type(self.sum_bits)}, {to}>({ins[0]}, {ins[1]}, {outs[0]}, {arrays['t']});")
+    def hls_config(self) -> dict:
+        c = super().hls_config()
+        tx = c.pop("in_t")
+        return {**c, "X_BITS": self.in_type.bits, "X_SIGNED": self.in_type.signed,
+                "G_BITS": self.gate.bits, "x_t": tx, "gate_t": CppType(self.gate.cpp())}
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
+        return f"vg::se_scale<{cfg}>({ins[0]}, {ins[1]}, {outs[0]}, {arrays['t']});"
 
 
 @register
@@ -285,10 +289,14 @@ class Pool(LaneEngine):
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
         return [g.node("ReduceSum", [ins[0], g.init(np.array([2, 3], np.int64), "axes")], "sum", keepdims=1)]
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+    def hls_config(self) -> dict:
         ti, to = self.types()
-        return (f"vg::global_acc_pool<{self.ch}, {self.n}, {self.pixels}, {self.in_type.bits}, "
-                f"{cpp_bool(self.in_type.signed)}, {self.sum_bits}, {ti}, {to}>({ins[0]}, {outs[0]});")
+        return {"CH": self.ch, "N": self.n, "PIXELS": self.pixels, "IN_BITS": self.in_type.bits,
+                "IN_SIGNED": self.in_type.signed, "SUM_BITS": self.sum_bits, "in_t": CppType(ti),
+                "sum_t": CppType(to)}
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
+        return f"vg::global_acc_pool<{cfg}>({ins[0]}, {outs[0]});"
 
 
 @register
@@ -317,7 +325,7 @@ class Duplicate(LaneEngine):
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
         return [ins[0], ins[0]]
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
         ti, _ = self.types()
         return f"vg::duplicate<{self.words}, {self.n}, {ti}>({ins[0]}, {outs[0]}, {outs[1]});"
 

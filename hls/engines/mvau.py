@@ -10,9 +10,9 @@ import numpy as np
 
 from hls import intops
 from hls import resources as R
-from hls.engines.base import (Engine, EngineError, IntType, JobRun, ParamArrays, ParamSpecs, Ports,
-                              Process, acc_bits, acc_type, cpp_bool, divides, register, single,
-                              threshold_out, weight_type)
+from hls.engines.base import (NO_ACTIVATION, CppType, Engine, EngineError, IntType, JobRun, ParamArrays,
+                              ParamSpecs, Ports, Process, acc_bits, acc_type, divides, register, single,
+                              threshold_act, threshold_out, weight_type)
 from hls.engines.swg import SWG
 from hls.layout import mvau_thresholds, mvau_weights
 
@@ -181,18 +181,17 @@ class MVAU(Engine):
         return [intops.multithreshold(acc, params["thresholds"], self.out_bias)]
 
     # ---- code -----------------------------------------------------------------------------------
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+    def hls_config(self) -> dict:
         ti, to = self.types()
-        pre = ""
-        t = arrays.get("t")
-        if t is None:  # the template takes a thresholds array even when it applies none
-            t = "T_dummy"
-            pre = f"static const {acc_type(self.acc)} {t}[{self.pe}][{self.groups * self.nf}][1] = {{}};\n  "
-        return pre + (
-            f"vg::mvau<{self.groups}, {self.mw}, {self.mh}, {self.pe}, {self.simd}, {self.pixels}, "
-            f"{self.in_type.bits}, {cpp_bool(self.in_type.signed)}, {self.w_bits}, {self.acc}, {self.nt}, "
-            f"{self.out_bias}, {ti}, {weight_type(self.w_bits)}, {acc_type(self.acc)}, {to}>"
-            f"({ins[0]}, {outs[0]}, {arrays['w']}, {t});")
+        act = threshold_act(self.nt, self.out_bias, self.acc) if self.nt else NO_ACTIVATION
+        return {"G": self.groups, "MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd,
+                "PIXELS": self.pixels, "IN_BITS": self.in_type.bits, "IN_SIGNED": self.in_type.signed,
+                "W_BITS": self.w_bits, "ACC_BITS": self.acc, "in_t": CppType(ti),
+                "w_t": CppType(weight_type(self.w_bits)), "out_t": CppType(to), "act": act}
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
+        table = f", {arrays['t']}" if self.nt else ""  # vg::no_activation: no table
+        return f"vg::mvau<{cfg}>({ins[0]}, {outs[0]}, {arrays['w']}{table});"
 
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
         wt = params["weights"].astype(np.float32)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from hls import resources as R
-from hls.engines.base import (Engine, EngineError, IntType, JobRun, Ports, Process, divides,
+from hls.engines.base import (CppType, Engine, EngineError, IntType, JobRun, Ports, Process, divides,
                               legal_foldings, merge_runs, register, single, split_phase)
 
 
@@ -169,10 +169,14 @@ class SWG(Engine):
     def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
         return [ins[0]]  # values unchanged: the engine that reads the windows convolves
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+    def hls_config(self) -> dict:
         ti, _ = self.types()
-        return (f"vg::sliding_window<{self.ifm_h}, {self.ifm_w}, {self.ch}, {self.k}, {self.stride}, "
-                f"{self.pad}, {self.gs}, {self.in_n}, {self.simd}, {ti}>({ins[0]}, {outs[0]});")
+        return {"IFM_H": self.ifm_h, "IFM_W": self.ifm_w, "CH": self.ch, "K": self.k,
+                "STRIDE": self.stride, "PAD": self.pad, "GS": self.gs, "IN_N": self.in_n,
+                "SIMD": self.simd, "elem_t": CppType(ti)}
+
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
+        return f"vg::sliding_window<{cfg}>({ins[0]}, {outs[0]});"
 
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
         return [ins[0]]  # folded into the Conv of the engine that reads it

@@ -54,6 +54,6 @@ class WidthConvert(Engine):
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
         return [ins[0]]
 
-    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str]) -> str:
+    def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
         t, _ = self.types()
         return f"vg::width_convert<{self.total}, {self.in_n}, {self.out_n}, {t}>({ins[0]}, {outs[0]});"

@@ -21,31 +21,33 @@ void duplicate(hls::stream<Word<T, N> >& in, hls::stream<Word<T, N> >& out_a,
   }
 }
 
-// out = threshold(a + b) per channel: the join of a residual or branch-merge block. Both
-// inputs are codes of one shared quantizer, so the sum is exact in SUM_BITS (>= bits + 1);
-// the thresholds implement the activation after the add (PReLU) and its requantization.
-// Thresholds: thr[c % N][c / N] as in threshold_layer.
-template <int CH, int N, int PIXELS, int IN_BITS, bool IN_SIGNED, int SUM_BITS, int NT,
-          int OUT_BIAS, typename TA, typename TB, typename TT, typename TO>
-void add_threshold(hls::stream<Word<TA, N> >& a, hls::stream<Word<TB, N> >& b,
-                   hls::stream<Word<TO, N> >& out, const TT thr[N][CH / N][NT]) {
-  static_assert(CH % N == 0, "add_threshold: N (elements per word) must divide CH");
-  static_assert(SUM_BITS >= IN_BITS + 1, "add_threshold: SUM_BITS too narrow for the sum");
-  typedef typename acc_t<SUM_BITS>::type Sum;
+// out = act(a + b) per channel: the join of a residual or branch-merge block. Both inputs
+// are codes of one shared quantizer, so the sum is exact in SUM_BITS (>= bits + 1); the
+// activation (thresholds) implements the PReLU after the add and its requantization.
+// Table: thr[c % N][c / N] as in threshold_layer.
+// Config C: CH, N, PIXELS, IN_BITS, IN_SIGNED, SUM_BITS; a_t, b_t, out_t; act.
+template <class C>
+void add_threshold(hls::stream<Word<typename C::a_t, C::N> >& a, hls::stream<Word<typename C::b_t, C::N> >& b,
+                   hls::stream<Word<typename C::out_t, C::N> >& out,
+                   const typename C::act::chan_t thr[C::N][C::CH / C::N]) {
+  static_assert(C::CH % C::N == 0, "add_threshold: N (elements per word) must divide CH");
+  static_assert(C::SUM_BITS >= C::IN_BITS + 1, "add_threshold: SUM_BITS too narrow for the sum");
+  typedef typename acc_t<C::SUM_BITS>::type Sum;
+  typedef typename C::out_t TO;
 #pragma HLS ARRAY_PARTITION variable = thr complete dim = 1
 #pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
-  constexpr int F = CH / N;
+  constexpr int N = C::N, F = C::CH / C::N, PIXELS = C::PIXELS;
   int f = 0;
   for (int it = 0; it < PIXELS * F; it++) {
 #pragma HLS PIPELINE II = 1
     VG_CYCLE(0);
-    const Word<TA, N> x = a.read();
-    const Word<TB, N> y = b.read();
+    const Word<typename C::a_t, N> x = a.read();
+    const Word<typename C::b_t, N> y = b.read();
     Word<TO, N> o;
     for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
       const Sum s = (Sum)x.v[i] + (Sum)y.v[i];
-      o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(s, thr[i][f]));
+      o.v[i] = C::act::template apply<TO>(s, thr[i][f]);
     }
     out.write(o);
     f = f + 1 == F ? 0 : f + 1;

@@ -50,9 +50,13 @@ constexpr long long swg_cycles(int ifm_h, int ifm_w, int ch, int k, int stride, 
   return total;
 }
 
-template <int IFM_H, int IFM_W, int CH, int K, int STRIDE, int PAD, int GS, int IN_N, int SIMD,
-          typename T>
-void sliding_window(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, SIMD> >& out) {
+// Config C (one struct per instance): IFM_H, IFM_W, CH, K, STRIDE, PAD, GS, IN_N, SIMD; elem_t.
+template <class C>
+void sliding_window(hls::stream<Word<typename C::elem_t, C::IN_N> >& in,
+                    hls::stream<Word<typename C::elem_t, C::SIMD> >& out) {
+  typedef typename C::elem_t T;
+  constexpr int IFM_H = C::IFM_H, IFM_W = C::IFM_W, CH = C::CH, K = C::K, STRIDE = C::STRIDE;
+  constexpr int PAD = C::PAD, GS = C::GS, IN_N = C::IN_N, SIMD = C::SIMD;
   static_assert(K >= 1 && STRIDE >= 1 && PAD >= 0, "sliding_window: K, STRIDE >= 1, PAD >= 0");
   static_assert(PAD < K, "sliding_window: PAD must be smaller than K");
   static_assert(CH % GS == 0, "sliding_window: GS (group size) must divide CH");

@@ -1,8 +1,18 @@
-// Multi-threshold activation: BN + PReLU (slope >= 0) + requantization as integer compares.
+// Activation policies, and the multi-threshold layer.
 //
-// out = OUT_BIAS + #{t : acc >= thr[t]} for NT thresholds sorted ascending (the flow sorts
-// them and flips channels whose function decreases by negating their weights). For an output
-// of B bits NT = 2^B - 1; OUT_BIAS = -2^(B-1) gives a signed output, 0 an unsigned one.
+// Every engine that produces requantized outputs names its activation in its config struct
+// (`typedef ... act`): what becomes of an output channel's accumulator. The engine hands
+// act::apply the accumulator and the channel's row of its parameter table; the table is laid
+// out [lane][row] of act::chan_t (lane-major, so that each lane owns one memory). A new
+// requantizer is a new policy with its own chan_t and apply; the engines do not change.
+//
+//   thresholds<NT, OUT_BIAS, TT>  BN + PReLU (slope >= 0) + requantization as integer
+//                                 compares: out = OUT_BIAS + #{t : acc >= thr[t]} for NT
+//                                 thresholds sorted ascending (the flow sorts them and flips
+//                                 channels whose function decreases by negating their
+//                                 weights). For an output of B bits NT = 2^B - 1; OUT_BIAS =
+//                                 -2^(B-1) gives a signed output, 0 an unsigned one.
+//   no_activation                 the raw accumulator (the network's last FC); no table.
 #ifndef VG_THRESHOLD_H
 #define VG_THRESHOLD_H
 
@@ -10,49 +20,71 @@
 
 namespace vg {
 
-// Number of thresholds reached. Synthesis: NT parallel comparators and an adder tree.
-// C-simulation: a binary search, which gives the same count because thresholds are sorted
-// and is ~NT/log2(NT) times faster for 8-bit outputs. VG_THRESHOLD_COUNT forces the
-// comparator form in C-sim so that the synthesised code is tested too.
-template <int NT, typename TA, typename TT>
-inline int threshold_count(const TA acc, const TT thr[NT]) {
+template <int NT_, int OUT_BIAS_, typename TT>
+struct thresholds {
+  static_assert(NT_ >= 1, "thresholds: NT must be at least 1");
+  static const int NT = NT_;
+  static const int OUT_BIAS = OUT_BIAS_;
+  typedef TT thr_t;
+  typedef TT chan_t[NT_];  // one channel's thresholds
+
+  // Number of thresholds reached, plus the bias. Synthesis: NT parallel comparators and an
+  // adder tree. C-simulation: a binary search, which gives the same count because thresholds
+  // are sorted and is ~NT/log2(NT) times faster for 8-bit outputs. VG_THRESHOLD_COUNT forces
+  // the comparator form in C-sim so that the synthesised code is tested too.
+  template <typename TO, typename TA>
+  static TO apply(const TA acc, const TT thr[NT_]) {
 #if defined(__SYNTHESIS__) || defined(VG_THRESHOLD_COUNT)
-  int n = 0;
-  for (int t = 0; t < NT; t++) {
+    int n = 0;
+    for (int t = 0; t < NT_; t++) {
 #pragma HLS UNROLL
-    n += (acc >= thr[t]) ? 1 : 0;
-  }
-  return n;
+      n += (acc >= thr[t]) ? 1 : 0;
+    }
+    return (TO)(OUT_BIAS_ + n);
 #else
-  int lo = 0, hi = NT;  // invariant: thr[lo-1] <= acc < thr[hi]
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (acc >= thr[mid]) lo = mid + 1; else hi = mid;
-  }
-  return lo;
+    int lo = 0, hi = NT_;  // invariant: thr[lo-1] <= acc < thr[hi]
+    while (lo < hi) {
+      const int mid = (lo + hi) / 2;
+      if (acc >= thr[mid]) lo = mid + 1; else hi = mid;
+    }
+    return (TO)(OUT_BIAS_ + lo);
 #endif
-}
+  }
+};
+
+struct no_activation {
+  // No parameters: the empty table stands in where an engine indexes its table, so the
+  // engine's loop is written once for every policy.
+  struct table {
+    const table& operator[](int) const { return *this; }
+  };
+  template <typename TO, typename TA>
+  static TO apply(const TA acc, const table&) {
+    return (TO)acc;
+  }
+};
 
 // Standalone thresholding layer over a stream of N-element words; channel c of a pixel is
-// lane c % N of fold c / N, and its thresholds are thr[c % N][c / N] (lane-major, so each
-// lane owns one memory for synthesis).
-template <int CH, int N, int PIXELS, int NT, int OUT_BIAS, typename TI, typename TO, typename TT>
-void threshold_layer(hls::stream<Word<TI, N> >& in, hls::stream<Word<TO, N> >& out,
-                     const TT thr[N][CH / N][NT]) {
-  static_assert(CH % N == 0, "threshold_layer: N (elements per word) must divide CH");
-  static_assert(NT >= 1, "threshold_layer: NT must be at least 1");
+// lane c % N of fold c / N, and its thresholds are thr[c % N][c / N].
+// Config C: CH, N, PIXELS; in_t, out_t; act (a thresholds policy).
+template <class C>
+void threshold_layer(hls::stream<Word<typename C::in_t, C::N> >& in,
+                     hls::stream<Word<typename C::out_t, C::N> >& out,
+                     const typename C::act::chan_t thr[C::N][C::CH / C::N]) {
+  static_assert(C::CH % C::N == 0, "threshold_layer: N (elements per word) must divide CH");
+  typedef typename C::act Act;
 #pragma HLS ARRAY_PARTITION variable = thr complete dim = 1
 #pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
-  constexpr int F = CH / N;
+  constexpr int N = C::N, F = C::CH / C::N, PIXELS = C::PIXELS;
   int f = 0;
   for (int it = 0; it < PIXELS * F; it++) {
 #pragma HLS PIPELINE II = 1
     VG_CYCLE(0);
-    const Word<TI, N> a = in.read();
-    Word<TO, N> o;
+    const Word<typename C::in_t, N> a = in.read();
+    Word<typename C::out_t, N> o;
     for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
-      o.v[i] = (TO)(OUT_BIAS + threshold_count<NT>(a.v[i], thr[i][f]));
+      o.v[i] = Act::template apply<typename C::out_t>(a.v[i], thr[i][f]);
     }
     out.write(o);
     f = f + 1 == F ? 0 : f + 1;

@@ -11,6 +11,38 @@ typedef vg::int_t<4, true>::type TO;
 typedef vg::acc_t<16>::type TT;
 constexpr int NT = 15, BIAS = -8;
 
+typedef vg::thresholds<NT, BIAS, TT> Act;
+
+// the instances' config structs (the flow generates one per node the same way)
+struct ThrCfg {
+  static const int CH = ::CH, N = ::N, PIXELS = PX;
+  typedef TI in_t;
+  typedef TO out_t;
+  typedef Act act;
+};
+struct AddCfg {
+  static const int CH = ::CH, N = ::N, PIXELS = PX, IN_BITS = 5, SUM_BITS = 6;
+  static const bool IN_SIGNED = true;
+  typedef TI a_t;
+  typedef TI b_t;
+  typedef TO out_t;
+  typedef Act act;
+};
+struct PoolCfg {
+  static const int CH = ::CH, N = ::N, PIXELS = PX, IN_BITS = 5, SUM_BITS = 10;
+  static const bool IN_SIGNED = true;
+  typedef TI in_t;
+  typedef vg::acc_t<10>::type sum_t;
+};
+struct SECfg {
+  static const int CH = ::CH, N = ::N, PIXELS = PX, X_BITS = 5, G_BITS = 4;
+  static const bool X_SIGNED = true;
+  typedef TI x_t;
+  typedef TG gate_t;
+  typedef TO out_t;
+  typedef Act act;
+};
+
 static long long a[PX][CH], b[PX][CH], thr[CH][NT];
 static TT tl[N][CH / N][NT];
 
@@ -43,7 +75,7 @@ int main() {
     hls::stream<vg::Word<TI, N> > in;
     hls::stream<vg::Word<TO, N> > out;
     push(in, a);
-    vg::threshold_layer<CH, N, PX, NT, BIAS, TI, TO, TT>(in, out, tl);
+    vg::threshold_layer<ThrCfg>(in, out, tl);
     bool ok = true;
     for (int p = 0; p < PX; p++)
       for (int f = 0; f < CH / N; f++) {
@@ -61,7 +93,7 @@ int main() {
     hls::stream<vg::Word<TO, N> > out;
     push(sa, a);
     push(sb, b);
-    vg::add_threshold<CH, N, PX, 5, true, 6, NT, BIAS, TI, TI, TT, TO>(sa, sb, out, tl);
+    vg::add_threshold<AddCfg>(sa, sb, out, tl);
     bool ok = true;
     for (int p = 0; p < PX; p++)
       for (int f = 0; f < CH / N; f++) {
@@ -93,7 +125,7 @@ int main() {
     hls::stream<vg::Word<TI, N> > in, xs;
     hls::stream<vg::Word<vg::acc_t<10>::type, N> > sums;
     push(in, a);
-    vg::global_acc_pool<CH, N, PX, 5, true, 10, TI, vg::acc_t<10>::type>(in, sums);
+    vg::global_acc_pool<PoolCfg>(in, sums);
     bool ok = true;
     long long gate[CH];
     for (int f = 0; f < CH / N; f++) {
@@ -115,7 +147,7 @@ int main() {
       for (int i = 0; i < N; i++) w.v[i] = (TG)gate[f * N + i];
       gs.write(w);
     }
-    vg::se_scale<CH, N, PX, 5, true, 4, NT, BIAS, TI, TG, TT, TO>(xs, gs, out, tl);
+    vg::se_scale<SECfg>(xs, gs, out, tl);
     ok = true;
     for (int p = 0; p < PX; p++)
       for (int f = 0; f < CH / N; f++) {

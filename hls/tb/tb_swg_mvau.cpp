@@ -4,6 +4,35 @@
 #include "vg_mvau.h"
 #include "vg_swg.h"
 
+// A case's config structs (the flow generates one per node the same way).
+template <int h, int w, int c, int k, int st, int pad, int gs, int in_n, int simd, typename T>
+struct SwgCfg {
+  static const int IFM_H = h, IFM_W = w, CH = c, K = k, STRIDE = st, PAD = pad, GS = gs;
+  static const int IN_N = in_n, SIMD = simd;
+  typedef T elem_t;
+};
+template <int g, int mw, int mh, int pe, int simd, int pixels, int ib, bool is, int wb, int acc,
+          typename TI, typename TW, typename TO, typename ACT>
+struct MvauCfg {
+  static const int G = g, MW = mw, MH = mh, PE = pe, SIMD = simd, PIXELS = pixels;
+  static const int IN_BITS = ib, W_BITS = wb, ACC_BITS = acc;
+  static const bool IN_SIGNED = is;
+  typedef TI in_t;
+  typedef TW w_t;
+  typedef TO out_t;
+  typedef ACT act;
+};
+
+// The engine's call for either activation: thresholded with its table, raw without one.
+template <class CFG, class TI, class TO, class TW, class TABLE>
+void run_mvau(hls::stream<TI>& in, hls::stream<TO>& out, const TW& w, const TABLE& tl, vg::no_activation) {
+  vg::mvau<CFG>(in, out, w);
+}
+template <class CFG, class TI, class TO, class TW, class TABLE, class ACT>
+void run_mvau(hls::stream<TI>& in, hls::stream<TO>& out, const TW& w, const TABLE& tl, ACT) {
+  vg::mvau<CFG>(in, out, w, tl);
+}
+
 template <int H, int W, int C, int K, int ST, int PAD, int GS, int E, int IN_N, int SIMD, int PE,
           int IB, bool IS, int WB, int OB, bool OS>
 bool run_case() {
@@ -50,8 +79,9 @@ bool run_case() {
         for (int i = 0; i < IN_N; i++) wd.v[i] = (TI)x[y][xx][f * IN_N + i];
         s_in.write(wd);
       }
-  vg::sliding_window<H, W, C, K, ST, PAD, GS, IN_N, SIMD, TI>(s_in, s_win);
-  vg::mvau<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, NT, BIAS, TI, TW, TT, TO>(s_win, s_out, wl, tl);
+  typedef typename std::conditional<(OB > 0), vg::thresholds<NT, BIAS, TT>, vg::no_activation>::type Act;
+  vg::sliding_window<SwgCfg<H, W, C, K, ST, PAD, GS, IN_N, SIMD, TI> >(s_in, s_win);
+  run_mvau<MvauCfg<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, TI, TW, TO, Act> >(s_win, s_out, wl, tl, Act());
   bool ok = s_in.empty() && s_win.empty();
   for (int oy = 0; oy < OH; oy++)
     for (int ox = 0; ox < OW; ox++)

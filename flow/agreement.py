@@ -46,33 +46,45 @@ def totals(rows: list[LayerAgreement]) -> dict[str, int]:
             "mismatched": sum(r.mismatched for r in rows), "off_tie": sum(r.off_tie for r in rows)}
 
 
-def layer_agreement(net: Any, acc: Accelerator, codes: np.ndarray, tol: float = TIE_TOL,
-                    params: dict[str, dict[str, np.ndarray]] | None = None) -> list[LayerAgreement]:
-    """Compares every quantized layer of `net` (a model.nets.Net) with the integer path of
-    `acc` on input codes N x H x W x C (uint8 pixels)."""
-    import torch
-    import torch.nn.functional as F
+class _Agreement:
+    """The integer path's values of one batch beside the Brevitas network: each quantized
+    layer's float input rebuilt from the integer codes, run through Brevitas, and its output
+    codes compared (`compare` appends one row)."""
 
-    from sim.golden import GoldenModel
+    def __init__(self, net: Any, acc: Accelerator, codes: np.ndarray, tol: float,
+                 params: dict[str, dict[str, np.ndarray]] | None):
+        from sim.golden import GoldenModel
 
-    vals = GoldenModel(acc, params).trace(codes)
-    arch = net.arch
-    out_stream = {n.layer: n.outputs[0] for n in acc.nodes
-                  if n.kind not in ("duplicate", "width_convert", "swg")}
-    out_stream["input"] = acc.input["stream"]
+        self.net, self.acc, self.arch, self.tol, self.n = net, acc, net.arch, tol, len(codes)
+        self.vals = GoldenModel(acc, params).trace(codes)
+        self.out_stream = {n.layer: n.outputs[0] for n in acc.nodes
+                           if n.kind not in ("duplicate", "width_convert", "swg")}
+        self.out_stream["input"] = acc.input["stream"]
+        self.rows: list[LayerAgreement] = []
 
-    def qmod(layer_name: str) -> Any:
-        return net.quant[arch[layer_name].quant.replace(".", "_")]
+    def qmod(self, layer_name: str) -> Any:
+        return self.net.quant[self.arch[layer_name].quant.replace(".", "_")]
 
-    def as_float(layer_name: str) -> "torch.Tensor":
-        v = vals[out_stream[layer_name]]
-        s = float(qmod(layer_name).act_quant.scale().detach())
+    def as_float(self, layer_name: str) -> Any:
+        import torch
+
+        v = self.vals[self.out_stream[layer_name]]
+        s = float(self.qmod(layer_name).act_quant.scale().detach())
         return torch.from_numpy(v.transpose(0, 3, 1, 2).astype(np.float32)) * s
 
-    rows: list[LayerAgreement] = []
+    def codes_of(self, node: str) -> np.ndarray:
+        return self.vals[self.acc.node(node).outputs[0]]
 
-    def compare(name: str, op: str, v: "torch.Tensor", quantizer: Any, g_codes: np.ndarray) -> None:
+    def nchw(self, v: np.ndarray, scale: float) -> Any:
+        import torch
+
+        v = v.reshape(self.n, -1, 1, 1) if v.ndim == 2 else v.transpose(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(v).astype(np.float32)) * scale
+
+    def compare(self, name: str, op: str, v: Any, quantizer: Any, g_codes: np.ndarray) -> None:
         """Brevitas' codes of quantizer(v) against the integer path's codes g_codes (NHWC)."""
+        import torch
+
         s_out = float(quantizer.act_quant.scale().detach())
         with torch.no_grad():
             b = np.rint(quantizer(v).numpy() / s_out).astype(np.int64).transpose(0, 2, 3, 1)
@@ -81,56 +93,76 @@ def layer_agreement(net: Any, acc: Accelerator, codes: np.ndarray, tol: float = 
         bad = g_codes != b
         r = ratio[bad]
         dist = np.abs(np.abs(r - np.floor(r)) - 0.5)
-        rows.append(LayerAgreement(name, op, int(bad.size), int(bad.sum()), int((dist >= tol).sum()),
-                                   int(np.abs(g_codes - b).max()) if bad.any() else 0))
+        self.rows.append(LayerAgreement(name, op, int(bad.size), int(bad.sum()), int((dist >= self.tol).sum()),
+                                        int(np.abs(g_codes - b).max()) if bad.any() else 0))
 
-    def codes_of(node: str) -> np.ndarray:
-        return vals[acc.node(node).outputs[0]]
+    def layer_value(self, l: Any) -> Any:
+        """Brevitas' float value before layer l's output quantizer (None: l has no quantized
+        output of its own, as the embedding FC's accumulators)."""
+        import torch.nn.functional as F
 
-    def nchw(v: np.ndarray, scale: float) -> "torch.Tensor":
-        v = v.reshape(len(codes), -1, 1, 1) if v.ndim == 2 else v.transpose(0, 3, 1, 2)
-        return torch.from_numpy(np.ascontiguousarray(v).astype(np.float32)) * scale
-
-    net.eval()
-    for l in arch.layers[1:-1]:
         key = l.name.replace(".", "_")
-        with torch.no_grad():
-            if l.op == "conv":
-                v = net.units[key](as_float(l.inputs[0]))
-            elif l.op == "add":
-                v = net.units[key](as_float(l.inputs[0]) + as_float(l.inputs[1]))
-            elif l.op == "pool":
-                v = F.adaptive_avg_pool2d(as_float(l.inputs[0]), 1)
-            elif l.op == "se":
-                # the gate's own chain, each step fed the integer path's previous codes
-                u = net.units[key]
-                x = as_float(l.inputs[0])
-                compare(f"{l.name}.pool", "pool", F.adaptive_avg_pool2d(x, 1), u.q_pool,
-                        codes_of(f"{l.name}.pool_q"))
-                s1 = nchw(codes_of(f"{l.name}.pool_q"), float(u.q_pool.act_quant.scale().detach()))
-                compare(f"{l.name}.fc1", "fc", u.act(u.fc1(s1)), u.q_fc1, codes_of(f"{l.name}.fc1"))
-                s2 = nchw(codes_of(f"{l.name}.fc1"), float(u.q_fc1.act_quant.scale().detach()))
-                compare(f"{l.name}.gate", "gate", F.hardsigmoid(u.fc2(s2)), u.q_gate,
-                        codes_of(f"{l.name}.fc2"))
-                g = nchw(codes_of(f"{l.name}.fc2"), float(u.q_gate.act_quant.scale().detach()))
-                v = x * g
-            else:
-                continue  # no quantized output of its own (the embedding FC: accumulators)
-        compare(l.name, l.op, v, qmod(l.name), vals[out_stream[l.name]])
-    # the final FC has no output quantizer: its integer accumulators times the output scale
-    # are the features, so Brevitas' float FC divided by that scale must round to them exactly
-    # (float32 noise is ~1e-7 relative; an accumulator has no rounding tie to excuse a mismatch)
-    fc = arch.output
-    if fc.op == "fc" and acc.root is not None and acc.output.get("scale"):
+        if l.op == "conv":
+            return self.net.units[key](self.as_float(l.inputs[0]))
+        if l.op == "add":
+            return self.net.units[key](self.as_float(l.inputs[0]) + self.as_float(l.inputs[1]))
+        if l.op == "pool":
+            return F.adaptive_avg_pool2d(self.as_float(l.inputs[0]), 1)
+        if l.op == "se":
+            return self.se_value(l)
+        return None
+
+    def se_value(self, l: Any) -> Any:
+        """The SE gate's own chain, each step fed the integer path's previous codes (and
+        compared); returns the gated frame before its quantizer."""
+        import torch.nn.functional as F
+
+        u = self.net.units[l.name.replace(".", "_")]
+        x = self.as_float(l.inputs[0])
+        scale = lambda q: float(q.act_quant.scale().detach())  # noqa: E731
+        self.compare(f"{l.name}.pool", "pool", F.adaptive_avg_pool2d(x, 1), u.q_pool,
+                     self.codes_of(f"{l.name}.pool_q"))
+        s1 = self.nchw(self.codes_of(f"{l.name}.pool_q"), scale(u.q_pool))
+        self.compare(f"{l.name}.fc1", "fc", u.act(u.fc1(s1)), u.q_fc1, self.codes_of(f"{l.name}.fc1"))
+        s2 = self.nchw(self.codes_of(f"{l.name}.fc1"), scale(u.q_fc1))
+        self.compare(f"{l.name}.gate", "gate", F.hardsigmoid(u.fc2(s2)), u.q_gate,
+                     self.codes_of(f"{l.name}.fc2"))
+        return x * self.nchw(self.codes_of(f"{l.name}.fc2"), scale(u.q_gate))
+
+    def final_fc(self) -> None:
+        """The final FC has no output quantizer: its integer accumulators times the output
+        scale are the features, so Brevitas' float FC divided by that scale must round to them
+        exactly (float32 noise is ~1e-7 relative; an accumulator has no rounding tie to
+        excuse a mismatch)."""
+        import torch
+
+        fc, acc = self.arch.output, self.acc
+        if fc.op != "fc" or acc.root is None or not acc.output.get("scale"):
+            return
         scale = np.load(Path(acc.root) / acc.output["scale"]).astype(np.float64)
         with torch.no_grad():
-            v = net.units[fc.name.replace(".", "_")](torch.flatten(as_float(fc.inputs[0]), 1))
+            v = self.net.units[fc.name.replace(".", "_")](torch.flatten(self.as_float(fc.inputs[0]), 1))
         b = np.rint(v.double().numpy() / scale).astype(np.int64)
-        g = vals[acc.output["stream"]].reshape(b.shape)
+        g = self.vals[acc.output["stream"]].reshape(b.shape)
         bad = int((b != g).sum())
-        rows.append(LayerAgreement(fc.name, "fc", int(b.size), bad, bad,
-                                   int(np.abs(b - g).max()) if bad else 0))
-    return rows
+        self.rows.append(LayerAgreement(fc.name, "fc", int(b.size), bad, bad, int(np.abs(b - g).max()) if bad else 0))
+
+
+def layer_agreement(net: Any, acc: Accelerator, codes: np.ndarray, tol: float = TIE_TOL,
+                    params: dict[str, dict[str, np.ndarray]] | None = None) -> list[LayerAgreement]:
+    """Compares every quantized layer of `net` (a model.nets.Net) with the integer path of
+    `acc` on input codes N x H x W x C (uint8 pixels)."""
+    import torch
+
+    a = _Agreement(net, acc, codes, tol, params)
+    net.eval()
+    for l in a.arch.layers[1:-1]:
+        with torch.no_grad():
+            v = a.layer_value(l)
+        if v is not None:
+            a.compare(l.name, l.op, v, a.qmod(l.name), a.vals[a.out_stream[l.name]])
+    a.final_fc()
+    return a.rows
 
 
 def main(argv: list[str] | None = None) -> int:

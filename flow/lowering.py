@@ -81,6 +81,118 @@ class _Graph:
         return self.add(name, "width_convert", layer, [s], e)[0]
 
 
+class _Lowering(_Graph):
+    """The graph being built, plus each layer's output streams: one per reader, handed out in
+    order (a layer read k times is followed by k - 1 duplicates). One method per layer op."""
+
+    def __init__(self, arch: Arch, quant: QuantConfig, folding: Folding):
+        super().__init__(folding)
+        self.arch, self.quant = arch, quant
+        self.qsigned = arch.quantizers()
+        self.readers: dict[str, int] = {}
+        for layer in arch.layers:
+            for i in layer.inputs:
+                self.readers[i] = self.readers.get(i, 0) + 1
+        self.outs: dict[str, list[Stream]] = {}
+
+    def qtype(self, q: str) -> IntType:
+        return IntType(self.quant.act_bits_of(self.arch, q), self.qsigned[q])
+
+    def publish(self, layer: Layer, s: Stream) -> None:
+        k = self.readers.get(layer.name, 0)
+        pending = [s]
+        i = 0
+        while len(pending) < k:  # a chain of duplicates: each splits the last stream in two
+            src = pending.pop()
+            e = Eltwise("duplicate", layer.out_shape[0], src.n, layer.out_shape[1] * layer.out_shape[2],
+                        IntType.parse(src.dtype))
+            pending += self.add(f"{layer.name}.dup{i}", "duplicate", layer.name, [src], e, n_outputs=2)
+            i += 1
+        self.outs[layer.name] = pending
+
+    def take(self, name: str) -> Stream:
+        return self.outs[name].pop(0)
+
+    def conv(self, l: Layer) -> Stream:
+        """conv / fc: a sliding window (when the kernel needs one) and the S=8 engine."""
+        c, h, w = l.out_shape
+        src = self.take(l.inputs[0])
+        s_type = IntType.parse(src.dtype)
+        w_bits = self.quant.weight_bits_of(self.arch, l)
+        out_t = self.qtype(l.quant) if l.quant is not None else None
+        pe, simd = self.fold(l.name, "PE"), self.fold(l.name, "SIMD")
+        if l.op == "conv" and (l.k > 1 or l.stride > 1 or l.pad > 0):
+            _, ih, iw = self.arch[l.inputs[0]].out_shape
+            gs = S if l.grouped else l.cin
+            # the window generator reads words within one group (vg_swg.h)
+            in_n = max(d for d in legal_foldings(gs) if d <= src.n)
+            src = self.convert(src, in_n, ih * iw * l.cin, f"{l.name}.swg_wc", l.name)
+            try:
+                swg = SWG(ih, iw, l.cin, l.k, l.stride, l.pad, gs, in_n, simd, s_type)
+            except EngineError as e:
+                raise DescriptionError(f"layer {l.name}: {e}") from None
+            win = self.add(f"{l.name}.swg", "swg", l.name, [src], swg)[0]
+            m = MVAU(l.groups, l.k * l.k * gs, l.cout // l.groups, pe, simd, h * w, s_type, w_bits, out_t)
+            return self.add(l.name, "mvau", l.name, [win], m, **self.styles(l.name))[0]
+        src = self.convert(src, simd, h * w * l.cin, f"{l.name}.wc", l.name)
+        m = MVAU(1, l.cin, l.cout, pe, simd, h * w, s_type, w_bits, out_t)
+        return self.add(l.name, "mvau", l.name, [src], m, **self.styles(l.name))[0]
+
+    def add_op(self, l: Layer) -> Stream:
+        """add: both inputs at one word width, summed and requantized."""
+        c, h, w = l.out_shape
+        a, b = self.take(l.inputs[0]), self.take(l.inputs[1])
+        n = self.fold(l.name, "PE", max(a.n, b.n))
+        a = self.convert(a, n, h * w * c, f"{l.name}.wc_a", l.name)
+        b = self.convert(b, n, h * w * c, f"{l.name}.wc_b", l.name)
+        e = Eltwise("add", c, n, h * w, IntType.parse(a.dtype), self.qtype(l.quant))
+        return self.add(l.name, "add", l.name, [a, b], e)[0]
+
+    def se(self, l: Layer) -> Stream:
+        """se: the frame forks; pool -> threshold -> FC1 -> FC2 (gate); the scale joins them."""
+        c, h, w = l.out_shape
+        x = self.take(l.inputs[0])
+        xt = IntType.parse(x.dtype)
+        n = self.fold(l.name, "PE", x.n)
+        x = self.convert(x, n, h * w * c, f"{l.name}.wc", l.name)
+        x_frame, x_pool = self.add(f"{l.name}.dup", "duplicate", l.name, [x],
+                                   Eltwise("duplicate", c, n, h * w, xt), n_outputs=2)
+        pool = Eltwise("pool", c, n, h * w, xt)
+        sums = self.add(f"{l.name}.pool", "pool", l.name, [x_pool], pool)[0]
+        a_t = IntType(self.quant.act_bits, True)
+        thr = Eltwise("threshold", c, n, 1, pool.result_type, a_t)
+        pooled = self.add(f"{l.name}.pool_q", "threshold", l.name, [sums], thr)[0]
+        r = c // l.reduction
+        for j, (cin, cout, ot) in enumerate([(c, r, a_t), (r, c, IntType(self.quant.gate, False))], start=1):
+            fname = f"{l.name}.fc{j}"
+            pe, simd = self.fold(fname, "PE"), self.fold(fname, "SIMD")
+            pooled = self.convert(pooled, simd, cin, f"{fname}.wc", l.name)
+            m = MVAU(1, cin, cout, pe, simd, 1, IntType.parse(pooled.dtype), self.quant.weight_bits, ot)
+            pooled = self.add(fname, "mvau", l.name, [pooled], m, **self.styles(fname))[0]
+        gate = self.convert(pooled, n, c, f"{l.name}.gate_wc", l.name)
+        e = Eltwise("se_scale", c, n, h * w, xt, self.qtype(l.quant), IntType(self.quant.gate, False))
+        return self.add(f"{l.name}.scale", "se_scale", l.name, [x_frame, gate], e,
+                        memory=self.styles(l.name)["memory"])[0]
+
+    def pool(self, l: Layer) -> Stream:
+        """pool (global average): sums, then thresholds (the 1/pixels folded into them)."""
+        c = l.out_shape[0]
+        x = self.take(l.inputs[0])
+        xt = IntType.parse(x.dtype)
+        n = self.fold(l.name, "PE", x.n)
+        _, ih, iw = self.arch[l.inputs[0]].out_shape
+        x = self.convert(x, n, ih * iw * c, f"{l.name}.wc", l.name)
+        pool = Eltwise("pool", c, n, ih * iw, xt)
+        sums = self.add(f"{l.name}.sum", "pool", l.name, [x], pool)[0]
+        thr = Eltwise("threshold", c, n, 1, pool.result_type, self.qtype(l.quant))
+        return self.add(l.name, "threshold", l.name, [sums], thr)[0]
+
+
+# layer op -> the _Lowering method that maps it onto engines
+LOWER_OPS = {"conv": _Lowering.conv, "fc": _Lowering.conv, "add": _Lowering.add_op,
+             "se": _Lowering.se, "pool": _Lowering.pool}
+
+
 def lower(arch: Arch, quant: QuantConfig, folding: Optional[Folding] = None, *,
           name: Optional[str] = None, board: str = "zcu104", clock_mhz: float = 200.0,
           strict: bool = True) -> Accelerator:
@@ -88,129 +200,32 @@ def lower(arch: Arch, quant: QuantConfig, folding: Optional[Folding] = None, *,
 
     strict: a folding entry that names no node is an error (a typo would silently be ignored).
     """
-    g = _Graph(dict(folding or {}))
-    qsigned = arch.quantizers()
-
-    def qtype(q: str) -> IntType:
-        return IntType(quant.act_bits_of(arch, q), qsigned[q])
-
-    # consumers per layer, for fan-out
-    readers: dict[str, int] = {}
-    for l in arch.layers:
-        for i in l.inputs:
-            readers[i] = readers.get(i, 0) + 1
-    outs: dict[str, list[Stream]] = {}  # per layer: one stream per reader, handed out in order
-
-    def publish(layer: Layer, s: Stream) -> None:
-        k = readers.get(layer.name, 0)
-        pending = [s]
-        i = 0
-        while len(pending) < k:  # a chain of duplicates: each splits the last stream in two
-            src = pending.pop()
-            e = Eltwise("duplicate", layer.out_shape[0], src.n, layer.out_shape[1] * layer.out_shape[2],
-                        IntType.parse(src.dtype))
-            pending += g.add(f"{layer.name}.dup{i}", "duplicate", layer.name, [src], e, n_outputs=2)
-            i += 1
-        outs[layer.name] = pending
-
-    def take(name: str) -> Stream:
-        return outs[name].pop(0)
-
+    g = _Lowering(arch, quant, dict(folding or {}))
     inp = arch.input
     c, h, w = inp.out_shape
     in_type = IntType(INPUT_BITS, False)
     s_in = Stream("in", HOST, "", c, str(in_type), h * w)
     g.streams.append(s_in)
-    publish(inp, s_in)
-
+    g.publish(inp, s_in)
     for l in arch.layers[1:]:
-        c, h, w = l.out_shape
-        if l.op in ("conv", "fc"):
-            src = take(l.inputs[0])
-            s_type = IntType.parse(src.dtype)
-            w_bits = quant.weight_bits_of(arch, l)
-            out_t = qtype(l.quant) if l.quant is not None else None
-            pe, simd = g.fold(l.name, "PE"), g.fold(l.name, "SIMD")
-            if l.op == "conv" and (l.k > 1 or l.stride > 1 or l.pad > 0):
-                _, ih, iw = arch[l.inputs[0]].out_shape
-                gs = S if l.grouped else l.cin
-                # the window generator reads words within one group (vg_swg.h)
-                in_n = max(d for d in legal_foldings(gs) if d <= src.n)
-                src = g.convert(src, in_n, ih * iw * l.cin, f"{l.name}.swg_wc", l.name)
-                try:
-                    swg = SWG(ih, iw, l.cin, l.k, l.stride, l.pad, gs, in_n, simd, s_type)
-                except EngineError as e:
-                    raise DescriptionError(f"layer {l.name}: {e}") from None
-                win = g.add(f"{l.name}.swg", "swg", l.name, [src], swg)[0]
-                m = MVAU(l.groups, l.k * l.k * gs, l.cout // l.groups, pe, simd, h * w, s_type,
-                         w_bits, out_t)
-                y = g.add(l.name, "mvau", l.name, [win], m, **g.styles(l.name))[0]
-            else:
-                pixels = h * w
-                src = g.convert(src, simd, pixels * l.cin, f"{l.name}.wc", l.name)
-                m = MVAU(1, l.cin, l.cout, pe, simd, pixels, s_type, w_bits, out_t)
-                y = g.add(l.name, "mvau", l.name, [src], m, **g.styles(l.name))[0]
-            publish(l, y)
-        elif l.op == "add":
-            a, b = take(l.inputs[0]), take(l.inputs[1])
-            n = g.fold(l.name, "PE", max(a.n, b.n))
-            total = h * w * c
-            a = g.convert(a, n, total, f"{l.name}.wc_a", l.name)
-            b = g.convert(b, n, total, f"{l.name}.wc_b", l.name)
-            e = Eltwise("add", c, n, h * w, IntType.parse(a.dtype), qtype(l.quant))
-            publish(l, g.add(l.name, "add", l.name, [a, b], e)[0])
-        elif l.op == "se":
-            x = take(l.inputs[0])
-            xt = IntType.parse(x.dtype)
-            n = g.fold(l.name, "PE", x.n)
-            x = g.convert(x, n, h * w * c, f"{l.name}.wc", l.name)
-            x_frame, x_pool = g.add(f"{l.name}.dup", "duplicate", l.name, [x],
-                                    Eltwise("duplicate", c, n, h * w, xt), n_outputs=2)
-            pool = Eltwise("pool", c, n, h * w, xt)
-            sums = g.add(f"{l.name}.pool", "pool", l.name, [x_pool], pool)[0]
-            a_t = IntType(quant.act_bits, True)
-            thr = Eltwise("threshold", c, n, 1, pool.result_type, a_t)
-            pooled = g.add(f"{l.name}.pool_q", "threshold", l.name, [sums], thr)[0]
-            r = c // l.reduction
-            for j, (cin, cout, ot) in enumerate([(c, r, a_t),
-                                                  (r, c, IntType(quant.gate, False))], start=1):
-                fname = f"{l.name}.fc{j}"
-                pe, simd = g.fold(fname, "PE"), g.fold(fname, "SIMD")
-                pooled = g.convert(pooled, simd, cin, f"{fname}.wc", l.name)
-                m = MVAU(1, cin, cout, pe, simd, 1, IntType.parse(pooled.dtype), quant.weight_bits, ot)
-                pooled = g.add(fname, "mvau", l.name, [pooled], m, **g.styles(fname))[0]
-            gate = g.convert(pooled, n, c, f"{l.name}.gate_wc", l.name)
-            e = Eltwise("se_scale", c, n, h * w, xt, qtype(l.quant), IntType(quant.gate, False))
-            publish(l, g.add(f"{l.name}.scale", "se_scale", l.name, [x_frame, gate], e,
-                             memory=g.styles(l.name)["memory"])[0])
-        elif l.op == "pool":
-            x = take(l.inputs[0])
-            xt = IntType.parse(x.dtype)
-            n = g.fold(l.name, "PE", x.n)
-            x = g.convert(x, n, arch[l.inputs[0]].out_shape[1] * arch[l.inputs[0]].out_shape[2] * c,
-                          f"{l.name}.wc", l.name)
-            _, ih, iw = arch[l.inputs[0]].out_shape
-            pool = Eltwise("pool", c, n, ih * iw, xt)
-            sums = g.add(f"{l.name}.sum", "pool", l.name, [x], pool)[0]
-            thr = Eltwise("threshold", c, n, 1, pool.result_type, qtype(l.quant))
-            publish(l, g.add(l.name, "threshold", l.name, [sums], thr)[0])
-        else:  # pragma: no cover
+        op = LOWER_OPS.get(l.op)
+        if op is None:  # pragma: no cover - model/arch.py validates ops
             raise DescriptionError(f"layer {l.name}: op {l.op} cannot be lowered")
+        g.publish(l, op(g, l))
 
-    (y,) = outs[arch.output.name] or [None]
+    (y,) = g.outs[arch.output.name] or [None]
     if y is None:
         y = g.streams[-1]
     y.consumer = HOST
     unknown = sorted(set(g.folding) - g.used - {"Defaults"})
     if strict and unknown:
         raise DescriptionError(f"folding names unknown layers: {unknown}")
-    out_t = IntType.parse(y.dtype)
     acc = Accelerator(
         name=name or f"{arch.name}-{quant.name}", arch=arch.to_dict(), quant=quant.to_dict(),
         board=board, clock_mhz=clock_mhz,
         input={"stream": "in", "shape": [inp.out_shape[1], inp.out_shape[2], inp.out_shape[0]],
                "dtype": str(in_type), "scale": 1.0 / 255, "packing": INPUT_PACKING},
-        output={"stream": y.name, "channels": arch.output.cout, "dtype": str(out_t),
+        output={"stream": y.name, "channels": arch.output.cout, "dtype": str(IntType.parse(y.dtype)),
                 "scale": None, "tail": None, "packing": OUTPUT_PACKING},
         nodes=g.nodes, streams=g.streams)
     try:

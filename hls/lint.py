@@ -322,60 +322,12 @@ def lint_text(text: str, path: str = "<text>") -> list[Finding]:
         found.append(Finding(path, line(off), rule, msg))
 
     live = [lp for lp in loops if not (lp.func and lp.func.constexpr)]
-
-    def in_pipelined(lp: Loop) -> bool:
-        p = lp.parent
-        while p is not None:
-            if p.pipelined:
-                return True
-            if not p.unrolled:
-                return False
-            p = p.parent
-        return False
-
     # helper functions: their unrolled loops are legal when every call is in a pipelined body
     helpers = {f.name for f in funcs if not f.constexpr and any(
         lp.func is f and lp.unrolled and lp.parent is None for lp in live)}
     pipelined_bodies = [lp for lp in live if lp.pipelined]
-
-    def called_only_from_pipelined(name: str) -> bool:
-        calls = [m.start() for m in re.finditer(rf"\b{name}\s*(<[^;{{}}]*?>)?\s*\(", view)]
-        calls = [c for c in calls if not any(f.name == name and f.start > c and
-                                             view.rfind(name, 0, f.start) <= c for f in funcs)]
-        inside = [c for c in calls if any(p.body[0] < c < p.body[1] for p in pipelined_bodies)]
-        return len(inside) == len(calls)
-
     for lp in live:
-        if lp.kw != "for":
-            bad(lp.start, "bounds", f"`{lp.kw}` loop: a data-dependent trip count has no schedule")
-            continue
-        if lp.body[0] < 0:
-            bad(lp.start, "bounds", "loop body without braces")
-            continue
-        if not _constant_bound(lp):
-            bad(lp.start, "bounds", f"loop bound `{lp.header.split(';')[1].strip()}` is not a "
-                                    f"compile-time constant")
-        if lp.pipelined:
-            if not re.match(r"\s*VG_CYCLE\s*\(", re.sub(r"#pragma[^\n]*", "", lp.direct)):
-                bad(lp.start, "counting", "pipelined loop body does not start with VG_CYCLE(p)")
-            if in_pipelined(lp):
-                bad(lp.start, "loop kinds", "pipelined loop inside a pipelined loop")
-            for op in ("read", "write"):
-                names = re.findall(rf"\b(\w+)\s*\.\s*{op}\s*\(", _all_body(view, lp))
-                for n in sorted(set(names)):
-                    if names.count(n) > 1:
-                        bad(lp.start, "ports", f"stream {n}: {names.count(n)} {op}s in one iteration")
-        elif lp.unrolled:
-            if not in_pipelined(lp) and not (lp.func and lp.func.name in helpers and lp.parent is None
-                                             and called_only_from_pipelined(lp.func.name)):
-                bad(lp.start, "loop kinds", "unrolled loop outside a pipelined loop (it would take "
-                                            "a cycle per copy, or hide a schedule)")
-        else:
-            rest = re.sub(r"#pragma[^\n]*", "", lp.direct).strip(" \t\n;")
-            wrapper = lp.children and not rest and all(c.pipelined or c.children for c in lp.children)
-            if not wrapper:
-                bad(lp.start, "loop kinds", "loop is neither pipelined, unrolled inside a pipelined "
-                                            "loop, nor a pure wrapper of pipelined loops")
+        _loop_findings(view, lp, funcs, helpers, pipelined_bodies, bad)
     # VG_CYCLE only directly in pipelined bodies
     for m in re.finditer(r"\bVG_CYCLE\s*\(", view):
         owner = min((lp for lp in loops if lp.body[0] < m.start() < lp.body[1]),
@@ -384,6 +336,63 @@ def lint_text(text: str, path: str = "<text>") -> list[Finding]:
             bad(m.start(), "counting", "VG_CYCLE outside the body of a pipelined loop")
     _bank_findings(view, funcs, live, bad)
     return sorted(found, key=lambda f: (f.path, f.line, f.rule))
+
+
+def _in_pipelined(lp: Loop) -> bool:
+    """Whether lp lies in a pipelined loop, through unrolled loops only."""
+    p = lp.parent
+    while p is not None:
+        if p.pipelined:
+            return True
+        if not p.unrolled:
+            return False
+        p = p.parent
+    return False
+
+
+def _called_only_from_pipelined(view: str, name: str, funcs: list[Function],
+                                pipelined_bodies: list[Loop]) -> bool:
+    calls = [m.start() for m in re.finditer(rf"\b{name}\s*(<[^;{{}}]*?>)?\s*\(", view)]
+    calls = [c for c in calls if not any(f.name == name and f.start > c and
+                                         view.rfind(name, 0, f.start) <= c for f in funcs)]
+    inside = [c for c in calls if any(p.body[0] < c < p.body[1] for p in pipelined_bodies)]
+    return len(inside) == len(calls)
+
+
+def _loop_findings(view: str, lp: Loop, funcs: list[Function], helpers: set[str],
+                   pipelined_bodies: list[Loop], bad) -> None:
+    """The rules on one loop: kinds, bounds, counting and ports."""
+    if lp.kw != "for":
+        bad(lp.start, "bounds", f"`{lp.kw}` loop: a data-dependent trip count has no schedule")
+        return
+    if lp.body[0] < 0:
+        bad(lp.start, "bounds", "loop body without braces")
+        return
+    if not _constant_bound(lp):
+        bad(lp.start, "bounds", f"loop bound `{lp.header.split(';')[1].strip()}` is not a "
+                                f"compile-time constant")
+    if lp.pipelined:
+        if not re.match(r"\s*VG_CYCLE\s*\(", re.sub(r"#pragma[^\n]*", "", lp.direct)):
+            bad(lp.start, "counting", "pipelined loop body does not start with VG_CYCLE(p)")
+        if _in_pipelined(lp):
+            bad(lp.start, "loop kinds", "pipelined loop inside a pipelined loop")
+        for op in ("read", "write"):
+            names = re.findall(rf"\b(\w+)\s*\.\s*{op}\s*\(", _all_body(view, lp))
+            for n in sorted(set(names)):
+                if names.count(n) > 1:
+                    bad(lp.start, "ports", f"stream {n}: {names.count(n)} {op}s in one iteration")
+    elif lp.unrolled:
+        if not _in_pipelined(lp) and not (lp.func and lp.func.name in helpers and lp.parent is None
+                                          and _called_only_from_pipelined(view, lp.func.name, funcs,
+                                                                          pipelined_bodies)):
+            bad(lp.start, "loop kinds", "unrolled loop outside a pipelined loop (it would take "
+                                        "a cycle per copy, or hide a schedule)")
+    else:
+        rest = re.sub(r"#pragma[^\n]*", "", lp.direct).strip(" \t\n;")
+        wrapper = lp.children and not rest and all(c.pipelined or c.children for c in lp.children)
+        if not wrapper:
+            bad(lp.start, "loop kinds", "loop is neither pipelined, unrolled inside a pipelined "
+                                        "loop, nor a pure wrapper of pipelined loops")
 
 
 def _all_body(view: str, lp: Loop) -> str:

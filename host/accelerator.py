@@ -91,6 +91,41 @@ class Result:
         return self.output if self.scored is None else self.scored
 
 
+def _load_scoring(root: Path, desc: Description) -> Optional[Wccn]:
+    """The build's scoring backend (None if it has none), checked against the embedding size."""
+    sc = desc.output.get("scoring")
+    if not sc:
+        return None
+    check_npz(root / sc)
+    try:
+        scoring = Wccn.load(root / sc)
+    except (ScoringError, ValueError, KeyError, OSError) as e:
+        raise DesignFileError(f"{root / sc}: not a readable scoring backend ({e})") from None
+    if scoring.dim != int(desc.output["channels"]):
+        raise BackendError(f"{root / sc}: a scoring backend for {scoring.dim}-d embeddings, "
+                           f"the design outputs {desc.output['channels']}")
+    return scoring
+
+
+def _make_backend(backend: str, desc: Description, root: Path, params: Any,
+                  bitstream_dir: Optional[Union[str, Path]], timeout_s: float, device: Any) -> Any:
+    if backend == "board":
+        d = Path(bitstream_dir) if bitstream_dir else ROOT / "bitstreams" / desc.board
+        return PynqBackend(desc, d, timeout_s, device)
+    if backend == "csim":
+        # the build's own generated C-sim sources, as the flow wrote them (a design folder
+        # without hls/, as flow/artifacts.py writes one, is generated from the description)
+        srcs = ["hls/network.h", "hls/csim_top.cpp"]
+        sources = None
+        if any(f in read_manifest(root) for f in srcs):
+            verify_manifest(root, srcs)
+            sources = root / "hls"
+        return CsimBackend(desc, params, sources)
+    if backend == "golden":
+        return GoldenBackend(desc, params)
+    raise ValueError(f"unknown backend {backend!r} (auto, board, csim, golden)")
+
+
 class Accelerator:
     def __init__(self, design: Union[str, Path], backend: str = "auto",
                  bitstream_dir: Optional[Union[str, Path]] = None, timeout_s: float = 2.0,
@@ -115,17 +150,7 @@ class Accelerator:
         verify_manifest(root, host_files(self.desc))
         self.output_scale = load_output_scale(self.desc)
         self.tail = load_tail(self.desc)
-        sc = self.desc.output.get("scoring")
-        self.scoring: Optional[Wccn] = None
-        if sc:
-            check_npz(root / sc)
-            try:
-                self.scoring = Wccn.load(root / sc)
-            except (ScoringError, ValueError, KeyError, OSError) as e:
-                raise DesignFileError(f"{root / sc}: not a readable scoring backend ({e})") from None
-        if self.scoring is not None and self.scoring.dim != int(self.desc.output["channels"]):
-            raise BackendError(f"{root / sc}: a scoring backend for {self.scoring.dim}-d embeddings, "
-                               f"the design outputs {self.desc.output['channels']}")
+        self.scoring = _load_scoring(root, self.desc)
         self.shape = tuple(self.desc.input["shape"])
         self.channels = int(self.desc.output["channels"])
         # one loader for every backend: the board's weights are in its bitstream, but a design
@@ -133,25 +158,10 @@ class Accelerator:
         params = load_params(self.desc)
         if backend == "auto":
             backend = "board" if pynq_devices() else ("csim" if shutil.which("g++") else "golden")
-        self.backend_name = backend
-        if backend == "board":
-            d = Path(bitstream_dir) if bitstream_dir else ROOT / "bitstreams" / self.desc.board
-            self.backend = PynqBackend(self.desc, d, timeout_s, device)
-            if getattr(device, "simulated", False):  # label results from a simulated board as such
-                self.backend_name = "simulated-board"
-        elif backend == "csim":
-            # the build's own generated C-sim sources, as the flow wrote them (a design folder
-            # without hls/, as flow/artifacts.py writes one, is generated from the description)
-            srcs = ["hls/network.h", "hls/csim_top.cpp"]
-            sources = None
-            if any(f in read_manifest(root) for f in srcs):
-                verify_manifest(root, srcs)
-                sources = root / "hls"
-            self.backend = CsimBackend(self.desc, params, sources)
-        elif backend == "golden":
-            self.backend = GoldenBackend(self.desc, params)
-        else:
-            raise ValueError(f"unknown backend {backend!r} (auto, board, csim, golden)")
+        self.backend = _make_backend(backend, self.desc, root, params, bitstream_dir, timeout_s, device)
+        # results from a simulated board are labelled as such
+        self.backend_name = "simulated-board" if backend == "board" and getattr(device, "simulated", False) \
+            else backend
         self._sim: Optional[dict[str, Any]] = None
 
     # ---- the host-side tail -----------------------------------------------------------------

@@ -169,11 +169,74 @@ def _add_registers(mod: ET.Element, bus: str, regs: list) -> None:
                     ET.SubElement(f, "PROPERTY", NAME=k, VALUE=v)
 
 
+def _module_element(mods: ET.Element, m: Module, modules: list[Module], clk: float) -> None:
+    """One MODULE of the handoff: parameters, registers, ports, bus interfaces, memory map."""
+    attrs = {"FULLNAME": f"/{m.instance}", "INSTANCE": m.instance, "IPTYPE": "PERIPHERAL",
+             "IS_ENABLE": "1", "MODTYPE": m.modtype, "VLNV": m.vlnv}
+    if not m.is_pl:
+        attrs["IS_PL"] = "FALSE"
+    mod = ET.SubElement(mods, "MODULE", attrs)
+    ps = ET.SubElement(mod, "PARAMETERS")
+    for k, v in m.params.items():
+        ET.SubElement(ps, "PARAMETER", NAME=k, VALUE=v)
+    if m.registers:
+        _add_registers(mod, *m.registers)
+    _ports(ET.SubElement(mod, "PORTS"), m, modules, clk)
+    _bus_interfaces(ET.SubElement(mod, "BUSINTERFACES"), m, clk)
+    if m.memranges:
+        mm = ET.SubElement(mod, "MEMORYMAP")
+        for r in m.memranges:
+            ET.SubElement(mm, "MEMRANGE", r)
+
+
+def _ports(ports: ET.Element, m: Module, modules: list[Module], clk: float) -> None:
+    """A module's clock port (the PS drives pl_clk0 to every PL clock input) and its bus
+    signals, each connected to the peer's signal of the same logical name."""
+    by_name = {x.instance: x for x in modules}
+    if m.clock_in:
+        p = ET.SubElement(ports, "PORT", CLKFREQUENCY=str(int(round(clk * 1e6))), DIR="I",
+                          NAME=m.clock_in, SIGIS="clk", SIGNAME=f"{bd.PS}_pl_clk0")
+        ET.SubElement(ET.SubElement(p, "CONNECTIONS"), "CONNECTION", INSTANCE=bd.PS, PORT="pl_clk0")
+    else:
+        p = ET.SubElement(ports, "PORT", CLKFREQUENCY=str(int(round(clk * 1e6))), DIR="O",
+                          NAME="pl_clk0", SIGIS="clk", SIGNAME=f"{bd.PS}_pl_clk0")
+        cs = ET.SubElement(p, "CONNECTIONS")
+        for other in modules:
+            if other.clock_in:
+                ET.SubElement(cs, "CONNECTION", INSTANCE=other.instance, PORT=other.clock_in)
+    for b in m.buses:
+        peer = by_name[b.peer[0]]
+        pb = next(x for x in peer.buses if x.name == b.peer[1])
+        for logical, direction, width in b.signals():
+            attrs = {"DIR": direction, "NAME": b.physical(logical), "SIGIS": "undef"}
+            if width > 1:
+                attrs.update(LEFT=str(width - 1), RIGHT="0")
+            driver = (m, b) if direction == "O" else (peer, pb)
+            attrs["SIGNAME"] = f"{driver[0].instance}_{driver[1].physical(logical)}"
+            p = ET.SubElement(ports, "PORT", attrs)
+            ET.SubElement(ET.SubElement(p, "CONNECTIONS"), "CONNECTION", INSTANCE=peer.instance,
+                          PORT=pb.physical(logical))
+
+
+def _bus_interfaces(bis: ET.Element, m: Module, clk: float) -> None:
+    for b in m.buses:
+        vlnv = "xilinx.com:interface:aximm:1.0" if b.kind == "aximm" else "xilinx.com:interface:axis:1.0"
+        bi = ET.SubElement(bis, "BUSINTERFACE", BUSNAME=f"{m.instance}_{b.name}", NAME=b.name,
+                           TYPE="MASTER" if b.master else "SLAVE", VLNV=vlnv)
+        bp = ET.SubElement(bi, "PARAMETERS")
+        ET.SubElement(bp, "PARAMETER", NAME="FREQ_HZ", VALUE=str(int(round(clk * 1e6))))
+        pms = ET.SubElement(bi, "PORTMAPS")
+        for logical, _, width in b.signals():
+            attrs = {"LOGICAL": logical, "PHYSICAL": b.physical(logical)}
+            if width > 1:
+                attrs.update(LEFT=str(width - 1), RIGHT="0")
+            ET.SubElement(pms, "PORTMAP", attrs)
+
+
 def hwh_text(part: str, clock_mhz: float, design: str = "vargnet") -> str:
     """The handoff XML of the block design for a part (e.g. the ZCU104's xczu7ev-ffvc1156-2-e)
     and the PL clock the build asked for."""
     modules = [_ps(clock_mhz), _dma(), _accel(), *_interconnects()]
-    by_name = {m.instance: m for m in modules}
     _, _, clk = pl_clock_divisors(clock_mhz)
     root = ET.Element("EDKSYSTEM", EDWVERSION="1.2", TIMESTAMP="simulated", VIVADOVERSION="2024.2")
     dev, pkg, speed = (part.split("-") + ["", "", ""])[:3]
@@ -183,56 +246,6 @@ def hwh_text(part: str, clock_mhz: float, design: str = "vargnet") -> str:
     ET.SubElement(root, "EXTERNALINTERFACES")
     mods = ET.SubElement(root, "MODULES")
     for m in modules:
-        attrs = {"FULLNAME": f"/{m.instance}", "INSTANCE": m.instance, "IPTYPE": "PERIPHERAL",
-                 "IS_ENABLE": "1", "MODTYPE": m.modtype, "VLNV": m.vlnv}
-        if not m.is_pl:
-            attrs["IS_PL"] = "FALSE"
-        mod = ET.SubElement(mods, "MODULE", attrs)
-        ps = ET.SubElement(mod, "PARAMETERS")
-        for k, v in m.params.items():
-            ET.SubElement(ps, "PARAMETER", NAME=k, VALUE=v)
-        if m.registers:
-            _add_registers(mod, *m.registers)
-        ports = ET.SubElement(mod, "PORTS")
-        if m.clock_in:
-            p = ET.SubElement(ports, "PORT", CLKFREQUENCY=str(int(round(clk * 1e6))), DIR="I",
-                              NAME=m.clock_in, SIGIS="clk", SIGNAME=f"{bd.PS}_pl_clk0")
-            ET.SubElement(ET.SubElement(p, "CONNECTIONS"), "CONNECTION", INSTANCE=bd.PS, PORT="pl_clk0")
-        else:
-            p = ET.SubElement(ports, "PORT", CLKFREQUENCY=str(int(round(clk * 1e6))), DIR="O",
-                              NAME="pl_clk0", SIGIS="clk", SIGNAME=f"{bd.PS}_pl_clk0")
-            cs = ET.SubElement(p, "CONNECTIONS")
-            for other in modules:
-                if other.clock_in:
-                    ET.SubElement(cs, "CONNECTION", INSTANCE=other.instance, PORT=other.clock_in)
-        for b in m.buses:
-            peer = by_name[b.peer[0]]
-            pb = next(x for x in peer.buses if x.name == b.peer[1])
-            for logical, direction, width in b.signals():
-                attrs = {"DIR": direction, "NAME": b.physical(logical), "SIGIS": "undef"}
-                if width > 1:
-                    attrs.update(LEFT=str(width - 1), RIGHT="0")
-                driver = (m, b) if direction == "O" else (peer, pb)
-                attrs["SIGNAME"] = f"{driver[0].instance}_{driver[1].physical(logical)}"
-                p = ET.SubElement(ports, "PORT", attrs)
-                ET.SubElement(ET.SubElement(p, "CONNECTIONS"), "CONNECTION", INSTANCE=peer.instance,
-                              PORT=pb.physical(logical))
-        bis = ET.SubElement(mod, "BUSINTERFACES")
-        for b in m.buses:
-            vlnv = "xilinx.com:interface:aximm:1.0" if b.kind == "aximm" else "xilinx.com:interface:axis:1.0"
-            bi = ET.SubElement(bis, "BUSINTERFACE", BUSNAME=f"{m.instance}_{b.name}", NAME=b.name,
-                               TYPE="MASTER" if b.master else "SLAVE", VLNV=vlnv)
-            bp = ET.SubElement(bi, "PARAMETERS")
-            ET.SubElement(bp, "PARAMETER", NAME="FREQ_HZ", VALUE=str(int(round(clk * 1e6))))
-            pms = ET.SubElement(bi, "PORTMAPS")
-            for logical, _, width in b.signals():
-                attrs = {"LOGICAL": logical, "PHYSICAL": b.physical(logical)}
-                if width > 1:
-                    attrs.update(LEFT=str(width - 1), RIGHT="0")
-                ET.SubElement(pms, "PORTMAP", attrs)
-        if m.memranges:
-            mm = ET.SubElement(mod, "MEMORYMAP")
-            for r in m.memranges:
-                ET.SubElement(mm, "MEMRANGE", r)
+        _module_element(mods, m, modules, clk)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8" standalone="no" ?>\n' + ET.tostring(root, "unicode") + "\n"

@@ -85,6 +85,10 @@ class SimResult:
         return ends[0] if ends else None
 
 
+# simulate() is longer than the house limit on purpose: it is the simulator's hot loop (a
+# million events for a full-size design), written over flat lists and locals because CPython
+# pays a call and attribute lookups per event for every piece split out; the wiring and the
+# deadlock analysis, which run once, are the separate functions below.
 def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
              trace: bool = False, trace_step: int = 1) -> SimResult:
     """Runs `frames` frames through the processes; depths: FIFO depth per stream (words).

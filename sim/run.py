@@ -20,6 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from hls.accel import Accelerator, DescriptionError
 from hls.boards import BoardError, get_board
@@ -82,58 +83,90 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def run(a: argparse.Namespace) -> int:
-    t0 = time.perf_counter()
-    size = a.size_fifos
-    target: int | None = None  # cycles per frame the sized FIFOs must hold (None: unbounded's)
+def _check_sources(a: argparse.Namespace) -> None:
+    """--design and --model exclude each other, and a build's folding and bit widths are
+    fixed: options that would change them are refused, never silently ignored."""
     model_only = [o for o, v in (("--width", a.width), ("--input", a.input), ("--quant", a.quant),
                                  ("--fps", a.fps), ("--fit", a.fit or None), ("--folding", a.folding))
                   if v is not None]
     if a.design and a.model:
         raise DescriptionError("--design and --model: give one (a build folder, or an architecture)")
-    if a.design and model_only:  # a build's folding and bit widths are fixed: never ignore them silently
+    if a.design and model_only:
         raise DescriptionError(f"{', '.join(model_only)} only apply to --model (or to the default "
                                f"architecture); {a.design} is a built design: rebuild it with "
                                f"python -m flow to change them")
     if a.design is None and a.model is None and not model_only \
             and (DEFAULT_DESIGN / "accelerator.json").is_file():
         a.design = str(DEFAULT_DESIGN)
-    if a.design:
-        root = Path(a.design).parent if Path(a.design).name == "accelerator.json" else Path(a.design)
-        if (root / MANIFEST).is_file():  # a build folder: its description as the flow wrote it
-            verify_manifest(root, ["accelerator.json"])
-        acc = Accelerator.load(a.design)
-        board = get_board(a.board or acc.board)
-        clock = a.clock_mhz or acc.clock_mhz
+
+
+def _load_design(a: argparse.Namespace) -> tuple[Accelerator, Any, float]:
+    """A built design (its description as the flow wrote it), its board and clock."""
+    root = Path(a.design).parent if Path(a.design).name == "accelerator.json" else Path(a.design)
+    if (root / MANIFEST).is_file():
+        verify_manifest(root, ["accelerator.json"])
+    acc = Accelerator.load(a.design)
+    return acc, get_board(a.board or acc.board), a.clock_mhz or acc.clock_mhz
+
+
+def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int]:
+    """An architecture folded through the flow's public API (for the FPS target, or --fit the
+    board): the design, its board, clock and the cycles per frame its FIFOs must hold."""
+    model = a.model or "vargfacenet"
+    if a.model is None and a.width is None:
+        a.width = default_arch().params_["multiplier"]
+    if a.model is None:
+        print("note: no default design build in build/default yet; simulating the default "
+              "architecture from its description (python -m flow builds one)")
+    kw = {}
+    if a.width is not None:
+        kw["multiplier" if model == "vargfacenet" else "width"] = a.width
+    if a.input is not None:
+        kw["input_size"] = a.input
+    arch = build(model, **kw)
+    quant = QuantConfig.parse(a.quant) if a.quant else default_quant()
+    if quant is None:
+        raise QuantConfigError("--quant float has no hardware (choose wNaM)")
+    board = get_board(a.board or DEFAULT_BOARD)
+    clock = a.clock_mhz or board.clock_mhz
+    user = load_folding(a.folding) if a.folding else None
+    if user:  # unknown layers or illegal PE/SIMD: refused as the flow refuses them
+        check_folding(arch, quant, user)
+    if a.fit:
+        fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user)
     else:
-        model = a.model or "vargfacenet"
-        if a.model is None and a.width is None:
-            a.width = default_arch().params_["multiplier"]
-        if a.model is None:
-            print("note: no default design build in build/default yet; simulating the default "
-                  "architecture from its description (python -m flow builds one)")
-        kw = {}
-        if a.width is not None:
-            kw["multiplier" if model == "vargfacenet" else "width"] = a.width
-        if a.input is not None:
-            kw["input_size"] = a.input
-        arch = build(model, **kw)
-        quant = QuantConfig.parse(a.quant) if a.quant else default_quant()
-        if quant is None:
-            print("error: --quant float has no hardware (choose wNaM)", file=sys.stderr)
-            return 2
-        board = get_board(a.board or DEFAULT_BOARD)
-        clock = a.clock_mhz or board.clock_mhz
-        user = load_folding(a.folding) if a.folding else None
-        if user:  # unknown layers or illegal PE/SIMD: refused as the flow refuses them
-            check_folding(arch, quant, user)
-        if a.fit:
-            fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user)
-        else:
-            fr = fold_for_fps(arch, quant, board, a.fps or DEFAULT_FPS_TARGET, clock_mhz=clock, user=user)
-        acc = fr.accelerator
+        fr = fold_for_fps(arch, quant, board, a.fps or DEFAULT_FPS_TARGET, clock_mhz=clock, user=user)
+    return fr.accelerator, board, clock, fr.requested_cycles
+
+
+def _write_outputs(a: argparse.Namespace, acc: Accelerator, report: dict, ev: Any) -> None:
+    """--json (the report) and --plot (PNGs)."""
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{a.json}.partial")
+        tmp.write_text(json.dumps(report, indent=1))
+        tmp.replace(a.json)  # atomic: a reader never sees half a report
+        print(f"wrote {a.json}")
+    if a.plot:
+        by_layer: dict[str, dict[str, int]] = {}
+        for n in acc.nodes:
+            d = by_layer.setdefault(n.layer, {})
+            for k, v in node_buffer_bits(n).items():
+                d[k] = d.get(k, 0) + v
+        for p in plot_all(report, ev, Path(a.plot), by_layer):
+            print(f"wrote {p}")
+
+
+def run(a: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    _check_sources(a)
+    target: int | None = None  # cycles per frame the sized FIFOs must hold (None: unbounded's)
+    if a.design:
+        acc, board, clock = _load_design(a)
+        size = a.size_fifos
+    else:
+        acc, board, clock, target = _fold_model(a)
         size = True
-        target = fr.requested_cycles
     progs = programs(acc)
     an = analyse(acc)
     print(f"analytic: {an.fps(clock):.1f} FPS, latency {an.latency_ms(clock):.3f} ms "
@@ -156,18 +189,7 @@ def run(a: argparse.Namespace) -> int:
     print(f"event simulation of {a.frames} frames: {time.perf_counter() - t1:.2f} s", flush=True)
     report = build_report(acc, board, clock, an, ev, depths, unbounded)
     print(format_report(report, None if a.all else 25))
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(report, indent=1))
-        print(f"wrote {a.json}")
-    if a.plot:
-        by_layer: dict[str, dict[str, int]] = {}
-        for n in acc.nodes:
-            d = by_layer.setdefault(n.layer, {})
-            for k, v in node_buffer_bits(n).items():
-                d[k] = d.get(k, 0) + v
-        for p in plot_all(report, ev, Path(a.plot), by_layer):
-            print(f"wrote {p}")
+    _write_outputs(a, acc, report, ev)
     return 1 if ev.deadlock else 0
 
 

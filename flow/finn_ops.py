@@ -128,33 +128,50 @@ class VarGNetEngine(HWCustomOp):
 
 
 class VarGNetEngine_hls(VarGNetEngine, HLSBackend):
-    """HLS code generation: the node function calls the hls/include template."""
+    """HLS code generation into FINN's per-node templates (ipgen_template: includes, defines,
+    `blackbox(streams) { pragmas; docompute }`): the node's config struct goes into the
+    defines, its one-line template call (the call network.h makes) into docompute, on FINN's
+    stream names in0_V.. / out0_V... The parameter arrays are declared, not defined: their
+    contents are the build's weights.h."""
 
     def get_nodeattr_types(self):
         d = VarGNetEngine.get_nodeattr_types(self)
         d.update(HLSBackend.get_nodeattr_types(self))
         return d
 
+    def _streams(self) -> tuple[list[str], list[str]]:
+        fin, fout = self._ports()
+        return [f"in{i}_V" for i in range(len(fin))], [f"out{i}_V" for i in range(len(fout))]
+
     def global_includes(self):
+        from hls.codegen import param_declarations
+
         self.code_gen_dict["$GLOBALS$"] = ['#include "vg_swg.h"', '#include "vg_mvau.h"',
-                                           '#include "vg_eltwise.h"', '#include "vg_se.h"']
+                                           '#include "vg_eltwise.h"', '#include "vg_se.h"',
+                                           *param_declarations(self._node(), "const")]
 
     def defines(self, var):
-        self.code_gen_dict["$DEFINES$"] = [f"// {self.get_nodeattr('kind')} {self.onnx_node.name}"]
+        from hls.codegen import node_code
+
+        cfg, _ = node_code(self._node(), *self._streams())
+        self.code_gen_dict["$DEFINES$"] = [f"// {self.get_nodeattr('kind')} {self.onnx_node.name}",
+                                           *([cfg] if cfg else [])]
 
     def docompute(self):
-        self.code_gen_dict["$DOCOMPUTE$"] = [self._call()]
+        from hls.codegen import node_code
+
+        self.code_gen_dict["$DOCOMPUTE$"] = [node_code(self._node(), *self._streams())[1]]
 
     def blackboxfunction(self):
-        from hls.codegen import node_signature
+        from hls.codegen import ident, node_signature
 
-        self.code_gen_dict["$BLACKBOXFUNCTION$"] = [node_signature(self._node())]
+        n = self._node()
+        self.code_gen_dict["$BLACKBOXFUNCTION$"] = [node_signature(n, ident(n.name), *self._streams())]
 
-    def _call(self) -> str:
-        """The same node function the generated network.h holds (hls/codegen.py)."""
-        from hls.codegen import node_function
-
-        return node_function(self._node())
+    def pragmas(self):
+        ins, outs = self._streams()
+        self.code_gen_dict["$PRAGMAS$"] = [f"#pragma HLS INTERFACE axis port={s}" for s in ins + outs]
+        self.code_gen_dict["$PRAGMAS$"].append("#pragma HLS INTERFACE ap_ctrl_none port=return")
 
 
 _fd.custom_op["VarGNetEngine"] = VarGNetEngine

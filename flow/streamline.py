@@ -31,9 +31,9 @@ import numpy as np
 from hls.accel import Accelerator
 from hls.engines import IntType
 from model.arch import Arch, Layer
+from model.export_format import META_ARCH, META_QUANT, META_TAIL, META_WEIGHTS, clean
 from model.quant import QuantConfig
 
-META_ARCH, META_QUANT, META_TAIL = "vargnet.arch", "vargnet.quant", "vargnet.tail"
 
 
 class StreamlineError(ValueError):
@@ -217,10 +217,9 @@ def _act(kind: Optional[str], slope: Optional[np.ndarray]) -> Callable[[np.ndarr
 
 # ---- the walk -----------------------------------------------------------------------------------
 def load_export(path: Union[str, Path]):
-    """Reads and cleans an exported QONNX file (shape inference, constant folding)."""
+    """Reads an exported QONNX file and cleans it (model.export.clean: shape inference,
+    constant folding)."""
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.transformation.fold_constants import FoldConstants
-    from qonnx.transformation.infer_shapes import InferShapes
 
     p = Path(path)
     if not p.is_file():
@@ -231,9 +230,16 @@ def load_export(path: Union[str, Path]):
         raise StreamlineError(f"{p}: not a readable ONNX model ({type(e).__name__}: {e})") from None
     if not any(n.op_type == "Quant" for n in m.graph.node):
         raise StreamlineError(f"{p}: not a QONNX model (no Quant nodes)")
-    m = m.transform(InferShapes())
-    m = m.transform(FoldConstants())
-    return m
+    return clean(m)
+
+
+def weight_map(model) -> dict[str, str]:
+    """Layer (engine node) -> its weight initializer, as the export wrote it."""
+    props = {p.key: p.value for p in model.model.metadata_props}
+    if META_WEIGHTS not in props:
+        raise StreamlineError("the ONNX model carries no layer -> weight map in its metadata "
+                              f"({META_WEIGHTS}; export it with model.export.export_qonnx)")
+    return json.loads(props[META_WEIGHTS])
 
 
 def metadata(model) -> tuple[Arch, QuantConfig, dict[str, Any]]:
@@ -247,10 +253,6 @@ def metadata(model) -> tuple[Arch, QuantConfig, dict[str, Any]]:
         raise StreamlineError("the ONNX model is float; the flow needs a quantized export")
     tail = json.loads(props.get(META_TAIL, "{}"))
     return arch, quant, tail
-
-
-def _key(name: str) -> str:
-    return name.replace(".", "_")
 
 
 SUPPORTED = {"Quant", "Conv", "BatchNormalization", "PRelu", "Relu", "Add", "Mul",
@@ -267,6 +269,7 @@ class _Walk:
         self.arch = arch
         self.out = IntegerLayers(arch, quant, tail=tail)
         self.acc_bits = {n.name: n.engine().acc for n in acc.nodes if n.kind == "mvau"}
+        self.weights = weight_map(model)
         self.tensor: dict[str, str] = {}
         self.qi: dict[str, QuantInfo] = {}
 
@@ -291,6 +294,12 @@ class _Walk:
         b = self.acc_bits[name]
         return -(1 << (b - 1)), (1 << (b - 1)) - 1
 
+    def weight(self, name: str, where: str) -> tuple[np.ndarray, np.ndarray, Any]:
+        """(integer codes, per-channel scale, Quant node) of engine node `name`'s weight."""
+        if name not in self.weights:
+            raise StreamlineError(f"{where}: the export's layer -> weight map has no {name!r}")
+        return self.g.weight(self.weights[name], where)
+
     def emit(self, name: str, t_out: str, q: QuantInfo) -> None:
         self.tensor[name], self.qi[name] = t_out, q
 
@@ -298,8 +307,7 @@ class _Walk:
 def _matmul_of(w: _Walk, l: Layer, where: str):
     """(integer weights, their scale, the Conv/MatMul node) of a conv or fc layer, checked to
     read the layer's input."""
-    init = f"net.units.{_key(l.name)}.conv.weight" if l.op == "conv" else f"net.units.{_key(l.name)}.weight"
-    wts, s_w, wq = w.g.weight(init, where)
+    wts, s_w, wq = w.weight(l.name, where)
     node = w.g.next_op(wq.output[0], where)
     if node.op_type == "Transpose":  # QuantLinear: (cout, cin) transposed for MatMul
         node = w.g.next_op(node.output[0], where)
@@ -392,7 +400,7 @@ def _pool(w: _Walk, l: Layer, where: str) -> None:
 def _se_fc(w: _Walk, l: Layer, j: int, t: str, s_prev: float, where: str) -> tuple[str, QuantInfo]:
     """SE fc1 (-> act -> Quant) or fc2 (-> HardSigmoid -> Quant): integer weights and
     thresholds; returns the tensor after its Quant and the quantizer."""
-    wj, s_wj, wqj = w.g.weight(f"net.units.{_key(l.name)}.fc{j}.weight", where)
+    wj, s_wj, wqj = w.weight(f"{l.name}.fc{j}", where)
     conv = w.g.next_op(wqj.output[0], where)
     if conv.input[0] != t:
         raise StreamlineError(f"{where}: SE fc{j} does not read the expected tensor")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -51,26 +52,40 @@ def array_name(n: Node, key: str) -> str:
     return f"{key.upper()}_{ident(n.name)}"
 
 
-def node_signature(n: Node) -> str:
-    """`inline void node_<name>(streams...)`: the node function's declaration."""
+def node_signature(n: Node, name: str = "", ins: Sequence[str] = (), outs: Sequence[str] = ()) -> str:
+    """`inline void node_<name>(streams...)`, the node function's declaration; with `name`,
+    `void <name>(...)` and the streams named `ins`/`outs` (FINN's in0_V, out0_V)."""
     fin, fout = port_formats(n, n.engine())
-    ins = [f"hls::stream<{word_type(nn, dt)} >& in{i}" for i, (nn, dt, _) in enumerate(fin)]
-    outs = [f"hls::stream<{word_type(nn, dt)} >& out{i}" for i, (nn, dt, _) in enumerate(fout)]
-    return f"inline void node_{ident(n.name)}({', '.join(ins + outs)})"
+    ins = list(ins) or [f"in{i}" for i in range(len(fin))]
+    outs = list(outs) or [f"out{i}" for i in range(len(fout))]
+    ports = [f"hls::stream<{word_type(nn, dt)} >& {s}" for s, (nn, dt, _) in zip(ins, fin)]
+    ports += [f"hls::stream<{word_type(nn, dt)} >& {s}" for s, (nn, dt, _) in zip(outs, fout)]
+    return f"void {name}({', '.join(ports)})" if name else f"inline void node_{ident(n.name)}({', '.join(ports)})"
+
+
+def node_code(n: Node, ins: Sequence[str] = (), outs: Sequence[str] = ()) -> tuple[str, str]:
+    """(the node's config struct cfg_<name>, "" if its template takes none; the engine's call
+    on streams `ins`/`outs`, default in0.. / out0..)."""
+    e = n.engine()
+    fin, fout = port_formats(n, e)
+    return e.hls_code(f"cfg_{ident(n.name)}", list(ins) or [f"in{i}" for i in range(len(fin))],
+                      list(outs) or [f"out{i}" for i in range(len(fout))],
+                      {key: array_name(n, key) for key, _, _ in e.param_arrays()})
+
+
+def param_declarations(n: Node, const: str = "VG_PARAM_CONST") -> list[str]:
+    """`extern <const> T NAME[..];` for each parameter array of the node."""
+    return [f"extern {const} {t} {array_name(n, key)}{''.join(f'[{d}]' for d in shape)};"
+            for key, t, shape in param_arrays(n)]
 
 
 def node_function(n: Node) -> str:
     """The node's config struct and HLS function: its ports' stream types come from the
     engine's port formats (which the description's streams must match, hls/accel.py validates
     that); its body is the engine's one-line call with that config."""
-    e = n.engine()
-    fin, fout = port_formats(n, e)
-    sig = node_signature(n)
-    cfg, body = e.hls_code(f"cfg_{ident(n.name)}", [f"in{i}" for i in range(len(fin))],
-                           [f"out{i}" for i in range(len(fout))],
-                           {key: array_name(n, key) for key, _, _ in e.param_arrays()})
+    cfg, body = node_code(n)
     cfg = cfg + "\n" if cfg else ""
-    return f"// {n.kind} {n.name} (layer {n.layer})\n{cfg}{sig} {{\n  {body}\n}}\n"
+    return f"// {n.kind} {n.name} (layer {n.layer})\n{cfg}{node_signature(n)} {{\n  {body}\n}}\n"
 
 
 def network_header(acc: Accelerator) -> str:
@@ -81,9 +96,7 @@ def network_header(acc: Accelerator) -> str:
              '#include "vg_swg.h"', '#include "vg_mvau.h"', '#include "vg_eltwise.h"',
              '#include "vg_se.h"', ""]
     for n in acc.nodes:
-        for key, t, shape in param_arrays(n):
-            dims = "".join(f"[{d}]" for d in shape)
-            lines.append(f"extern VG_PARAM_CONST {t} {array_name(n, key)}{dims};")
+        lines += param_declarations(n)
     lines.append("")
     lines += [node_function(n) for n in acc.nodes]
     lines.append("#endif")

@@ -17,6 +17,7 @@ from typing import Union
 import numpy as np
 import torch
 
+from model.export_format import META_ARCH, META_QUANT, META_TAIL, META_WEIGHTS, clean
 from model.nets import FeaturesOnly, Net, NonNegPReLU, clamp_slopes_
 
 # Ops the flow knows how to map (after qonnx cleanup folds constants such as the PReLU clamp).
@@ -28,6 +29,7 @@ MAPPABLE_OPS = frozenset({
 
 class ExportError(RuntimeError):
     pass
+
 
 
 def export_qonnx(net: Net, path: Union[str, Path]) -> Path:
@@ -72,33 +74,63 @@ def tail_params(net: Net) -> dict:
     return d
 
 
+def weight_modules(net: Net) -> dict[str, torch.nn.Parameter]:
+    """The weight of each weighted layer, by the name the flow gives its engine node: conv
+    and fc layers by their layer name, an SE block's FCs as "<layer>.fc1" / "<layer>.fc2"."""
+    out = {}
+    for layer in net.arch.layers:
+        unit = net.units[layer.name.replace(".", "_")] if layer.op in ("conv", "fc", "se") else None
+        if layer.op == "conv":
+            out[layer.name] = unit.conv.weight
+        elif layer.op == "fc":
+            out[layer.name] = unit.weight
+        elif layer.op == "se":
+            out[f"{layer.name}.fc1"], out[f"{layer.name}.fc2"] = unit.fc1.weight, unit.fc2.weight
+    return out
+
+
+def weight_initializers(net: Net, initializers: set[str]) -> dict[str, str]:
+    """Layer -> the ONNX initializer holding its weight (the exported module's parameter
+    name), each checked to be in the graph."""
+    names = {id(p): n for n, p in FeaturesOnly(net).named_parameters()}
+    out = {}
+    for layer, p in weight_modules(net).items():
+        name = names.get(id(p))
+        if name not in initializers:
+            raise ExportError(f"layer {layer}: its weight ({name}) is not an initializer of the "
+                              f"exported graph")
+        out[layer] = name
+    return out
+
+
 def _write_metadata(path: str, net: Net) -> None:
-    """Embeds the architecture, quantization and host tail, so the QONNX file alone is
-    enough for the flow (keys vargnet.arch, vargnet.quant, vargnet.tail)."""
+    """Embeds the architecture, quantization, host tail and the layer -> weight initializer
+    map, so the QONNX file alone is enough for the flow (keys META_*)."""
     import json
 
     import onnx
 
     m = onnx.load(path)
     qc = net.quant_config
-    for k, v in (("vargnet.arch", net.arch.to_json()),
-                 ("vargnet.quant", json.dumps(qc.to_dict() if qc else None)),
-                 ("vargnet.tail", json.dumps(tail_params(net)))):
+    weights = weight_initializers(net, {t.name for t in m.graph.initializer})
+    for k, v in ((META_ARCH, net.arch.to_json()),
+                 (META_QUANT, json.dumps(qc.to_dict() if qc else None)),
+                 (META_TAIL, json.dumps(tail_params(net))),
+                 (META_WEIGHTS, json.dumps(weights))):
         p = m.metadata_props.add()
         p.key, p.value = k, v
     onnx.save(m, path)
 
 
 def load_clean(path: Union[str, Path]):
-    """The exported graph after qonnx cleanup and shape inference, as a ModelWrapper."""
+    """The exported graph, cleaned (`clean`), as a qonnx ModelWrapper."""
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
 
     try:
         m = ModelWrapper(str(path))
     except Exception as e:  # onnx raises DecodeError etc. for a truncated file
         raise ExportError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
-    return cleanup_model(m)
+    return clean(m)
 
 
 def unmappable_ops(model) -> list[str]:

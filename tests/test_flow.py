@@ -17,6 +17,7 @@ from hls.accel import Accelerator
 from flow.agreement import layer_agreement
 from flow.build import BuildConfig, build
 from hls.csim_net import NetworkCsim
+from hls.csim import compile_flags
 from flow.folding import FoldingError
 from flow.streamline import StreamlineError, load_export
 from model.arch import tiny
@@ -26,6 +27,7 @@ from model.orl import load_orl
 from model.quant import QuantConfig
 from model.scoring import Wccn, fit_wccn
 from model.nets import Net
+from tests.conftest import require_tool
 from sim.golden import GoldenModel
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -232,6 +234,29 @@ def test_truncated_or_non_qonnx_file_is_refused(tmp_path):
         load_export(tmp_path / "plain.onnx")
 
 
+def test_export_names_each_layers_weight_and_the_flow_needs_that_map(tmp_path):
+    """The export writes layer -> weight initializer into the metadata; the flow finds every
+    weight through it, and an export without it is refused by name."""
+    from flow.streamline import weight_map
+    from model.export_format import META_WEIGHTS
+
+    net, _ = calibrated_net("vargnet", "w4a4")
+    p = export_qonnx(net, tmp_path / "m.qonnx")
+    wm = weight_map(load_export(p))
+    weighted = [l.name for l in net.arch.layers if l.op in ("conv", "fc")]
+    weighted += [f"{l.name}.fc{j}" for l in net.arch.layers if l.op == "se" for j in (1, 2)]
+    assert sorted(wm) == sorted(weighted)
+    inits = {t.name for t in onnx.load(p).graph.initializer}
+    assert set(wm.values()) <= inits
+    m = onnx.load(p)
+    kept = [q for q in m.metadata_props if q.key != META_WEIGHTS]
+    del m.metadata_props[:]
+    m.metadata_props.extend(kept)
+    onnx.save(m, tmp_path / "nomap.qonnx")
+    with pytest.raises(StreamlineError, match="no layer -> weight map"):
+        build(BuildConfig(out=tmp_path / "b", onnx=tmp_path / "nomap.qonnx", fps=20000, verify_images=0))
+
+
 def test_unsupported_op_is_named_with_its_node(tmp_path):
     net, _ = calibrated_net("vargnet", "w4a4")
     p = export_qonnx(net, tmp_path / "m.qonnx")
@@ -271,7 +296,7 @@ def test_bitstream_without_vendor_tools_says_what_was_generated_and_what_is_miss
     assert r.returncode == 2 and "supported boards: zcu104, kv260, ultra96v2" in r.stderr
 
 
-def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build):
+def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build, tmp_path):
     from qonnx.custom_op.registry import getCustomOp
 
     from flow.finn_ops import finn_model
@@ -284,14 +309,33 @@ def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build):
     assert grouped.domain == "finn.custom_op.fpgadataflow.hls"
     op.code_gen_dict = {}
     op.global_includes()
+    op.defines("ipgen")
+    op.blackboxfunction()
+    op.pragmas()
     op.docompute()
     assert '#include "vg_mvau.h"' in op.code_gen_dict["$GLOBALS$"]
     call = op.code_gen_dict["$DOCOMPUTE$"][0]
+    cfg = "\n".join(op.code_gen_dict["$DEFINES$"])
     e = acc.node(grouped.name).engine()
-    assert "vg::mvau<cfg_" in call  # the node's config struct, then the one-line call
-    assert f"static const int PE = {e.pe};" in call and f"static const int SIMD = {e.simd};" in call
-    assert "typedef vg::thresholds<" in call
+    assert call.startswith("vg::mvau<cfg_") and "(in0_V, out0_V, W_" in call  # one-line call
+    assert f"static const int PE = {e.pe};" in cfg and f"static const int SIMD = {e.simd};" in cfg
+    assert "typedef vg::thresholds<" in cfg
     assert op.get_exp_cycles() == e.cycles() and op.verify_node() == ["engine parameters are legal"]
+    # FINN's per-node IP source, filled with our slots, is C++ that compiles (finn-hlslib's
+    # bnn-library.h, which FINN's template includes, is not installed here: our headers
+    # stand in; the arrays are declared, their contents come from weights.h)
+    from finn.custom_op.fpgadataflow.templates import ipgen_template
+
+    src = ipgen_template.replace('#include "bnn-library.h"', "")
+    for key, lines in op.code_gen_dict.items():
+        src = src.replace(key, "\n".join(lines))
+    src = src.replace("$AP_INT_MAX_W$", "4096")
+    assert "$" not in src
+    (tmp_path / "ipgen.cpp").write_text(src)
+    gxx = require_tool("g++", "compiles the node's IP source")
+    r = subprocess.run([gxx, *compile_flags(False), "-fsyntax-only", str(tmp_path / "ipgen.cpp")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 def test_vivado_tcl_and_the_simulated_handoff_share_the_block_design_addresses():

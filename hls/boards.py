@@ -18,6 +18,14 @@ class Board:
     clock_mhz: float = 200.0
     pynq_board: str = ""  # the PYNQ image's board name
     vivado_board_part: str = ""
+    # data width of one PS-PL high-performance AXI port (S_AXI_HPx_FPD): 128 bits on every
+    # Zynq UltraScale+ (AMD UG1085, "PL-PS AXI interfaces"); its peak at the PL clock is an
+    # upper bound on what one port delivers, the DDR controller and traffic may give less
+    hp_port_bits: int = 128
+
+    def hp_port_bytes_per_s(self, clock_mhz: float) -> float:
+        """Peak bytes per second of one HP port at the PL clock (an upper bound)."""
+        return self.hp_port_bits / 8 * clock_mhz * 1e6
 
     def budget(self, fraction: float = 1.0) -> dict[str, float]:
         return {"LUT": self.lut * fraction, "FF": self.ff * fraction, "DSP": self.dsp * fraction,

@@ -15,6 +15,12 @@ JSON keys:
   buffers           bits by purpose (weights, thresholds, line_buffer, se_frame, fifo, other)
   resources         estimated LUT, FF, DSP, BRAM36, URAM (the hls/resources.py model), the
                     board's budget and the utilisation
+  stages            per part of the architecture (head, stage2, ..., emb, fc: the first name
+                    component of its layers): estimated LUT, DSP, BRAM36, URAM (FIFOs not
+                    included), buffer bits by purpose, macs, weight_bits, reuse (MACs per
+                    weight per frame), and what-if figures for computing the part on a shared
+                    engine that streams its weights and thresholds from DDR: ddr_bytes_per_frame
+                    and ddr_fraction (that traffic at the simulated FPS over one HP port's peak)
   fits              whether every estimated resource is within the board (and within 80%)
   deadlock          null, or {cycle, full, waiting}
 """
@@ -25,9 +31,39 @@ from typing import Any, Optional
 
 from hls.accel import Accelerator
 from hls.boards import Board
-from hls.estimate import estimate, node_buffer_bits
+from hls.estimate import DesignEstimate, estimate, node_buffer_bits
 from sim.analytic import Analytic
 from sim.events import SimResult
+
+
+def stage_rows(acc: Accelerator, est: DesignEstimate, board: Board, clock_mhz: float,
+               fps: Optional[float]) -> list[dict[str, Any]]:
+    """The design by part of the architecture (see `stages` above), in network order."""
+    rows: dict[str, dict[str, Any]] = {}
+    for n in acc.nodes:
+        stage = n.layer.split(".")[0]
+        r = rows.setdefault(stage, {"stage": stage, "LUT": 0.0, "DSP": 0.0, "BRAM36": 0.0, "URAM": 0.0,
+                                    "buffers": {}, "macs": 0, "weight_bits": 0})
+        for k, v in est.per_node[n.name].as_dict().items():
+            if k in r:
+                r[k] += v
+        for k, v in node_buffer_bits(n).items():
+            r["buffers"][k] = r["buffers"].get(k, 0) + v
+        e = n.engine()
+        r["macs"] += e.macs()
+        r["weight_bits"] += e.buffer_bits().get("weights", 0)
+    port = board.hp_port_bytes_per_s(clock_mhz)
+    for r in rows.values():
+        weights = r["weight_bits"] // max(1, _w_bits(acc, r["stage"]))
+        r["reuse"] = r["macs"] / weights if weights else None
+        r["ddr_bytes_per_frame"] = (r["buffers"].get("weights", 0) + r["buffers"].get("thresholds", 0)) / 8
+        r["ddr_fraction"] = r["ddr_bytes_per_frame"] * fps / port if fps else None
+    return list(rows.values())
+
+
+def _w_bits(acc: Accelerator, stage: str) -> int:
+    """The weight width of a stage's engines (one per design: the quantization's)."""
+    return next((n.engine().w_bits for n in acc.nodes if n.kind == "mvau" and n.layer.split(".")[0] == stage), 1)
 
 
 def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic, ev: SimResult,
@@ -64,9 +100,10 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
     tot = est.total.as_dict()
     cpf = ev.cycles_per_frame()
     lat = ev.latency_cycles()
+    fps = clock_mhz * 1e6 / cpf if cpf else None
     return {
         "design": acc.name, "board": board.name, "clock_mhz": clock_mhz, "frames": ev.frames,
-        "fps": clock_mhz * 1e6 / cpf if cpf else None,
+        "fps": fps,
         "latency_ms": lat / (clock_mhz * 1e3) if lat else None,
         "cycles_per_frame": cpf,
         "analytic": {"cycles_per_frame": an.cycles_per_frame, "fps": an.fps(clock_mhz),
@@ -75,6 +112,7 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
         "resources": {"estimate": tot, "board": board.budget(1.0),
                       "utilisation": est.utilisation(board),
                       "model": "hls/resources.py analytic estimate (not a synthesis result)"},
+        "stages": stage_rows(acc, est, board, clock_mhz, fps),
         "fits": {"board": est.fits(board, 1.0), "within_80_percent": est.fits(board, 0.8),
                  "over_80_percent": est.over(board, 0.8)},
         "deadlock": None if ev.deadlock is None else {
@@ -115,6 +153,24 @@ def format_report(r: dict[str, Any], top: Optional[int] = None) -> str:
     fits = r["fits"]
     lines.append(f"fits {r['board']}: {'yes' if fits['board'] else 'no'}; within 80% of every resource: "
                  f"{'yes' if fits['within_80_percent'] else 'no (over: ' + ', '.join(fits['over_80_percent']) + ')'}")
+    lines += format_stages(r["stages"])
     big = sorted(r["fifos"], key=lambda f: -f["depth"])[:5]
     lines.append("deepest FIFOs (words): " + ", ".join(f"{f['name']} {f['depth']}" for f in big))
     return "\n".join(lines)
+
+
+def format_stages(stages: list[dict[str, Any]]) -> list[str]:
+    """The per-stage table: where the resources and the weights are, and what streaming a
+    stage's parameters from DDR would cost (a what-if, not a design the flow builds yet)."""
+    lines = ["by stage (estimate; DDR columns: if the stage's weights and thresholds were streamed "
+             "from DDR each frame, at the simulated FPS, over one HP port's peak):",
+             f"  {'stage':<8}{'LUT':>9}{'DSP':>6}{'BRAM36':>8}{'URAM':>6}{'MMAC':>8}{'weights Mbit':>13}"
+             f"{'thr Mbit':>9}{'reuse':>7}{'DDR MB/frame':>13}{'of HP port':>11}"]
+    for r in stages:
+        b = r["buffers"]
+        frac = "" if r["ddr_fraction"] is None else f"{100 * r['ddr_fraction']:.0f}%"
+        reuse = "" if r["reuse"] is None else f"{r['reuse']:.0f}"
+        lines.append(f"  {r['stage']:<8}{r['LUT']:>9,.0f}{r['DSP']:>6,.0f}{r['BRAM36']:>8,.0f}{r['URAM']:>6,.0f}"
+                     f"{r['macs'] / 1e6:>8.1f}{b.get('weights', 0) / 1e6:>13.2f}{b.get('thresholds', 0) / 1e6:>9.2f}"
+                     f"{reuse:>7}{r['ddr_bytes_per_frame'] / 1e6:>13.3f}{frac:>11}")
+    return lines

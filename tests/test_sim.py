@@ -217,6 +217,22 @@ def test_sim_cli_writes_the_documented_json(tmp_path):
     assert d["fps"] > 0 and d["deadlock"] is None
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
         "buffers_by_layer.png", "cycles_per_layer.png", "fifo_occupancy.png", "resources.png"]
+    # the per-stage rows add up to the design: every node in one stage, FIFOs apart
+    st = d["stages"]
+    parts = list(dict.fromkeys(l["layer"].split(".")[0] for l in d["layers"]))
+    assert [r["stage"] for r in st] == parts and len(parts) > 2
+    assert sum(r["macs"] for r in st) == d["total_macs"]
+    weights = sum(r["buffers"].get("weights", 0) for r in st)
+    assert weights == d["buffers"]["weights"]
+    from hls.resources import fifo
+
+    fifo_lut = sum(fifo(f["depth"], f["width_bits"]).lut for f in d["fifos"])
+    assert abs(sum(r["LUT"] for r in st) + fifo_lut - d["resources"]["estimate"]["LUT"]) < 1e-6 * d["resources"]["estimate"]["LUT"]
+    # DDR what-if: a stage's weights + thresholds per frame, at the FPS, over 16 bytes a cycle
+    r = max(st, key=lambda r: r["ddr_bytes_per_frame"])
+    want = (r["buffers"].get("weights", 0) + r["buffers"].get("thresholds", 0)) / 8
+    assert r["ddr_bytes_per_frame"] == want
+    assert abs(r["ddr_fraction"] - want * d["fps"] / (16 * d["clock_mhz"] * 1e6)) < 1e-12
 
 
 def test_unknown_board_is_named():

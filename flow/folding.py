@@ -22,7 +22,7 @@ from hls.boards import Board
 from hls.estimate import DesignEstimate, estimate, place_memories
 from flow.lowering import Folding, lower
 from hls import resources as R
-from hls.engines import MVAU, SWG, LaneEngine, WidthConvert, legal_foldings
+from hls.engines import MVAU, SWG, LaneEngine, legal_foldings
 from model.arch import Arch
 from model.quant import QuantConfig
 
@@ -119,11 +119,12 @@ def _source_key(acc: Accelerator, stream: str) -> Optional[str]:
     by_out = {o: n for n in acc.nodes for o in n.outputs}
     while stream in by_out:
         n = by_out[stream]
-        if n.kind == "mvau":
+        src = n.engine().width_from
+        if src == "node":
             return n.name
-        if n.kind in ("add", "threshold", "se_scale"):
+        if src == "layer":
             return n.layer
-        stream = n.inputs[0]  # duplicate / width_convert / pool pass the width through
+        stream = n.inputs[0]  # the node passes its input's width through
     return None
 
 
@@ -136,38 +137,35 @@ def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
     prices = prices or default_prices(board)
     base = lower(arch, quant, user, strict=False)
     folding: Folding = {k: dict(v) for k, v in user.items()}
+    layer_pe: dict[str, int] = {}  # a layer's lane engines share its PE: the widest any needs
     for n in base.nodes:
         e = n.engine()
         fixed = user.get(n.name, {})
-        if n.kind == "mvau":
+        if e.width_from == "node":
             if "PE" in fixed and "SIMD" in fixed:
                 continue
             win = base.window_of(n)
             folding[n.name] = dict(fixed, **_cheapest_mvau(
                 e, budget, prices, fixed, win.engine() if win is not None else None))
-        elif n.kind in ("add", "se_scale") or (n.kind == "threshold" and n.name == n.layer):
-            key = n.layer
-            if key in user:
-                continue
-            folding[key] = {"PE": _elt_width(e, budget)}
+        elif e.width_from == "layer" and n.layer not in user:
+            layer_pe[n.layer] = max(layer_pe.get(n.layer, 1), _elt_width(e, budget))
+    for key, pe in layer_pe.items():
+        folding[key] = {"PE": pe}
     for _ in range(max_rounds):
         acc = lower(arch, quant, folding, strict=False)
         changed = False
         for n in acc.nodes:
             e = n.engine()
-            if e.cycles() <= budget or n.kind == "mvau":
-                continue
-            # a wider producer speeds up only a node that reads narrower words than it could
-            if (isinstance(e, SWG) and e.in_n >= e.gs) or \
-                    (isinstance(e, WidthConvert) and e.in_n >= e.out_n):
+            # a node folded by its own entry is already as fast as its entry makes it; a wider
+            # producer speeds up only a node that reads narrower words than it could
+            if e.cycles() <= budget or e.width_from == "node" or not e.input_limits_speed():
                 continue
             key = _source_key(acc, n.inputs[0]) if n.inputs else None
             if key is None or key in user:
                 continue
             cur = folding.get(key, {"PE": 1})
             src = acc.node(key) if any(x.name == key for x in acc.nodes) else None
-            ch = src.engine().mh if src is not None and src.kind == "mvau" else \
-                arch[key].out_shape[0]
+            ch = src.engine().pe_space() if src is not None else arch[key].out_shape[0]
             wider = [d for d in legal_foldings(ch) if d > cur.get("PE", 1)]
             if wider:
                 folding[key] = dict(cur, PE=wider[0])

@@ -17,7 +17,7 @@ JSON keys:
                     board's budget and the utilisation
   stages            per part of the architecture (head, stage2, ..., emb, fc: the first name
                     component of its layers): estimated LUT, DSP, BRAM36, URAM (FIFOs not
-                    included), buffer bits by purpose, macs, weight_bits, reuse (MACs per
+                    included), buffer bits by purpose, macs, weights (count), reuse (MACs per
                     weight per frame), and what-if figures for computing the part on a shared
                     engine that streams its weights and thresholds from DDR: ddr_bytes_per_frame
                     and ddr_fraction (that traffic at the simulated FPS over one HP port's peak)
@@ -43,7 +43,7 @@ def stage_rows(acc: Accelerator, est: DesignEstimate, board: Board, clock_mhz: f
     for n in acc.nodes:
         stage = n.layer.split(".")[0]
         r = rows.setdefault(stage, {"stage": stage, "LUT": 0.0, "DSP": 0.0, "BRAM36": 0.0, "URAM": 0.0,
-                                    "buffers": {}, "macs": 0, "weight_bits": 0})
+                                    "buffers": {}, "macs": 0, "weights": 0})
         for k, v in est.per_node[n.name].as_dict().items():
             if k in r:
                 r[k] += v
@@ -51,19 +51,13 @@ def stage_rows(acc: Accelerator, est: DesignEstimate, board: Board, clock_mhz: f
             r["buffers"][k] = r["buffers"].get(k, 0) + v
         e = n.engine()
         r["macs"] += e.macs()
-        r["weight_bits"] += e.buffer_bits().get("weights", 0)
+        r["weights"] += e.weight_count()
     port = board.hp_port_bytes_per_s(clock_mhz)
     for r in rows.values():
-        weights = r["weight_bits"] // max(1, _w_bits(acc, r["stage"]))
-        r["reuse"] = r["macs"] / weights if weights else None
+        r["reuse"] = r["macs"] / r["weights"] if r["weights"] else None
         r["ddr_bytes_per_frame"] = (r["buffers"].get("weights", 0) + r["buffers"].get("thresholds", 0)) / 8
         r["ddr_fraction"] = r["ddr_bytes_per_frame"] * fps / port if fps else None
     return list(rows.values())
-
-
-def _w_bits(acc: Accelerator, stage: str) -> int:
-    """The weight width of a stage's engines (one per design: the quantization's)."""
-    return next((n.engine().w_bits for n in acc.nodes if n.kind == "mvau" and n.layer.split(".")[0] == stage), 1)
 
 
 def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic, ev: SimResult,

@@ -300,9 +300,27 @@ class Engine:
     def macs(self) -> int:
         return 0
 
+    def weight_count(self) -> int:
+        """Weights the engine holds (each used macs() / weight_count() times a frame)."""
+        return 0
+
     def folding(self) -> dict[str, int]:
         """The parallelism the folding chose, as the reports show it."""
         return {}
+
+    # ---- folding policy (flow/folding.py asks) --------------------------------------------------
+    # Whose folding entry sets this node's output word width: "node" (its own PE and SIMD,
+    # chosen per node: the MVAU), "layer" (the PE entry of its layer, shared by the layer's
+    # requantizing lane engines), "input" (it passes its input's width on).
+    width_from: ClassVar[str] = "input"
+
+    def input_limits_speed(self) -> bool:
+        """Whether wider input words would make this node faster."""
+        return True
+
+    def pe_space(self) -> Optional[int]:
+        """The count a PE (output word width) of this node must divide (None: no PE)."""
+        return None
 
     # ---- parameters ---------------------------------------------------------------------------
     def param_specs(self, window: Optional["Engine"] = None) -> ParamSpecs:

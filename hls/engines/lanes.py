@@ -66,6 +66,9 @@ class LaneEngine(Engine):
     def folding(self) -> dict[str, int]:
         return {"PE": self.n}
 
+    def pe_space(self) -> int:
+        return self.ch
+
     def buffer_bits(self) -> dict[str, int]:
         return {"thresholds": self.threshold_bits()}
 
@@ -79,6 +82,8 @@ class LaneEngine(Engine):
 @dataclass(frozen=True)
 class Thresholded(LaneEngine):
     """A lane engine that requantizes with per-channel thresholds (C x NT, NT = 2^bits - 1)."""
+
+    width_from = "layer"
 
     def __post_init__(self) -> None:
         super().__post_init__()

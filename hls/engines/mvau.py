@@ -23,6 +23,7 @@ class MVAU(Engine):
     """vg::mvau: G groups of MH x MW matrix-vector products per input vector, PE x SIMD folded."""
 
     kind = "mvau"
+    width_from = "node"
     latency = 5
 
     groups: int
@@ -98,6 +99,9 @@ class MVAU(Engine):
     def macs(self) -> int:
         return self.pixels * self.groups * self.mh * self.mw
 
+    def weight_count(self) -> int:
+        return self.groups * self.mh * self.mw
+
     def mac_lanes(self) -> int:
         return self.pe * self.simd
 
@@ -141,6 +145,9 @@ class MVAU(Engine):
         return R.finish(r)
 
     # ---- parameters ---------------------------------------------------------------------------
+    def pe_space(self) -> int:
+        return self.mh
+
     def param_specs(self, window: Optional[Engine] = None) -> ParamSpecs:
         if isinstance(window, SWG):
             shapes: tuple[tuple[int, ...], ...] = ((self.groups * self.mh, window.gs, window.k, window.k),)

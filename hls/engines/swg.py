@@ -166,6 +166,10 @@ class SWG(Engine):
         r = r + R.Resources(lut=self.banks * bits * R.mux_luts(self.in_n))
         return R.finish(r)
 
+    def input_limits_speed(self) -> bool:
+        """Wider input words help only while a word holds less than a group."""
+        return self.in_n < self.gs
+
     def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
         return [ins[0]]  # values unchanged: the engine that reads the windows convolves
 

@@ -48,6 +48,10 @@ class WidthConvert(Engine):
         buf = (self.in_n + self.out_n) * self.dtype.bits
         return R.finish(R.Resources(lut=buf * R.mux_luts(self.in_n + 1), ff=buf))
 
+    def input_limits_speed(self) -> bool:
+        """Wider input words help only a converter that widens."""
+        return self.in_n < self.out_n
+
     def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
         return [ins[0]]
 

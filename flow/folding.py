@@ -48,11 +48,13 @@ def load_folding(path: Union[str, Path]) -> Folding:
         for key, val in v.items():
             if key in ("PE", "SIMD") and (not isinstance(val, int) or val < 1):
                 raise FoldingError(f"{path}: {k}.{key}={val!r} must be a positive integer")
+            if key == "mac_pack" and val not in (1, 2):
+                raise FoldingError(f"{path}: {k}.mac_pack={val!r}: 1 or 2 products per DSP multiplier")
         for key in ("resType", "ram_style"):
             if key in v and v[key] not in ("auto", "lut", "dsp", "block", "ultra", "distributed"):
                 raise FoldingError(f"{path}: {k}.{key}={v[key]!r} is not a FINN value")
         out[k] = {kk: (int(vv) if kk in ("PE", "SIMD") else vv) for kk, vv in v.items()
-                  if kk in ("PE", "SIMD", "resType", "ram_style")}
+                  if kk in ("PE", "SIMD", "resType", "ram_style", "mac_pack")}
     return out
 
 
@@ -88,6 +90,7 @@ def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,
     simds = [fixed["SIMD"]] if "SIMD" in fixed else (
         SWG.legal_simd(window.k, window.gs) if window is not None else legal_foldings(e.mw))
     macs = [fixed["resType"]] if "resType" in fixed else ["lut", "dsp"]
+    packs = [fixed["mac_pack"]] if "mac_pack" in fixed else [1, 2]
     for pe in pes:
         for simd in simds:
             cyc = e.pixels * e.groups * (e.mh // pe) * (e.mw // simd)
@@ -95,11 +98,15 @@ def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,
                 fastest = (cyc, {"PE": pe, "SIMD": simd})
             if cyc > budget:
                 continue
-            m = MVAU(e.groups, e.mw, e.mh, pe, simd, e.pixels, e.in_type, e.w_bits, e.out_type)
-            for mac in macs:
-                c = _cost(m.resources("auto", mac), prices)
-                if best is None or c < best[0]:
-                    best = (c, {"PE": pe, "SIMD": simd, "resType": mac})
+            for pack in packs:
+                if pack == 2 and ("dsp" not in macs or not e.can_pack(pe, simd)):
+                    continue
+                m = MVAU(e.groups, e.mw, e.mh, pe, simd, e.pixels, e.in_type, e.w_bits, e.out_type,
+                         pack=pack)
+                for mac in (["dsp"] if pack == 2 else macs):
+                    c = _cost(m.resources("auto", mac), prices)
+                    if best is None or c < best[0]:
+                        best = (c, {"PE": pe, "SIMD": simd, "resType": mac, "mac_pack": pack})
     if best is None:
         assert fastest is not None
         return fastest[1]

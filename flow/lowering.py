@@ -16,8 +16,9 @@ thresholds it derives from the QONNX export. The mapping:
   neighbours of different widths   -> width_convert
 
 Folding: a dict node name -> {"PE": p, "SIMD": s} (FINN's folding-config format). MVAU nodes
-take PE and SIMD (the SWG feeding one takes its SIMD); threshold/add/pool/se_scale take PE
-as their word width. Missing entries default to PE = SIMD = 1.
+take PE and SIMD (the SWG feeding one takes its SIMD) and, our extension, "mac_pack" (2: two
+PE lanes per DSP48E2 multiplier, vg_mvau.h); threshold/add/pool/se_scale take PE as their
+word width. Missing entries default to PE = SIMD = mac_pack = 1.
 """
 
 from __future__ import annotations
@@ -132,10 +133,11 @@ class _Lowering(_Graph):
             except EngineError as e:
                 raise DescriptionError(f"layer {l.name}: {e}") from None
             win = self.add(f"{l.name}.swg", "swg", l.name, [src], swg)[0]
-            m = MVAU(l.groups, l.k * l.k * gs, l.cout // l.groups, pe, simd, h * w, s_type, w_bits, out_t)
+            m = MVAU(l.groups, l.k * l.k * gs, l.cout // l.groups, pe, simd, h * w, s_type, w_bits, out_t,
+                     pack=self.fold(l.name, "mac_pack"))
             return self.add(l.name, "mvau", l.name, [win], m, **self.styles(l.name))[0]
         src = self.convert(src, simd, h * w * l.cin, f"{l.name}.wc", l.name)
-        m = MVAU(1, l.cin, l.cout, pe, simd, h * w, s_type, w_bits, out_t)
+        m = MVAU(1, l.cin, l.cout, pe, simd, h * w, s_type, w_bits, out_t, pack=self.fold(l.name, "mac_pack"))
         return self.add(l.name, "mvau", l.name, [src], m, **self.styles(l.name))[0]
 
     def add_op(self, l: Layer) -> Stream:
@@ -167,7 +169,8 @@ class _Lowering(_Graph):
             fname = f"{l.name}.fc{j}"
             pe, simd = self.fold(fname, "PE"), self.fold(fname, "SIMD")
             pooled = self.convert(pooled, simd, cin, f"{fname}.wc", l.name)
-            m = MVAU(1, cin, cout, pe, simd, 1, IntType.parse(pooled.dtype), self.quant.weight_bits, ot)
+            m = MVAU(1, cin, cout, pe, simd, 1, IntType.parse(pooled.dtype), self.quant.weight_bits, ot,
+                     pack=self.fold(fname, "mac_pack"))
             pooled = self.add(fname, "mvau", l.name, [pooled], m, **self.styles(fname))[0]
         gate = self.convert(pooled, n, c, f"{l.name}.gate_wc", l.name)
         e = Eltwise("se_scale", c, n, h * w, xt, self.qtype(l.quant), IntType(self.quant.gate, False))

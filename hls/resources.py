@@ -97,6 +97,14 @@ def mac_lanes(lanes: int, w_bits: int, in_bits: int, simd: int, pe: int,
     return mult + adders
 
 
+def packed_mac_pairs(pairs: int, simd: int, packed_bits: int, in_bits: int, acc: int) -> Resources:
+    """vg_mvau.h's MAC_PACK = 2: one DSP per lane pair and SIMD element; the adder tree sums
+    the packed products (packed_bits + in_bits wide) in LUTs, and each pair splits its sum
+    into the two lanes' (a compare and two subtractions of acc bits)."""
+    wide = packed_bits + in_bits
+    return Resources(dsp=pairs * simd, lut=pairs * simd * wide + pairs * 3 * acc)
+
+
 def comparators(lanes: int, nt: int, bits: int) -> Resources:
     return Resources(lut=lanes * nt * bits)
 

@@ -16,12 +16,13 @@ from tests.conftest import require_tool
 S = 8
 
 
-def conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe, simd, in_n):
+def conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe, simd, in_n, pack=1):
     gs = S if grouped else c
     g = c // gs
     mh = gs * expansion if grouped else expansion  # dense: expansion = cout
     swg = SWG(h, w, c, k, stride, pad, gs, in_n, simd, in_t)
-    return ConvInstance(MVAU(g, k * k * gs, mh, pe, simd, swg.ofm_h * swg.ofm_w, in_t, w_bits, out_t), swg)
+    return ConvInstance(MVAU(g, k * k * gs, mh, pe, simd, swg.ofm_h * swg.ofm_w, in_t, w_bits, out_t,
+                             pack=pack), swg)
 
 
 def random_codes(rng, t, shape):
@@ -64,8 +65,12 @@ def random_conv_instances(rng, n):
         pe = int(rng.choice(legal_foldings(mh)))
         simd = int(rng.choice(SWG.legal_simd(k, gs)))
         in_n = int(rng.choice(legal_foldings(gs)))
-        out.append(conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t,
-                                 int(rng.integers(2, 9)), out_t, pe, simd, in_n))
+        w_bits = int(rng.integers(2, 9))
+        inst = conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe, simd, in_n)
+        if inst.mvau.can_pack(pe, simd) and rng.random() < 0.5:  # two lanes per DSP multiplier
+            inst = conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe,
+                                 simd, in_n, pack=2)
+        out.append(inst)
     return out
 
 
@@ -101,6 +106,34 @@ def test_extreme_codes_reach_the_accumulator_limits_exactly(in_t):
         assert -(1 << (inst.mvau.acc - 1)) <= want < (1 << (inst.mvau.acc - 1))
     extreme = in_t.max_abs * 128 * 7 * 7 * 8
     assert extreme >= 1 << (inst.mvau.acc - 2), "derived width is not minimal"
+
+
+@pytest.mark.parametrize("in_t", [IntType(4, True), IntType(4, False), IntType(8, True)], ids=str)
+def test_packed_lane_pairs_are_exact_at_the_extremes(in_t):
+    """MAC_PACK 2 (two PE lanes share one multiplier, their sums split from one wide sum): the
+    largest lane sums of either sign, next to a lane of the other sign, split exactly."""
+    inst = conv_instance(6, 6, 16, 3, 1, 1, True, 1, in_t, 4, None, 8, 72, 8, pack=2)
+    assert inst.mvau.pack == 2
+    lib = Library([inst], tag="packed-extremes")
+    wt = IntType(4, True)
+    rng = np.random.default_rng(5)
+    for xv in (in_t.max, in_t.min):
+        x = np.full((1, 6, 6, 16), xv)
+        for pattern in ([wt.min, wt.max], [wt.max, wt.min], [wt.min, wt.min], [wt.max, wt.max]):
+            w = np.empty((16, 8, 3, 3), np.int64)
+            w[0::2], w[1::2] = pattern
+            y = lib(0, x, w, None)
+            assert np.array_equal(y.reshape(1, 6, 6, 16), intops.conv_int(x, w, 1, 1, 2))
+    x = random_codes(rng, in_t, (2, 6, 6, 16))
+    w = random_codes(rng, wt, (16, 8, 3, 3))
+    assert np.array_equal(lib(0, x, w, None).reshape(2, 6, 6, 16), intops.conv_int(x, w, 1, 1, 2))
+
+
+def test_packing_that_does_not_fit_a_dsp_is_refused():
+    with pytest.raises(EngineError, match="pack=2 needs an even PE"):
+        MVAU(1, 72, 8, 1, 8, 4, IntType(4, True), 4, None, pack=2)  # odd PE
+    with pytest.raises(EngineError, match="pack=2 needs"):
+        MVAU(1, 72, 8, 2, 72, 4, IntType(16, True), 8, None, pack=2)  # 8 + 29 bits > 27
 
 
 def test_real_vargfacenet_layer_shapes():

@@ -36,6 +36,7 @@ class MVAU(Engine):
     w_bits: int
     out_type: Optional[IntType]  # None: raw accumulators out (the last FC)
     acc: int = 0  # accumulator bits; 0 = the smallest that cannot overflow
+    pack: int = 1  # products per multiplier: 2 = two PE lanes share a DSP48E2 (vg_mvau.h)
 
     def __post_init__(self) -> None:
         if self.groups < 1 or self.mw < 1 or self.mh < 1 or self.pixels < 1:
@@ -52,6 +53,21 @@ class MVAU(Engine):
                               f"{self.mw} products of {self.in_type} x int{self.w_bits} needs {need}")
         if self.acc > 64:
             raise EngineError(f"MVAU: accumulator of {self.acc} bits exceeds 64")
+        if self.pack not in (1, 2):
+            raise EngineError(f"MVAU: pack={self.pack}: 1 or 2 products per multiplier")
+        if self.pack == 2 and not self.can_pack(self.pe, self.simd):
+            raise EngineError(f"MVAU: pack=2 needs an even PE and the packed weight pair in 27 bits, "
+                              f"the input in 18 (PE={self.pe}, SIMD={self.simd}, int{self.w_bits} x "
+                              f"{self.in_type})")
+
+    def pack_shift(self, simd: int) -> int:
+        """The field width of a packed lane pair: bits of one lane's signed sum over a word."""
+        return acc_bits(simd, self.in_type, self.w_bits)
+
+    def can_pack(self, pe: int, simd: int) -> bool:
+        """Whether two PE lanes can share one DSP48E2 multiplier (27 x 18 bits) at this folding."""
+        return pe % 2 == 0 and self.w_bits + self.pack_shift(simd) <= 27 and \
+            self.in_type.bits + (0 if self.in_type.signed else 1) <= 18
 
     @property
     def min_acc_bits(self) -> int:
@@ -94,7 +110,7 @@ class MVAU(Engine):
         return single(JobRun(self.pixels, g * self.nf * self.sf, (g * self.sf,), (g * self.nf,)))
 
     def folding(self) -> dict[str, int]:
-        return {"PE": self.pe, "SIMD": self.simd}
+        return {"PE": self.pe, "SIMD": self.simd, **({"mac_pack": 2} if self.pack == 2 else {})}
 
     def macs(self) -> int:
         return self.pixels * self.groups * self.mh * self.mw
@@ -139,7 +155,11 @@ class MVAU(Engine):
         if self.nt:
             r = r + R.memory(self.groups * self.nf, self.pe * self.nt * (self.acc + 1), 1)
             r = r + R.comparators(self.pe, self.nt, self.acc + 1)
-        r = r + R.mac_lanes(self.mac_lanes(), self.w_bits, self.in_type.bits, self.simd, self.pe, mac)
+        if self.pack == 2:
+            r = r + R.packed_mac_pairs(self.pe // 2, self.simd, self.w_bits + self.pack_shift(self.simd),
+                                       self.in_type.bits, self.acc)
+        else:
+            r = r + R.mac_lanes(self.mac_lanes(), self.w_bits, self.in_type.bits, self.simd, self.pe, mac)
         r = r + R.Resources(lut=self.pe * self.acc)  # accumulators
         r = r + R.memory(self.sf, self.simd * self.in_type.bits)  # input vector buffer
         return R.finish(r)
@@ -193,7 +213,7 @@ class MVAU(Engine):
         act = threshold_act(self.nt, self.out_bias, self.acc) if self.nt else NO_ACTIVATION
         return {"G": self.groups, "MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd,
                 "PIXELS": self.pixels, "IN_BITS": self.in_type.bits, "IN_SIGNED": self.in_type.signed,
-                "W_BITS": self.w_bits, "ACC_BITS": self.acc, "in_t": CppType(ti),
+                "W_BITS": self.w_bits, "ACC_BITS": self.acc, "MAC_PACK": self.pack, "in_t": CppType(ti),
                 "w_t": CppType(weight_type(self.w_bits)), "out_t": CppType(to), "act": act}
 
     def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:

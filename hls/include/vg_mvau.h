@@ -63,7 +63,9 @@ inline void mvau_loop(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
   typedef typename acc_t<C::W_BITS + SH + C::IN_BITS + clog2(SIMD) + 2>::type Wide;
   TI inbuf[SF][SIMD];
 #pragma HLS ARRAY_PARTITION variable = inbuf complete dim = 2
-  Acc acc[PE];
+  // zeroed although every lane is written at sf == 0 before any read: g++ 12 cannot see that
+  // through the packed lane pairs and rejects the read under -Werror=uninitialized
+  Acc acc[PE] = {};
 #pragma HLS ARRAY_PARTITION variable = acc complete
   constexpr long long TOTAL = (long long)C::PIXELS * G * NF * SF;
   static_assert(TOTAL < (1LL << 31), "mvau: frame too long for the loop counter");
@@ -99,8 +101,10 @@ inline void mvau_loop(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
         Wide lo = t & (Wide)(PACK_SCALE - 1);
         if (lo >= (Wide)(PACK_SCALE / 2)) lo -= (Wide)PACK_SCALE;
         const Wide hi = (t - lo) >> SH;  // exact: t - lo is a multiple of 2^SH
-        acc[2 * k] = (sf == 0 ? (Acc)0 : acc[2 * k]) + (Acc)lo;
-        acc[2 * k + 1] = (sf == 0 ? (Acc)0 : acc[2 * k + 1]) + (Acc)hi;
+        const Acc a0 = sf == 0 ? (Acc)0 : acc[2 * k];
+        const Acc a1 = sf == 0 ? (Acc)0 : acc[2 * k + 1];
+        acc[2 * k] = a0 + (Acc)lo;
+        acc[2 * k + 1] = a1 + (Acc)hi;
       }
     } else {
       for (int pe = 0; pe < PE; pe++) {

@@ -281,6 +281,19 @@ def test_folding_json_with_unknown_layer_or_illegal_pe_fails_before_building(tmp
     assert not (tmp_path / "b").exists()
 
 
+def test_mac_pack_in_a_folding_is_checked_where_it_applies():
+    from flow.folding import check_folding
+
+    arch, quant = tiny("vargnet"), QuantConfig.parse("w4a4")
+    conv = next(l.name for l in arch.layers if l.op == "conv" and l.grouped)
+    add = next(l.name for l in arch.layers if l.op == "add")
+    check_folding(arch, quant, {conv: {"PE": 2, "SIMD": 8, "mac_pack": 2}})  # legal
+    with pytest.raises(FoldingError, match="pack=2 needs an even PE"):
+        check_folding(arch, quant, {conv: {"PE": 1, "SIMD": 8, "mac_pack": 2}})
+    with pytest.raises(FoldingError, match=rf"mac_pack applies to conv/fc layers .*{add}"):
+        check_folding(arch, quant, {add: {"PE": 1, "mac_pack": 2}})
+
+
 def test_bitstream_without_vendor_tools_says_what_was_generated_and_what_is_missing(tmp_path):
     net, _ = calibrated_net("vargnet", "w4a4")
     save(net, tmp_path / "ck.pt")

@@ -281,6 +281,18 @@ def test_folding_json_with_unknown_layer_or_illegal_pe_fails_before_building(tmp
     assert not (tmp_path / "b").exists()
 
 
+def test_requant_report_covers_every_thresholded_node_of_a_build(tiny_build, tmp_path):
+    from hls.requant import main as requant_main
+
+    _, _, res = tiny_build
+    assert requant_main(["--design", str(res.out), "--json", str(tmp_path / "r.json")]) == 0
+    rows = json.loads((tmp_path / "r.json").read_text())
+    acc = Accelerator.load(res.out)
+    assert [r["node"] for r in rows] == [n.name for n in acc.nodes if "thresholds" in n.engine().param_specs()]
+    assert all(0 <= r["fitted"] <= r["channels"] for r in rows)
+    assert any(r["requant_bits"] is not None for r in rows)  # the layers without PReLU
+
+
 def test_mac_pack_in_a_folding_is_checked_where_it_applies():
     from flow.folding import check_folding
 

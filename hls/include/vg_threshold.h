@@ -12,6 +12,10 @@
 //                                 channels whose function decreases by negating their
 //                                 weights). For an output of B bits NT = 2^B - 1; OUT_BIAS =
 //                                 -2^(B-1) gives a signed output, 0 an unsigned one.
+//   requant<S, NT, OUT_BIAS, TM>  an integer requantization where it equals the thresholds
+//                                 (hls/requant.py finds where): out = OUT_BIAS +
+//                                 clip(floor((acc * M + B) / 2^S), 0, NT), one multiply-add
+//                                 per lane and a table of (M, B) per channel.
 //   no_activation                 the raw accumulator (the network's last FC); no table.
 #ifndef VG_THRESHOLD_H
 #define VG_THRESHOLD_H
@@ -49,6 +53,23 @@ struct thresholds {
     }
     return (TO)(OUT_BIAS_ + lo);
 #endif
+  }
+};
+
+template <int S_, int NT_, int OUT_BIAS_, typename TM>
+struct requant {
+  static_assert(S_ >= 0 && S_ <= 30 && NT_ >= 1, "requant: shift 0..30, NT >= 1");
+  static const int NT = NT_;
+  static const int OUT_BIAS = OUT_BIAS_;
+  typedef TM chan_t[2];  // one channel's M (>= 1) and B
+
+  // floor((acc * M + B) / 2^S) is an arithmetic shift; the operands are < 2^62 in magnitude
+  // for the widths hls/requant.py allows (values of 31 bits, M < 2^31).
+  template <typename TO, typename TA>
+  static TO apply(const TA acc, const TM mb[2]) {
+    typedef typename acc_t<64>::type Wide;
+    const Wide v = ((Wide)acc * (Wide)mb[0] + (Wide)mb[1]) >> S_;
+    return (TO)(OUT_BIAS_ + (v < 0 ? (Wide)0 : (v > NT_ ? (Wide)NT_ : v)));
   }
 };
 

@@ -43,6 +43,14 @@ struct SECfg {
   typedef Act act;
 };
 
+constexpr int REQ_SHIFT = 12;
+struct ReqCfg {  // threshold_layer with an integer requantization instead of thresholds
+  static const int CH = ::CH, N = ::N, PIXELS = PX;
+  typedef TI in_t;
+  typedef TO out_t;
+  typedef vg::requant<REQ_SHIFT, NT, BIAS, vg::acc_t<24>::type> act;
+};
+
 static long long a[PX][CH], b[PX][CH], thr[CH][NT];
 static TT tl[N][CH / N][NT];
 
@@ -158,6 +166,34 @@ int main() {
         }
       }
     r.check(ok && out.empty(), "se_scale: frame buffer, int5 x uint4 gate, requantized");
+  }
+  {  // the requant policy: the same engine, one multiply-add per lane instead of NT compares
+    constexpr int S = REQ_SHIFT;
+    static vg::acc_t<24>::type mb[N][CH / N][2];
+    long long m[CH], bb[CH];
+    for (int c = 0; c < CH; c++) {
+      m[c] = tb::uniform(1, 1 << 14);  // up to 4 levels per input step
+      bb[c] = tb::uniform(-(1LL << 16), 1LL << 16);
+      mb[c % N][c / N][0] = m[c];
+      mb[c % N][c / N][1] = bb[c];
+    }
+    hls::stream<vg::Word<TI, N> > in;
+    hls::stream<vg::Word<TO, N> > out;
+    push(in, a);
+    vg::threshold_layer<ReqCfg>(in, out, mb);
+    bool ok = true;
+    for (int p = 0; p < PX; p++)
+      for (int f = 0; f < CH / N; f++) {
+        const vg::Word<TO, N> w = out.read();
+        for (int i = 0; i < N; i++) {
+          const int c = f * N + i;
+          const long long num = a[p][c] * m[c] + bb[c];
+          long long q = num >= 0 ? num / (1LL << S) : -((-num + (1LL << S) - 1) / (1LL << S));  // floor
+          q = q < 0 ? 0 : (q > NT ? NT : q);
+          ok = ok && (long long)w.v[i] == BIAS + q;
+        }
+      }
+    r.check(ok && out.empty(), "threshold_layer with the requant policy: clip(floor((x*M + B) / 2^S))");
   }
   return r.done();
 }

@@ -14,8 +14,9 @@ is ceil((k * 2^S - B) / M), and each must equal thr[c, k-1] (both clamped to the
 
     python -m hls.requant --design build/default [--json PATH]
 
-reports, per thresholded node of a build, how many channels fit and what the thresholds
-would shrink to. The engines do not use it yet: this is the measurement that says where the
+reports, per thresholded node of a build, how many channels fit (as one requantization, or
+as the sum of two split at a PReLU kink: `fit_two_pieces`) and what the thresholds would
+shrink to. The engines do not use it yet: this is the measurement that says where the
 lever pays (see the issue's note).
 """
 
@@ -30,7 +31,7 @@ from typing import Optional
 
 import numpy as np
 
-MAX_SHIFT = 30
+MAX_SHIFT = 48
 M_CANDIDATES = 64  # multipliers tried per shift, spread over the bounds the thresholds set
 
 
@@ -55,8 +56,8 @@ def requant_apply(v: np.ndarray, m: int, b: int, shift: int, nt: int) -> np.ndar
 
 def _b_interval(t: np.ndarray, lo: int, hi: int, m: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
     """For each candidate M: the interval [B_lo, B_hi) of B with every requant threshold equal
-    to t (clamped to [lo, hi + 1]). int64 holds every term: k*2^S < 2^39, M*t < 2^62 for
-    M < 2^31 and |t| < 2^31 (fit_channel keeps to those)."""
+    to t (clamped to [lo, hi + 1]). int64 holds every term: k*2^S < 2^57 (NT < 2^9, S <= 48)
+    and M*t < 2^61 (fit_channel keeps M below 2^(61 - value bits))."""
     k = (np.arange(1, len(t) + 1, dtype=np.int64) << shift)[:, None]
     mm = m[None, :]
     tt = t[:, None]
@@ -74,8 +75,10 @@ def fit_channel(t: np.ndarray, lo: int, hi: int, max_shift: int = MAX_SHIFT) -> 
     """The smallest-shift integer requantization whose step equals thresholds t on [lo, hi]
     (t ascending), or None."""
     t = np.asarray(t, dtype=np.int64)
-    if max(abs(lo), abs(hi) + 1) >= 1 << 31 or max_shift > 30:
-        raise ValueError("fit_channel: values of at most 31 bits and shifts of at most 30")
+    vbits = max(abs(lo), abs(hi) + 1).bit_length()
+    if vbits > 40 or max_shift > 48 or len(t) >= 1 << 9:
+        raise ValueError("fit_channel: values of at most 40 bits, NT below 512, shifts of at most 48")
+    m_cap = (1 << (61 - vbits)) - 1
     inner = (t > lo) & (t <= hi)
     ks, ts = np.nonzero(inner)[0].astype(np.float64) + 1, t[inner].astype(np.float64)
     # Two inner thresholds k < k' bound the slope: (k'-k) 2^S / (T'-T+1) < M < (k'-k) 2^S / (T'-T-1)
@@ -91,8 +94,8 @@ def fit_channel(t: np.ndarray, lo: int, hi: int, max_shift: int = MAX_SHIFT) -> 
         m_hi = int(np.ceil(r_hi * (1 << shift))) + 1 if np.isfinite(r_hi) else m_lo + M_CANDIDATES
         if m_hi < m_lo:
             continue
-        if m_hi >= 1 << 31:
-            m_hi = (1 << 31) - 1
+        if m_hi > m_cap:
+            m_hi = m_cap
             if m_lo > m_hi:
                 break
         m = np.unique(np.linspace(m_lo, m_hi, min(M_CANDIDATES, m_hi - m_lo + 1)).round().astype(np.int64))
@@ -104,17 +107,33 @@ def fit_channel(t: np.ndarray, lo: int, hi: int, max_shift: int = MAX_SHIFT) -> 
     return None
 
 
+def fit_two_pieces(t: np.ndarray, lo: int, hi: int) -> Optional[tuple[ChannelFit, ChannelFit]]:
+    """A PReLU channel: its thresholds split at the output code 0 (the kink, (NT+1)/2 levels
+    below it for a signed output), each side an affine step of its own. The step is then the
+    sum of two requantizations, each counting its side's thresholds (sorted thresholds make
+    the counts add): two multiply-adds per lane instead of NT compares."""
+    mid = (len(t) + 1) // 2
+    for j in (mid, mid - 1, mid + 1):  # rounding can put the code-0 threshold on either side
+        if 1 <= j < len(t):
+            a, b = fit_channel(t[:j], lo, hi), fit_channel(t[j:], lo, hi)
+            if a is not None and b is not None:
+                return a, b
+    return None
+
+
 @dataclass
 class NodeReport:
     node: str
     kind: str
     channels: int
     nt: int
-    fitted: int  # channels with an exact requantization
-    shift: Optional[int]  # the node's shift (the largest its channels need), when all fit
-    m_bits: Optional[int]  # unsigned bits of the largest M, when all fit
+    fitted: int  # channels that are one exact requantization
+    fitted_two: int  # channels that are one, or the sum of two (split at the kink)
+    shift: Optional[int]  # the node's shift (the largest its pieces need), when all fit in <= 2
+    m_bits: Optional[int]  # unsigned bits of the largest M then
     threshold_bits: int  # what the node's thresholds hold now
-    requant_bits: Optional[int]  # M and B per channel, when all fit
+    requant_bits: Optional[int]  # one (M, B) per channel, when every channel is one piece
+    two_piece_bits: Optional[int]  # two (M, B) per channel, when every channel fits in two
 
 
 def value_range(threshold_bits: int) -> tuple[int, int]:
@@ -125,17 +144,24 @@ def value_range(threshold_bits: int) -> tuple[int, int]:
 
 def fit_node(name: str, kind: str, thr: np.ndarray, threshold_bits: int) -> NodeReport:
     lo, hi = value_range(threshold_bits)
-    fits = [fit_channel(row, lo, hi) for row in thr]
     c, nt = thr.shape
-    ok = [f for f in fits if f is not None]
-    all_fit = len(ok) == c
-    shift = max((f.shift for f in ok), default=None) if all_fit else None
-    # with the node's common shift S, a channel fitted at s scales M and B by 2^(S - s)
-    m_max = max((f.m << (shift - f.shift) for f in ok), default=0) if all_fit else None
-    m_bits = int(m_max).bit_length() if all_fit else None
-    b_bits = max((int(abs(f.b << (shift - f.shift))).bit_length() + 1 for f in ok), default=1) if all_fit else None
-    return NodeReport(name, kind, c, nt, len(ok), shift, m_bits, c * nt * threshold_bits,
-                      c * (m_bits + b_bits) if all_fit else None)
+    pieces: list[Optional[list[ChannelFit]]] = []
+    for row in thr:
+        one = fit_channel(row, lo, hi)
+        two = None if one is not None else fit_two_pieces(row, lo, hi)
+        pieces.append([one] if one is not None else (list(two) if two is not None else None))
+    one_fit = sum(1 for p in pieces if p is not None and len(p) == 1)
+    fits = [p for p in pieces if p is not None]
+    if len(fits) < c:
+        return NodeReport(name, kind, c, nt, one_fit, len(fits), None, None, c * nt * threshold_bits, None, None)
+    flat = [f for p in fits for f in p]
+    shift = max(f.shift for f in flat)
+    # with the node's common shift S, a piece fitted at s scales M and B by 2^(S - s)
+    m_bits = max(int(f.m << (shift - f.shift)).bit_length() for f in flat)
+    b_bits = max(int(abs(f.b << (shift - f.shift))).bit_length() + 1 for f in flat)
+    per_pair = m_bits + b_bits
+    return NodeReport(name, kind, c, nt, one_fit, c, shift, m_bits, c * nt * threshold_bits,
+                      c * per_pair if one_fit == c else None, c * 2 * per_pair)
 
 
 def report(design: Path) -> list[NodeReport]:
@@ -165,16 +191,21 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {a.design}: not a build folder (no accelerator.json)", file=sys.stderr)
         return 2
     rows = report(a.design)
-    print(f"{'node':<36}{'kind':<10}{'channels':>9}{'fit':>6}{'S':>4}{'M bits':>7}{'thr Kbit':>10}{'requant Kbit':>13}")
+    print(f"{'node':<36}{'kind':<10}{'channels':>9}{'1 piece':>8}{'<=2':>6}{'S':>4}{'M bits':>7}"
+          f"{'thr Kbit':>10}{'as M,B Kbit':>12}")
     for r in rows:
-        print(f"{r.node[:35]:<36}{r.kind:<10}{r.channels:>9}{r.fitted:>6}{'' if r.shift is None else r.shift:>4}"
-              f"{'' if r.m_bits is None else r.m_bits:>7}{r.threshold_bits / 1e3:>10.1f}"
-              f"{'' if r.requant_bits is None else f'{r.requant_bits / 1e3:.1f}':>13}")
-    whole = [r for r in rows if r.requant_bits is not None]
-    print(f"{len(whole)} of {len(rows)} thresholded nodes are exactly an integer requantization in every "
-          f"channel; their thresholds hold {sum(r.threshold_bits for r in whole) / 1e6:.2f} of "
-          f"{sum(r.threshold_bits for r in rows) / 1e6:.2f} Mbit, as M, B pairs "
-          f"{sum(r.requant_bits for r in whole) / 1e6:.3f} Mbit")
+        as_mb = r.requant_bits if r.requant_bits is not None else r.two_piece_bits
+        print(f"{r.node[:35]:<36}{r.kind:<10}{r.channels:>9}{r.fitted:>8}{r.fitted_two:>6}"
+              f"{'' if r.shift is None else r.shift:>4}{'' if r.m_bits is None else r.m_bits:>7}"
+              f"{r.threshold_bits / 1e3:>10.1f}{'' if as_mb is None else f'{as_mb / 1e3:.1f}':>12}")
+    one = [r for r in rows if r.requant_bits is not None]
+    two = [r for r in rows if r.requant_bits is None and r.two_piece_bits is not None]
+    mbit = lambda rs, k: sum(getattr(r, k) for r in rs) / 1e6  # noqa: E731
+    print(f"{len(rows)} thresholded nodes, thresholds {mbit(rows, 'threshold_bits'):.2f} Mbit. "
+          f"{len(one)} are one integer requantization in every channel ({mbit(one, 'threshold_bits'):.2f} "
+          f"Mbit of thresholds -> {mbit(one, 'requant_bits'):.3f} Mbit of M, B); {len(two)} more are "
+          f"the sum of two, split at the PReLU kink ({mbit(two, 'threshold_bits'):.2f} Mbit -> "
+          f"{mbit(two, 'two_piece_bits'):.3f} Mbit); {len(rows) - len(one) - len(two)} are neither")
     if a.json:
         a.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
     return 0

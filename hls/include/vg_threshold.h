@@ -58,13 +58,13 @@ struct thresholds {
 
 template <int S_, int NT_, int OUT_BIAS_, typename TM>
 struct requant {
-  static_assert(S_ >= 0 && S_ <= 30 && NT_ >= 1, "requant: shift 0..30, NT >= 1");
+  static_assert(S_ >= 0 && S_ <= 48 && NT_ >= 1, "requant: shift 0..48, NT >= 1");
   static const int NT = NT_;
   static const int OUT_BIAS = OUT_BIAS_;
   typedef TM chan_t[2];  // one channel's M (>= 1) and B
 
-  // floor((acc * M + B) / 2^S) is an arithmetic shift; the operands are < 2^62 in magnitude
-  // for the widths hls/requant.py allows (values of 31 bits, M < 2^31).
+  // floor((acc * M + B) / 2^S) is an arithmetic shift; acc * M stays below 2^61 in magnitude
+  // for what hls/requant.py fits (M < 2^(61 - the value's bits)).
   template <typename TO, typename TA>
   static TO apply(const TA acc, const TM mb[2]) {
     typedef typename acc_t<64>::type Wide;

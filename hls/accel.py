@@ -21,9 +21,9 @@ and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): 
 mvau (MVAU), threshold (Threshold), add (Add), pool (Pool), se_scale (SEScale), duplicate
 (Duplicate), width_convert (WidthConvert); an mvau's `pack` (2: two PE lanes per DSP48E2
 multiplier, vg_mvau.h) may be absent in older files and then means 1. `weights` and
-`thresholds` name .npy files in the
-build folder: weights in PyTorch layout (cout x cin/groups x k x k, or cout x cin for an FC)
-as integer codes, thresholds as a C x NT integer array (see hls/layout.py for the engine's
+`thresholds` name .npy files in the build folder: weights in PyTorch layout (cout x
+cin/groups x k x k, or cout x cin for an FC) as integer codes, thresholds as a C x NT
+integer array (see hls/layout.py for the engine's
 memory layout). A stream carries `words` words of `n` elements of `dtype` per frame;
 `producer`/`consumer` "host" marks the DMA ends. `depth` is the FIFO depth in words (the
 simulator's recommendation, written into the generated HLS).

@@ -71,6 +71,19 @@ void set_thresholds(long long lo, long long hi) {
   }
 }
 
+// Reads one frame of output words; element c of pixel p must equal want(p, c). Also fails on
+// words left over.
+template <typename F>
+bool expect_frame(hls::stream<vg::Word<TO, N> >& out, F want) {
+  bool ok = true;
+  for (int p = 0; p < PX; p++)
+    for (int f = 0; f < CH / N; f++) {
+      const vg::Word<TO, N> w = out.read();
+      for (int i = 0; i < N; i++) ok = ok && (long long)w.v[i] == want(p, f * N + i);
+    }
+  return ok && out.empty();
+}
+
 int main() {
   tb::Report r;
   for (int p = 0; p < PX; p++)
@@ -84,16 +97,8 @@ int main() {
     hls::stream<vg::Word<TO, N> > out;
     push(in, a);
     vg::threshold_layer<ThrCfg>(in, out, tl);
-    bool ok = true;
-    for (int p = 0; p < PX; p++)
-      for (int f = 0; f < CH / N; f++) {
-        const vg::Word<TO, N> w = out.read();
-        for (int i = 0; i < N; i++) {
-          const int c = f * N + i;
-          ok = ok && (long long)w.v[i] == tb::ref_threshold(a[p][c], thr[c], NT, BIAS);
-        }
-      }
-    r.check(ok && out.empty(), "threshold_layer int5 -> int4, 24 channels, N 4");
+    r.check(expect_frame(out, [&](int p, int c) { return tb::ref_threshold(a[p][c], thr[c], NT, BIAS); }),
+            "threshold_layer int5 -> int4, 24 channels, N 4");
   }
   {  // residual add with thresholds
     set_thresholds(-32, 31);
@@ -102,16 +107,8 @@ int main() {
     push(sa, a);
     push(sb, b);
     vg::add_threshold<AddCfg>(sa, sb, out, tl);
-    bool ok = true;
-    for (int p = 0; p < PX; p++)
-      for (int f = 0; f < CH / N; f++) {
-        const vg::Word<TO, N> w = out.read();
-        for (int i = 0; i < N; i++) {
-          const int c = f * N + i;
-          ok = ok && (long long)w.v[i] == tb::ref_threshold(a[p][c] + b[p][c], thr[c], NT, BIAS);
-        }
-      }
-    r.check(ok && out.empty(), "add_threshold: extreme int5 sums need the 6-bit sum");
+    r.check(expect_frame(out, [&](int p, int c) { return tb::ref_threshold(a[p][c] + b[p][c], thr[c], NT, BIAS); }),
+            "add_threshold: extreme int5 sums need the 6-bit sum");
   }
   {  // duplicate + width conversion 4 -> 6 -> 4
     hls::stream<vg::Word<TI, N> > in, d1, d2, back;
@@ -156,16 +153,10 @@ int main() {
       gs.write(w);
     }
     vg::se_scale<SECfg>(xs, gs, out, tl);
-    ok = true;
-    for (int p = 0; p < PX; p++)
-      for (int f = 0; f < CH / N; f++) {
-        const vg::Word<TO, N> w = out.read();
-        for (int i = 0; i < N; i++) {
-          const int c = f * N + i;
-          ok = ok && (long long)w.v[i] == tb::ref_threshold(a[p][c] * gate[c], thr[c], NT, BIAS);
-        }
-      }
-    r.check(ok && out.empty(), "se_scale: frame buffer, int5 x uint4 gate, requantized");
+    r.check(expect_frame(out, [&](int p, int c) {
+              return tb::ref_threshold(a[p][c] * gate[c], thr[c], NT, BIAS);
+            }),
+            "se_scale: frame buffer, int5 x uint4 gate, requantized");
   }
   {  // the requant policy: the same engine, one multiply-add per lane instead of NT compares
     constexpr int S = REQ_SHIFT;
@@ -181,19 +172,12 @@ int main() {
     hls::stream<vg::Word<TO, N> > out;
     push(in, a);
     vg::threshold_layer<ReqCfg>(in, out, mb);
-    bool ok = true;
-    for (int p = 0; p < PX; p++)
-      for (int f = 0; f < CH / N; f++) {
-        const vg::Word<TO, N> w = out.read();
-        for (int i = 0; i < N; i++) {
-          const int c = f * N + i;
-          const long long num = a[p][c] * m[c] + bb[c];
-          long long q = num >= 0 ? num / (1LL << S) : -((-num + (1LL << S) - 1) / (1LL << S));  // floor
-          q = q < 0 ? 0 : (q > NT ? NT : q);
-          ok = ok && (long long)w.v[i] == BIAS + q;
-        }
-      }
-    r.check(ok && out.empty(), "threshold_layer with the requant policy: clip(floor((x*M + B) / 2^S))");
+    r.check(expect_frame(out, [&](int p, int c) {
+              const long long num = a[p][c] * m[c] + bb[c];
+              long long q = num >= 0 ? num / (1LL << S) : -((-num + (1LL << S) - 1) / (1LL << S));  // floor
+              return BIAS + (q < 0 ? 0 : (q > NT ? NT : q));
+            }),
+            "threshold_layer with the requant policy: clip(floor((x*M + B) / 2^S))");
   }
   return r.done();
 }

@@ -25,6 +25,7 @@ from flow.build import BuildConfig, BuildError, build
 from flow.steps import NAMES
 from hls.estimate import estimate
 from flow.folding import FoldingError
+from flow.requantize import MODES as REQUANT_MODES
 from flow.streamline import StreamlineError
 from flow.tcl import HLS_VERSION
 from hls.csim import CsimError
@@ -63,6 +64,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                        help="ORL faces run through golden model, C-sim and integer graph (0: skip)")
         p.add_argument("--no-weights-header", action="store_true",
                        help="skip hls/weights.h (the ROM initialisers synthesis needs)")
+        p.add_argument("--requant", choices=REQUANT_MODES, default="auto",
+                       help="per node, replace the thresholds by an integer requantization "
+                            "(v*M + B) >> S where it is exactly equal: auto (where the resource "
+                            "estimate says it is cheaper), always (wherever exact), off "
+                            "(see flow/requantize.py)")
         p.add_argument("--start-step", choices=NAMES, default=None,
                        help="start at this step on the build folder an earlier run left in --out "
                             "(its earlier steps' outputs are read from there; see flow/steps.py)")
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = BuildConfig(out=a.out, checkpoint=a.checkpoint, onnx=a.onnx, board=a.board,
                           clock_mhz=a.clock_mhz, fps=a.fps, fraction=a.fraction, folding=a.folding,
                           verify_images=a.verify_images, weights_header=not a.no_weights_header,
-                          start_step=a.start_step, stop_step=a.stop_step)
+                          requant=a.requant, start_step=a.start_step, stop_step=a.stop_step)
         res = build(cfg)
     except (BuildError, BoardError, FoldingError, StreamlineError, DescriptionError, ArchError,
             EngineError, CheckpointError, ScoringError, CsimError) as e:

@@ -40,6 +40,7 @@ class BuildConfig:
     verify_images: int = 4
     finn_report: bool = True
     weights_header: bool = True
+    requant: str = "auto"  # activation form per node: auto | always | off (flow/requantize.py)
     start_step: Optional[str] = None  # None: the first (flow/steps.py NAMES)
     stop_step: Optional[str] = None  # None: the last
 

@@ -76,7 +76,8 @@ def default_prices(board: Board) -> Prices:
     return {k: (1.0 / b[k] if b[k] else 1e9) for k in RESOURCES}
 
 
-def _cost(r: R.Resources, prices: Prices) -> float:
+def cost(r: R.Resources, prices: Prices) -> float:
+    """A resource estimate in board shares at the given prices (the search minimises it)."""
     t = r.as_dict()
     return sum(t[k] * prices[k] for k in RESOURCES)
 
@@ -104,7 +105,7 @@ def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,
                 m = MVAU(e.groups, e.mw, e.mh, pe, simd, e.pixels, e.in_type, e.w_bits, e.out_type,
                          pack=pack)
                 for mac in (["dsp"] if pack == 2 else macs):
-                    c = _cost(m.resources("auto", mac), prices)
+                    c = cost(m.resources("auto", mac), prices)
                     if best is None or c < best[0]:
                         best = (c, {"PE": pe, "SIMD": simd, "resType": mac, "mac_pack": pack})
     if best is None:
@@ -215,8 +216,7 @@ def _fold_priced(arch: Arch, quant: QuantConfig, budget: int, board: Board, frac
 
 
 def _overshoot(r: "FoldingResult", board: Board, fraction: float) -> float:
-    u = r.estimate.utilisation(board)
-    return sum(max(0.0, v - fraction) for v in u.values())
+    return _overshoot_est(r.estimate, board, fraction)
 
 
 def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fraction: float,
@@ -239,10 +239,11 @@ def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: fl
                    clock_mhz: Optional[float] = None, user: Optional[Folding] = None,
                    steps: int = 18) -> FoldingResult:
     """Highest throughput that fits fraction x every resource of the board (bisection on the
-    frame's cycle budget)."""
+    frame's cycle budget; the FIFOs are sized afterwards: fold_and_size)."""
     clk = clock_mhz or board.clock_mhz
-    slow = _build(arch, quant, fold_for_cycles(arch, quant, 1 << 40, board, user), board,
-                  fraction, clk)
+    # the slowest folding, re-priced like the others: at default prices it is not the
+    # smallest (LUT multipliers and LUTRAM), and a budget it misses is not one no folding fits
+    slow = _fold_priced(arch, quant, 1 << 40, board, fraction, clk, user)
     if not slow.estimate.fits(board, fraction):
         return slow  # even the smallest design does not fit; the report says which resource
     lo, hi = 1, slow.cycles_per_frame  # hi fits
@@ -260,32 +261,55 @@ def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: fl
 
 
 def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float], fraction: float,
-                  user, attempts: int = 6):
+                  user, attempts: int = 8):
     """The folding (for `fps`, or the fastest within `fraction` of the board) with its FIFOs
-    sized by simulation and the large memories placed again around them. Folding for the
-    board leaves no room for the FIFOs, which are sized afterwards: while the whole estimate
-    is over `fraction`, fold again for a budget smaller by the overshoot (at most `attempts`
-    foldings). Returns the last folding and sizing; the caller checks whether it fits."""
+    sized by simulation and the large memories placed again around them. Returns the folding
+    and its sizing; the caller checks whether it fits.
+
+    For the board: the fastest folding that fits without FIFOs is the upper bound. Its FIFOs
+    (sized afterwards) can push it over, and by much: a fast design's deep FIFOs are wide
+    (measured on the default network: 267 BRAM36 of FIFOs at 50k cycles a frame, 37 at 100k).
+    Then slower cycle budgets are tried, each folded and sized: doubling until one fits, then
+    bisecting (geometrically) between the last that did not and the first that did, at most
+    `attempts` sizings, stopping within 10%."""
+    if fps:
+        fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user)
+        return fr, _size(fr, board, fraction)[0]
+    fr = fold_for_board(arch, quant, board, fraction=fraction, clock_mhz=clock, user=user)
+    sz, est = _size(fr, board, fraction)
+    if est.fits(board, fraction):
+        return fr, sz
+    best: tuple = (fr, sz, est)  # the fitting one with the fewest cycles, else the least over
+    lo, hi, fitted = fr.cycles_per_frame, None, False
+    for _ in range(attempts):
+        if hi is not None and hi <= lo * 1.1:
+            break
+        target = 2 * lo if hi is None else int((lo * hi) ** 0.5)
+        r = _fold_priced(arch, quant, target, board, fraction, clock, user)
+        r_sz, r_est = _size(r, board, fraction)
+        if r_est.fits(board, fraction):
+            hi, fitted, best = r.cycles_per_frame, True, (r, r_sz, r_est)
+        else:
+            if hi is None and r.cycles_per_frame <= lo:
+                break  # a larger budget gives no slower folding: the slowest is over too
+            lo = max(lo, target)
+            if not fitted and _overshoot_est(r_est, board, fraction) < _overshoot_est(best[2], board, fraction):
+                best = (r, r_sz, r_est)
+    return best[0], best[1]
+
+
+def _size(fr: FoldingResult, board: Board, fraction: float):
+    """Sizes fr's FIFOs by simulation (in place), places the memories again; (sizing, estimate)."""
     from sim.fifo_sizing import size_fifos
     from sim.programs import programs
 
-    budget, last = fraction, None
-    for _ in range(attempts):
-        if fps:
-            fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user)
-        else:
-            fr = fold_for_board(arch, quant, board, fraction=budget, clock_mhz=clock, user=user)
-        acc = fr.accelerator
-        sz = size_fifos(programs(acc), target_cycles=fr.requested_cycles)
-        for s in acc.streams:
-            s.depth = sz.depths[s.name]
-        place_memories(acc, board, fraction)  # the FIFOs' memories were not known before
-        est = estimate(acc)
-        if fps or est.fits(board, fraction):
-            break
-        if not fr.estimate.fits(board, fraction) or fr.cycles_per_frame == last:
-            break  # even the slowest folding is over (or a smaller budget changes nothing)
-        last = fr.cycles_per_frame
-        worst = max(v for k, v in est.utilisation(board).items() if k in est.over(board, fraction))
-        budget *= min(0.95, fraction / worst)
-    return fr, sz
+    acc = fr.accelerator
+    sz = size_fifos(programs(acc), target_cycles=fr.requested_cycles)
+    for s in acc.streams:
+        s.depth = sz.depths[s.name]
+    place_memories(acc, board, fraction)  # the FIFOs' memories were not known before
+    return sz, estimate(acc)
+
+
+def _overshoot_est(est: DesignEstimate, board: Board, fraction: float) -> float:
+    return sum(max(0.0, v - fraction) for v in est.utilisation(board).values())

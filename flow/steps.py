@@ -7,7 +7,8 @@ a stretch of them (FINN's builder has the same shape: src/finn/builder/build_dat
                  nodes; every FIFO sized by simulation and the large memories placed; for the
                  board's budget, folded again smaller while the FIFOs push the estimate over
                  (intermediate/folded_accelerator.json, intermediate/fifo_sizing.json)
-  streamline     integer weights and thresholds (flow/streamline.py)
+  streamline     integer weights and thresholds (flow/streamline.py); per node, thresholds
+                 or an exactly equal integer requantization (flow/requantize.py)
   write          accelerator.json + weights/*.npy, thresholds/*.npy, output scale, host tail,
                  the checkpoint's verification scoring backend (scoring.npz)
   generate_hls   hls/ (network.h, top.cpp, tb_top.cpp, csim_top.cpp, weights.h), tcl/
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -126,11 +127,14 @@ def step_fold(st: BuildState, cfg) -> BuildState:
 
 
 def step_streamline(st: BuildState, cfg) -> BuildState:
+    from flow.requantize import choose, summary
     from flow.streamline import streamline
 
     st.layers = streamline(st.model, st.acc)
     st.params = st.layers.node_params(st.acc)
-    st.said = "streamlined to integer weights and thresholds"
+    choices = choose(st.acc, st.params, st.board, cfg.requant)
+    st.report["requant"] = [asdict(c) for c in choices]
+    st.said = f"streamlined to integer weights and thresholds; {summary(choices)} (--requant {cfg.requant})"
     return st
 
 

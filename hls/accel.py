@@ -20,11 +20,14 @@ Node kinds and their params: a node's `kind` names a registered engine class of 
 and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
 mvau (MVAU), threshold (Threshold), add (Add), pool (Pool), se_scale (SEScale), duplicate
 (Duplicate), width_convert (WidthConvert); an mvau's `pack` (2: two PE lanes per DSP48E2
-multiplier, vg_mvau.h) may be absent in older files and then means 1. `weights` and
-`thresholds` name .npy files in the build folder: weights in PyTorch layout (cout x
-cin/groups x k x k, or cout x cin for an FC) as integer codes, thresholds as a C x NT
-integer array (see hls/layout.py for the engine's
-memory layout). A stream carries `words` words of `n` elements of `dtype` per frame;
+multiplier, vg_mvau.h) may be absent in older files and then means 1. A requantizing node's
+`requant` (0: thresholds; 1 or 2: an integer requantization of that many pieces), `rq_shift`
+and `rq_bits` (hls/engines/activation.py) may be absent and then mean thresholds. `weights`
+and `thresholds` name .npy files in the build folder: weights in PyTorch layout (cout x
+cin/groups x k x k, or cout x cin for an FC) as integer codes; `thresholds` is the node's
+activation table: C x NT sorted thresholds, or with `requant` 1 the C x 2 rows (M, B) and
+with 2 the C x 5 rows (M1, B1, M2, B2, J) (see hls/layout.py for the engine's memory
+layout). A stream carries `words` words of `n` elements of `dtype` per frame;
 `producer`/`consumer` "host" marks the DMA ends. `depth` is the FIFO depth in words (the
 simulator's recommendation, written into the generated HLS).
 

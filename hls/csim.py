@@ -209,11 +209,15 @@ class ConvInstance:
             raise ValueError(f"input shape {x.shape[1:]} does not fit the engine's {want}")
         _codes(w, IntType(m.w_bits, True), "weights")
         wl = mvau_weights(w.astype(np.int64), m)
-        if m.nt:
-            if thr is None or thr.shape != (m.channels_out, m.nt):
-                raise ValueError(f"thresholds must be {(m.channels_out, m.nt)}, got "
-                                 f"{None if thr is None else thr.shape}")
-            _codes(thr, IntType(m.acc + 1, True), "thresholds")
+        act = m.activation()
+        if act is not None:
+            (shape,), t = act.spec(m.channels_out)
+            if thr is None or thr.shape != shape:
+                raise ValueError(f"thresholds must be {shape}, got {None if thr is None else thr.shape}")
+            _codes(thr, t, "thresholds")
+            problem = act.problem(thr)
+            if problem:
+                raise ValueError(f"thresholds: {problem}")
             tl = mvau_thresholds(thr.astype(np.int64), m)
         else:  # no table (vg::no_activation): the pointer is not read
             tl = np.zeros(1, np.int64)
@@ -269,7 +273,7 @@ class PortInstance:
         """ins: codes per input port (frames first); params: PyTorch-layout parameters by
         name ("weights", "thresholds"), checked as the design's files are. Returns the codes
         of each output port, frames x (words * n)."""
-        from hls.design_files import check_array
+        from hls.design_files import check_param
 
         e = self.e
         fin, fout = e.ports()
@@ -284,7 +288,7 @@ class PortInstance:
                                  f"the engine reads {words * n} per frame for {frames}")
             xs.append(x)
         params = params or {}
-        checked = {k: check_array(params.get(k), shapes, t, k, k == "thresholds")
+        checked = {k: check_param(e, k, params.get(k), shapes, t, k)
                    for k, (shapes, t) in e.param_specs().items()}
         layout = e.layout(checked)
         arrs = [np.ascontiguousarray(layout[key], dtype=np.int64) for key, _, _ in e.param_arrays()]

@@ -7,7 +7,8 @@ shapes, dtypes and ranges the description implies, the output scale, the host ta
   flipped byte), naming the file. A design is what the flow built, or it is refused.
 - `check_params` checks parameters however they arrive (files, or arrays handed to the golden
   model or the C-sim by a caller): each node's weights and thresholds present, integer, of
-  the shape the description implies, inside their datatype, thresholds sorted ascending;
+  the shape the description implies, inside their datatype, thresholds sorted ascending
+  (a requantization's table: M >= 1, the split J in range);
   every failure names the node (and the file). Golden model, C-sim and board therefore accept
   and refuse exactly the same parameters.
 numpy only (the host imports it).
@@ -123,9 +124,8 @@ def expected_params(acc: Accelerator, n: Node) -> dict[str, tuple[tuple[tuple[in
     return n.engine().param_specs(acc.window_engine(n))
 
 
-def check_array(a: Any, shapes: tuple[tuple[int, ...], ...], t: IntType, what: str,
-                sorted_rows: bool = False) -> np.ndarray:
-    """An integer array of one of `shapes` inside t's range (rows ascending if asked)."""
+def check_array(a: Any, shapes: tuple[tuple[int, ...], ...], t: IntType, what: str) -> np.ndarray:
+    """An integer array of one of `shapes` inside t's range."""
     if not isinstance(a, np.ndarray):
         raise DesignFileError(f"{what}: expected an integer array, got {type(a).__name__}")
     if not np.issubdtype(a.dtype, np.integer):
@@ -136,10 +136,17 @@ def check_array(a: Any, shapes: tuple[tuple[int, ...], ...], t: IntType, what: s
     if a.size and (int(a.min()) < t.min or int(a.max()) > t.max):
         raise DesignFileError(f"{what}: values [{int(a.min())}, {int(a.max())}] outside {t} "
                               f"[{t.min}, {t.max}]")
-    if sorted_rows and a.size and np.any(np.diff(a, axis=-1) < 0):
-        row = int(np.flatnonzero(np.any(np.diff(a, axis=-1) < 0, axis=-1))[0])
-        raise DesignFileError(f"{what}: thresholds of channel {row} are not sorted ascending")
     return a.astype(np.int64)
+
+
+def check_param(engine, key: str, a: Any, shapes: tuple[tuple[int, ...], ...], t: IntType,
+                what: str) -> np.ndarray:
+    """check_array, then what the engine checks beyond shape and range (param_problem)."""
+    a = check_array(a, shapes, t, what)
+    problem = engine.param_problem(key, a)
+    if problem:
+        raise DesignFileError(f"{what}: {problem}")
+    return a
 
 
 def check_params(acc: Accelerator, params: dict[str, dict[str, np.ndarray]],
@@ -155,6 +162,7 @@ def check_params(acc: Accelerator, params: dict[str, dict[str, np.ndarray]],
         raise DesignFileError(f"parameters for nodes the description does not have: {extra[:5]}")
     for n in acc.nodes:
         want = expected_params(acc, n)
+        engine = n.engine()
         got = params.get(n.name, {})
         for key in sorted(set(got) - set(want)):
             raise DesignFileError(f"node {n.name}: has {key}, a {n.kind} takes none")
@@ -162,7 +170,7 @@ def check_params(acc: Accelerator, params: dict[str, dict[str, np.ndarray]],
             where = f"node {n.name} {key}" + (f" ({files[(n.name, key)]})" if files and (n.name, key) in files else "")
             if key not in got:
                 raise DesignFileError(f"{where}: missing")
-            out.setdefault(n.name, {})[key] = check_array(got[key], shapes, t, where, key == "thresholds")
+            out.setdefault(n.name, {})[key] = check_param(engine, key, got[key], shapes, t, where)
     return out
 
 

@@ -38,13 +38,14 @@ def mvau_weights(w: np.ndarray, e: "MVAU") -> np.ndarray:
 
 
 def mvau_thresholds(thr: np.ndarray, e: "MVAU") -> np.ndarray:
-    """C x NT thresholds -> PE x (G*NF) x NT (channel g*MH + nf*PE + pe)."""
+    """C x NT activation table (thresholds, or a requantization's columns) -> PE x (G*NF) x NT
+    (channel g*MH + nf*PE + pe)."""
     c, nt = thr.shape
     t = thr.reshape(e.groups, e.nf, e.pe, nt).transpose(2, 0, 1, 3)
     return np.ascontiguousarray(t.reshape(e.pe, e.groups * e.nf, nt))
 
 
 def lane_thresholds(thr: np.ndarray, n: int) -> np.ndarray:
-    """C x NT thresholds -> N x (C/N) x NT (channel c in lane c % N, fold c // N)."""
+    """C x NT activation table -> N x (C/N) x NT (channel c in lane c % N, fold c // N)."""
     c, nt = thr.shape
     return np.ascontiguousarray(thr.reshape(c // n, n, nt).transpose(1, 0, 2))

@@ -16,8 +16,8 @@ is ceil((k * 2^S - B) / M), and each must equal thr[c, k-1] (both clamped to the
 
 reports, per thresholded node of a build, how many channels fit (as one requantization, or
 as the sum of two split at a PReLU kink: `fit_two_pieces`) and what the thresholds would
-shrink to. The engines do not use it yet: this is the measurement that says where the
-lever pays (see the issue's note).
+shrink to. `node_requant` turns a node's fits into the table the engines read
+(hls/engines/activation.py); the flow takes it where it pays (flow/requantize.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 
 MAX_SHIFT = 48
 M_CANDIDATES = 64  # multipliers tried per shift, spread over the bounds the thresholds set
+SHIFT_CHUNK = 8  # shifts tried per numpy evaluation
 
 
 @dataclass(frozen=True)
@@ -54,21 +55,29 @@ def requant_apply(v: np.ndarray, m: int, b: int, shift: int, nt: int) -> np.ndar
     return np.clip((v * m + b) // (1 << shift), 0, nt).astype(np.int64)
 
 
-def _b_interval(t: np.ndarray, lo: int, hi: int, m: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each candidate M: the interval [B_lo, B_hi) of B with every requant threshold equal
-    to t (clamped to [lo, hi + 1]). int64 holds every term: k*2^S < 2^57 (NT < 2^9, S <= 48)
-    and M*t < 2^61 (fit_channel keeps M below 2^(61 - value bits))."""
-    k = (np.arange(1, len(t) + 1, dtype=np.int64) << shift)[:, None]
+def _b_interval(t: np.ndarray, lo: int, hi: int, m: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each candidate (M, S): the interval [B_lo, B_hi) of B with every requant threshold
+    equal to t (clamped to [lo, hi + 1]). int64 holds every term: k*2^S < 2^57 (NT < 2^9,
+    S <= 48) and M*t < 2^61 (fit_channel keeps M below 2^(61 - value bits))."""
+    k = np.arange(1, len(t) + 1, dtype=np.int64)[:, None] << shift[None, :]
     mm = m[None, :]
-    tt = t[:, None]
-    below, above = tt <= lo, tt > hi
+    below, above = t <= lo, t > hi
+    inner = ~below & ~above
     # t_k <= lo: ceil((k2^S - B)/M) <= lo  <=>  B >= k2^S - M lo
     # t_k > hi:  ceil(...) >= hi + 1       <=>  B <  k2^S - M hi
     # else:      ceil(...) == t_k          <=>  k2^S - M t_k <= B < k2^S - M (t_k - 1)
     big = np.int64(1) << 62
-    lower = np.where(below, k - mm * lo, np.where(above, -big, k - mm * tt))
-    upper = np.where(below, big, np.where(above, k - mm * hi, k - mm * (tt - 1)))
-    return lower.max(axis=0), upper.min(axis=0)
+    lower = np.full(len(m), -big)
+    upper = np.full(len(m), big)
+    if below.any():
+        lower = np.maximum(lower, k[below].max(axis=0) - m * lo)  # k ascending: the last one
+    if above.any():
+        upper = np.minimum(upper, k[above].min(axis=0) - m * hi)
+    if inner.any():
+        tm = k[inner] - mm * t[inner][:, None]
+        lower = np.maximum(lower, tm.max(axis=0))
+        upper = np.minimum(upper, (tm + mm).min(axis=0))
+    return lower, upper
 
 
 def fit_channel(t: np.ndarray, lo: int, hi: int, max_shift: int = MAX_SHIFT) -> Optional[ChannelFit]:
@@ -89,36 +98,104 @@ def fit_channel(t: np.ndarray, lo: int, hi: int, max_shift: int = MAX_SHIFT) -> 
     with np.errstate(divide="ignore"):
         r_hi = float(np.where(dt[pair] > 1, dk[pair] / np.maximum(dt[pair] - 1, 1e-300), np.inf).min()) \
             if pair.any() else np.inf
-    for shift in range(0, max_shift + 1):
-        m_lo = max(1, int(np.floor(r_lo * (1 << shift))) - 1)
-        m_hi = int(np.ceil(r_hi * (1 << shift))) + 1 if np.isfinite(r_hi) else m_lo + M_CANDIDATES
-        if m_hi < m_lo:
+    if r_lo > r_hi * (1 + 1e-9):  # no slope M / 2^S meets every pair (a kink): none at any shift
+        return None
+    # candidate multipliers: up to M_CANDIDATES per shift, spread over the bounds; the shifts
+    # are tried smallest first, SHIFT_CHUNK at a time (one numpy evaluation each)
+    shifts = np.arange(max_shift + 1, dtype=np.int64)
+    scale = np.ldexp(1.0, shifts)
+    m_lo = np.maximum(1.0, np.floor(r_lo * scale) - 1)
+    m_hi = np.minimum(np.ceil(r_hi * scale) + 1 if np.isfinite(r_hi) else m_lo + M_CANDIDATES, float(m_cap))
+    n = np.minimum(M_CANDIDATES, m_hi - m_lo + 1)
+    i = np.arange(M_CANDIDATES)
+    valid = (m_lo <= m_hi)[:, None] & (i[None, :] < n[:, None])
+    m = np.round(m_lo[:, None] + i[None, :] * ((m_hi - m_lo) / np.maximum(n - 1, 1))[:, None])
+    m = np.clip(np.where(valid, m, 1), 1, m_cap).astype(np.int64)
+    for s0 in range(0, max_shift + 1, SHIFT_CHUNK):
+        rows = slice(s0, s0 + SHIFT_CHUNK)
+        mask = valid[rows]
+        if not mask.any():
             continue
-        if m_hi > m_cap:
-            m_hi = m_cap
-            if m_lo > m_hi:
-                break
-        m = np.unique(np.linspace(m_lo, m_hi, min(M_CANDIDATES, m_hi - m_lo + 1)).round().astype(np.int64))
-        b_lo, b_hi = _b_interval(t, lo, hi, m, shift)
+        cm = m[rows][mask]
+        cs = np.broadcast_to(shifts[rows][:, None], mask.shape)[mask]
+        b_lo, b_hi = _b_interval(t, lo, hi, cm, cs)
         ok = np.nonzero(b_lo < b_hi)[0]
         if len(ok):
-            i = int(ok[0])
-            return ChannelFit(int(m[i]), int(b_lo[i]), shift)
+            j = int(ok[0])
+            return ChannelFit(int(cm[j]), int(b_lo[j]), int(cs[j]))
     return None
 
 
-def fit_two_pieces(t: np.ndarray, lo: int, hi: int) -> Optional[tuple[ChannelFit, ChannelFit]]:
+def fit_two_pieces(t: np.ndarray, lo: int, hi: int) -> Optional[tuple[ChannelFit, ChannelFit, int]]:
     """A PReLU channel: its thresholds split at the output code 0 (the kink, (NT+1)/2 levels
     below it for a signed output), each side an affine step of its own. The step is then the
     sum of two requantizations, each counting its side's thresholds (sorted thresholds make
-    the counts add): two multiply-adds per lane instead of NT compares."""
+    the counts add): two multiply-adds per lane instead of NT compares. Returns the pieces and
+    the split J (the first piece counts thresholds 1..J)."""
     mid = (len(t) + 1) // 2
     for j in (mid, mid - 1, mid + 1):  # rounding can put the code-0 threshold on either side
         if 1 <= j < len(t):
             a, b = fit_channel(t[:j], lo, hi), fit_channel(t[j:], lo, hi)
             if a is not None and b is not None:
-                return a, b
+                return a, b, j
     return None
+
+
+@dataclass(frozen=True)
+class NodeRequant:
+    """A node's exact requantization: the parameters of hls/engines/activation.py and its
+    C x 2 (M, B) or C x 5 (M1, B1, M2, B2, J) table."""
+
+    pieces: int
+    shift: int
+    table_bits: int
+    table: np.ndarray
+
+
+def value_range(threshold_bits: int) -> tuple[int, int]:
+    """The values a node's thresholds compare: the signed range one bit narrower than the
+    thresholds' own datatype (hls/engines: thresholds are value bits + 1 wide)."""
+    return -(1 << (threshold_bits - 2)), (1 << (threshold_bits - 2)) - 1
+
+
+Fits = list[Optional[tuple[list[ChannelFit], int]]]
+
+
+def channel_fits(thr: np.ndarray, lo: int, hi: int) -> Fits:
+    """Per channel: ([one fit], NT) or ([two fits], J), or None when neither exists."""
+    out: Fits = []
+    for row in thr:
+        one = fit_channel(row, lo, hi)
+        if one is not None:
+            out.append(([one], len(row)))
+            continue
+        two = fit_two_pieces(row, lo, hi)
+        out.append(None if two is None else ([two[0], two[1]], two[2]))
+    return out
+
+
+def node_requant(fits: Fits) -> Optional[NodeRequant]:
+    """The node's table from its channels' fits (None if a channel has none): one piece if
+    every channel is one, else two (a one-piece channel gets J = NT and a second piece that
+    never counts). Every piece is rescaled to the node's shift S (the largest any needs):
+    M, B times 2^(S - s) leave floor((v M + B) / 2^S) unchanged."""
+    if not fits or any(f is None for f in fits):
+        return None
+    done = [f for f in fits if f is not None]
+    pieces = 1 if all(len(ps) == 1 for ps, _ in done) else 2
+    shift = max(p.shift for ps, _ in done for p in ps)
+    rows = []
+    for ps, j in done:
+        scaled = [(p.m << (shift - p.shift), p.b << (shift - p.shift)) for p in ps]
+        if pieces == 1:
+            rows.append(list(scaled[0]))
+        else:
+            second = scaled[1] if len(scaled) == 2 else (1, 0)  # clipped to 0..0: counts nothing
+            rows.append([*scaled[0], *second, j])
+    bits = max(int(abs(x)).bit_length() + 1 for r in rows for x in r)
+    if bits > 63:
+        return None
+    return NodeRequant(pieces, shift, bits, np.array(rows, dtype=np.int64))
 
 
 @dataclass
@@ -129,42 +206,29 @@ class NodeReport:
     nt: int
     fitted: int  # channels that are one exact requantization
     fitted_two: int  # channels that are one, or the sum of two (split at the kink)
-    shift: Optional[int]  # the node's shift (the largest its pieces need), when all fit in <= 2
-    m_bits: Optional[int]  # unsigned bits of the largest M then
+    shift: Optional[int]  # the node's shift, when every channel fits in one or two pieces
+    table_bits: Optional[int]  # signed bits of its table's entries then
     threshold_bits: int  # what the node's thresholds hold now
-    requant_bits: Optional[int]  # one (M, B) per channel, when every channel is one piece
-    two_piece_bits: Optional[int]  # two (M, B) per channel, when every channel fits in two
-
-
-def value_range(threshold_bits: int) -> tuple[int, int]:
-    """The values a node's thresholds compare: the signed range one bit narrower than the
-    thresholds' own datatype (hls/engines: thresholds are acc + 1 bits)."""
-    return -(1 << (threshold_bits - 2)), (1 << (threshold_bits - 2)) - 1
+    requant_bits: Optional[int]  # the (M, B) table, when every channel is one piece
+    two_piece_bits: Optional[int]  # the (M1, B1, M2, B2, J) table, when some channel needs two
 
 
 def fit_node(name: str, kind: str, thr: np.ndarray, threshold_bits: int) -> NodeReport:
     lo, hi = value_range(threshold_bits)
     c, nt = thr.shape
-    pieces: list[Optional[list[ChannelFit]]] = []
-    for row in thr:
-        one = fit_channel(row, lo, hi)
-        two = None if one is not None else fit_two_pieces(row, lo, hi)
-        pieces.append([one] if one is not None else (list(two) if two is not None else None))
-    one_fit = sum(1 for p in pieces if p is not None and len(p) == 1)
-    fits = [p for p in pieces if p is not None]
-    if len(fits) < c:
-        return NodeReport(name, kind, c, nt, one_fit, len(fits), None, None, c * nt * threshold_bits, None, None)
-    flat = [f for p in fits for f in p]
-    shift = max(f.shift for f in flat)
-    # with the node's common shift S, a piece fitted at s scales M and B by 2^(S - s)
-    m_bits = max(int(f.m << (shift - f.shift)).bit_length() for f in flat)
-    b_bits = max(int(abs(f.b << (shift - f.shift))).bit_length() + 1 for f in flat)
-    per_pair = m_bits + b_bits
-    return NodeReport(name, kind, c, nt, one_fit, c, shift, m_bits, c * nt * threshold_bits,
-                      c * per_pair if one_fit == c else None, c * 2 * per_pair)
+    fits = channel_fits(thr, lo, hi)
+    one_fit = sum(1 for f in fits if f is not None and len(f[0]) == 1)
+    rq = node_requant(fits)
+    size = None if rq is None else c * (2 if rq.pieces == 1 else 5) * rq.table_bits
+    return NodeReport(name, kind, c, nt, one_fit, sum(1 for f in fits if f is not None),
+                      None if rq is None else rq.shift, None if rq is None else rq.table_bits,
+                      c * nt * threshold_bits, size if rq is not None and rq.pieces == 1 else None,
+                      size if rq is not None and rq.pieces == 2 else None)
 
 
 def report(design: Path) -> list[NodeReport]:
+    """fit_node for every node of a build with an activation table (a node the flow already
+    requantizes is fitted again from the thresholds its table equals)."""
     from hls.accel import Accelerator
     from hls.design_files import load_params
 
@@ -172,11 +236,11 @@ def report(design: Path) -> list[NodeReport]:
     params = load_params(acc)
     out = []
     for n in acc.nodes:
-        specs = n.engine().param_specs()
-        if "thresholds" not in specs or n.name not in params:
+        a = n.engine().activation()
+        if a is None:
             continue
-        _, t = specs["thresholds"]
-        out.append(fit_node(n.name, n.kind, params[n.name]["thresholds"], t.bits))
+        thr = a.thresholds_of(params[n.name]["thresholds"])
+        out.append(fit_node(n.name, n.kind, thr, a.value_bits + 1))
     return out
 
 
@@ -191,12 +255,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {a.design}: not a build folder (no accelerator.json)", file=sys.stderr)
         return 2
     rows = report(a.design)
-    print(f"{'node':<36}{'kind':<10}{'channels':>9}{'1 piece':>8}{'<=2':>6}{'S':>4}{'M bits':>7}"
+    print(f"{'node':<36}{'kind':<10}{'channels':>9}{'1 piece':>8}{'<=2':>6}{'S':>4}{'bits':>7}"
           f"{'thr Kbit':>10}{'as M,B Kbit':>12}")
     for r in rows:
         as_mb = r.requant_bits if r.requant_bits is not None else r.two_piece_bits
         print(f"{r.node[:35]:<36}{r.kind:<10}{r.channels:>9}{r.fitted:>8}{r.fitted_two:>6}"
-              f"{'' if r.shift is None else r.shift:>4}{'' if r.m_bits is None else r.m_bits:>7}"
+              f"{'' if r.shift is None else r.shift:>4}{'' if r.table_bits is None else r.table_bits:>7}"
               f"{r.threshold_bits / 1e3:>10.1f}{'' if as_mb is None else f'{as_mb / 1e3:.1f}':>12}")
     one = [r for r in rows if r.requant_bits is not None]
     two = [r for r in rows if r.requant_bits is None and r.two_piece_bits is not None]

@@ -11,6 +11,8 @@ The model, per engine:
   (2*ceil((w+a)/6) - 1) * (w+a) LUTs (a LUT-based array multiplier, the form FINN's MVAU
   estimate uses), else in one DSP48E2; the adder tree costs (w+a) LUTs per input of a PE;
 - thresholds compare in parallel: one acc-bit comparator (acc LUTs) per threshold and lane;
+  an integer requantization instead multiplies v x M + B per lane and piece in one DSP48E2
+  where the operands fit 27 x 18 (else a LUT multiplier) and clips the shifted sum in LUTs;
 - a fixed control overhead per engine and FFs at ~1.5 per LUT for pipelining.
 FINN's own estimates of the same layers are reported beside these by the flow where FINN has
 a model (see sim/README.md for how they differ).
@@ -107,6 +109,25 @@ def packed_mac_pairs(pairs: int, simd: int, packed_bits: int, in_bits: int, acc:
 
 def comparators(lanes: int, nt: int, bits: int) -> Resources:
     return Resources(lut=lanes * nt * bits)
+
+
+def requant_lanes(lanes: int, pieces: int, value_bits: int, table_bits: int, shift: int,
+                  nt: int) -> Resources:
+    """vg::requant / requant2: per lane and piece one v x M + B, in a DSP48E2 when the
+    signed operands fit its 27 x 18 multiplier (the 48-bit post-adder adds B), else a LUT
+    array multiplier as in mac_lanes plus a LUT adder; then the clip of the shifted sum to
+    0..top (two compares of its product_bits - S high bits and an output mux); two pieces
+    add their codes."""
+    prod = value_bits + table_bits + 1
+    a, b = sorted((value_bits, table_bits))
+    out_bits = max(nt, 1).bit_length()
+    if a <= 18 and b <= 27 and prod <= 48:
+        mult = Resources(dsp=lanes * pieces)
+    else:
+        wa = value_bits + table_bits
+        mult = Resources(lut=lanes * pieces * ((2 * math.ceil(wa / 6) - 1) * wa + prod))
+    clip = Resources(lut=lanes * pieces * (2 * (prod - shift) + out_bits))
+    return mult + clip + Resources(lut=lanes * (pieces - 1) * out_bits)
 
 
 def mux_luts(inputs: int) -> int:

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -53,7 +54,10 @@ def instances() -> dict[str, Any]:
         # two PE lanes per DSP48E2: II and latency checked as the others; its csynth report
         # should bind PE/2 * SIMD = 24 DSPs (read it there: the check does not parse DSPs)
         "mvau_packed": MVAU(2, 72, 16, 4, 12, 6, t4, 4, u4, pack=2),
+        # the requantization policies (hls/engines/activation.py): a multiply-add per lane
+        "mvau_requant2": replace(MVAU(2, 72, 16, 4, 12, 6, t4, 4, u4), requant=2, rq_shift=16, rq_bits=24),
         "threshold": Eltwise("threshold", 24, 4, 10, i6, t4),
+        "threshold_requant": replace(Eltwise("threshold", 24, 4, 10, i6, t4), requant=1, rq_shift=8, rq_bits=16),
         "add": Eltwise("add", 24, 4, 10, t4, t4),
         "pool": Eltwise("pool", 24, 4, 10, t4),
         "se_scale": Eltwise("se_scale", 24, 4, 10, t4, t4, u4),
@@ -72,6 +76,23 @@ def _thresholds(rng, lo: int, hi: int, ch: int, nt: int, bits: int) -> np.ndarra
     return np.sort(np.clip(rng.integers(lo - 2, hi + 3, (ch, nt)), t.min, t.max), axis=1)
 
 
+def activation_table(rng, act, lo: int, hi: int, ch: int) -> np.ndarray:
+    """A random table of the activation's form whose codes spread over [lo, hi]: sorted
+    thresholds, or (M, B) pieces with slopes around NT / (hi - lo) and random splits J."""
+    if not act.pieces:
+        return _thresholds(rng, lo, hi, ch, act.nt, act.table_type.bits)
+    unit = act.nt * 2.0 ** act.shift / max(1, hi - lo)
+
+    def piece() -> list[np.ndarray]:
+        m = np.maximum(1, np.round(unit * rng.uniform(0.5, 2.0, ch))).astype(np.int64)
+        b = np.round(-lo * m + rng.uniform(-0.3, 0.3, ch) * act.nt * 2.0 ** act.shift).astype(np.int64)
+        return [m, b]
+
+    cols = piece() if act.pieces == 1 else [*piece(), *piece(), rng.integers(0, act.nt + 1, ch)]
+    t = act.table_type
+    return np.clip(np.stack(cols, axis=1), t.min, t.max)
+
+
 def _swg_reference(e: SWG, rng) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
     from hls import intops
 
@@ -83,13 +104,12 @@ def _swg_reference(e: SWG, rng) -> tuple[list[np.ndarray], list[np.ndarray], dic
 
 
 def _mvau_reference(e: MVAU, rng) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
-    from hls import intops
-
     x = _codes(rng, e.in_type, (FRAMES, e.pixels, e.groups, e.mw))
     w = _codes(rng, IntType(e.w_bits, True), (e.groups * e.mh, e.mw))
     acc = np.einsum("npgi,goi->npgo", x, w.reshape(e.groups, e.mh, e.mw)).reshape(FRAMES, e.pixels, -1)
-    thr = _thresholds(rng, int(acc.min()), int(acc.max()), e.channels_out, e.nt, e.acc + 1)
-    y = intops.multithreshold(acc, thr, e.out_bias)
+    act = e.activation()
+    thr = activation_table(rng, act, int(acc.min()), int(acc.max()), e.channels_out)
+    y = act.apply(acc, thr)
     return ([x.reshape(FRAMES, -1)], [y.reshape(FRAMES, -1)],
             {"W": mvau_weights(w, e), "T": mvau_thresholds(thr, e)})
 
@@ -109,8 +129,7 @@ def _lane_reference(e: LaneEngine, rng) -> tuple[list[np.ndarray], list[np.ndarr
     specs = e.param_specs()
     if "thresholds" in specs:
         v = e.pre_threshold(ins, params)
-        (shape,), t = specs["thresholds"]
-        params["thresholds"] = _thresholds(rng, int(v.min()), int(v.max()), shape[0], shape[1], t.bits)
+        params["thresholds"] = activation_table(rng, e.activation(), int(v.min()), int(v.max()), e.ch)
     outs = e.execute(ins, params)
     return ([a.reshape(FRAMES, -1) for a in ins], [y.reshape(FRAMES, -1) for y in outs],
             {k.upper(): a for k, a in e.layout(params).items()})

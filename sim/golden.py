@@ -75,8 +75,12 @@ def random_params(acc: Accelerator, x: np.ndarray, seed: int = 0) -> dict[str, d
             shapes, wt = specs["weights"]
             params[n.name] = {"weights": rng.integers(wt.min + 1, wt.max + 1, shapes[0])}
         if "thresholds" in specs:
+            act = e.activation()
+            if act.pieces:
+                raise ValueError(f"node {n.name}: random_params draws thresholds; the description "
+                                 f"gives it an integer requantization (build it with --requant off)")
             raw = e.pre_threshold(ins, params.get(n.name, {}), window)
-            nt = specs["thresholds"][0][0][1]
+            nt = act.nt
             flat = raw.reshape(-1, raw.shape[-1]).astype(np.float64)
             q = np.quantile(flat, np.linspace(0.02, 0.98, nt), axis=0).T  # C x NT
             thr = np.ceil(q).astype(np.int64)

@@ -58,8 +58,10 @@ def tiny_build(tmp_path_factory):
     c = net.arch.output.cout
     w = fit_wccn(np.random.default_rng(0).normal(size=(4 * c, c)), np.arange(4 * c) % 8)
     save(net, d / "ck.pt", extra={"scoring": w.to_state()})
+    # requant=always: every node whose thresholds are an exact integer requantization takes
+    # it, so the bit-exact checks below cover both activation forms
     res = build(BuildConfig(out=d / "build", checkpoint=d / "ck.pt", fps=20000, verify_images=4,
-                            finn_report=True))
+                            finn_report=True, requant="always"))
     return net, x, res
 
 
@@ -293,6 +295,63 @@ def test_requant_report_covers_every_thresholded_node_of_a_build(tiny_build, tmp
     assert any(r["requant_bits"] is not None for r in rows)  # the layers without PReLU
 
 
+def test_requantized_nodes_give_the_codes_of_the_thresholds_they_replace(tiny_build):
+    from dataclasses import replace
+
+    from hls.accel import engine_params
+    from hls.design_files import load_params
+
+    _, _, res = tiny_build
+    acc = Accelerator.load(res.out)
+    params = load_params(acc)
+    forms = {n.name: n.engine().activation().pieces for n in acc.nodes if n.engine().activation()}
+    assert {1, 2} <= set(forms.values())  # one-piece and PReLU (two-piece) nodes
+    assert [c["node"] for c in res.report["requant"]] == list(forms)
+    # the same design with every node back on thresholds (the tables' exact equivalents)
+    thr = Accelerator.load(res.out)
+    for n in thr.nodes:
+        a = n.engine().activation()
+        if a is not None and a.pieces:
+            params_n = params[n.name]
+            n.params = engine_params(replace(n.engine(), requant=0, rq_shift=0, rq_bits=0))
+            params_n = dict(params_n, thresholds=a.thresholds_of(params_n["thresholds"]))
+            params = dict(params, **{n.name: params_n})
+    x, _ = load_orl((3, 14, 36), 32, per_id=2)
+    x = np.concatenate([x, np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3))])
+    assert np.array_equal(GoldenModel(acc).run(x), GoldenModel(thr, params).run(x))
+    # the requantized design holds fewer bits of activation tables
+    bits = lambda a: sum(n.engine().buffer_bits().get("thresholds", 0) for n in a.nodes)  # noqa: E731
+    assert bits(acc) < bits(thr)
+
+
+def test_board_fold_slows_down_until_its_sized_fifos_fit(monkeypatch):
+    """fold_and_size without an FPS target: when the fastest folding that fits without FIFOs
+    is over once they are sized, slower budgets are folded and sized (doubling, then
+    bisecting) and the fastest that fits is kept. Here the sizing is replaced by one whose
+    FIFOs fit only from 3x that folding's cycles a frame on."""
+    from flow import folding as F
+    from hls import resources as R
+    from hls.boards import get_board
+    from hls.estimate import estimate
+
+    arch, quant, board = tiny("vargfacenet"), QuantConfig.parse("w4a4"), get_board("zcu104")
+    fast = F.fold_for_board(arch, quant, board, fraction=0.8)
+    assert fast.estimate.fits(board, 0.8)
+    limit, sized = 3 * fast.cycles_per_frame, []
+
+    def fake_size(fr, board, fraction):
+        sized.append(fr.cycles_per_frame)
+        est = estimate(fr.accelerator)
+        if fr.cycles_per_frame < limit:  # FIFOs worth the whole board's LUTs
+            est = F.DesignEstimate(est.per_node, est.fifos, est.total + R.Resources(lut=board.budget()["LUT"]))
+        return None, est
+
+    monkeypatch.setattr(F, "_size", fake_size)
+    fr, _ = F.fold_and_size(arch, quant, board, 200.0, None, 0.8, None)
+    assert sized[0] == fast.cycles_per_frame and len(sized) <= 9
+    assert limit <= fr.cycles_per_frame <= 1.1 * limit
+
+
 def test_mac_pack_in_a_folding_is_checked_where_it_applies():
     from flow.folding import check_folding
 
@@ -344,7 +403,7 @@ def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build, tmp_pa
     e = acc.node(grouped.name).engine()
     assert call.startswith("vg::mvau<cfg_") and "(in0_V, out0_V, W_" in call  # one-line call
     assert f"static const int PE = {e.pe};" in cfg and f"static const int SIMD = {e.simd};" in cfg
-    assert "typedef vg::thresholds<" in cfg
+    assert f"typedef {e.activation().policy()} act;" in cfg  # thresholds or a requantization
     assert op.get_exp_cycles() == e.cycles() and op.verify_node() == ["engine parameters are legal"]
     # FINN's per-node IP source, filled with our slots, is C++ that compiles (finn-hlslib's
     # bnn-library.h, which FINN's template includes, is not installed here: our headers

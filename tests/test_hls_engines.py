@@ -2,13 +2,14 @@
 (hls/intops.py) over random shapes, bit widths, strides, paddings and foldings."""
 
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from hls.csim import ConvInstance, EltwiseInstance, Library, WidthInstance, compile_flags
-from hls.engines import (MVAU, NO_ACTIVATION, SWG, CppType, Eltwise, EngineError, IntType, WidthConvert,
-                         config_struct, legal_foldings, threshold_act)
+from hls.engines import (MVAU, NO_ACTIVATION, SWG, Activation, CppType, Eltwise, EngineError, IntType, WidthConvert,
+                         config_struct, legal_foldings)
 from hls.paths import INCLUDE_DIR
 from hls import intops
 from tests.conftest import require_tool
@@ -30,15 +31,18 @@ def random_codes(rng, t, shape):
 
 
 def conv_case(rng, inst):
+    from hls.vendor_check import activation_table
+
     m, s = inst.mvau, inst.swg
     x = random_codes(rng, m.in_type, (2, s.ifm_h, s.ifm_w, s.ch))
     w = random_codes(rng, IntType(m.w_bits, True), (m.channels_out, s.gs, s.k, s.k))
     acc = intops.conv_int(x, w, s.stride, s.pad, m.groups)
-    if m.out_type is None:
+    act = m.activation()
+    if act is None:
         return x, w, None, acc
-    lo, hi = int(acc.min()), int(acc.max())
-    thr = np.sort(rng.integers(lo - 2, hi + 3, (m.channels_out, m.nt)), axis=1)
-    return x, w, thr, intops.multithreshold(acc, thr, m.out_bias)
+    # thresholds, or a requantization's (M, B) pieces, spread over the sums' range
+    thr = activation_table(rng, act, int(acc.min()), int(acc.max()), m.channels_out)
+    return x, w, thr, act.apply(acc, thr)
 
 
 def check_all(lib, rng):
@@ -61,7 +65,7 @@ def random_conv_instances(rng, n):
         in_t = IntType(int(rng.integers(2, 9)), bool(rng.integers(0, 2)))
         out_t = None if rng.random() < 0.2 else IntType(int(rng.integers(2, 9)), bool(rng.integers(0, 2)))
         gs = S if grouped else c
-        mh, mw = (gs * expansion if grouped else expansion), k * k * gs
+        mh = gs * expansion if grouped else expansion
         pe = int(rng.choice(legal_foldings(mh)))
         simd = int(rng.choice(SWG.legal_simd(k, gs)))
         in_n = int(rng.choice(legal_foldings(gs)))
@@ -70,6 +74,9 @@ def random_conv_instances(rng, n):
         if inst.mvau.can_pack(pe, simd) and rng.random() < 0.5:  # two lanes per DSP multiplier
             inst = conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe,
                                  simd, in_n, pack=2)
+        if out_t is not None and rng.random() < 0.4:  # an integer requantization, 1 or 2 pieces
+            inst = replace(inst, mvau=replace(inst.mvau, requant=int(rng.integers(1, 3)),
+                                              rq_shift=int(rng.integers(4, 20)), rq_bits=24))
         out.append(inst)
     return out
 
@@ -164,11 +171,16 @@ def _elt(kind, ch=24, n=4, px=12, in_t=IntType(5, True), out_t=IntType(4, True),
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "ap_types"])
 def test_elementwise_engines_match_the_integer_semantics(native):
+    from hls.vendor_check import activation_table
+
     rng = np.random.default_rng(6)
     g4 = IntType(4, False)
     engines = [_elt("threshold"), _elt("add"), _elt("pool"), _elt("se_scale", gate_t=g4),
                _elt("duplicate"), _elt("threshold", in_t=IntType(8, False), out_t=IntType(2, False)),
-               _elt("add", ch=16, n=16, in_t=IntType(8, True), out_t=IntType(8, True))]
+               _elt("add", ch=16, n=16, in_t=IntType(8, True), out_t=IntType(8, True)),
+               # integer requantizations instead of thresholds (hls/engines/activation.py)
+               replace(_elt("add"), requant=2, rq_shift=10, rq_bits=20),
+               replace(_elt("se_scale", gate_t=g4), requant=1, rq_shift=12, rq_bits=24)]
     lib = Library([EltwiseInstance(e) for e in engines], native=native, tag="eltwise")
     for i, e in enumerate(engines):
         x = random_codes(rng, e.in_type, (2, e.pixels, e.ch))
@@ -188,9 +200,10 @@ def test_elementwise_engines_match_the_integer_semantics(native):
         else:
             x2 = random_codes(rng, g4, (2, e.ch))
             v = intops.se_product(x[:, :, None, :], x2)[:, :, 0, :]
-        nt = (1 << e.out_type.bits) - 1
-        thr = np.sort(rng.integers(v.min() - 1, v.max() + 2, (e.ch, nt)), axis=1)
-        want = intops.multithreshold(v, thr, e.out_type.min)
+        act = e.activation()
+        thr = activation_table(rng, act, int(v.min()), int(v.max()), e.ch)
+        want = act.apply(v, thr)
+        assert len(np.unique(want)) > act.nt // 2  # the codes spread over the output range
         assert np.array_equal(lib(i, x, x2, thr), want), e
 
 
@@ -224,7 +237,7 @@ def test_too_narrow_accumulator_is_rejected_in_python():
     (3, 8, 4, 20, NO_ACTIVATION, "PE must divide MH"),
     (4, 7, 4, 20, NO_ACTIVATION, "SIMD must divide MW"),
     (4, 8, 8, 18, NO_ACTIVATION, "ACC_BITS too narrow"),
-    (4, 8, 4, 20, threshold_act(15, -8, 20), "C::act must be vg::no_activation"),  # no table given
+    (4, 8, 4, 20, Activation(15, -8, 20).policy(), "C::act must be vg::no_activation"),  # no table given
 ])
 def test_static_asserts_name_the_wrong_parameter(tmp_path, pe, simd, bits, acc, act, message):
     gxx = require_tool("g++", "compiles the HLS C-simulation")

@@ -60,9 +60,8 @@ def _kinked(lo, hi, level_at_kink):
 def test_a_prelu_channel_is_exactly_the_sum_of_two_requantizations_split_at_its_kink():
     lo, hi = -4096, 4095
     t = _kinked(lo, hi, 7.5)  # the kink at output code 0 of a signed 4-bit output
-    a, b = fit_two_pieces(t, lo, hi)
+    a, b, j = fit_two_pieces(t, lo, hi)
     v = np.arange(lo, hi + 1)
-    j = (len(t) + 1) // 2
     got = requant_apply(v, a.m, a.b, a.shift, j) + requant_apply(v, b.m, b.b, b.shift, len(t) - j)
     want = intops.multithreshold(v[:, None], t[None, :], 0)[:, 0]
     assert np.array_equal(got, want)
@@ -79,3 +78,50 @@ def test_a_node_fits_only_when_every_channel_does():
     assert r.two_piece_bits is not None and r.two_piece_bits < r.threshold_bits
     r = fit_node("n", "threshold", np.array(affine + [_kinked(lo, hi, 2.5)]), 14)
     assert (r.fitted, r.fitted_two) == (2, 2) and r.shift is None and r.two_piece_bits is None
+
+
+def _node_thresholds(rng, value_bits: int, nt: int, channels: int, kinked: bool) -> np.ndarray:
+    lo, hi = -(1 << (value_bits - 1)), (1 << (value_bits - 1)) - 1
+    rows = []
+    for _ in range(channels):
+        s = rng.uniform(2.0, 12.0) * nt / (hi - lo)
+        c = nt / 2 if kinked else rng.uniform(0.3, 0.7) * nt  # a PReLU kink sits at output code 0
+        f = (lambda v, s=s, c=c: np.where(v > 0, s * v, 0.25 * s * v) + c) if kinked else \
+            (lambda v, s=s, c=c: s * v + c)
+        rows.append(_thresholds(f, lo, hi, nt))
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("kinked", [False, True])
+def test_a_nodes_requant_table_gives_the_codes_of_its_thresholds_for_every_value(kinked):
+    from hls.engines import Activation
+    from hls.requant import channel_fits, node_requant
+
+    rng = np.random.default_rng(3)
+    vb, nt = 12, 15
+    thr = _node_thresholds(rng, vb, nt, 6, kinked)
+    rq = node_requant(channel_fits(thr, *value_range(vb + 1)))
+    assert rq is not None and rq.pieces == (2 if kinked else 1)
+    a = Activation(nt, -8, vb, rq.pieces, rq.shift, rq.table_bits)
+    v = np.arange(-(1 << (vb - 1)), 1 << (vb - 1))
+    vv = np.repeat(v[:, None], len(thr), axis=1)
+    assert np.array_equal(a.apply(vv, rq.table), Activation(nt, -8, vb).apply(vv, thr))
+    assert np.array_equal(a.thresholds_of(rq.table), thr)
+    assert a.problem(rq.table) is None
+    bad = rq.table.copy()
+    bad[2, 0] = 0
+    assert a.problem(bad) == "multiplier M of channel 2 is below 1"
+
+
+def test_requant_parameters_a_node_cannot_hold_are_refused_by_name():
+    from hls.engines import MVAU, EngineError, IntType
+
+    base = dict(groups=1, mw=8, mh=8, pe=1, simd=1, pixels=4, in_type=IntType(4, False), w_bits=4,
+                out_type=IntType(4, True))
+    assert MVAU(**base, requant=2, rq_shift=20, rq_bits=20).activation().columns == 5
+    for kw, msg in ((dict(requant=3), "requant=3"), (dict(requant=1, rq_shift=49, rq_bits=8), "rq_shift=49"),
+                    (dict(requant=1, rq_shift=4, rq_bits=60), "rq_bits=60")):
+        with pytest.raises(EngineError, match=msg):
+            MVAU(**base, **kw)
+    with pytest.raises(EngineError, match="requant needs an output type"):
+        MVAU(**dict(base, out_type=None), requant=1, rq_bits=8)

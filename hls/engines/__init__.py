@@ -5,17 +5,18 @@ width_convert. The formulas follow the loop structure of hls/include/*.h (one pi
 iteration = one cycle); the schedule check (hls/schedule.py) counts them in the C++."""
 
 from hls.engines.base import (NO_ACTIVATION, REGISTRY, S, TYPE_FIELDS, CppType, Engine, EngineError, FrameBuffer, IntType, JobRun, ParamSpecs,
-                              Ports, Process, acc_bits, acc_type, clog2, config_struct, engine_class,
-                              kinds, legal_foldings, register, threshold_act, threshold_out,
+                              Ports, Process, acc_bits, clog2, config_struct, engine_class,
+                              kinds, legal_foldings, register, threshold_out,
                               weight_type, word_type)
+from hls.engines.activation import Activation
 from hls.engines.swg import SWG
 from hls.engines.mvau import MVAU
 from hls.engines.lanes import (Add, Duplicate, Eltwise, LaneEngine, Pool, SEScale, Threshold,
                                Thresholded)
 from hls.engines.width import WidthConvert
 
-__all__ = ["NO_ACTIVATION", "REGISTRY", "S", "TYPE_FIELDS", "CppType", "Engine", "EngineError", "FrameBuffer", "IntType", "JobRun", "ParamSpecs",
-           "Ports", "Process", "acc_bits", "acc_type", "clog2", "config_struct", "engine_class",
-           "kinds", "legal_foldings", "register", "threshold_act", "threshold_out", "weight_type", "word_type", "SWG", "MVAU", "Add",
+__all__ = ["Activation", "NO_ACTIVATION", "REGISTRY", "S", "TYPE_FIELDS", "CppType", "Engine", "EngineError", "FrameBuffer", "IntType", "JobRun", "ParamSpecs",
+           "Ports", "Process", "acc_bits", "clog2", "config_struct", "engine_class",
+           "kinds", "legal_foldings", "register", "threshold_out", "weight_type", "word_type", "SWG", "MVAU", "Add",
            "Duplicate", "Eltwise", "LaneEngine", "Pool", "SEScale", "Threshold", "Thresholded",
            "WidthConvert"]

@@ -15,7 +15,10 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Optional, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Sequence
+
+if TYPE_CHECKING:
+    from hls.engines.activation import Activation
 
 S = 8  # channels per group of a variable group convolution
 
@@ -97,11 +100,6 @@ def param_type(bits: int) -> str:
     return f"vg::param_t<{bits}, true>::type"
 
 
-def acc_type(bits: int) -> str:
-    """The threshold element type of an engine whose sums need `bits` bits."""
-    return param_type(bits + 1)
-
-
 def weight_type(bits: int) -> str:
     return param_type(bits)
 
@@ -115,12 +113,6 @@ class CppType(str):
 
 
 NO_ACTIVATION = CppType("vg::no_activation")
-
-
-def threshold_act(nt: int, out_bias: int, sum_bits: int) -> "CppType":
-    """The activation policy of an engine that requantizes `sum_bits`-bit values with NT
-    thresholds (vg::thresholds, hls/include/vg_threshold.h)."""
-    return CppType(f"vg::thresholds<{nt}, {out_bias}, {acc_type(sum_bits)}>")
 
 
 def config_struct(name: str, members: dict[str, Any]) -> str:
@@ -323,6 +315,11 @@ class Engine:
         return None
 
     # ---- parameters ---------------------------------------------------------------------------
+    def activation(self) -> Optional["Activation"]:
+        """How the engine requantizes its outputs (hls/engines/activation.py); None: it does
+        not (raw sums out, or no arithmetic)."""
+        return None
+
     def param_specs(self, window: Optional["Engine"] = None) -> ParamSpecs:
         """The parameter files a node of this kind reads (`window`: the sliding window that
         feeds it, if any)."""
@@ -330,6 +327,11 @@ class Engine:
 
     def param_arrays(self) -> ParamArrays:
         return []
+
+    def param_problem(self, key: str, a: Any) -> Optional[str]:
+        """What is wrong with a parameter array of the right shape and range beyond those
+        (thresholds not sorted, a requantization's M below 1); None: nothing."""
+        return None
 
     def layout(self, params: dict[str, Any]) -> dict[str, Any]:
         """Checked PyTorch-layout parameters -> the engine's memory arrays (keys of

@@ -12,9 +12,9 @@ import numpy as np
 
 from hls import intops
 from hls import resources as R
+from hls.engines.activation import Activation
 from hls.engines.base import (CppType, Engine, EngineError, IntType, JobRun, ParamArrays, ParamSpecs,
-                              Ports, FrameBuffer, Process, acc_type, clog2, divides, register, single,
-                              threshold_act)
+                              Ports, FrameBuffer, Process, clog2, divides, register, single)
 from hls.layout import lane_thresholds
 
 
@@ -81,43 +81,55 @@ class LaneEngine(Engine):
 
 @dataclass(frozen=True)
 class Thresholded(LaneEngine):
-    """A lane engine that requantizes with per-channel thresholds (C x NT, NT = 2^bits - 1)."""
+    """A lane engine that requantizes each channel (thresholds, or an exact integer
+    requantization: hls/engines/activation.py)."""
 
     width_from = "layer"
+    requant: int = 0  # activation form: 0 thresholds, 1/2 integer requantization pieces
+    rq_shift: int = 0
+    rq_bits: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.out_type is None:
             raise EngineError(f"{self.kind}: needs an output type")
+        self.activation()  # checks the requantization's parameters
 
     @property
     def nt(self) -> int:
         assert self.out_type is not None
         return (1 << self.out_type.bits) - 1
 
+    def activation(self) -> Activation:
+        assert self.out_type is not None
+        return Activation(self.nt, self.out_type.min, self.sum_bits, self.requant, self.rq_shift, self.rq_bits)
+
     def threshold_bits(self) -> int:
-        return self.ch * self.nt * (self.sum_bits + 1)
+        return self.activation().table_bits_total(self.ch)
 
     def _parts(self, memory: str) -> R.Resources:
-        return (R.memory(self.folds, self.nt * (self.sum_bits + 1), self.n)
-                + R.comparators(self.n, self.nt, self.sum_bits + 1))
+        # N lane memories of the table, each C/N rows (the engine partitions thr by lane)
+        return self.activation().resources(self.n, self.folds, self.n)
 
     def param_specs(self, window: Optional[Engine] = None) -> ParamSpecs:
-        return {"thresholds": (((self.ch, self.nt),), IntType(self.sum_bits + 1, True))}
+        return {"thresholds": self.activation().spec(self.ch)}
 
     def param_arrays(self) -> ParamArrays:
-        return [("t", acc_type(self.sum_bits), (self.n, self.folds, self.nt))]
+        a = self.activation()
+        return [("t", a.element_cpp(), (self.n, self.folds, a.columns))]
+
+    def param_problem(self, key: str, a: np.ndarray) -> Optional[str]:
+        return self.activation().problem(a) if key == "thresholds" else None
 
     def layout(self, params: dict) -> dict:
         return {"t": lane_thresholds(params["thresholds"].astype(np.int64), self.n)}
 
     def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
-        assert self.out_type is not None
-        return [intops.multithreshold(self.pre_threshold(ins, params), params["thresholds"], self.out_type.min)]
+        return [self.activation().apply(self.pre_threshold(ins, params), params["thresholds"])]
 
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
-        assert self.out_type is not None
-        return [g.threshold(self._onnx_value(g, ins), params["thresholds"], self.out_type.min)]
+        a = self.activation()
+        return [g.threshold(self._onnx_value(g, ins), a.thresholds_of(params["thresholds"]), a.out_bias)]
 
     def _onnx_value(self, g, ins: list[str]) -> str:
         return ins[0]
@@ -127,7 +139,7 @@ class Thresholded(LaneEngine):
         ti, to = self.types()
         assert self.out_type is not None
         return {"CH": self.ch, "N": self.n, "PIXELS": self.pixels, "in_t": CppType(ti),
-                "out_t": CppType(to), "act": threshold_act(self.nt, self.out_type.min, self.sum_bits)}
+                "out_t": CppType(to), "act": self.activation().policy()}
 
 
 @register

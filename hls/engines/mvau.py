@@ -10,9 +10,10 @@ import numpy as np
 
 from hls import intops
 from hls import resources as R
+from hls.engines.activation import Activation
 from hls.engines.base import (NO_ACTIVATION, CppType, Engine, EngineError, IntType, JobRun, ParamArrays,
-                              ParamSpecs, Ports, Process, acc_bits, acc_type, divides, register, single,
-                              threshold_act, threshold_out, weight_type)
+                              ParamSpecs, Ports, Process, acc_bits, divides, register, single,
+                              threshold_out, weight_type)
 from hls.engines.swg import SWG
 from hls.layout import mvau_thresholds, mvau_weights
 
@@ -37,6 +38,9 @@ class MVAU(Engine):
     out_type: Optional[IntType]  # None: raw accumulators out (the last FC)
     acc: int = 0  # accumulator bits; 0 = the smallest that cannot overflow
     pack: int = 1  # products per multiplier: 2 = two PE lanes share a DSP48E2 (vg_mvau.h)
+    requant: int = 0  # activation form: 0 thresholds, 1/2 integer requantization pieces
+    rq_shift: int = 0  # its shift S (hls/engines/activation.py)
+    rq_bits: int = 0  # its table's entry bits
 
     def __post_init__(self) -> None:
         if self.groups < 1 or self.mw < 1 or self.mh < 1 or self.pixels < 1:
@@ -59,6 +63,15 @@ class MVAU(Engine):
             raise EngineError(f"MVAU: pack=2 needs an even PE and the packed weight pair in 27 bits, "
                               f"the input in 18 (PE={self.pe}, SIMD={self.simd}, int{self.w_bits} x "
                               f"{self.in_type})")
+        if self.requant and self.out_type is None:
+            raise EngineError("MVAU: requant needs an output type (raw accumulators have no activation)")
+        self.activation()  # checks the requantization's parameters
+
+    def activation(self) -> Optional[Activation]:
+        """The output channels' activation (None: raw accumulators out, the last FC)."""
+        if self.out_type is None:
+            return None
+        return Activation(self.nt, self.out_bias, self.acc, self.requant, self.rq_shift, self.rq_bits)
 
     def pack_shift(self, simd: int) -> int:
         """The field width of a packed lane pair: bits of one lane's signed sum over a word."""
@@ -129,7 +142,9 @@ class MVAU(Engine):
         return self.groups * self.mh * self.mw * self.w_bits
 
     def threshold_bits(self) -> int:
-        return self.groups * self.mh * self.nt * (self.acc + 1)
+        """Bits of the activation table (thresholds or requantization parameters)."""
+        a = self.activation()
+        return 0 if a is None else a.table_bits_total(self.channels_out)
 
     def buffer_bits(self) -> dict[str, int]:
         return {"weights": self.weight_bits(), "thresholds": self.threshold_bits()}
@@ -149,12 +164,12 @@ class MVAU(Engine):
     def resources(self, memory: str = "auto", mac: str = "auto") -> R.Resources:
         # All PE lanes read the same address each cycle, so the lanes' weight memories are
         # reshaped into one PE*SIMD*w_bits wide memory (ARRAY_RESHAPE in vg_mvau.h); likewise
-        # the thresholds (PE*NT*(acc+1) bits wide, depth G*NF).
+        # the activation table (PE rows of it wide, depth G*NF).
         n, depth, width = self.weight_mem()
         r = R.memory(depth, width * n, 1, memory)
-        if self.nt:
-            r = r + R.memory(self.groups * self.nf, self.pe * self.nt * (self.acc + 1), 1)
-            r = r + R.comparators(self.pe, self.nt, self.acc + 1)
+        a = self.activation()
+        if a is not None:
+            r = r + a.resources(self.pe, self.groups * self.nf)
         if self.pack == 2:
             r = r + R.packed_mac_pairs(self.pe // 2, self.simd, self.w_bits + self.pack_shift(self.simd),
                                        self.in_type.bits, self.acc)
@@ -174,15 +189,21 @@ class MVAU(Engine):
         else:  # pointwise conv (k = 1) or FC
             shapes = ((self.groups * self.mh, self.mw), (self.groups * self.mh, self.mw, 1, 1))
         out: ParamSpecs = {"weights": (shapes, IntType(self.w_bits, True))}
-        if self.nt:
-            out["thresholds"] = (((self.channels_out, self.nt),), IntType(self.acc + 1, True))
+        a = self.activation()
+        if a is not None:
+            out["thresholds"] = a.spec(self.channels_out)
         return out
 
     def param_arrays(self) -> ParamArrays:
         out = [("w", weight_type(self.w_bits), (self.pe, self.groups * self.nf * self.sf, self.simd))]
-        if self.nt:
-            out.append(("t", acc_type(self.acc), (self.pe, self.groups * self.nf, self.nt)))
+        a = self.activation()
+        if a is not None:
+            out.append(("t", a.element_cpp(), (self.pe, self.groups * self.nf, a.columns)))
         return out
+
+    def param_problem(self, key: str, a: np.ndarray) -> Optional[str]:
+        act = self.activation()
+        return act.problem(a) if key == "thresholds" and act is not None else None
 
     def layout(self, params: dict) -> dict:
         out = {"w": mvau_weights(params["weights"].astype(np.int64), self)}
@@ -203,14 +224,14 @@ class MVAU(Engine):
 
     def execute(self, ins: list, params: dict, window: Optional[Engine] = None) -> list:
         acc = self.accumulate(ins[0], params["weights"], window)
-        if self.out_type is None:
-            return [acc]
-        return [intops.multithreshold(acc, params["thresholds"], self.out_bias)]
+        a = self.activation()
+        return [acc if a is None else a.apply(acc, params["thresholds"])]
 
     # ---- code -----------------------------------------------------------------------------------
     def hls_config(self) -> dict:
         ti, to = self.types()
-        act = threshold_act(self.nt, self.out_bias, self.acc) if self.nt else NO_ACTIVATION
+        a = self.activation()
+        act = NO_ACTIVATION if a is None else a.policy()
         return {"G": self.groups, "MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd,
                 "PIXELS": self.pixels, "IN_BITS": self.in_type.bits, "IN_SIGNED": self.in_type.signed,
                 "W_BITS": self.w_bits, "ACC_BITS": self.acc, "MAC_PACK": self.pack, "in_t": CppType(ti),
@@ -232,5 +253,6 @@ class MVAU(Engine):
         else:  # the final FC: flatten, MatMul
             f = g.node("Flatten", [ins[0]], "flat")
             o = g.node("MatMul", [f, g.init(wt.reshape(wt.shape[0], -1).T, "w")], "acc")
-        return [g.threshold(o, params["thresholds"], self.out_bias) if self.out_type else o]
+        a = self.activation()
+        return [o if a is None else g.threshold(o, a.thresholds_of(params["thresholds"]), self.out_bias)]
 

@@ -12,10 +12,14 @@
 //                                 channels whose function decreases by negating their
 //                                 weights). For an output of B bits NT = 2^B - 1; OUT_BIAS =
 //                                 -2^(B-1) gives a signed output, 0 an unsigned one.
-//   requant<S, NT, OUT_BIAS, TM>  an integer requantization where it equals the thresholds
+//   requant<S, NT, OUT_BIAS, TM, PROD_BITS>
+//                                 an integer requantization where it equals the thresholds
 //                                 (hls/requant.py finds where): out = OUT_BIAS +
 //                                 clip(floor((acc * M + B) / 2^S), 0, NT), one multiply-add
 //                                 per lane and a table of (M, B) per channel.
+//   requant2<S, NT, OUT_BIAS, TM, PROD_BITS>
+//                                 the sum of two (a PReLU channel, split at its kink J):
+//                                 a table of (M1, B1, M2, B2, J) per channel.
 //   no_activation                 the raw accumulator (the network's last FC); no table.
 #ifndef VG_THRESHOLD_H
 #define VG_THRESHOLD_H
@@ -56,20 +60,48 @@ struct thresholds {
   }
 };
 
-template <int S_, int NT_, int OUT_BIAS_, typename TM>
+// v * M + B is computed PROD_BITS wide (the flow gives value bits + table bits + 1, so it
+// cannot overflow: hls/engines/activation.py); floor(. / 2^S) is an arithmetic shift.
+template <int S_, int PROD_BITS, typename TM, typename TA>
+inline typename acc_t<PROD_BITS>::type requant_sum(const TA acc, const TM m, const TM b) {
+  typedef typename acc_t<PROD_BITS>::type Wide;
+  return ((Wide)acc * (Wide)m + (Wide)b) >> S_;
+}
+
+template <typename W>
+inline int clip_count(const W v, const int top) {
+  return v < 0 ? 0 : (v > top ? top : (int)v);
+}
+
+template <int S_, int NT_, int OUT_BIAS_, typename TM, int PROD_BITS = 64>
 struct requant {
   static_assert(S_ >= 0 && S_ <= 48 && NT_ >= 1, "requant: shift 0..48, NT >= 1");
+  static_assert(PROD_BITS >= 2 && PROD_BITS <= 64, "requant: v * M + B in 2..64 bits");
   static const int NT = NT_;
   static const int OUT_BIAS = OUT_BIAS_;
   typedef TM chan_t[2];  // one channel's M (>= 1) and B
 
-  // floor((acc * M + B) / 2^S) is an arithmetic shift; acc * M stays below 2^61 in magnitude
-  // for what hls/requant.py fits (M < 2^(61 - the value's bits)).
   template <typename TO, typename TA>
   static TO apply(const TA acc, const TM mb[2]) {
-    typedef typename acc_t<64>::type Wide;
-    const Wide v = ((Wide)acc * (Wide)mb[0] + (Wide)mb[1]) >> S_;
-    return (TO)(OUT_BIAS_ + (v < 0 ? (Wide)0 : (v > NT_ ? (Wide)NT_ : v)));
+    return (TO)(OUT_BIAS_ + clip_count(requant_sum<S_, PROD_BITS>(acc, mb[0], mb[1]), NT_));
+  }
+};
+
+// The sum of two requantizations (a PReLU channel split at its kink: each side is affine):
+// out = OUT_BIAS + clip(floor((acc*M1 + B1) / 2^S), 0, J) + clip(floor((acc*M2 + B2) / 2^S), 0, NT - J).
+template <int S_, int NT_, int OUT_BIAS_, typename TM, int PROD_BITS = 64>
+struct requant2 {
+  static_assert(S_ >= 0 && S_ <= 48 && NT_ >= 1, "requant2: shift 0..48, NT >= 1");
+  static_assert(PROD_BITS >= 2 && PROD_BITS <= 64, "requant2: v * M + B in 2..64 bits");
+  static const int NT = NT_;
+  static const int OUT_BIAS = OUT_BIAS_;
+  typedef TM chan_t[5];  // M1, B1, M2, B2, J
+
+  template <typename TO, typename TA>
+  static TO apply(const TA acc, const TM p[5]) {
+    const int j = (int)p[4];
+    return (TO)(OUT_BIAS_ + clip_count(requant_sum<S_, PROD_BITS>(acc, p[0], p[1]), j) +
+                clip_count(requant_sum<S_, PROD_BITS>(acc, p[2], p[3]), NT_ - j));
   }
 };
 

@@ -48,8 +48,20 @@ struct ReqCfg {  // threshold_layer with an integer requantization instead of th
   static const int CH = ::CH, N = ::N, PIXELS = PX;
   typedef TI in_t;
   typedef TO out_t;
-  typedef vg::requant<REQ_SHIFT, NT, BIAS, vg::acc_t<24>::type> act;
+  typedef vg::requant<REQ_SHIFT, NT, BIAS, vg::acc_t<24>::type, 30> act;  // 5 + 24 + 1 bits
 };
+struct Req2Cfg {  // the sum of two requantizations (a PReLU channel split at J)
+  static const int CH = ::CH, N = ::N, PIXELS = PX;
+  typedef TI in_t;
+  typedef TO out_t;
+  typedef vg::requant2<REQ_SHIFT, NT, BIAS, vg::acc_t<24>::type, 30> act;
+};
+
+// clip(floor(num / 2^S), 0, top), written without shifts of negative numbers
+long long ref_piece(long long num, int s, long long top) {
+  const long long q = num >= 0 ? num / (1LL << s) : -((-num + (1LL << s) - 1) / (1LL << s));
+  return q < 0 ? 0 : (q > top ? top : q);
+}
 
 static long long a[PX][CH], b[PX][CH], thr[CH][NT];
 static TT tl[N][CH / N][NT];
@@ -159,7 +171,6 @@ int main() {
             "se_scale: frame buffer, int5 x uint4 gate, requantized");
   }
   {  // the requant policy: the same engine, one multiply-add per lane instead of NT compares
-    constexpr int S = REQ_SHIFT;
     static vg::acc_t<24>::type mb[N][CH / N][2];
     long long m[CH], bb[CH];
     for (int c = 0; c < CH; c++) {
@@ -173,11 +184,30 @@ int main() {
     push(in, a);
     vg::threshold_layer<ReqCfg>(in, out, mb);
     r.check(expect_frame(out, [&](int p, int c) {
-              const long long num = a[p][c] * m[c] + bb[c];
-              long long q = num >= 0 ? num / (1LL << S) : -((-num + (1LL << S) - 1) / (1LL << S));  // floor
-              return BIAS + (q < 0 ? 0 : (q > NT ? NT : q));
+              return BIAS + ref_piece(a[p][c] * m[c] + bb[c], REQ_SHIFT, NT);
             }),
             "threshold_layer with the requant policy: clip(floor((x*M + B) / 2^S))");
+  }
+  {  // requant2: two pieces, each clipped to its own share (J and NT - J) of the codes
+    static vg::acc_t<24>::type p5[N][CH / N][5];
+    long long q[CH][5];
+    for (int c = 0; c < CH; c++) {
+      q[c][0] = tb::uniform(1, 1 << 14);
+      q[c][1] = tb::uniform(-(1LL << 16), 1LL << 16);
+      q[c][2] = tb::uniform(1, 1 << 14);
+      q[c][3] = tb::uniform(-(1LL << 16), 1LL << 16);
+      q[c][4] = c % (NT + 1);  // every split 0..NT, the ends included
+      for (int k = 0; k < 5; k++) p5[c % N][c / N][k] = q[c][k];
+    }
+    hls::stream<vg::Word<TI, N> > in;
+    hls::stream<vg::Word<TO, N> > out;
+    push(in, a);
+    vg::threshold_layer<Req2Cfg>(in, out, p5);
+    r.check(expect_frame(out, [&](int p, int c) {
+              return BIAS + ref_piece(a[p][c] * q[c][0] + q[c][1], REQ_SHIFT, q[c][4]) +
+                     ref_piece(a[p][c] * q[c][2] + q[c][3], REQ_SHIFT, NT - q[c][4]);
+            }),
+            "threshold_layer with the requant2 policy: two clipped pieces, split J = 0..NT");
   }
   return r.done();
 }

@@ -1,0 +1,96 @@
+"""Per node, the form of its activation: the streamlined thresholds, or an integer
+requantization where one is exactly equal (issue 27's requantization lever).
+
+For every node with an activation table, hls/requant.py looks for integers M, B per channel
+and a node shift S with clip(floor((v M + B) / 2^S), 0, NT) equal to the thresholds' step for
+every value v of the node's value bits (a PReLU channel: the sum of two, split at its kink).
+Where it finds one for every channel, the node gets `requant`, `rq_shift`, `rq_bits` in its
+params and the table replaces its thresholds (hls/engines/activation.py). The choice:
+
+  auto     where exact and cheaper by the resource estimate at the folding's prices (each
+           resource priced by its share of the board: flow/folding.py `default_prices`);
+           a multiply-add per lane on a DSP48E2 against NT comparators per lane and the
+           thresholds' memory
+  always   wherever exact (tests, and a user who prefers DSPs to LUTs)
+  off      thresholds everywhere
+
+Exactness is checked again after the choice: the thresholds the new table equals must be the
+streamlined ones over the value range, else the build stops (a bug, not a user error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from hls.accel import Accelerator, engine_params
+from hls.boards import Board
+from hls.engines import EngineError
+from hls.requant import channel_fits, node_requant, value_range
+
+MODES = ("auto", "always", "off")
+
+
+class RequantError(RuntimeError):
+    """A requantization that is not equal to the thresholds it replaces (a bug)."""
+
+
+@dataclass
+class Choice:
+    node: str
+    pieces: int  # 0: kept its thresholds
+    reason: str  # why (exact and cheaper, not exact, dearer, ...)
+
+
+def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Board,
+           mode: str = "auto") -> list[Choice]:
+    """Rewrites acc's nodes and params in place where a node takes the requantization;
+    returns the choice made for every node with an activation table."""
+    from flow.folding import cost, default_prices
+
+    if mode not in MODES:
+        raise ValueError(f"requant mode {mode!r}: expected one of {', '.join(MODES)}")
+    prices = default_prices(board)
+    out = []
+    for n in acc.nodes:
+        e = n.engine()
+        a = e.activation()
+        if a is None or a.pieces or mode == "off":
+            if a is not None:
+                out.append(Choice(n.name, a.pieces, "off" if mode == "off" else "already requantized"))
+            continue
+        thr = params[n.name]["thresholds"]
+        rq = node_requant(channel_fits(thr, *value_range(a.value_bits + 1)))
+        if rq is None:
+            out.append(Choice(n.name, 0, "not exact"))
+            continue
+        try:
+            cand = replace(e, requant=rq.pieces, rq_shift=rq.shift, rq_bits=rq.table_bits)
+        except EngineError as err:  # v * M + B wider than 64 bits
+            out.append(Choice(n.name, 0, f"too wide ({err})"))
+            continue
+        old, new = cost(e.resources(n.memory, n.mac), prices), cost(cand.resources(n.memory, n.mac), prices)
+        if mode == "auto" and new >= old:
+            out.append(Choice(n.name, 0, f"dearer ({new / old:.2f}x the thresholds' cost)"))
+            continue
+        _check_equal(n.name, cand, rq.table, thr, a.value_bits)
+        n.params = engine_params(cand)
+        params[n.name]["thresholds"] = rq.table
+        out.append(Choice(n.name, rq.pieces, f"exact, {new / old:.2f}x the thresholds' cost"))
+    return out
+
+
+def _check_equal(name: str, cand: Any, table: np.ndarray, thr: np.ndarray, value_bits: int) -> None:
+    lo, hi = -(1 << (value_bits - 1)), (1 << (value_bits - 1)) - 1
+    if not np.array_equal(cand.activation().thresholds_of(table), np.clip(thr, lo, hi + 1)):
+        raise RequantError(f"node {name}: the requantization found is not equal to its thresholds")
+
+
+def summary(choices: list[Choice]) -> str:
+    """One line: how many nodes took one or two pieces, and of how many."""
+    one = sum(1 for c in choices if c.pieces == 1)
+    two = sum(1 for c in choices if c.pieces == 2)
+    return (f"{one + two} of {len(choices)} activation tables are integer requantizations "
+            f"({one} one piece, {two} two)")

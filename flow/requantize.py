@@ -48,7 +48,7 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
            mode: str = "auto") -> list[Choice]:
     """Rewrites acc's nodes and params in place where a node takes the requantization;
     returns the choice made for every node with an activation table."""
-    from flow.folding import cost, default_prices
+    from flow.folding import default_prices
 
     if mode not in MODES:
         raise ValueError(f"requant mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -62,7 +62,8 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
                 out.append(Choice(n.name, a.pieces, "off" if mode == "off" else "already requantized"))
             continue
         thr = params[n.name]["thresholds"]
-        rq = node_requant(channel_fits(thr, *value_range(a.value_bits + 1)))
+        lo, hi = value_range(a.value_bits + 1)
+        rq = node_requant(channel_fits(thr, lo, hi), thr, lo, hi)
         if rq is None:
             out.append(Choice(n.name, 0, "not exact"))
             continue
@@ -71,14 +72,51 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
         except EngineError as err:  # v * M + B wider than 64 bits
             out.append(Choice(n.name, 0, f"too wide ({err})"))
             continue
-        old, new = cost(e.resources(n.memory, n.mac), prices), cost(cand.resources(n.memory, n.mac), prices)
-        if mode == "auto" and new >= old:
-            out.append(Choice(n.name, 0, f"dearer ({new / old:.2f}x the thresholds' cost)"))
+        ratio = _cost_ratio(n, e, cand, prices)
+        if mode == "auto" and ratio >= 1:
+            out.append(Choice(n.name, 0, f"dearer ({ratio:.2f}x the thresholds' cost)"))
             continue
         _check_equal(n.name, cand, rq.table, thr, a.value_bits)
         n.params = engine_params(cand)
         params[n.name]["thresholds"] = rq.table
-        out.append(Choice(n.name, rq.pieces, f"exact, {new / old:.2f}x the thresholds' cost"))
+        out.append(Choice(n.name, rq.pieces, f"exact, {ratio:.2f}x the thresholds' cost"))
+    return out
+
+
+def _cost_ratio(n, e, cand, prices) -> float:
+    """The candidate's estimated cost over the engine's, at the folding's prices."""
+    from flow.folding import cost
+
+    return cost(cand.resources(n.memory, n.mac), prices) / cost(e.resources(n.memory, n.mac), prices)
+
+
+# What the default design's exact tables needed (measured 2026-11-30, 117 nodes): entries of
+# value bits + 4..13 (+9 typical for two pieces), shifts of value bits - 3..+8.
+ASSUMED_TABLE_EXTRA_BITS = 10
+ASSUMED_SHIFT_EXTRA_BITS = 4
+
+
+def assume(acc: Accelerator, board: Board) -> list[Choice]:
+    """A what-if for a design without weights (sim/run.py --model --requant-assumed): every
+    node with an activation table is given a two-piece requantization (an MVAU: it may follow
+    a PReLU) or a one-piece one (a lane engine), with table entries ASSUMED_TABLE_EXTRA_BITS
+    wider than its values, where the estimate says that is cheaper. Whether a node's
+    thresholds are exactly such a requantization is known only with its weights (choose)."""
+    from flow.folding import default_prices
+
+    prices = default_prices(board)
+    out = []
+    for n in acc.nodes:
+        e = n.engine()
+        a = e.activation()
+        if a is None or a.pieces:
+            continue
+        cand = replace(e, requant=2 if n.kind == "mvau" else 1, rq_shift=a.value_bits + ASSUMED_SHIFT_EXTRA_BITS,
+                       rq_bits=a.value_bits + ASSUMED_TABLE_EXTRA_BITS)
+        ratio = _cost_ratio(n, e, cand, prices)
+        if ratio < 1:
+            n.params = engine_params(cand)
+        out.append(Choice(n.name, cand.requant if ratio < 1 else 0, f"assumed, {ratio:.2f}x the thresholds' cost"))
     return out
 
 

@@ -8,7 +8,8 @@ a stretch of them (FINN's builder has the same shape: src/finn/builder/build_dat
                  board's budget, folded again smaller while the FIFOs push the estimate over
                  (intermediate/folded_accelerator.json, intermediate/fifo_sizing.json)
   streamline     integer weights and thresholds (flow/streamline.py); per node, thresholds
-                 or an exactly equal integer requantization (flow/requantize.py)
+                 or an exactly equal integer requantization (flow/requantize.py,
+                 reports/requant.json says which and why)
   write          accelerator.json + weights/*.npy, thresholds/*.npy, output scale, host tail,
                  the checkpoint's verification scoring backend (scoring.npz)
   generate_hls   hls/ (network.h, top.cpp, tb_top.cpp, csim_top.cpp, weights.h), tcl/
@@ -134,6 +135,8 @@ def step_streamline(st: BuildState, cfg) -> BuildState:
     st.params = st.layers.node_params(st.acc)
     choices = choose(st.acc, st.params, st.board, cfg.requant)
     st.report["requant"] = [asdict(c) for c in choices]
+    (st.folder / "reports").mkdir(exist_ok=True)
+    (st.folder / "reports" / "requant.json").write_text(json.dumps(st.report["requant"], indent=1))
     st.said = f"streamlined to integer weights and thresholds; {summary(choices)} (--requant {cfg.requant})"
     return st
 

@@ -26,7 +26,7 @@ and `rq_bits` (hls/engines/activation.py) may be absent and then mean thresholds
 and `thresholds` name .npy files in the build folder: weights in PyTorch layout (cout x
 cin/groups x k x k, or cout x cin for an FC) as integer codes; `thresholds` is the node's
 activation table: C x NT sorted thresholds, or with `requant` 1 the C x 2 rows (M, B) and
-with 2 the C x 5 rows (M1, B1, M2, B2, J) (see hls/layout.py for the engine's memory
+with 2 the C x 6 rows (M1, B1, M2, B2, J, K) (see hls/layout.py for the engine's memory
 layout). A stream carries `words` words of `n` elements of `dtype` per frame;
 `producer`/`consumer` "host" marks the DMA ends. `depth` is the FIFO depth in words (the
 simulator's recommendation, written into the generated HLS).

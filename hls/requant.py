@@ -144,7 +144,7 @@ def fit_two_pieces(t: np.ndarray, lo: int, hi: int) -> Optional[tuple[ChannelFit
 @dataclass(frozen=True)
 class NodeRequant:
     """A node's exact requantization: the parameters of hls/engines/activation.py and its
-    C x 2 (M, B) or C x 5 (M1, B1, M2, B2, J) table."""
+    C x 2 (M, B) or C x 6 (M1, B1, M2, B2, J, K) table."""
 
     pieces: int
     shift: int
@@ -174,24 +174,29 @@ def channel_fits(thr: np.ndarray, lo: int, hi: int) -> Fits:
     return out
 
 
-def node_requant(fits: Fits) -> Optional[NodeRequant]:
+def node_requant(fits: Fits, thr: np.ndarray, lo: int, hi: int) -> Optional[NodeRequant]:
     """The node's table from its channels' fits (None if a channel has none): one piece if
-    every channel is one, else two (a one-piece channel gets J = NT and a second piece that
-    never counts). Every piece is rescaled to the node's shift S (the largest any needs):
-    M, B times 2^(S - s) leave floor((v M + B) / 2^S) unchanged."""
+    every channel is one, else two. A two-piece row is (M1, B1, M2, B2, J, K): values below
+    K = thr[J] (the first threshold of the upper piece) take the lower piece, clipped to
+    0..J; the others J plus the upper piece, clipped to 0..NT - J. That equals the sum of the
+    two pieces (below K the upper one counts nothing, from K on the lower one counts all J),
+    with one multiply per value. A one-piece channel in a two-piece node gets J = NT and
+    K = hi + 1. Every piece is rescaled to the node's shift S (the largest any needs): M, B
+    times 2^(S - s) leave floor((v M + B) / 2^S) unchanged."""
     if not fits or any(f is None for f in fits):
         return None
     done = [f for f in fits if f is not None]
     pieces = 1 if all(len(ps) == 1 for ps, _ in done) else 2
     shift = max(p.shift for ps, _ in done for p in ps)
     rows = []
-    for ps, j in done:
+    for (ps, j), t in zip(done, thr):
         scaled = [(p.m << (shift - p.shift), p.b << (shift - p.shift)) for p in ps]
         if pieces == 1:
             rows.append(list(scaled[0]))
         else:
             second = scaled[1] if len(scaled) == 2 else (1, 0)  # clipped to 0..0: counts nothing
-            rows.append([*scaled[0], *second, j])
+            k = int(np.clip(t[j], lo, hi + 1)) if j < len(t) else hi + 1
+            rows.append([*scaled[0], *second, j, k])
     bits = max(int(abs(x)).bit_length() + 1 for r in rows for x in r)
     if bits > 63:
         return None
@@ -210,7 +215,7 @@ class NodeReport:
     table_bits: Optional[int]  # signed bits of its table's entries then
     threshold_bits: int  # what the node's thresholds hold now
     requant_bits: Optional[int]  # the (M, B) table, when every channel is one piece
-    two_piece_bits: Optional[int]  # the (M1, B1, M2, B2, J) table, when some channel needs two
+    two_piece_bits: Optional[int]  # the (M1, B1, M2, B2, J, K) table, when some channel needs two
 
 
 def fit_node(name: str, kind: str, thr: np.ndarray, threshold_bits: int) -> NodeReport:
@@ -218,8 +223,8 @@ def fit_node(name: str, kind: str, thr: np.ndarray, threshold_bits: int) -> Node
     c, nt = thr.shape
     fits = channel_fits(thr, lo, hi)
     one_fit = sum(1 for f in fits if f is not None and len(f[0]) == 1)
-    rq = node_requant(fits)
-    size = None if rq is None else c * (2 if rq.pieces == 1 else 5) * rq.table_bits
+    rq = node_requant(fits, thr, lo, hi)
+    size = None if rq is None else c * (2 if rq.pieces == 1 else 6) * rq.table_bits
     return NodeReport(name, kind, c, nt, one_fit, sum(1 for f in fits if f is not None),
                       None if rq is None else rq.shift, None if rq is None else rq.table_bits,
                       c * nt * threshold_bits, size if rq is not None and rq.pieces == 1 else None,

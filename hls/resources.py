@@ -113,21 +113,22 @@ def comparators(lanes: int, nt: int, bits: int) -> Resources:
 
 def requant_lanes(lanes: int, pieces: int, value_bits: int, table_bits: int, shift: int,
                   nt: int) -> Resources:
-    """vg::requant / requant2: per lane and piece one v x M + B, in a DSP48E2 when the
-    signed operands fit its 27 x 18 multiplier (the 48-bit post-adder adds B), else a LUT
-    array multiplier as in mac_lanes plus a LUT adder; then the clip of the shifted sum to
-    0..top (two compares of its product_bits - S high bits and an output mux); two pieces
-    add their codes."""
+    """vg::requant / requant2: per lane one v x M + B, in a DSP48E2 when the signed operands
+    fit its 27 x 18 multiplier (the 48-bit post-adder adds B), else a LUT array multiplier as
+    in mac_lanes plus a LUT adder; then the clip of the shifted sum to 0..top (two compares
+    of its product_bits - S high bits and an output mux). Two pieces add the compare with K
+    (value bits), the 2:1 multiplexers of M, B and the clip bound, and the add of J."""
     prod = value_bits + table_bits + 1
     a, b = sorted((value_bits, table_bits))
     out_bits = max(nt, 1).bit_length()
     if a <= 18 and b <= 27 and prod <= 48:
-        mult = Resources(dsp=lanes * pieces)
+        mult = Resources(dsp=lanes)
     else:
         wa = value_bits + table_bits
-        mult = Resources(lut=lanes * pieces * ((2 * math.ceil(wa / 6) - 1) * wa + prod))
-    clip = Resources(lut=lanes * pieces * (2 * (prod - shift) + out_bits))
-    return mult + clip + Resources(lut=lanes * (pieces - 1) * out_bits)
+        mult = Resources(lut=lanes * ((2 * math.ceil(wa / 6) - 1) * wa + prod))
+    clip = Resources(lut=lanes * (2 * (prod - shift) + out_bits))
+    select = Resources(lut=lanes * (value_bits + 1 + 2 * table_bits + 2 * out_bits)) if pieces == 2 else Resources()
+    return mult + clip + select
 
 
 def mux_luts(inputs: int) -> int:

@@ -78,7 +78,8 @@ def _thresholds(rng, lo: int, hi: int, ch: int, nt: int, bits: int) -> np.ndarra
 
 def activation_table(rng, act, lo: int, hi: int, ch: int) -> np.ndarray:
     """A random table of the activation's form whose codes spread over [lo, hi]: sorted
-    thresholds, or (M, B) pieces with slopes around NT / (hi - lo) and random splits J."""
+    thresholds, or (M, B) pieces with slopes around NT / (hi - lo), random splits J and
+    kinks K."""
     if not act.pieces:
         return _thresholds(rng, lo, hi, ch, act.nt, act.table_type.bits)
     unit = act.nt * 2.0 ** act.shift / max(1, hi - lo)
@@ -88,7 +89,8 @@ def activation_table(rng, act, lo: int, hi: int, ch: int) -> np.ndarray:
         b = np.round(-lo * m + rng.uniform(-0.3, 0.3, ch) * act.nt * 2.0 ** act.shift).astype(np.int64)
         return [m, b]
 
-    cols = piece() if act.pieces == 1 else [*piece(), *piece(), rng.integers(0, act.nt + 1, ch)]
+    cols = piece() if act.pieces == 1 else [*piece(), *piece(), rng.integers(0, act.nt + 1, ch),
+                                            rng.integers(lo - 1, hi + 2, ch)]
     t = act.table_type
     return np.clip(np.stack(cols, axis=1), t.min, t.max)
 

@@ -60,6 +60,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                          "must hold this rate, not the faster one a discrete folding may reach; "
                          "with --fit the highest FPS within 80%% of the board instead")
     ap.add_argument("--fit", action="store_true", help="for --model: fold for the board's budget")
+    ap.add_argument("--requant-assumed", action="store_true",
+                    help="for --model, a what-if: give the nodes integer requantizations instead "
+                         "of thresholds where the estimate says it is cheaper, with table sizes "
+                         "as measured on the default design (which nodes are exact needs weights: "
+                         "python -m flow build decides that; flow/requantize.py)")
     ap.add_argument("--folding", help="FINN-format folding JSON for --model ({layer: {PE, SIMD}})")
     ap.add_argument("--frames", type=positive_int, default=2, help="frames to event-simulate (default 2)")
     ap.add_argument("--size-fifos", action="store_true",
@@ -87,7 +92,8 @@ def _check_sources(a: argparse.Namespace) -> None:
     """--design and --model exclude each other, and a build's folding and bit widths are
     fixed: options that would change them are refused, never silently ignored."""
     model_only = [o for o, v in (("--width", a.width), ("--input", a.input), ("--quant", a.quant),
-                                 ("--fps", a.fps), ("--fit", a.fit or None), ("--folding", a.folding))
+                                 ("--fps", a.fps), ("--fit", a.fit or None), ("--folding", a.folding),
+                                 ("--requant-assumed", a.requant_assumed or None))
                   if v is not None]
     if a.design and a.model:
         raise DescriptionError("--design and --model: give one (a build folder, or an architecture)")
@@ -136,6 +142,12 @@ def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int]:
         fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user)
     else:
         fr = fold_for_fps(arch, quant, board, a.fps or DEFAULT_FPS_TARGET, clock_mhz=clock, user=user)
+    if a.requant_assumed:
+        from flow import ASSUMED_TABLE_EXTRA_BITS, assume_requant
+
+        took = sum(1 for c in assume_requant(fr.accelerator, board) if c.pieces)
+        print(f"what-if: {took} nodes given integer requantizations instead of thresholds (tables "
+              f"{ASSUMED_TABLE_EXTRA_BITS} bits wider than their values; assumed exact, not checked)")
     return fr.accelerator, board, clock, fr.requested_cycles
 
 

@@ -100,7 +100,8 @@ def test_a_nodes_requant_table_gives_the_codes_of_its_thresholds_for_every_value
     rng = np.random.default_rng(3)
     vb, nt = 12, 15
     thr = _node_thresholds(rng, vb, nt, 6, kinked)
-    rq = node_requant(channel_fits(thr, *value_range(vb + 1)))
+    lo, hi = value_range(vb + 1)
+    rq = node_requant(channel_fits(thr, lo, hi), thr, lo, hi)
     assert rq is not None and rq.pieces == (2 if kinked else 1)
     a = Activation(nt, -8, vb, rq.pieces, rq.shift, rq.table_bits)
     v = np.arange(-(1 << (vb - 1)), 1 << (vb - 1))
@@ -118,7 +119,7 @@ def test_requant_parameters_a_node_cannot_hold_are_refused_by_name():
 
     base = dict(groups=1, mw=8, mh=8, pe=1, simd=1, pixels=4, in_type=IntType(4, False), w_bits=4,
                 out_type=IntType(4, True))
-    assert MVAU(**base, requant=2, rq_shift=20, rq_bits=20).activation().columns == 5
+    assert MVAU(**base, requant=2, rq_shift=20, rq_bits=20).activation().columns == 6
     for kw, msg in ((dict(requant=3), "requant=3"), (dict(requant=1, rq_shift=49, rq_bits=8), "rq_shift=49"),
                     (dict(requant=1, rq_shift=4, rq_bits=60), "rq_bits=60")):
         with pytest.raises(EngineError, match=msg):

@@ -262,3 +262,23 @@ def test_pe_that_does_not_divide_is_rejected():
         lower(tiny("vargnet"), QuantConfig(4, 4), {"conv1": {"PE": 3, "SIMD": 1}})
     with pytest.raises(DescriptionError, match="unknown layers"):
         lower(tiny("vargnet"), QuantConfig(4, 4), {"conv9": {"PE": 1}})
+
+
+def test_requant_what_if_replaces_thresholds_where_cheaper_and_says_so(tmp_path):
+    """sim/run.py --model --requant-assumed: the nodes it gives integer requantizations hold
+    fewer activation-table bits and the output says it is an assumption."""
+    runs = {}
+    for flag in ([], ["--requant-assumed"]):
+        out = tmp_path / f"r{len(flag)}.json"
+        r = subprocess.run([sys.executable, "sim/run.py", "--model", "vargfacenet", "--width", "0.25",
+                            "--input", "32", "--fps", "20000", "--json", str(out), *flag],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        runs[bool(flag)] = (json.loads(out.read_text()), r.stdout)
+    (plain, _), (what_if, said) = runs[False], runs[True]
+    assert "assumed exact, not checked" in said
+    assert what_if["buffers"]["thresholds"] < plain["buffers"]["thresholds"]
+    assert what_if["fps"] == plain["fps"]  # the activation form does not change the schedule
+    r = subprocess.run([sys.executable, "sim/run.py", "--design", "build/x", "--requant-assumed"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--requant-assumed only apply to --model" in r.stderr

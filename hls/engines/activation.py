@@ -7,8 +7,10 @@ Two exact forms (hls/include/vg_threshold.h has their C++ policies):
                value_bits + 1 bits. NT comparators per lane.
   requant      out = bias + clip(floor((v * M_c + B_c) / 2^S), 0, NT); the table is C x 2
                (M, B). One multiply-add per lane. With two pieces (a PReLU channel, split at
-               its kink): out = bias + clip(floor((v*M1 + B1) / 2^S), 0, J)
-               + clip(floor((v*M2 + B2) / 2^S), 0, NT - J); the table is C x 5 (M1, B1, M2, B2, J).
+               its kink K): out = bias + clip(floor((v*M1 + B1) / 2^S), 0, J) for v < K,
+               bias + J + clip(floor((v*M2 + B2) / 2^S), 0, NT - J) from K on; the table is
+               C x 6 (M1, B1, M2, B2, J, K). Still one multiply-add per lane: a compare with
+               K selects the piece's (M, B).
 
 The flow (flow/requantize.py) writes the requant form only where hls/requant.py proved it
 equal to the thresholds for every value of the node's value_bits, so the golden model, the
@@ -58,7 +60,7 @@ class Activation:
 
     @property
     def columns(self) -> int:
-        return (self.nt, 2, 5)[self.pieces]
+        return (self.nt, 2, 6)[self.pieces]
 
     @property
     def table_type(self) -> IntType:
@@ -104,29 +106,30 @@ class Activation:
         v = np.asarray(v, np.int64)
         if self.pieces == 1:
             return self.out_bias + _piece(v, table[:, 0], table[:, 1], self.shift, self.nt)
-        j = table[:, 4]
-        return (self.out_bias + _piece(v, table[:, 0], table[:, 1], self.shift, j)
-                + _piece(v, table[:, 2], table[:, 3], self.shift, self.nt - j))
+        j, k = table[:, 4], table[:, 5]
+        return self.out_bias + np.where(v < k, _piece(v, table[:, 0], table[:, 1], self.shift, j),
+                                        j + _piece(v, table[:, 2], table[:, 3], self.shift, self.nt - j))
 
     def thresholds_of(self, table: np.ndarray) -> np.ndarray:
         """The C x NT thresholds the table equals over the value range (for ONNX and FINN): a
-        piece's k-th threshold is ceil((k 2^S - B) / M), clamped to the range; the pieces'
-        counts add, so the union of their thresholds, sorted, counts the same."""
+        piece's k-th threshold is ceil((k 2^S - B) / M), clamped to the range. Two pieces:
+        the k-th code (k <= J) is reached where the lower piece reaches it, or at K at the
+        latest; a code above J where the upper piece reaches k - J, at K at the earliest."""
         if not self.pieces:
             return table
         lo, hi = -(1 << (self.value_bits - 1)), (1 << (self.value_bits - 1)) - 1
         k = np.arange(1, self.nt + 1, dtype=np.int64)[None, :]
 
-        def piece(m: np.ndarray, b: np.ndarray, top: np.ndarray) -> np.ndarray:
-            t = -((b[:, None] - (k << self.shift)) // m[:, None])
-            return np.where(k <= top[:, None], np.clip(t, lo, hi + 1), hi + 1)
+        def piece(m: np.ndarray, b: np.ndarray) -> np.ndarray:  # C x NT: the k-th threshold
+            return np.clip(-((b[:, None] - (k << self.shift)) // m[:, None]), lo, hi + 1)
 
         if self.pieces == 1:
-            return piece(table[:, 0], table[:, 1], np.full(len(table), self.nt))
-        j = table[:, 4]
-        both = np.concatenate([piece(table[:, 0], table[:, 1], j),
-                               piece(table[:, 2], table[:, 3], self.nt - j)], axis=1)
-        return np.sort(both, axis=1)[:, :self.nt]
+            return piece(table[:, 0], table[:, 1])
+        j, kink = table[:, 4:5], np.clip(table[:, 5:6], lo, hi + 1)
+        lower = np.minimum(piece(table[:, 0], table[:, 1]), kink)
+        upper = np.maximum(piece(table[:, 2], table[:, 3]), kink)
+        shifted = np.take_along_axis(upper, np.clip(k - j - 1, 0, self.nt - 1), axis=1)  # code k - J
+        return np.where(k <= j, lower, shifted)
 
     # ---- cost -------------------------------------------------------------------------------------
     def resources(self, lanes: int, rows: int, memories: int = 1) -> R.Resources:

@@ -18,8 +18,9 @@
 //                                 clip(floor((acc * M + B) / 2^S), 0, NT), one multiply-add
 //                                 per lane and a table of (M, B) per channel.
 //   requant2<S, NT, OUT_BIAS, TM, PROD_BITS>
-//                                 the sum of two (a PReLU channel, split at its kink J):
-//                                 a table of (M1, B1, M2, B2, J) per channel.
+//                                 two pieces around a kink K (a PReLU channel), the lower
+//                                 counting codes 0..J, the upper the rest: a table of
+//                                 (M1, B1, M2, B2, J, K) per channel, one multiply per lane.
 //   no_activation                 the raw accumulator (the network's last FC); no table.
 #ifndef VG_THRESHOLD_H
 #define VG_THRESHOLD_H
@@ -87,21 +88,24 @@ struct requant {
   }
 };
 
-// The sum of two requantizations (a PReLU channel split at its kink: each side is affine):
-// out = OUT_BIAS + clip(floor((acc*M1 + B1) / 2^S), 0, J) + clip(floor((acc*M2 + B2) / 2^S), 0, NT - J).
+// Two requantizations around a kink K (a PReLU channel: each side is affine). Values below
+// K take the lower piece, clipped to 0..J; the others J plus the upper piece, clipped to
+// 0..NT - J. One compare selects the piece's (M, B): one multiply-add per lane, as requant.
 template <int S_, int NT_, int OUT_BIAS_, typename TM, int PROD_BITS = 64>
 struct requant2 {
   static_assert(S_ >= 0 && S_ <= 48 && NT_ >= 1, "requant2: shift 0..48, NT >= 1");
   static_assert(PROD_BITS >= 2 && PROD_BITS <= 64, "requant2: v * M + B in 2..64 bits");
   static const int NT = NT_;
   static const int OUT_BIAS = OUT_BIAS_;
-  typedef TM chan_t[5];  // M1, B1, M2, B2, J
+  typedef TM chan_t[6];  // M1, B1, M2, B2, J, K
 
   template <typename TO, typename TA>
-  static TO apply(const TA acc, const TM p[5]) {
+  static TO apply(const TA acc, const TM p[6]) {
     const int j = (int)p[4];
-    return (TO)(OUT_BIAS_ + clip_count(requant_sum<S_, PROD_BITS>(acc, p[0], p[1]), j) +
-                clip_count(requant_sum<S_, PROD_BITS>(acc, p[2], p[3]), NT_ - j));
+    const bool up = acc >= p[5];
+    const TM m = up ? p[2] : p[0];
+    const TM b = up ? p[3] : p[1];
+    return (TO)(OUT_BIAS_ + (up ? j : 0) + clip_count(requant_sum<S_, PROD_BITS>(acc, m, b), up ? NT_ - j : j));
   }
 };
 

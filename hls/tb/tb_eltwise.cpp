@@ -50,7 +50,7 @@ struct ReqCfg {  // threshold_layer with an integer requantization instead of th
   typedef TO out_t;
   typedef vg::requant<REQ_SHIFT, NT, BIAS, vg::acc_t<24>::type, 30> act;  // 5 + 24 + 1 bits
 };
-struct Req2Cfg {  // the sum of two requantizations (a PReLU channel split at J)
+struct Req2Cfg {  // two requantizations around a kink (a PReLU channel)
   static const int CH = ::CH, N = ::N, PIXELS = PX;
   typedef TI in_t;
   typedef TO out_t;
@@ -188,26 +188,28 @@ int main() {
             }),
             "threshold_layer with the requant policy: clip(floor((x*M + B) / 2^S))");
   }
-  {  // requant2: two pieces, each clipped to its own share (J and NT - J) of the codes
-    static vg::acc_t<24>::type p5[N][CH / N][5];
-    long long q[CH][5];
+  {  // requant2: two pieces around a kink K, the lower counting 0..J, the upper the rest
+    static vg::acc_t<24>::type p6[N][CH / N][6];
+    long long q[CH][6];
     for (int c = 0; c < CH; c++) {
       q[c][0] = tb::uniform(1, 1 << 14);
       q[c][1] = tb::uniform(-(1LL << 16), 1LL << 16);
       q[c][2] = tb::uniform(1, 1 << 14);
       q[c][3] = tb::uniform(-(1LL << 16), 1LL << 16);
       q[c][4] = c % (NT + 1);  // every split 0..NT, the ends included
-      for (int k = 0; k < 5; k++) p5[c % N][c / N][k] = q[c][k];
+      q[c][5] = tb::uniform(-17, 16);  // the kink: below, inside and above the int5 inputs
+      for (int k = 0; k < 6; k++) p6[c % N][c / N][k] = q[c][k];
     }
     hls::stream<vg::Word<TI, N> > in;
     hls::stream<vg::Word<TO, N> > out;
     push(in, a);
-    vg::threshold_layer<Req2Cfg>(in, out, p5);
+    vg::threshold_layer<Req2Cfg>(in, out, p6);
     r.check(expect_frame(out, [&](int p, int c) {
-              return BIAS + ref_piece(a[p][c] * q[c][0] + q[c][1], REQ_SHIFT, q[c][4]) +
-                     ref_piece(a[p][c] * q[c][2] + q[c][3], REQ_SHIFT, NT - q[c][4]);
+              const long long x = a[p][c];
+              return x < q[c][5] ? BIAS + ref_piece(x * q[c][0] + q[c][1], REQ_SHIFT, q[c][4])
+                                 : BIAS + q[c][4] + ref_piece(x * q[c][2] + q[c][3], REQ_SHIFT, NT - q[c][4]);
             }),
-            "threshold_layer with the requant2 policy: two clipped pieces, split J = 0..NT");
+            "threshold_layer with the requant2 policy: the piece chosen at K, split J = 0..NT");
   }
   return r.done();
 }

@@ -3,7 +3,9 @@ requantization where one is exactly equal (issue 27's requantization lever).
 
 For every node with an activation table, hls/requant.py looks for integers M, B per channel
 and a node shift S with clip(floor((v M + B) / 2^S), 0, NT) equal to the thresholds' step for
-every value v of the node's value bits (a PReLU channel: the sum of two, split at its kink).
+every value v the channel can take (a PReLU channel: two pieces around its kink). The values
+a channel can take are bounded by its weights where the engine has them (an MVAU's
+accumulator: the sum of the extreme products, `value_bounds`), else by the value type.
 Where it finds one for every channel, the node gets `requant`, `rq_shift`, `rq_bits` in its
 params and the table replaces its thresholds (hls/engines/activation.py). The choice:
 
@@ -62,7 +64,7 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
                 out.append(Choice(n.name, a.pieces, "off" if mode == "off" else "already requantized"))
             continue
         thr = params[n.name]["thresholds"]
-        lo, hi = value_range(a.value_bits + 1)
+        lo, hi = e.value_bounds(params[n.name]) or value_range(a.value_bits + 1)
         rq = node_requant(channel_fits(thr, lo, hi), thr, lo, hi)
         if rq is None:
             out.append(Choice(n.name, 0, "not exact"))
@@ -76,7 +78,7 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
         if mode == "auto" and ratio >= 1:
             out.append(Choice(n.name, 0, f"dearer ({ratio:.2f}x the thresholds' cost)"))
             continue
-        _check_equal(n.name, cand, rq.table, thr, a.value_bits)
+        _check_equal(n.name, cand, rq.table, thr, lo, hi)
         n.params = engine_params(cand)
         params[n.name]["thresholds"] = rq.table
         out.append(Choice(n.name, rq.pieces, f"exact, {ratio:.2f}x the thresholds' cost"))
@@ -120,9 +122,13 @@ def assume(acc: Accelerator, board: Board) -> list[Choice]:
     return out
 
 
-def _check_equal(name: str, cand: Any, table: np.ndarray, thr: np.ndarray, value_bits: int) -> None:
-    lo, hi = -(1 << (value_bits - 1)), (1 << (value_bits - 1)) - 1
-    if not np.array_equal(cand.activation().thresholds_of(table), np.clip(thr, lo, hi + 1)):
+def _check_equal(name: str, cand: Any, table: np.ndarray, thr: np.ndarray, lo, hi) -> None:
+    """The table's thresholds equal thr over each channel's values [lo, hi] (a threshold
+    at or below lo, or above hi, only has to stay there)."""
+    lo = np.broadcast_to(lo, len(thr))[:, None]
+    hi = np.broadcast_to(hi, len(thr))[:, None]
+    if not np.array_equal(np.clip(cand.activation().thresholds_of(table), lo, hi + 1),
+                          np.clip(thr, lo, hi + 1)):
         raise RequantError(f"node {name}: the requantization found is not equal to its thresholds")
 
 

@@ -26,14 +26,13 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 MAX_SHIFT = 48
-M_CANDIDATES = 64  # multipliers tried per shift, spread over the bounds the thresholds set
-SHIFT_CHUNK = 8  # shifts tried per numpy evaluation
 
 
 @dataclass(frozen=True)
@@ -55,74 +54,66 @@ def requant_apply(v: np.ndarray, m: int, b: int, shift: int, nt: int) -> np.ndar
     return np.clip((v * m + b) // (1 << shift), 0, nt).astype(np.int64)
 
 
-def _b_interval(t: np.ndarray, lo: int, hi: int, m: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each candidate (M, S): the interval [B_lo, B_hi) of B with every requant threshold
-    equal to t (clamped to [lo, hi + 1]). int64 holds every term: k*2^S < 2^57 (NT < 2^9,
-    S <= 48) and M*t < 2^61 (fit_channel keeps M below 2^(61 - value bits))."""
-    k = np.arange(1, len(t) + 1, dtype=np.int64)[:, None] << shift[None, :]
-    mm = m[None, :]
-    below, above = t <= lo, t > hi
-    inner = ~below & ~above
-    # t_k <= lo: ceil((k2^S - B)/M) <= lo  <=>  B >= k2^S - M lo
-    # t_k > hi:  ceil(...) >= hi + 1       <=>  B <  k2^S - M hi
-    # else:      ceil(...) == t_k          <=>  k2^S - M t_k <= B < k2^S - M (t_k - 1)
-    big = np.int64(1) << 62
-    lower = np.full(len(m), -big)
-    upper = np.full(len(m), big)
-    if below.any():
-        lower = np.maximum(lower, k[below].max(axis=0) - m * lo)  # k ascending: the last one
-    if above.any():
-        upper = np.minimum(upper, k[above].min(axis=0) - m * hi)
-    if inner.any():
-        tm = k[inner] - mm * t[inner][:, None]
-        lower = np.maximum(lower, tm.max(axis=0))
-        upper = np.minimum(upper, (tm + mm).min(axis=0))
-    return lower, upper
+def _ratio_bounds(t: np.ndarray, lo: int, hi: int) -> Optional[tuple[Fraction, Optional[Fraction]]]:
+    """(R_lo, R_hi): the integers M that admit a B at shift S are exactly those with
+    R_lo 2^S < M < R_hi 2^S (R_hi None: unbounded), or None when no M does at any shift.
+
+    Every threshold k sets B >= k 2^S - M a_k and B < k 2^S - M b_k, with (a_k, b_k) =
+    (t_k, t_k - 1) for a threshold inside (lo, hi], (lo, +inf) for one at or below lo (reached
+    by every value), (-inf, hi) for one above hi (reached by none). A B exists iff each lower
+    bound is below each upper one: for every k, k' with both finite, M (b_k' - a_k) <
+    (k' - k) 2^S. With d = b_k' - a_k that is M < (k' - k) 2^S / d for d > 0,
+    M > (k - k') 2^S / (-d) for d < 0, and k' > k for d = 0. Both bounds are integers, so the
+    B interval then holds an integer too. Exact, with no sampling of M."""
+    k = np.arange(1, len(t) + 1, dtype=np.int64)
+    inner, below = (t > lo) & (t <= hi), t <= lo
+    has_a, has_b = inner | below, inner | (t > hi)
+    a = np.where(inner, t, lo)[has_a]
+    b = np.where(inner, t - 1, hi)[has_b]
+    ka, kb = k[has_a], k[has_b]
+    if not len(a) or not len(b):
+        return Fraction(0), None
+    d = b[None, :] - a[:, None]  # rows: the lower bound's k, columns: the upper bound's k'
+    num = kb[None, :] - ka[:, None]
+    if np.any((d == 0) & (num <= 0)):
+        return None
+    r_lo, r_hi = Fraction(0), None
+    neg, pos = d < 0, d > 0
+    if neg.any():  # M > num / d (both negative: (-num) / (-d))
+        q = num[neg] / d[neg]
+        i = int(np.argmax(q))
+        r_lo = max(r_lo, Fraction(int(num[neg][i]), int(d[neg][i])))
+    if pos.any():  # M < num / d
+        q = num[pos] / d[pos]
+        i = int(np.argmin(q))
+        r_hi = Fraction(int(num[pos][i]), int(d[pos][i]))
+        if r_hi <= 0:
+            return None
+    return r_lo, r_hi
 
 
 def fit_channel(t: np.ndarray, lo: int, hi: int, max_shift: int = MAX_SHIFT) -> Optional[ChannelFit]:
     """The smallest-shift integer requantization whose step equals thresholds t on [lo, hi]
-    (t ascending), or None."""
+    (t ascending), or None: for each shift S the smallest M inside the exact bounds
+    (_ratio_bounds), B the least its thresholds allow."""
     t = np.asarray(t, dtype=np.int64)
     vbits = max(abs(lo), abs(hi) + 1).bit_length()
     if vbits > 40 or max_shift > 48 or len(t) >= 1 << 9:
         raise ValueError("fit_channel: values of at most 40 bits, NT below 512, shifts of at most 48")
-    m_cap = (1 << (61 - vbits)) - 1
-    inner = (t > lo) & (t <= hi)
-    ks, ts = np.nonzero(inner)[0].astype(np.float64) + 1, t[inner].astype(np.float64)
-    # Two inner thresholds k < k' bound the slope: (k'-k) 2^S / (T'-T+1) < M < (k'-k) 2^S / (T'-T-1)
-    # (a necessary condition; the B interval below decides exactly)
-    dk, dt = ks[None, :] - ks[:, None], ts[None, :] - ts[:, None]
-    pair = dk > 0
-    r_lo = float((dk[pair] / (dt[pair] + 1)).max()) if pair.any() else 0.0
-    with np.errstate(divide="ignore"):
-        r_hi = float(np.where(dt[pair] > 1, dk[pair] / np.maximum(dt[pair] - 1, 1e-300), np.inf).min()) \
-            if pair.any() else np.inf
-    if r_lo > r_hi * (1 + 1e-9):  # no slope M / 2^S meets every pair (a kink): none at any shift
+    m_cap = (1 << (61 - vbits)) - 1  # M * v stays inside int64
+    bounds = _ratio_bounds(t, lo, hi)
+    if bounds is None:
         return None
-    # candidate multipliers: up to M_CANDIDATES per shift, spread over the bounds; the shifts
-    # are tried smallest first, SHIFT_CHUNK at a time (one numpy evaluation each)
-    shifts = np.arange(max_shift + 1, dtype=np.int64)
-    scale = np.ldexp(1.0, shifts)
-    m_lo = np.maximum(1.0, np.floor(r_lo * scale) - 1)
-    m_hi = np.minimum(np.ceil(r_hi * scale) + 1 if np.isfinite(r_hi) else m_lo + M_CANDIDATES, float(m_cap))
-    n = np.minimum(M_CANDIDATES, m_hi - m_lo + 1)
-    i = np.arange(M_CANDIDATES)
-    valid = (m_lo <= m_hi)[:, None] & (i[None, :] < n[:, None])
-    m = np.round(m_lo[:, None] + i[None, :] * ((m_hi - m_lo) / np.maximum(n - 1, 1))[:, None])
-    m = np.clip(np.where(valid, m, 1), 1, m_cap).astype(np.int64)
-    for s0 in range(0, max_shift + 1, SHIFT_CHUNK):
-        rows = slice(s0, s0 + SHIFT_CHUNK)
-        mask = valid[rows]
-        if not mask.any():
-            continue
-        cm = m[rows][mask]
-        cs = np.broadcast_to(shifts[rows][:, None], mask.shape)[mask]
-        b_lo, b_hi = _b_interval(t, lo, hi, cm, cs)
-        ok = np.nonzero(b_lo < b_hi)[0]
-        if len(ok):
-            j = int(ok[0])
-            return ChannelFit(int(cm[j]), int(b_lo[j]), int(cs[j]))
+    r_lo, r_hi = bounds
+    for shift in range(max_shift + 1):
+        scaled = r_lo * (1 << shift)
+        m = max(1, scaled.numerator // scaled.denominator + 1)  # the least integer above R_lo 2^S
+        if m > m_cap:
+            return None
+        if r_hi is None or m < r_hi * (1 << shift):
+            k = np.arange(1, len(t) + 1, dtype=object)
+            lower = [kk * (1 << shift) - m * (lo if tt <= lo else tt) for kk, tt in zip(k, t) if tt <= hi]
+            return ChannelFit(m, int(max(lower)) if lower else -(m * hi), shift)
     return None
 
 
@@ -161,20 +152,23 @@ def value_range(threshold_bits: int) -> tuple[int, int]:
 Fits = list[Optional[tuple[list[ChannelFit], int]]]
 
 
-def channel_fits(thr: np.ndarray, lo: int, hi: int) -> Fits:
-    """Per channel: ([one fit], NT) or ([two fits], J), or None when neither exists."""
+def channel_fits(thr: np.ndarray, lo, hi) -> Fits:
+    """Per channel: ([one fit], NT) or ([two fits], J), or None when neither exists. lo, hi:
+    the values the channel can take (one range for all, or one per channel: a fit need only
+    be exact where values occur)."""
     out: Fits = []
-    for row in thr:
-        one = fit_channel(row, lo, hi)
+    los, his = np.broadcast_to(lo, len(thr)), np.broadcast_to(hi, len(thr))
+    for row, l, h in zip(thr, los, his):
+        one = fit_channel(row, int(l), int(h))
         if one is not None:
             out.append(([one], len(row)))
             continue
-        two = fit_two_pieces(row, lo, hi)
+        two = fit_two_pieces(row, int(l), int(h))
         out.append(None if two is None else ([two[0], two[1]], two[2]))
     return out
 
 
-def node_requant(fits: Fits, thr: np.ndarray, lo: int, hi: int) -> Optional[NodeRequant]:
+def node_requant(fits: Fits, thr: np.ndarray, lo, hi) -> Optional[NodeRequant]:
     """The node's table from its channels' fits (None if a channel has none): one piece if
     every channel is one, else two. A two-piece row is (M1, B1, M2, B2, J, K): values below
     K = thr[J] (the first threshold of the upper piece) take the lower piece, clipped to
@@ -189,13 +183,14 @@ def node_requant(fits: Fits, thr: np.ndarray, lo: int, hi: int) -> Optional[Node
     pieces = 1 if all(len(ps) == 1 for ps, _ in done) else 2
     shift = max(p.shift for ps, _ in done for p in ps)
     rows = []
-    for (ps, j), t in zip(done, thr):
+    los, his = np.broadcast_to(lo, len(thr)), np.broadcast_to(hi, len(thr))
+    for (ps, j), t, l, h in zip(done, thr, los, his):
         scaled = [(p.m << (shift - p.shift), p.b << (shift - p.shift)) for p in ps]
         if pieces == 1:
             rows.append(list(scaled[0]))
         else:
             second = scaled[1] if len(scaled) == 2 else (1, 0)  # clipped to 0..0: counts nothing
-            k = int(np.clip(t[j], lo, hi + 1)) if j < len(t) else hi + 1
+            k = int(np.clip(t[j], l, h + 1)) if j < len(t) else int(h) + 1
             rows.append([*scaled[0], *second, j, k])
     bits = max(int(abs(x)).bit_length() + 1 for r in rows for x in r)
     if bits > 63:

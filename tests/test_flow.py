@@ -137,17 +137,22 @@ def test_agreement_cli_prints_and_writes_the_per_layer_table(tiny_build, tmp_pat
 
 
 def test_agreement_flags_a_wrong_threshold_as_off_tie(tiny_build):
-    """The per-layer check can fail: shifting one layer's thresholds by a third of a step turns
-    into mismatches away from any rounding tie, reported on that layer."""
+    """The per-layer check can fail: shifting one layer's activation by a third of a step
+    (its thresholds, or its requantization's bias B) turns into mismatches away from any
+    rounding tie, reported on that layer."""
     net, x, res = tiny_build
     acc = Accelerator.load(res.out)
     from hls.design_files import load_params
 
     params = load_params(acc)
     node = next(n for n in acc.nodes if n.kind == "mvau" and "thresholds" in params.get(n.name, {}))
-    t = params[node.name]["thresholds"]
-    shift = max(1, int(np.median(np.diff(t, axis=-1))) // 3)
-    params[node.name] = dict(params[node.name], thresholds=t - shift)
+    t, act = params[node.name]["thresholds"], node.engine().activation()
+    if act.pieces:  # (M, B) columns: B + 2^S / 3 raises every output by a third of a code
+        t = t.copy()
+        t[:, [1, 3][:act.pieces]] += (1 << act.shift) // 3
+    else:
+        t = t - max(1, int(np.median(np.diff(t, axis=-1))) // 3)
+    params[node.name] = dict(params[node.name], thresholds=t)
     codes = np.rint(x.numpy() * 255).astype(np.int64).transpose(0, 2, 3, 1)
     rows = layer_agreement(net, acc, codes, params=params)
     bad = [r for r in rows if r.off_tie]

@@ -56,13 +56,33 @@ def test_every_damaged_file_of_a_build_and_a_checkpoint_is_refused_by_name_or_ha
 
 
 # ---- one loader, the same answer on every backend ---------------------------------------------------
+def _thresholds_form(acc, params, name):
+    """A copy of acc and params with node `name` on thresholds (the ones its requantization
+    equals, if the flow gave it one)."""
+    from dataclasses import replace
+
+    from hls.accel import engine_params
+
+    acc = Description.from_dict(acc.to_dict(), acc.root)
+    n = acc.node(name)
+    e = n.engine()
+    a = e.activation()
+    if a.pieces:
+        n.params = engine_params(replace(e, requant=0, rq_shift=0, rq_bits=0))
+        params = {k: dict(v) for k, v in params.items()}
+        params[name]["thresholds"] = a.thresholds_of(params[name]["thresholds"])
+    return acc, params
+
+
 def _corruptions(acc, params):
-    """(what, params) pairs each backend must refuse."""
+    """(what, description, params, message) each backend must refuse alike."""
     mv = next(n.name for n in acc.nodes if n.kind == "mvau" and "thresholds" in params.get(n.name, {}))
     el = next(n.name for n in acc.nodes if n.kind in ("add", "threshold") and n.name in params)
+    rq = next(n.name for n in acc.nodes if n.engine().activation() and n.engine().activation().pieces)
+    acc_t, params_t = _thresholds_form(acc, params, el)
 
-    def edit(node, key, fn):
-        p = {k: dict(v) for k, v in params.items()}
+    def edit(p, node, key, fn):
+        p = {k: dict(v) for k, v in p.items()}
         if fn is None:
             del p[node][key]
         else:
@@ -70,14 +90,18 @@ def _corruptions(acc, params):
         return p
 
     return [
-        ("weights x 10 beyond their datatype", edit(mv, "weights", lambda w: w.astype(np.int64) * 10 + 100),
+        ("weights x 10 beyond their datatype", acc, edit(params, mv, "weights", lambda w: w.astype(np.int64) * 10 + 100),
          "outside int"),
-        ("weights as float", edit(mv, "weights", lambda w: w.astype(np.float32)), "dtype float32"),
-        ("weights flattened", edit(mv, "weights", lambda w: w.reshape(-1)), "shape"),
-        ("weights missing", edit(mv, "weights", None), "missing"),
-        ("thresholds one column short", edit(el, "thresholds", lambda t: t[:, :-1]), "shape"),
-        ("thresholds reversed", edit(el, "thresholds", lambda t: t[:, ::-1]), "not sorted"),
-        ("thresholds as float", edit(el, "thresholds", lambda t: t.astype(np.float64)), "dtype float64"),
+        ("weights as float", acc, edit(params, mv, "weights", lambda w: w.astype(np.float32)), "dtype float32"),
+        ("weights flattened", acc, edit(params, mv, "weights", lambda w: w.reshape(-1)), "shape"),
+        ("weights missing", acc, edit(params, mv, "weights", None), "missing"),
+        ("thresholds one column short", acc_t, edit(params_t, el, "thresholds", lambda t: t[:, :-1]), "shape"),
+        ("thresholds reversed", acc_t, edit(params_t, el, "thresholds", lambda t: t[:, ::-1]), "not sorted"),
+        ("thresholds as float", acc_t, edit(params_t, el, "thresholds", lambda t: t.astype(np.float64)),
+         "dtype float64"),
+        ("requantization with M = 0", acc,
+         edit(params, rq, "thresholds", lambda t: np.where(np.arange(t.shape[1]) == 0, 0, t)),
+         "multiplier M of channel 0 is below 1"),
     ]
 
 
@@ -89,11 +113,11 @@ def test_golden_and_csim_accept_and_refuse_the_same_parameters(tiny):
     params = load_params(acc)
     x = _faces(tiny / "build")
     assert np.array_equal(GoldenModel(acc, params).run(x), NetworkCsim(acc, params).run(x))
-    for what, bad, msg in _corruptions(acc, params):
+    for what, desc, bad, msg in _corruptions(acc, params):
         errors = []
         for backend in (GoldenModel, NetworkCsim):
             with pytest.raises(DesignFileError, match=msg) as e:
-                backend(acc, bad)
+                backend(desc, bad)
             errors.append(str(e.value))
         assert errors[0] == errors[1], what
 

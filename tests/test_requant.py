@@ -126,3 +126,33 @@ def test_requant_parameters_a_node_cannot_hold_are_refused_by_name():
             MVAU(**base, **kw)
     with pytest.raises(EngineError, match="requant needs an output type"):
         MVAU(**dict(base, out_type=None), requant=1, rq_bits=8)
+
+
+def test_mvau_value_bounds_are_the_extreme_sums_its_weights_allow():
+    from hls.engines import MVAU, IntType
+
+    rng = np.random.default_rng(5)
+    e = MVAU(2, 12, 3, 1, 1, 4, IntType(4, True), 4, IntType(4, True))
+    w = rng.integers(-8, 8, (6, 12))
+    lo, hi = e.value_bounds({"weights": w})
+    assert np.array_equal(hi, (w * np.where(w > 0, 7, -8)).sum(1))  # reached by these inputs
+    assert np.array_equal(lo, (w * np.where(w > 0, -8, 7)).sum(1))
+    x = rng.integers(-8, 8, (1000, 12))
+    acc = x @ w.T
+    assert np.all((acc >= lo) & (acc <= hi))
+
+
+def test_a_channel_fits_over_the_values_it_can_take_where_the_whole_range_does_not():
+    """Thresholds that no value of the channel reaches (beyond its bounds) need not follow
+    the affine step: the streamline places them where float rounding puts them."""
+    from hls.requant import channel_fits
+
+    lo, hi = value_range(19)  # an 18-bit accumulator
+    t = _thresholds(lambda v: 0.2 * v + 6.5, lo, hi, 15)
+    assert np.all(t[13:] > 30)  # codes 14 and 15 lie beyond the channel's values, [-30, 30]
+    t[13:] = [1000, 1001]  # placed off the affine step
+    assert channel_fits(t[None, :], lo, hi)[0] is None
+    ((f,), _), = channel_fits(t[None, :], -30, 30)
+    v = np.arange(-30, 31)
+    assert np.array_equal(requant_apply(v, f.m, f.b, f.shift, 15),
+                          intops.multithreshold(v[:, None], t[None, :], 0)[:, 0])

@@ -320,6 +320,12 @@ class Engine:
         not (raw sums out, or no arithmetic)."""
         return None
 
+    def value_bounds(self, params: dict[str, Any]) -> Optional[tuple[Any, Any]]:
+        """Per output channel, the least and greatest value its activation can be given
+        (arrays of C), where the parameters bound them more tightly than the value type;
+        None: the type's range."""
+        return None
+
     def param_specs(self, window: Optional["Engine"] = None) -> ParamSpecs:
         """The parameter files a node of this kind reads (`window`: the sliding window that
         feeds it, if any)."""

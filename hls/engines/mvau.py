@@ -201,6 +201,14 @@ class MVAU(Engine):
             out.append(("t", a.element_cpp(), (self.pe, self.groups * self.nf, a.columns)))
         return out
 
+    def value_bounds(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Each channel's accumulator bounds: the sum over its weights of the extreme
+        products with an input code (a padded zero lies between the extremes)."""
+        w = params["weights"].reshape(self.channels_out, -1).astype(np.int64)
+        lo_x, hi_x = self.in_type.min, self.in_type.max
+        a, b = w * lo_x, w * hi_x
+        return np.minimum(a, b).sum(axis=1), np.maximum(a, b).sum(axis=1)
+
     def param_problem(self, key: str, a: np.ndarray) -> Optional[str]:
         act = self.activation()
         return act.problem(a) if key == "thresholds" and act is not None else None

@@ -213,8 +213,10 @@ class NodeReport:
     two_piece_bits: Optional[int]  # the (M1, B1, M2, B2, J, K) table, when some channel needs two
 
 
-def fit_node(name: str, kind: str, thr: np.ndarray, threshold_bits: int) -> NodeReport:
-    lo, hi = value_range(threshold_bits)
+def fit_node(name: str, kind: str, thr: np.ndarray, threshold_bits: int, bounds=None) -> NodeReport:
+    """The fits of a node's channels over `bounds` (each channel's least and greatest value,
+    Engine.value_bounds), else over the whole range the thresholds' type compares."""
+    lo, hi = bounds if bounds is not None else value_range(threshold_bits)
     c, nt = thr.shape
     fits = channel_fits(thr, lo, hi)
     one_fit = sum(1 for f in fits if f is not None and len(f[0]) == 1)
@@ -236,11 +238,12 @@ def report(design: Path) -> list[NodeReport]:
     params = load_params(acc)
     out = []
     for n in acc.nodes:
-        a = n.engine().activation()
+        e = n.engine()
+        a = e.activation()
         if a is None:
             continue
         thr = a.thresholds_of(params[n.name]["thresholds"])
-        out.append(fit_node(n.name, n.kind, thr, a.value_bits + 1))
+        out.append(fit_node(n.name, n.kind, thr, a.value_bits + 1, e.value_bounds(params[n.name])))
     return out
 
 

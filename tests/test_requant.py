@@ -156,3 +156,13 @@ def test_a_channel_fits_over_the_values_it_can_take_where_the_whole_range_does_n
     v = np.arange(-30, 31)
     assert np.array_equal(requant_apply(v, f.m, f.b, f.shift, 15),
                           intops.multithreshold(v[:, None], t[None, :], 0)[:, 0])
+
+
+def test_se_scale_value_bounds_are_the_products_its_codes_reach():
+    from hls.engines import Eltwise, IntType
+
+    e = Eltwise("se_scale", 8, 4, 3, IntType(4, True), IntType(4, True), IntType(3, False))
+    lo, hi = e.value_bounds({})
+    x, g = np.arange(-8, 8)[:, None], np.arange(0, 8)[None, :]
+    assert (int(lo[0]), int(hi[0])) == (int((x * g).min()), int((x * g).max())) == (-56, 49)
+    assert e.activation().value_bits == 8  # the product's type holds -128..127: a bit to spare

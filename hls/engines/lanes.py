@@ -251,6 +251,12 @@ class SEScale(Thresholded):
                 + R.memory(self.words, self.n * self.in_type.bits, 2, memory)  # ping-pong
                 + R.mac_lanes(self.n, self.in_type.bits, self.gate.bits, 1, self.n))
 
+    def value_bounds(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """The products x * gate lie between the corners of the two codes' ranges (narrower
+        than the product's type, which has a bit to spare)."""
+        corners = [x * g for x in (self.in_type.min, self.in_type.max) for g in (self.gate.min, self.gate.max)]
+        return np.full(self.ch, min(corners)), np.full(self.ch, max(corners))
+
     def pre_threshold(self, ins: list, params: dict, window: Optional[Engine] = None):
         return intops.se_product(ins[0], ins[1].reshape(ins[1].shape[0], -1))
 

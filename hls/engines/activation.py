@@ -13,8 +13,9 @@ Two exact forms (hls/include/vg_threshold.h has their C++ policies):
                K selects the piece's (M, B).
 
 The flow (flow/requantize.py) writes the requant form only where hls/requant.py proved it
-equal to the thresholds for every value of the node's value_bits, so the golden model, the
-C-sim and the board give the same codes either way. A node's params say which form it has:
+equal to the thresholds for every value each channel can take (the value type's range, or
+the engine's tighter `value_bounds`), so the golden model, the C-sim and the board give the
+same codes either way. A node's params say which form it has:
 `requant` (0: thresholds; 1 or 2: pieces), `rq_shift` (S) and `rq_bits` (signed bits of
 the table's entries).
 """
@@ -40,7 +41,7 @@ class Activation:
     value_bits: int  # signed bits of the values compared (an accumulator, a sum, a product)
     pieces: int = 0  # 0: thresholds; 1 or 2: integer requantization
     shift: int = 0  # S (requant)
-    table_bits: int = 0  # signed bits of M, B (and J) (requant)
+    table_bits: int = 0  # signed bits of the table's entries: M, B (and J, K) (requant)
 
     def __post_init__(self) -> None:
         if self.pieces not in (0, 1, 2):

@@ -42,18 +42,6 @@ class ChannelFit:
     shift: int
 
 
-def requant_thresholds(m: int, b: int, shift: int, nt: int) -> np.ndarray:
-    """The k-th threshold (k = 1..NT) of clip(floor((v*M + B) / 2^S), 0, NT): ceil((k*2^S - B) / M)."""
-    k = np.arange(1, nt + 1, dtype=object)
-    return np.array([-((-(kk * (1 << shift) - b)) // m) for kk in k], dtype=object)
-
-
-def requant_apply(v: np.ndarray, m: int, b: int, shift: int, nt: int) -> np.ndarray:
-    """clip(floor((v*M + B) / 2^S), 0, NT) in exact integers."""
-    v = np.asarray(v, dtype=object)
-    return np.clip((v * m + b) // (1 << shift), 0, nt).astype(np.int64)
-
-
 def _ratio_bounds(t: np.ndarray, lo: int, hi: int) -> Optional[tuple[Fraction, Optional[Fraction]]]:
     """(R_lo, R_hi): the integers M that admit a B at shift S are exactly those with
     R_lo 2^S < M < R_hi 2^S (R_hi None: unbounded), or None when no M does at any shift.

@@ -7,8 +7,19 @@ import numpy as np
 import pytest
 
 from hls import intops
-from hls.requant import (fit_channel, fit_node, fit_two_pieces, requant_apply, requant_thresholds,
-                         value_range)
+from hls.requant import fit_channel, fit_node, fit_two_pieces, value_range
+
+
+# plain references in exact Python integers (the product's semantics: hls/engines/activation.py)
+def requant_thresholds(m: int, b: int, shift: int, nt: int) -> np.ndarray:
+    """The k-th threshold (k = 1..NT) of clip(floor((v*M + B) / 2^S), 0, NT): ceil((k*2^S - B) / M)."""
+    return np.array([-((b - k * (1 << shift)) // m) for k in range(1, nt + 1)], dtype=object)
+
+
+def requant_apply(v: np.ndarray, m: int, b: int, shift: int, nt: int) -> np.ndarray:
+    """clip(floor((v*M + B) / 2^S), 0, NT) in exact integers."""
+    v = np.asarray(v, dtype=object)
+    return np.clip((v * m + b) // (1 << shift), 0, nt).astype(np.int64)
 
 
 def _thresholds(f, lo: int, hi: int, nt: int) -> np.ndarray:

@@ -74,12 +74,17 @@ inline int clip_count(const W v, const int top) {
   return v < 0 ? 0 : (v > top ? top : (int)v);
 }
 
-template <int S_, int NT_, int OUT_BIAS_, typename TM, int PROD_BITS = 64>
-struct requant {
+// What both requantizing policies share: their checked sizes.
+template <int S_, int NT_, int OUT_BIAS_, int PROD_BITS>
+struct requant_sizes {
   static_assert(S_ >= 0 && S_ <= 48 && NT_ >= 1, "requant: shift 0..48, NT >= 1");
   static_assert(PROD_BITS >= 2 && PROD_BITS <= 64, "requant: v * M + B in 2..64 bits");
   static const int NT = NT_;
   static const int OUT_BIAS = OUT_BIAS_;
+};
+
+template <int S_, int NT_, int OUT_BIAS_, typename TM, int PROD_BITS = 64>
+struct requant : requant_sizes<S_, NT_, OUT_BIAS_, PROD_BITS> {
   typedef TM chan_t[2];  // one channel's M (>= 1) and B
 
   template <typename TO, typename TA>
@@ -92,11 +97,7 @@ struct requant {
 // K take the lower piece, clipped to 0..J; the others J plus the upper piece, clipped to
 // 0..NT - J. One compare selects the piece's (M, B): one multiply-add per lane, as requant.
 template <int S_, int NT_, int OUT_BIAS_, typename TM, int PROD_BITS = 64>
-struct requant2 {
-  static_assert(S_ >= 0 && S_ <= 48 && NT_ >= 1, "requant2: shift 0..48, NT >= 1");
-  static_assert(PROD_BITS >= 2 && PROD_BITS <= 64, "requant2: v * M + B in 2..64 bits");
-  static const int NT = NT_;
-  static const int OUT_BIAS = OUT_BIAS_;
+struct requant2 : requant_sizes<S_, NT_, OUT_BIAS_, PROD_BITS> {
   typedef TM chan_t[6];  // M1, B1, M2, B2, J, K
 
   template <typename TO, typename TA>

@@ -21,7 +21,7 @@ def hls_tcl(acc: Accelerator, board: Board, clock_mhz: float, include_dir: str) 
 set tb_args "[file normalize hls/tb_input.bin] [file normalize hls/tb_output.bin] [file normalize hls/tb_expected.bin]"
 open_project -reset hls_project
 set_top vargnet_top
-add_files hls/top.cpp -cflags "-I{include_dir} -Ihls -DVG_WEIGHTS_URAM"
+add_files hls/top.cpp -cflags "-I{include_dir} -Ihls"
 add_files -tb hls/tb_top.cpp -cflags "-I{include_dir} -Ihls"
 open_solution -reset sol1 -flow_target vivado
 set_part {board.part}

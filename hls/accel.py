@@ -297,6 +297,9 @@ def validate(a: Accelerator) -> None:
             e = n.engine()
         except (TypeError, ValueError) as ex:
             raise DescriptionError(f"node {n.name} ({n.kind}): {ex}") from None
+        problem = e.memory_problem(n.memory)
+        if problem:
+            raise DescriptionError(f"node {n.name} ({n.kind}): {problem}")
         for s in n.inputs:
             if s not in streams:
                 raise DescriptionError(f"node {n.name}: input stream {s!r} does not exist")

@@ -70,7 +70,7 @@ def node_code(n: Node, ins: Sequence[str] = (), outs: Sequence[str] = ()) -> tup
     fin, fout = port_formats(n, e)
     return e.hls_code(f"cfg_{ident(n.name)}", list(ins) or [f"in{i}" for i in range(len(fin))],
                       list(outs) or [f"out{i}" for i in range(len(fout))],
-                      {key: array_name(n, key) for key, _, _ in e.param_arrays()})
+                      {key: array_name(n, key) for key, _, _ in e.param_arrays()}, n.memory)
 
 
 def param_declarations(n: Node, const: str = "VG_PARAM_CONST") -> list[str]:

@@ -53,33 +53,61 @@ def estimate(acc: Accelerator) -> DesignEstimate:
     return DesignEstimate(per, fifo, total)
 
 
+def _move_gain(n: Node, style: str) -> tuple[int, R.Resources]:
+    """(BRAM18 saved, the resources added) if node n's memory went from auto to `style`."""
+    before = node_resources(n)
+    n.memory = style
+    after = node_resources(n)
+    n.memory = "auto"
+    return before.bram18 - after.bram18, R.Resources(lut=after.lut - before.lut, uram=after.uram - before.uram)
+
+
 def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8) -> None:
-    """Moves BRAM-backed memories (weights, SE frame buffers) into URAM, best BRAM saved per
-    URAM spent first, while the design's BRAM is above fraction x the board's and the URAM
-    budget has room (in place). A memory whose URAM form is not smaller in capacity terms
-    (one URAM288 holds as much as 8 BRAM36) stays in BRAM; an engine whose estimate does not
-    change with its memory style has nothing to move."""
-    cands: list[tuple[float, Node, int, int]] = []
-    for n in acc.nodes:
-        if n.memory == "auto":  # keep a user's ram_style
-            before = node_resources(n)
-            if not before.bram18:
-                continue
-            n.memory = "uram"
-            after = node_resources(n)
-            n.memory = "auto"
-            saved = before.bram18 - after.bram18
-            used = after.uram - before.uram
-            if saved > 0 and used > 0 and saved / 2 >= used * 2:  # at least 2 BRAM36 per URAM
-                cands.append((saved / used, n, saved, used))
-    cands.sort(key=lambda t: -t[0])
+    """While the design's BRAM is above fraction x the board's, rebinds the memories whose
+    node leaves the style to the flow (`memory` auto; in place, a user's ram_style is kept):
+
+    1. run-time RAMs (SE frame buffers) into URAM, most BRAM saved per URAM first, while the
+       URAM budget has room; a move must save at least 2 BRAM36 per URAM288 (which holds as
+       much as 8);
+    2. then ROMs (weights) that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM
+       saved first, while the LUT budget has room.
+
+    Weights never go to URAM: UltraScale+ URAM has no initial contents from a bitstream
+    (UG901), and the design has no path that loads it. The generated code binds every
+    placement (the config's W_STORAGE / FRAME_STORAGE), so the estimate is what synthesis is
+    told."""
+    budget = board.budget(fraction)
     est = estimate(acc)
-    bram, uram = est.total.bram36, est.total.uram
-    for _, n, saved, used in cands:
-        if bram <= board.bram36 * fraction:
-            break
-        if uram + used > board.uram * fraction:
+    bram, uram, lut = est.total.bram36, est.total.uram, est.total.lut
+    to_uram: list[tuple[float, Node, int, int]] = []
+    to_lutram: list[tuple[float, Node, int, float]] = []
+    for n in acc.nodes:
+        if n.memory != "auto":
+            continue
+        e = n.engine()
+        if e.storage("auto") != "bram":
+            continue
+        if e.memory_role == "ram":
+            saved, added = _move_gain(n, "uram")
+            if saved > 0 and added.uram > 0 and saved / 2 >= added.uram * 2:
+                to_uram.append((saved / added.uram, n, saved, added.uram))
+        elif e.memory_role == "rom":
+            saved, added = _move_gain(n, "lutram")
+            if saved > 0:
+                to_lutram.append((added.lut / saved, n, saved, added.lut))
+    for _, n, saved, used in sorted(to_uram, key=lambda t: -t[0]):
+        if bram <= budget["BRAM36"]:
+            return
+        if uram + used > budget["URAM"]:
             continue
         n.memory = "uram"
         bram -= saved / 2
         uram += used
+    for _, n, saved, luts in sorted(to_lutram, key=lambda t: t[0]):
+        if bram <= budget["BRAM36"]:
+            return
+        if lut + luts > budget["LUT"]:
+            continue
+        n.memory = "lutram"
+        bram -= saved / 2
+        lut += luts

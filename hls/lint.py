@@ -450,11 +450,17 @@ def _bank_findings(view: str, funcs: list[Function], live: list[Loop], bad) -> N
                             f"which is not partitioned or reshaped (complete)")
 
 
-def _caller_partitions(view: str, funcs: list[Function], f: Function, name: str) -> set[int]:
+def _caller_partitions(view: str, funcs: list[Function], f: Function, name: str,
+                       seen: Optional[set] = None) -> set[int]:
     """Dimensions partitioned by a caller of f for the array it passes as f's parameter
-    `name` (a DATAFLOW region's buffer partitioned where it is declared)."""
+    `name` (a DATAFLOW region's buffer partitioned where it is declared), and by their callers
+    where the caller hands on its own parameter (an entry point around a binding's wrapper)."""
     if name not in f.params:
         return set()
+    seen = set() if seen is None else seen
+    if (f.name, f.start, name) in seen:
+        return set()
+    seen.add((f.name, f.start, name))
     pos, out = f.params.index(name), set()
     for g in funcs:
         if g is f:
@@ -463,7 +469,9 @@ def _caller_partitions(view: str, funcs: list[Function], f: Function, name: str)
         for m in re.finditer(rf"\b{f.name}\s*(<[^;{{}}]*?>)?\s*\(", body):
             args = _split_args(body, m.end() - 1)
             if pos < len(args) and re.fullmatch(r"\s*\w+\s*", args[pos]):
-                out |= _partitions(body).get(args[pos].strip(), set())
+                arg = args[pos].strip()
+                out |= _partitions(body).get(arg, set())
+                out |= _caller_partitions(view, funcs, g, arg, seen)
     return out
 
 

@@ -5,7 +5,8 @@ labelled as an estimate wherever it is printed. Each engine kind adds its parts 
 The model, per engine:
 - memories (weights, thresholds, line buffers, SE frame buffers) are placed by size: up to
   LUTRAM_MAX_BITS, or shallow and wide enough that LUTRAM costs less than LUTS_PER_BRAM18
-  LUTs per BRAM18 saved, in LUTRAM (64 x 1 bits per LUT), else BRAM (RAMB18 aspect ratios
+  LUTs per BRAM18 saved, in LUTRAM (64 x 1 bits per LUT, and past 256 words a read
+  multiplexer of one LUT6 per 4 groups of 256), else BRAM (RAMB18 aspect ratios
   16Kx1 .. 512x36, two RAMB18 per BRAM36) or URAM (4K x 72 per URAM288) when placed there;
 - a MAC lane multiplies in LUTs when w_bits + in_bits <= DSP_THRESHOLD_BITS, with
   (2*ceil((w+a)/6) - 1) * (w+a) LUTs (a LUT-based array multiplier, the form FINN's MVAU
@@ -69,19 +70,33 @@ def uram_count(depth: int, width: int) -> int:
     return math.ceil(depth / URAM_DEPTH) * math.ceil(width / URAM_WIDTH)
 
 
+def memory_style(depth: int, width: int, style: str = "auto") -> str:
+    """The style a depth x width memory is estimated (and, where the generated code binds it,
+    implemented) in: `style` itself, or for auto the model's choice. Small memories, and
+    shallow wide ones that would waste most of each BRAM, go to LUTRAM (a BRAM18 is counted as
+    worth LUTS_PER_BRAM18 LUTs of the board)."""
+    if style != "auto":
+        return style
+    small = depth * width <= LUTRAM_MAX_BITS
+    return "lutram" if small or lutram_cost(depth, width) <= LUTS_PER_BRAM18 * bram18_count(depth, width) else "bram"
+
+
+def lutram_cost(depth: int, width: int) -> int:
+    """LUTs of a depth x width LUTRAM: ceil(depth/64) 64x1 cells per bit; up to 256 words the
+    slice's F7/F8 multiplexers select among them (RAM256X1S, UG574), deeper ones need a read
+    multiplexer over the 256-word groups in LUTs (a LUT6 selects 1 of 4)."""
+    cells = math.ceil(depth / 64)
+    groups = math.ceil(depth / 256)
+    return width * (cells + math.ceil((groups - 1) / 3))
+
+
 def memory(depth: int, width: int, count: int = 1, style: str = "auto") -> Resources:
     """Resources of `count` memories of depth x width bits; style auto|lutram|bram|uram."""
     if depth * width == 0 or count == 0:
         return Resources()
-    if style == "auto":
-        # small memories, and shallow wide ones that would waste most of each BRAM, go to
-        # LUTRAM (a BRAM18 is counted as worth LUTS_PER_BRAM18 LUTs of the board)
-        luts = math.ceil(depth / 64) * width
-        small = depth * width <= LUTRAM_MAX_BITS
-        style = "lutram" if small or luts <= LUTS_PER_BRAM18 * bram18_count(depth, width) else "bram"
+    style = memory_style(depth, width, style)
     if style == "lutram":
-        luts = count * math.ceil(depth / 64) * width
-        return Resources(lut=luts, lutram_luts=luts)
+        return Resources(lut=count * lutram_cost(depth, width), lutram_luts=count * math.ceil(depth / 64) * width)
     if style == "uram":
         return Resources(uram=count * uram_count(depth, width))
     return Resources(bram18=count * bram18_count(depth, width))

@@ -233,16 +233,18 @@ def test_too_narrow_accumulator_is_rejected_in_python():
         MVAU(1, 72, 8, 8, 8, 1, IntType(8, True), 8, None, acc=need - 1)
 
 
-@pytest.mark.parametrize("pe,simd,bits,acc,act,message", [
-    (3, 8, 4, 20, NO_ACTIVATION, "PE must divide MH"),
-    (4, 7, 4, 20, NO_ACTIVATION, "SIMD must divide MW"),
-    (4, 8, 8, 18, NO_ACTIVATION, "ACC_BITS too narrow"),
-    (4, 8, 4, 20, Activation(15, -8, 20).policy(), "C::act must be vg::no_activation"),  # no table given
+@pytest.mark.parametrize("pe,simd,bits,acc,act,storage,message", [
+    (3, 8, 4, 20, NO_ACTIVATION, 2, "PE must divide MH"),
+    (4, 7, 4, 20, NO_ACTIVATION, 2, "SIMD must divide MW"),
+    (4, 8, 8, 18, NO_ACTIVATION, 2, "ACC_BITS too narrow"),
+    (4, 8, 4, 20, Activation(15, -8, 20).policy(), 2, "C::act must be vg::no_activation"),  # no table given
+    (4, 8, 4, 20, NO_ACTIVATION, 3, "W_STORAGE must be"),  # a weight ROM in URAM
 ])
-def test_static_asserts_name_the_wrong_parameter(tmp_path, pe, simd, bits, acc, act, message):
+def test_static_asserts_name_the_wrong_parameter(tmp_path, pe, simd, bits, acc, act, storage, message):
     gxx = require_tool("g++", "compiles the HLS C-simulation")
     cfg = config_struct("cfg", {"G": 1, "MW": 72, "MH": 16, "PE": pe, "SIMD": simd, "PIXELS": 4,
                                 "IN_BITS": bits, "IN_SIGNED": True, "W_BITS": bits, "ACC_BITS": acc,
+                                "MAC_PACK": 1, "W_STORAGE": storage,
                                 "in_t": CppType("T"), "w_t": CppType("T"), "out_t": CppType("A"),
                                 "act": act})
     src = tmp_path / "bad.cpp"

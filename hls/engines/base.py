@@ -17,6 +17,8 @@ import numbers
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Sequence
 
+from hls import resources as R
+
 if TYPE_CHECKING:
     from hls.engines.activation import Activation
 
@@ -106,6 +108,10 @@ def weight_type(bits: int) -> str:
 
 def cpp_bool(v: bool) -> str:
     return "true" if v else "false"
+
+
+# vg::storage (vg_types.h) of each memory style
+STORAGE_CODES = {"auto": 0, "lutram": 1, "bram": 2, "uram": 3}
 
 
 class CppType(str):
@@ -289,6 +295,40 @@ class Engine:
         """Storage the engine holds, by purpose (bits)."""
         return {}
 
+    # ---- the memory the node's `memory` field binds -------------------------------------------
+    # "rom" (contents from the bitstream: weights), "ram" (written at run time: a frame
+    # buffer) or None (the field binds nothing). A ROM cannot be URAM: UltraScale+ URAM has no
+    # initial contents from a bitstream (UG901).
+    memory_role: ClassVar[Optional[str]] = None
+    # the config member that carries the binding to the template (a vg::storage value)
+    storage_member: ClassVar[str] = ""
+
+    def bound_memory(self) -> Optional[tuple[int, int]]:
+        """(depth, width in bits) of the memory the `memory` field binds, as estimated."""
+        return None
+
+    def memory_styles(self) -> tuple[str, ...]:
+        """The `memory` values this engine can implement."""
+        if self.memory_role is None:
+            return ("auto",)
+        return ("auto", "lutram", "bram") + (("uram",) if self.memory_role == "ram" else ())
+
+    def memory_problem(self, memory: str) -> Optional[str]:
+        """Why this engine cannot hold its memory in style `memory` (None: it can)."""
+        if memory in self.memory_styles():
+            return None
+        if self.memory_role is None:
+            return f"memory {memory!r}: a {self.kind} has no memory the field binds (use auto)"
+        return (f"memory {memory!r}: the {self.kind}'s {self.memory_role} cannot be {memory}"
+                + ("; UltraScale+ URAM has no initial contents from a bitstream (UG901), so "
+                   "weights there would read zeros: use bram or lutram" if memory == "uram" else ""))
+
+    def storage(self, memory: str) -> Optional[str]:
+        """The binding the generated code gives the memory: `memory`, or for auto the style the
+        estimate assumes (hls/resources.py memory_style); None without a bound memory."""
+        bm = self.bound_memory()
+        return None if bm is None else R.memory_style(bm[0], bm[1], memory)
+
     def macs(self) -> int:
         return 0
 
@@ -373,10 +413,17 @@ class Engine:
         raise NotImplementedError
 
     def hls_code(self, cfg: str, ins: Sequence[str], outs: Sequence[str],
-                 arrays: dict[str, str]) -> tuple[str, str]:
+                 arrays: dict[str, str], memory: str = "auto") -> tuple[str, str]:
         """(the config struct's definition, "" if none; the call): what a generator places at
-        namespace scope and in the function body."""
+        namespace scope and in the function body. `memory`: the node's memory style, bound in
+        the config as the estimate resolves it (storage)."""
         members = self.hls_config()
+        style = self.storage(memory)
+        if style is not None:
+            problem = self.memory_problem(style)
+            if problem:
+                raise EngineError(problem)
+            members[self.storage_member] = STORAGE_CODES[style]
         return (config_struct(cfg, members) if members else ""), self.hls_call(ins, outs, arrays, cfg)
 
     def onnx(self, g, ins: list[str], params: dict[str, Any], window: Optional["Engine"] = None) -> list[str]:

@@ -205,6 +205,8 @@ class SEScale(Thresholded):
 
     kind = "se_scale"
     latency = 4
+    memory_role = "ram"  # the frame buffer
+    storage_member = "FRAME_STORAGE"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -246,9 +248,13 @@ class SEScale(Thresholded):
     def buffer_bits(self) -> dict[str, int]:
         return {"thresholds": self.threshold_bits(), "se_frame": self.frame_bits()}
 
+    def bound_memory(self) -> tuple[int, int]:
+        """One of the two ping-pong frame buffers: a word of N channels per address."""
+        return self.words, self.n * self.in_type.bits
+
     def _parts(self, memory: str) -> R.Resources:
         return (super()._parts(memory)
-                + R.memory(self.words, self.n * self.in_type.bits, 2, memory)  # ping-pong
+                + R.memory(*self.bound_memory(), 2, memory)  # ping-pong
                 + R.mac_lanes(self.n, self.in_type.bits, self.gate.bits, 1, self.n))
 
     def value_bounds(self, params: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,8 @@ class MVAU(Engine):
     kind = "mvau"
     width_from = "node"
     latency = 5
+    memory_role = "rom"  # the weights
+    storage_member = "W_STORAGE"
 
     groups: int
     mw: int  # inputs per group (8*k*k for a variable group conv)
@@ -138,6 +140,11 @@ class MVAU(Engine):
         """(memories, depth, width in bits): one memory per PE lane."""
         return self.pe, self.groups * self.nf * self.sf, self.simd * self.w_bits
 
+    def bound_memory(self) -> tuple[int, int]:
+        """The weights, reshaped into one memory (see resources)."""
+        n, depth, width = self.weight_mem()
+        return depth, width * n
+
     def weight_bits(self) -> int:
         return self.groups * self.mh * self.mw * self.w_bits
 
@@ -165,8 +172,7 @@ class MVAU(Engine):
         # All PE lanes read the same address each cycle, so the lanes' weight memories are
         # reshaped into one PE*SIMD*w_bits wide memory (ARRAY_RESHAPE in vg_mvau.h); likewise
         # the activation table (PE rows of it wide, depth G*NF).
-        n, depth, width = self.weight_mem()
-        r = R.memory(depth, width * n, 1, memory)
+        r = R.memory(*self.bound_memory(), 1, memory)
         a = self.activation()
         if a is not None:
             r = r + a.resources(self.pe, self.groups * self.nf)

@@ -116,25 +116,98 @@ void se_frame_emit(const typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N],
 // ping-pong channel between the fill and the emit process (DATAFLOW makes the array a PIPO:
 // two frame buffers), so frame k+1 fills while frame k is emitted; the gate of a frame
 // cannot exist before the whole frame has been pooled, hence the buffer.
-// Config C: CH, N, PIXELS, X_BITS, X_SIGNED, G_BITS; x_t, gate_t, out_t; act.
+// Config C: CH, N, PIXELS, X_BITS, X_SIGNED, G_BITS, FRAME_STORAGE; x_t, gate_t, out_t; act.
+//
+// The frame buffer's binding, C::FRAME_STORAGE (vg_types.h): one specialization per binding,
+// since a pragma cannot take impl= from a template parameter. Unlike a weight ROM it may be
+// URAM: it is written at run time, before it is read.
+template <int IMPL>
+struct se_frame_store {  // STORAGE_AUTO: the tool chooses
+  static_assert(IMPL >= STORAGE_AUTO && IMPL <= STORAGE_URAM, "se_scale: FRAME_STORAGE is a vg::storage");
+  template <class C>
+  static void run(hls::stream<Word<typename C::x_t, C::N> >& x_in,
+                  hls::stream<Word<typename C::gate_t, C::N> >& gate_in,
+                  hls::stream<Word<typename C::out_t, C::N> >& out,
+                  const typename C::act::chan_t thr[C::N][C::CH / C::N]) {
+#pragma HLS DATAFLOW
+#ifdef __SYNTHESIS__
+    typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];
+#else
+    static typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];  // C-sim runs fill then emit; keep it off the stack
+#endif
+#pragma HLS ARRAY_PARTITION variable = frame complete dim = 3
+    se_frame_fill<C>(x_in, frame);
+    se_frame_emit<C>(frame, gate_in, out, thr);
+  }
+};
+
+template <>
+struct se_frame_store<STORAGE_LUTRAM> {
+  template <class C>
+  static void run(hls::stream<Word<typename C::x_t, C::N> >& x_in,
+                  hls::stream<Word<typename C::gate_t, C::N> >& gate_in,
+                  hls::stream<Word<typename C::out_t, C::N> >& out,
+                  const typename C::act::chan_t thr[C::N][C::CH / C::N]) {
+#pragma HLS DATAFLOW
+#ifdef __SYNTHESIS__
+    typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];
+#else
+    static typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];  // C-sim runs fill then emit; keep it off the stack
+#endif
+#pragma HLS BIND_STORAGE variable = frame type = ram_2p impl = lutram
+#pragma HLS ARRAY_PARTITION variable = frame complete dim = 3
+    se_frame_fill<C>(x_in, frame);
+    se_frame_emit<C>(frame, gate_in, out, thr);
+  }
+};
+
+template <>
+struct se_frame_store<STORAGE_BRAM> {
+  template <class C>
+  static void run(hls::stream<Word<typename C::x_t, C::N> >& x_in,
+                  hls::stream<Word<typename C::gate_t, C::N> >& gate_in,
+                  hls::stream<Word<typename C::out_t, C::N> >& out,
+                  const typename C::act::chan_t thr[C::N][C::CH / C::N]) {
+#pragma HLS DATAFLOW
+#ifdef __SYNTHESIS__
+    typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];
+#else
+    static typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];  // C-sim runs fill then emit; keep it off the stack
+#endif
+#pragma HLS BIND_STORAGE variable = frame type = ram_2p impl = bram
+#pragma HLS ARRAY_PARTITION variable = frame complete dim = 3
+    se_frame_fill<C>(x_in, frame);
+    se_frame_emit<C>(frame, gate_in, out, thr);
+  }
+};
+
+template <>
+struct se_frame_store<STORAGE_URAM> {
+  template <class C>
+  static void run(hls::stream<Word<typename C::x_t, C::N> >& x_in,
+                  hls::stream<Word<typename C::gate_t, C::N> >& gate_in,
+                  hls::stream<Word<typename C::out_t, C::N> >& out,
+                  const typename C::act::chan_t thr[C::N][C::CH / C::N]) {
+#pragma HLS DATAFLOW
+#ifdef __SYNTHESIS__
+    typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];
+#else
+    static typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];  // C-sim runs fill then emit; keep it off the stack
+#endif
+#pragma HLS BIND_STORAGE variable = frame type = ram_2p impl = uram
+#pragma HLS ARRAY_PARTITION variable = frame complete dim = 3
+    se_frame_fill<C>(x_in, frame);
+    se_frame_emit<C>(frame, gate_in, out, thr);
+  }
+};
+
 template <class C>
 void se_scale(hls::stream<Word<typename C::x_t, C::N> >& x_in,
               hls::stream<Word<typename C::gate_t, C::N> >& gate_in,
               hls::stream<Word<typename C::out_t, C::N> >& out,
               const typename C::act::chan_t thr[C::N][C::CH / C::N]) {
   static_assert(C::CH % C::N == 0, "se_scale: N must divide CH");
-#pragma HLS DATAFLOW
-#ifdef __SYNTHESIS__
-  typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];
-#else
-  static typename C::x_t frame[C::PIXELS][C::CH / C::N][C::N];  // C-sim runs fill then emit; keep it off the stack
-#endif
-#ifdef VG_WEIGHTS_URAM
-#pragma HLS BIND_STORAGE variable = frame type = ram_2p impl = uram
-#endif
-#pragma HLS ARRAY_PARTITION variable = frame complete dim = 3
-  se_frame_fill<C>(x_in, frame);
-  se_frame_emit<C>(frame, gate_in, out, thr);
+  se_frame_store<C::FRAME_STORAGE>::template run<C>(x_in, gate_in, out, thr);
 }
 
 }  // namespace vg

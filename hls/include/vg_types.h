@@ -29,6 +29,13 @@ constexpr int acc_bits(long long terms, int in_bits, bool in_signed, int w_bits)
                                         max_abs(w_bits, true)) + 1);
 }
 
+// ---- memory binding ----------------------------------------------------------------------
+// How a node's memory is implemented (config members W_STORAGE, FRAME_STORAGE): the
+// description's `memory` field as the flow's estimate resolved it (hls/resources.py
+// memory_style), so that the estimate is a claim about the code. A pragma's impl= cannot
+// name a template parameter, so each engine has one specialization per binding.
+enum storage { STORAGE_AUTO = 0, STORAGE_LUTRAM = 1, STORAGE_BRAM = 2, STORAGE_URAM = 3 };
+
 // ---- element types -----------------------------------------------------------------------
 // The smallest native integer that holds BITS (codes, not arithmetic semantics: values are
 // always kept inside their BITS-bit range by the engines).

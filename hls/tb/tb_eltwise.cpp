@@ -36,6 +36,7 @@ struct PoolCfg {
 };
 struct SECfg {
   static const int CH = ::CH, N = ::N, PIXELS = PX, X_BITS = 5, G_BITS = 4;
+  static const int FRAME_STORAGE = vg::STORAGE_URAM;  // a RAM written at run time may be URAM
   static const bool X_SIGNED = true;
   typedef TI x_t;
   typedef TG gate_t;

@@ -12,10 +12,10 @@ struct SwgCfg {
   typedef T elem_t;
 };
 template <int g, int mw, int mh, int pe, int simd, int pixels, int ib, bool is, int wb, int acc,
-          int pack, typename TI, typename TW, typename TO, typename ACT>
+          int pack, int storage, typename TI, typename TW, typename TO, typename ACT>
 struct MvauCfg {
   static const int G = g, MW = mw, MH = mh, PE = pe, SIMD = simd, PIXELS = pixels;
-  static const int IN_BITS = ib, W_BITS = wb, ACC_BITS = acc, MAC_PACK = pack;
+  static const int IN_BITS = ib, W_BITS = wb, ACC_BITS = acc, MAC_PACK = pack, W_STORAGE = storage;
   static const bool IN_SIGNED = is;
   typedef TI in_t;
   typedef TW w_t;
@@ -34,7 +34,7 @@ void run_mvau(hls::stream<TI>& in, hls::stream<TO>& out, const TW& w, const TABL
 }
 
 template <int H, int W, int C, int K, int ST, int PAD, int GS, int E, int IN_N, int SIMD, int PE,
-          int IB, bool IS, int WB, int OB, bool OS, int PACK = 1>
+          int IB, bool IS, int WB, int OB, bool OS, int PACK = 1, int STORAGE = vg::STORAGE_BRAM>
 bool run_case() {
   constexpr int G = C / GS, OH = (H + 2 * PAD - K) / ST + 1, OW = (W + 2 * PAD - K) / ST + 1;
   constexpr int MW = K * K * GS, MH = GS * E, NF = MH / PE, SF = MW / SIMD;
@@ -81,7 +81,7 @@ bool run_case() {
       }
   typedef typename std::conditional<(OB > 0), vg::thresholds<NT, BIAS, TT>, vg::no_activation>::type Act;
   vg::sliding_window<SwgCfg<H, W, C, K, ST, PAD, GS, IN_N, SIMD, TI> >(s_in, s_win);
-  run_mvau<MvauCfg<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, PACK, TI, TW, TO, Act> >(s_win, s_out, wl, tl, Act());
+  run_mvau<MvauCfg<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, PACK, STORAGE, TI, TW, TO, Act> >(s_win, s_out, wl, tl, Act());
   bool ok = s_in.empty() && s_win.empty();
   for (int oy = 0; oy < OH; oy++)
     for (int ox = 0; ox < OW; ox++)
@@ -108,10 +108,10 @@ int main() {
   tb::Report r;
   r.check(run_case<9, 7, 16, 3, 2, 1, 8, 2, 4, 8, 4, 4, true, 4, 4, true>(),
           "group conv 3x3/2 pad 1, 16ch -> 32ch (2 groups), int4, PE 4 SIMD 8");
-  r.check(run_case<6, 6, 24, 3, 1, 1, 8, 1, 8, 24, 2, 8, false, 8, 8, false>(),
-          "group conv 3x3/1, uint8 in, int8 weights, expansion 1, SIMD 24 (spans kernel positions)");
-  r.check(run_case<5, 5, 16, 1, 1, 0, 16, 2, 16, 4, 8, 4, true, 4, 0, true>(),
-          "dense 1x1 conv 16 -> 32 with raw accumulator output");
+  r.check(run_case<6, 6, 24, 3, 1, 1, 8, 1, 8, 24, 2, 8, false, 8, 8, false, 1, vg::STORAGE_LUTRAM>(),
+          "group conv 3x3/1, uint8 in, int8 weights, expansion 1, SIMD 24 (spans kernel positions), LUTRAM weights");
+  r.check(run_case<5, 5, 16, 1, 1, 0, 16, 2, 16, 4, 8, 4, true, 4, 0, true, 1, vg::STORAGE_AUTO>(),
+          "dense 1x1 conv 16 -> 32 with raw accumulator output, weights bound by the tool");
   r.check(run_case<7, 7, 16, 7, 1, 0, 8, 1, 8, 56, 1, 8, true, 8, 8, true>(),
           "embedding 7x7 group conv without padding (one output pixel)");
   r.check(run_case<10, 9, 24, 3, 2, 1, 8, 2, 4, 12, 4, 4, true, 4, 4, false>(),

@@ -1,0 +1,93 @@
+"""Memory bindings: where a node's weights and frame buffers live, as the estimate counts them
+and as the generated code binds them. Weights never go to URAM: UltraScale+ URAM has no
+initial contents from a bitstream (UG901)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from flow.lowering import lower
+from flow.tcl import hls_tcl
+from hls import resources as R
+from hls.accel import Accelerator, DescriptionError
+from hls.boards import get_board
+from hls.codegen import network_header
+from hls.engines import STORAGE_CODES
+from hls.estimate import estimate, place_memories
+from model.arch import tiny, vargfacenet
+from model.quant import QuantConfig
+
+
+def _design() -> dict:
+    return lower(tiny("vargfacenet"), QuantConfig(4, 4), {}).to_dict()
+
+
+def _index(d: dict, kind: str) -> int:
+    return next(i for i, n in enumerate(d["nodes"]) if n["kind"] == kind)
+
+
+def test_weights_in_uram_are_refused_naming_why():
+    d = _design()
+    d["nodes"][_index(d, "mvau")]["memory"] = "uram"
+    with pytest.raises(DescriptionError, match=r"UltraScale\+ URAM has no initial contents.*bram or lutram"):
+        Accelerator.from_dict(d)
+
+
+def test_a_frame_buffer_may_be_uram_and_a_node_without_a_bound_memory_stays_auto():
+    d = _design()
+    d["nodes"][_index(d, "se_scale")]["memory"] = "uram"
+    Accelerator.from_dict(d)  # written at run time: URAM is fine
+    d["nodes"][_index(d, "swg")]["memory"] = "bram"
+    with pytest.raises(DescriptionError, match="has no memory the field binds"):
+        Accelerator.from_dict(d)
+
+
+def test_generated_config_binds_each_memory_where_the_estimate_counts_it():
+    d = _design()
+    mv, se = _index(d, "mvau"), _index(d, "se_scale")
+    d["nodes"][mv]["memory"] = "lutram"
+    d["nodes"][se]["memory"] = "uram"
+    acc = Accelerator.from_dict(d)
+    code = network_header(acc)
+    bound = dict(re.findall(r"struct cfg_(\w+) \{[^}]*?static const int (?:W|FRAME)_STORAGE = (\d);", code))
+    assert bound, "no config carries a binding"
+    for n in acc.nodes:
+        e = n.engine()
+        key = re.sub(r"[^A-Za-z0-9_]", "_", n.name)
+        if e.memory_role is None:
+            assert key not in bound
+            continue
+        style = e.storage(n.memory)
+        assert int(bound[key]) == STORAGE_CODES[style], n.name
+        # the estimate counts that very style
+        depth, width = e.bound_memory()
+        assert R.memory_style(depth, width, n.memory) == style
+    assert int(bound[re.sub(r"\W", "_", acc.nodes[mv].name)]) == STORAGE_CODES["lutram"]
+    assert int(bound[re.sub(r"\W", "_", acc.nodes[se].name)]) == STORAGE_CODES["uram"]
+    assert "VG_WEIGHTS_URAM" not in hls_tcl(acc, get_board("zcu104"), 200.0, "include")
+
+
+def test_placement_under_bram_pressure_never_puts_weights_in_uram():
+    """The default network unfolded is over ZCU104's BRAM budget: SE frame buffers may move to
+    URAM, weights only to LUTRAM, within the LUT budget, and the BRAM goes down."""
+    board, fraction = get_board("zcu104"), 0.8
+    acc = lower(vargfacenet(0.25), QuantConfig(4, 4), {})
+    before = estimate(acc).total
+    assert before.bram36 > board.bram36 * fraction  # the premise
+    place_memories(acc, board, fraction)
+    after = estimate(acc).total
+    moved = {n.name: n.memory for n in acc.nodes if n.memory != "auto"}
+    assert "lutram" in moved.values()
+    for n in acc.nodes:
+        if n.memory == "uram":
+            assert n.engine().memory_role == "ram", n.name
+        if n.memory == "lutram":
+            assert n.engine().memory_role == "rom", n.name
+    assert after.bram36 < before.bram36
+    assert after.lut <= board.lut * fraction and after.uram <= board.uram * fraction
+    # within its budget, a design is left alone
+    small = lower(tiny("vargfacenet"), QuantConfig(4, 4), {})
+    place_memories(small, board, fraction)
+    assert all(n.memory == "auto" for n in small.nodes)

@@ -5,7 +5,8 @@ Two targets:
   (by the resource model, normalised to the board) whose cycles per frame are within the
   frame budget clock / fps; sliding windows that then read too slowly get a wider producer;
 - `fold_for_board`: the highest FPS whose estimate fits a fraction (default 80%) of every
-  board resource: a bisection over the frame budget, with large memories moved into URAM.
+  board resource: a bisection over the frame budget, with memories placed where BRAM is
+  short (SE frame buffers into URAM, weights into LUTRAM: hls/estimate.py place_memories).
 A FINN-format folding JSON ({"layer": {"PE": p, "SIMD": s}}) given by the user overrides
 the search for the layers it names.
 """
@@ -15,12 +16,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
-from hls.accel import Accelerator, DescriptionError
+from hls.accel import Accelerator, DescriptionError, engine_params
 from hls.boards import Board
 from hls.estimate import DesignEstimate, estimate, place_memories
 from flow.lowering import Folding, lower
+from flow.requantize import Forms
 from hls import resources as R
 from hls.engines import MVAU, SWG, LaneEngine, legal_foldings
 from model.arch import Arch
@@ -83,8 +85,9 @@ def cost(r: R.Resources, prices: Prices) -> float:
 
 
 def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,
-                   window: Optional[SWG] = None) -> dict:
-    """`window`: the sliding window feeding the engine, whose banks allow only some SIMD."""
+                   window: Optional[SWG] = None, form: Optional[Callable[[MVAU, str], MVAU]] = None) -> dict:
+    """`window`: the sliding window feeding the engine, whose banks allow only some SIMD;
+    `form`: the engine as it would be built with a MAC style (its activation form)."""
     best: Optional[tuple[float, dict]] = None
     fastest: Optional[tuple[int, dict]] = None
     pes = [fixed["PE"]] if "PE" in fixed else legal_foldings(e.mh)
@@ -105,7 +108,7 @@ def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,
                 m = MVAU(e.groups, e.mw, e.mh, pe, simd, e.pixels, e.in_type, e.w_bits, e.out_type,
                          pack=pack)
                 for mac in (["dsp"] if pack == 2 else macs):
-                    c = cost(m.resources("auto", mac), prices)
+                    c = cost((form(m, mac) if form else m).resources("auto", mac), prices)
                     if best is None or c < best[0]:
                         best = (c, {"PE": pe, "SIMD": simd, "resType": mac, "mac_pack": pack})
     if best is None:
@@ -138,9 +141,10 @@ def _source_key(acc: Accelerator, stream: str) -> Optional[str]:
 
 def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
                     user: Optional[Folding] = None, max_rounds: int = 20,
-                    prices: Optional[Prices] = None) -> Folding:
+                    prices: Optional[Prices] = None, forms: Optional[Forms] = None) -> Folding:
     """The cheapest folding whose every node takes at most `budget` cycles per frame
-    (where the parallelism allows), at the given resource prices."""
+    (where the parallelism allows), at the given resource prices; `forms`: each node priced
+    with the activation form it would take (flow/requantize.py)."""
     user = dict(user or {})
     prices = prices or default_prices(board)
     base = lower(arch, quant, user, strict=False)
@@ -153,8 +157,11 @@ def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
             if "PE" in fixed and "SIMD" in fixed:
                 continue
             win = base.window_of(n)
+            form = None
+            if forms is not None:
+                form = (lambda m, mac, name=n.name: forms.apply(m, name, prices, "auto", mac))
             folding[n.name] = dict(fixed, **_cheapest_mvau(
-                e, budget, prices, fixed, win.engine() if win is not None else None))
+                e, budget, prices, fixed, win.engine() if win is not None else None, form))
         elif e.width_from == "layer" and n.layer not in user:
             layer_pe[n.layer] = max(layer_pe.get(n.layer, 1), _elt_width(e, budget))
     for key, pe in layer_pe.items():
@@ -195,14 +202,15 @@ class FoldingResult:
 
 
 def _fold_priced(arch: Arch, quant: QuantConfig, budget: int, board: Board, fraction: float,
-                 clock_mhz: float, user: Optional[Folding], rounds: int = 5) -> FoldingResult:
+                 clock_mhz: float, user: Optional[Folding], rounds: int = 5,
+                 forms: Optional[Forms] = None) -> FoldingResult:
     """fold_for_cycles, re-priced: a resource over fraction x budget gets dearer, so the
     search trades it for others (e.g. LUT multipliers for DSPs)."""
     prices = default_prices(board)
     best: Optional[FoldingResult] = None
     for _ in range(rounds):
-        r = _build(arch, quant, fold_for_cycles(arch, quant, budget, board, user, prices=prices),
-                   board, fraction, clock_mhz)
+        r = _build(arch, quant, fold_for_cycles(arch, quant, budget, board, user, prices=prices, forms=forms),
+                   board, fraction, clock_mhz, forms)
         if best is None or _overshoot(r, board, fraction) < _overshoot(best, board, fraction):
             best = r
         over = r.estimate.over(board, fraction)
@@ -220,8 +228,17 @@ def _overshoot(r: "FoldingResult", board: Board, fraction: float) -> float:
 
 
 def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fraction: float,
-           clock_mhz: float) -> FoldingResult:
+           clock_mhz: float, forms: Optional[Forms] = None) -> FoldingResult:
+    """The folding's design and estimate; with `forms`, its nodes carry the activation forms
+    they would take (at the board's default prices, as the streamline step's choice)."""
     acc = lower(arch, quant, folding, board=board.name, clock_mhz=clock_mhz, strict=False)
+    if forms is not None:
+        prices = default_prices(board)
+        for n in acc.nodes:
+            e = n.engine()
+            f = forms.apply(e, n.name, prices, n.memory, n.mac)
+            if f is not e:
+                n.params = engine_params(f)
     place_memories(acc, board, fraction)
     est = estimate(acc)
     return FoldingResult(folding, acc, est, max(n.engine().cycles() for n in acc.nodes))
@@ -229,21 +246,22 @@ def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fract
 
 def fold_for_fps(arch: Arch, quant: QuantConfig, board: Board, fps: float, *,
                  clock_mhz: Optional[float] = None, fraction: float = 0.8,
-                 user: Optional[Folding] = None) -> FoldingResult:
+                 user: Optional[Folding] = None, forms: Optional[Forms] = None) -> FoldingResult:
     clk = clock_mhz or board.clock_mhz
     budget = int(clk * 1e6 / fps)
-    return replace(_fold_priced(arch, quant, budget, board, fraction, clk, user), requested_cycles=budget)
+    return replace(_fold_priced(arch, quant, budget, board, fraction, clk, user, forms=forms),
+                   requested_cycles=budget)
 
 
 def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: float = 0.8,
                    clock_mhz: Optional[float] = None, user: Optional[Folding] = None,
-                   steps: int = 18) -> FoldingResult:
+                   steps: int = 18, forms: Optional[Forms] = None) -> FoldingResult:
     """Highest throughput that fits fraction x every resource of the board (bisection on the
     frame's cycle budget; the FIFOs are sized afterwards: fold_and_size)."""
     clk = clock_mhz or board.clock_mhz
     # the slowest folding, re-priced like the others: at default prices it is not the
     # smallest (LUT multipliers and LUTRAM), and a budget it misses is not one no folding fits
-    slow = _fold_priced(arch, quant, 1 << 40, board, fraction, clk, user)
+    slow = _fold_priced(arch, quant, 1 << 40, board, fraction, clk, user, forms=forms)
     if not slow.estimate.fits(board, fraction):
         return slow  # even the smallest design does not fit; the report says which resource
     lo, hi = 1, slow.cycles_per_frame  # hi fits
@@ -252,7 +270,7 @@ def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: fl
         if hi - lo <= max(1, hi // 200):
             break
         mid = (lo + hi) // 2
-        r = _fold_priced(arch, quant, mid, board, fraction, clk, user)
+        r = _fold_priced(arch, quant, mid, board, fraction, clk, user, forms=forms)
         if r.estimate.fits(board, fraction):
             hi, best = min(mid, r.cycles_per_frame), r
         else:
@@ -261,7 +279,7 @@ def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: fl
 
 
 def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float], fraction: float,
-                  user, attempts: int = 8):
+                  user, attempts: int = 8, forms: Optional[Forms] = None):
     """The folding (for `fps`, or the fastest within `fraction` of the board) with its FIFOs
     sized by simulation and the large memories placed again around them. Returns the folding
     and its sizing; the caller checks whether it fits.
@@ -273,9 +291,9 @@ def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float],
     bisecting (geometrically) between the last that did not and the first that did, at most
     `attempts` sizings, stopping within 10%."""
     if fps:
-        fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user)
+        fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user, forms=forms)
         return fr, _size(fr, board, fraction)[0]
-    fr = fold_for_board(arch, quant, board, fraction=fraction, clock_mhz=clock, user=user)
+    fr = fold_for_board(arch, quant, board, fraction=fraction, clock_mhz=clock, user=user, forms=forms)
     sz, est = _size(fr, board, fraction)
     if est.fits(board, fraction):
         return fr, sz
@@ -285,7 +303,7 @@ def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float],
         if hi is not None and hi <= lo * 1.1:
             break
         target = 2 * lo if hi is None else int((lo * hi) ** 0.5)
-        r = _fold_priced(arch, quant, target, board, fraction, clock, user)
+        r = _fold_priced(arch, quant, target, board, fraction, clock, user, forms=forms)
         r_sz, r_est = _size(r, board, fraction)
         if r_est.fits(board, fraction):
             hi, fitted, best = r.cycles_per_frame, True, (r, r_sz, r_est)

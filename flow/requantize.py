@@ -16,6 +16,12 @@ params and the table replaces its thresholds (hls/engines/activation.py). The ch
   always   wherever exact (tests, and a user who prefers DSPs to LUTs)
   off      thresholds everywhere
 
+The folding knows the forms: before it, the fold step streamlines the unfolded network and
+fits every node (fit_forms: a node's values do not depend on the folding), and the folding
+prices each candidate with the form the same rule would give it (Forms.apply). The
+description it saves has thresholds again (strip_forms); the streamline step then makes the
+choice at the final folding (choose) and writes the tables.
+
 Exactness is checked again after the choice: the thresholds the new table equals must be the
 streamlined ones over the value range, else the build stops (a bug, not a user error).
 """
@@ -46,6 +52,75 @@ class Choice:
     reason: str  # why (exact and cheaper, not exact, dearer, ...)
 
 
+@dataclass(frozen=True)
+class Form:
+    """A node's exact integer requantization: its pieces, shift and table entry bits."""
+    pieces: int
+    shift: int
+    bits: int
+
+
+@dataclass
+class Forms:
+    """The exact forms of a design's nodes (by node name) and the mode that takes them; the
+    folding prices each node with the form it would get (fold_and_size), so the folding and
+    the choice after it (choose) apply one rule."""
+    exact: dict[str, Form]
+    mode: str = "auto"
+
+    def apply(self, e: Any, name: str, prices: dict, memory: str = "auto", mac: str = "auto") -> Any:
+        """Engine e with node `name`'s exact form where the mode takes it, else e."""
+        f = self.exact.get(name)
+        if f is None or self.mode == "off":
+            return e
+        cand = replace(e, requant=f.pieces, rq_shift=f.shift, rq_bits=f.bits)
+        return cand if _takes(self.mode, _cost_ratio(memory, mac, e, cand, prices)) else e
+
+
+def _takes(mode: str, ratio: float) -> bool:
+    """Whether `mode` takes an exact form that costs `ratio` x the thresholds."""
+    return mode == "always" or (mode == "auto" and ratio < 1)
+
+
+def _fit(e: Any, params: dict[str, np.ndarray]):
+    """(the node's exact requantization, its engine with it) or (None, why not)."""
+    a = e.activation()
+    thr = params["thresholds"]
+    lo, hi = e.value_bounds(params) or value_range(a.value_bits + 1)
+    rq = node_requant(channel_fits(thr, lo, hi), thr, lo, hi)
+    if rq is None:
+        return None, "not exact"
+    try:
+        return rq, replace(e, requant=rq.pieces, rq_shift=rq.shift, rq_bits=rq.table_bits)
+    except EngineError as err:  # v * M + B wider than 64 bits
+        return None, f"too wide ({err})"
+
+
+def fit_forms(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], mode: str = "auto") -> Forms:
+    """The exact forms of acc's nodes (any folding of the same network: a node's values do
+    not depend on it)."""
+    exact = {}
+    for n in acc.nodes:
+        e = n.engine()
+        a = e.activation()
+        if a is None or a.pieces or n.name not in params:
+            continue
+        rq, cand = _fit(e, params[n.name])
+        if rq is not None:
+            exact[n.name] = Form(rq.pieces, rq.shift, rq.table_bits)
+    return Forms(exact, mode)
+
+
+def strip_forms(acc: Accelerator) -> None:
+    """Every node back to thresholds (in place): the folding's estimate priced the forms, the
+    streamline step writes them with their tables (choose)."""
+    for n in acc.nodes:
+        e = n.engine()
+        a = e.activation()
+        if a is not None and a.pieces:
+            n.params = engine_params(replace(e, requant=0, rq_shift=0, rq_bits=0))
+
+
 def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Board,
            mode: str = "auto") -> list[Choice]:
     """Rewrites acc's nodes and params in place where a node takes the requantization;
@@ -64,20 +139,15 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
                 out.append(Choice(n.name, a.pieces, "off" if mode == "off" else "already requantized"))
             continue
         thr = params[n.name]["thresholds"]
-        lo, hi = e.value_bounds(params[n.name]) or value_range(a.value_bits + 1)
-        rq = node_requant(channel_fits(thr, lo, hi), thr, lo, hi)
+        rq, cand = _fit(e, params[n.name])
         if rq is None:
-            out.append(Choice(n.name, 0, "not exact"))
+            out.append(Choice(n.name, 0, cand))
             continue
-        try:
-            cand = replace(e, requant=rq.pieces, rq_shift=rq.shift, rq_bits=rq.table_bits)
-        except EngineError as err:  # v * M + B wider than 64 bits
-            out.append(Choice(n.name, 0, f"too wide ({err})"))
-            continue
-        ratio = _cost_ratio(n, e, cand, prices)
-        if mode == "auto" and ratio >= 1:
+        ratio = _cost_ratio(n.memory, n.mac, e, cand, prices)
+        if not _takes(mode, ratio):
             out.append(Choice(n.name, 0, f"dearer ({ratio:.2f}x the thresholds' cost)"))
             continue
+        lo, hi = e.value_bounds(params[n.name]) or value_range(a.value_bits + 1)
         _check_equal(n.name, cand, rq.table, thr, lo, hi)
         n.params = engine_params(cand)
         params[n.name]["thresholds"] = rq.table
@@ -85,11 +155,11 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
     return out
 
 
-def _cost_ratio(n, e, cand, prices) -> float:
+def _cost_ratio(memory: str, mac: str, e, cand, prices) -> float:
     """The candidate's estimated cost over the engine's, at the folding's prices."""
     from flow.folding import cost
 
-    return cost(cand.resources(n.memory, n.mac), prices) / cost(e.resources(n.memory, n.mac), prices)
+    return cost(cand.resources(memory, mac), prices) / cost(e.resources(memory, mac), prices)
 
 
 # What the default design's exact tables needed (measured 2026-11-30, 117 nodes): entries of
@@ -115,7 +185,7 @@ def assume(acc: Accelerator, board: Board) -> list[Choice]:
             continue
         cand = replace(e, requant=2 if n.kind == "mvau" else 1, rq_shift=a.value_bits + ASSUMED_SHIFT_EXTRA_BITS,
                        rq_bits=a.value_bits + ASSUMED_TABLE_EXTRA_BITS)
-        ratio = _cost_ratio(n, e, cand, prices)
+        ratio = _cost_ratio(n.memory, n.mac, e, cand, prices)
         if ratio < 1:
             n.params = engine_params(cand)
         out.append(Choice(n.name, cand.requant if ratio < 1 else 0, f"assumed, {ratio:.2f}x the thresholds' cost"))

@@ -3,8 +3,10 @@ a stretch of them (FINN's builder has the same shape: src/finn/builder/build_dat
 
   load           export the checkpoint to QONNX (or copy the given export) and read it
   check_folding  the user's folding JSON against the architecture, before anything long
-  fold           PE/SIMD per layer for the board (or the FPS target), lowered to engine
-                 nodes; every FIFO sized by simulation and the large memories placed; for the
+  fold           PE/SIMD per layer for the board (or the FPS target), each node priced with
+                 the activation form it would take (the unfolded network streamlined and
+                 fitted first), lowered to engine nodes; every FIFO sized by simulation and
+                 the memories placed; for the
                  board's budget, folded again smaller while the FIFOs push the estimate over
                  (intermediate/folded_accelerator.json, intermediate/fifo_sizing.json)
   streamline     integer weights and thresholds (flow/streamline.py); per node, thresholds
@@ -109,8 +111,13 @@ def step_check_folding(st: BuildState, cfg) -> BuildState:
 
 def step_fold(st: BuildState, cfg) -> BuildState:
     from flow.folding import fold_and_size
+    from flow.requantize import strip_forms
 
-    fr, st.sizing = fold_and_size(st.arch, st.quant, st.board, st.clock, cfg.fps, cfg.fraction, st.user)
+    forms = _exact_forms(st, cfg.requant)
+    fr, st.sizing = fold_and_size(st.arch, st.quant, st.board, st.clock, cfg.fps, cfg.fraction, st.user,
+                                  forms=forms)
+    est = estimate(fr.accelerator)  # with the forms the folding priced
+    strip_forms(fr.accelerator)  # the streamline step chooses and writes them
     st.acc = fr.accelerator
     st.acc.name = st.name
     (st.folder / FOLDED.parent).mkdir(exist_ok=True)
@@ -118,13 +125,26 @@ def step_fold(st: BuildState, cfg) -> BuildState:
     (st.folder / SIZING).write_text(json.dumps(st.sizing.as_dict(), indent=1))
     st.said = (f"folded for {st.board.name}: {st.clock * 1e6 / fr.cycles_per_frame:.1f} FPS estimated; "
                f"sized {len(st.acc.streams)} FIFOs by simulation ({st.sizing.describe()})")
-    est = estimate(st.acc)
     if est.over(st.board, cfg.fraction):
         u = est.utilisation(st.board)
         st.said += (f"\n[flow] warning: the design does not fit {cfg.fraction:.0%} of {st.board.name} by "
                     f"the estimate (" + ", ".join(f"{k} {100 * v:.0f}%" for k, v in u.items() if k != "FF")
                     + "); `bitstream` refuses it")
     return st
+
+
+def _exact_forms(st: BuildState, mode: str):
+    """The nodes' exact activation forms, for the folding to price (None with --requant off):
+    the unfolded network streamlined and fitted (a node's values do not depend on the
+    folding)."""
+    from flow.lowering import lower
+    from flow.requantize import fit_forms
+    from flow.streamline import streamline
+
+    if mode == "off":
+        return None
+    unfolded = lower(st.arch, st.quant, {}, strict=False)
+    return fit_forms(unfolded, streamline(st.model, unfolded).node_params(unfolded), mode)
 
 
 def step_streamline(st: BuildState, cfg) -> BuildState:

@@ -329,6 +329,34 @@ def test_requantized_nodes_give_the_codes_of_the_thresholds_they_replace(tiny_bu
     assert bits(acc) < bits(thr)
 
 
+def test_folding_prices_the_forms_the_streamline_step_writes(tiny_build):
+    """The fold step fits the unfolded network's nodes (their values do not depend on the
+    folding): the same forms the streamline step wrote at the final folding. The folding's
+    designs carry them for the estimate, and the saved description is back on thresholds."""
+    from flow import folding as F
+    from flow.lowering import lower
+    from flow.requantize import fit_forms, strip_forms
+    from flow.streamline import load_export, metadata, streamline
+    from hls.boards import get_board
+
+    _, _, res = tiny_build
+    built = Accelerator.load(res.out)
+    model = load_export(res.out / "model.qonnx")
+    arch, quant, _ = metadata(model)
+    unfolded = lower(arch, quant, {}, strict=False)
+    forms = fit_forms(unfolded, streamline(model, unfolded).node_params(unfolded), "always")
+    written = {n.name: (n.engine().requant, n.engine().rq_shift, n.engine().rq_bits)
+               for n in built.nodes if n.engine().activation() is not None and n.engine().requant}
+    assert written and {k: (f.pieces, f.shift, f.bits) for k, f in forms.exact.items()} == written
+    board = get_board("zcu104")
+    fr = F.fold_for_fps(arch, quant, board, 20000, forms=forms)
+    carried = {n.name for n in fr.accelerator.nodes if n.engine().activation() is not None
+               and n.engine().requant}
+    assert carried == set(written)
+    strip_forms(fr.accelerator)
+    assert not any(n.engine().activation() is not None and n.engine().requant for n in fr.accelerator.nodes)
+
+
 def test_board_fold_slows_down_until_its_sized_fifos_fit(monkeypatch):
     """fold_and_size without an FPS target: when the fastest folding that fits without FIFOs
     is over once they are sized, slower budgets are folded and sized (doubling, then

@@ -125,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
               + " of the board (reports/estimate.json); lower --fps, raise --fraction or choose a "
                 "smaller network. Nothing was handed to Vitis HLS or Vivado.", file=sys.stderr)
         return 2
+    ddr = res.report.get("ddr") or {}
+    if ddr.get("fraction_of_hp_port", 0.0) > 1.0:  # the masters cannot read that fast
+        print(f"error: the design in {res.out} reads {ddr['bytes_per_s'] / 1e9:.2f} GB/s of weights from "
+              f"DDR at its {res.report['fps']:.0f} FPS, {100 * ddr['fraction_of_hp_port']:.0f}% of one HP "
+              f"port's peak ({ddr['hp_port_bytes_per_s'] / 1e9:.2f} GB/s): over by "
+              f"{(ddr['bytes_per_s'] - ddr['hp_port_bytes_per_s']) / 1e9:.2f} GB/s. Keep fewer weights in "
+              f"DDR (ram_style) or lower --fps. Nothing was handed to Vitis HLS or Vivado.", file=sys.stderr)
+        return 2
     try:
         return bitstream(res.out, board)
     except DescriptionError as e:

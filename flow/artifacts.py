@@ -12,6 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from hls.accel import Accelerator
+from hls import params_buffer
 from hls.design_files import write_manifest
 from model.scoring import Wccn
 
@@ -35,6 +36,11 @@ def write_design(acc: Accelerator, params: dict[str, dict[str, np.ndarray]],
     (out / "tail.json").write_text(json.dumps(tail))
     acc.output["scale"] = "output_scale.npy"
     acc.output["tail"] = "tail.json"
+    acc.params_buffer = None
+    if params_buffer.size(acc):  # the DDR nodes' weights, as the host allocates them
+        data = params_buffer.pack(acc, params)
+        (out / params_buffer.FILE).write_bytes(data)
+        acc.params_buffer = params_buffer.describe(data)
     acc.output.pop("scoring", None)
     if scoring is not None:  # applied by the host after the tail, before comparing faces
         scoring.save(out / "scoring.npz")

@@ -22,8 +22,8 @@ from hls.accel import Accelerator, DescriptionError, engine_params
 from hls.boards import Board
 from hls.estimate import DesignEstimate, estimate, place_memories
 from flow.lowering import Folding, lower
+from flow.prices import Prices, cost, default_prices
 from flow.requantize import Forms
-from hls import resources as R
 from hls.engines import MVAU, SWG, LaneEngine, legal_foldings
 from model.arch import Arch
 from model.quant import QuantConfig
@@ -52,9 +52,11 @@ def load_folding(path: Union[str, Path]) -> Folding:
                 raise FoldingError(f"{path}: {k}.{key}={val!r} must be a positive integer")
             if key == "mac_pack" and val not in (1, 2):
                 raise FoldingError(f"{path}: {k}.mac_pack={val!r}: 1 or 2 products per DSP multiplier")
-        for key in ("resType", "ram_style"):
-            if key in v and v[key] not in ("auto", "lut", "dsp", "block", "ultra", "distributed"):
-                raise FoldingError(f"{path}: {k}.{key}={v[key]!r} is not a FINN value")
+        for key, allowed in (("resType", ("auto", "lut", "dsp")),
+                             ("ram_style", ("auto", "block", "ultra", "distributed", "ddr"))):
+            if key in v and v[key] not in allowed:
+                raise FoldingError(f"{path}: {k}.{key}={v[key]!r}: one of {', '.join(allowed)} "
+                                   f"(FINN's values; ram_style ddr: weights read from DDR)")
         out[k] = {kk: (int(vv) if kk in ("PE", "SIMD") else vv) for kk, vv in v.items()
                   if kk in ("PE", "SIMD", "resType", "ram_style", "mac_pack")}
     return out
@@ -66,22 +68,6 @@ def check_folding(arch: Arch, quant: QuantConfig, folding: Folding) -> None:
         lower(arch, quant, folding)
     except (DescriptionError, ValueError) as e:
         raise FoldingError(f"illegal folding: {e}") from None
-
-
-RESOURCES = ("LUT", "DSP", "BRAM36", "URAM")
-Prices = dict[str, float]
-
-
-def default_prices(board: Board) -> Prices:
-    """Cost of one unit of each resource: its share of the board (scarcer = dearer)."""
-    b = board.budget()
-    return {k: (1.0 / b[k] if b[k] else 1e9) for k in RESOURCES}
-
-
-def cost(r: R.Resources, prices: Prices) -> float:
-    """A resource estimate in board shares at the given prices (the search minimises it)."""
-    t = r.as_dict()
-    return sum(t[k] * prices[k] for k in RESOURCES)
 
 
 def _cheapest_mvau(e: MVAU, budget: int, prices: Prices, fixed: dict,

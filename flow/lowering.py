@@ -42,10 +42,11 @@ class _Graph:
         self.used: set[str] = set()
 
     def styles(self, name: str) -> dict[str, str]:
-        """FINN's resType / ram_style of a layer as the node's mac / memory fields."""
+        """FINN's resType / ram_style of a layer as the node's mac / memory fields; our
+        ram_style "ddr" reads an MVAU's weights from DDR (vg_ddr.h)."""
         f = self.folding.get(name, {})
         mac = {"lut": "lut", "dsp": "dsp"}.get(str(f.get("resType", "auto")), "auto")
-        mem = {"block": "bram", "ultra": "uram", "distributed": "lutram"}.get(
+        mem = {"block": "bram", "ultra": "uram", "distributed": "lutram", "ddr": "ddr"}.get(
             str(f.get("ram_style", "auto")), "auto")
         return {"mac": mac, "memory": mem}
 

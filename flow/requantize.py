@@ -10,7 +10,7 @@ Where it finds one for every channel, the node gets `requant`, `rq_shift`, `rq_b
 params and the table replaces its thresholds (hls/engines/activation.py). The choice:
 
   auto     where exact and cheaper by the resource estimate at the folding's prices (each
-           resource priced by its share of the board: flow/folding.py `default_prices`);
+           resource priced by its share of the board: flow/prices.py `default_prices`);
            a multiply-add per lane on a DSP48E2 against NT comparators per lane and the
            thresholds' memory
   always   wherever exact (tests, and a user who prefers DSPs to LUTs)
@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from flow.prices import cost, default_prices
 from hls.accel import Accelerator, engine_params
 from hls.boards import Board
 from hls.engines import EngineError
@@ -125,8 +126,6 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
            mode: str = "auto") -> list[Choice]:
     """Rewrites acc's nodes and params in place where a node takes the requantization;
     returns the choice made for every node with an activation table."""
-    from flow.folding import default_prices
-
     if mode not in MODES:
         raise ValueError(f"requant mode {mode!r}: expected one of {', '.join(MODES)}")
     prices = default_prices(board)
@@ -157,8 +156,6 @@ def choose(acc: Accelerator, params: dict[str, dict[str, np.ndarray]], board: Bo
 
 def _cost_ratio(memory: str, mac: str, e, cand, prices) -> float:
     """The candidate's estimated cost over the engine's, at the folding's prices."""
-    from flow.folding import cost
-
     return cost(cand.resources(memory, mac), prices) / cost(e.resources(memory, mac), prices)
 
 
@@ -174,8 +171,6 @@ def assume(acc: Accelerator, board: Board) -> list[Choice]:
     a PReLU) or a one-piece one (a lane engine), with table entries ASSUMED_TABLE_EXTRA_BITS
     wider than its values, where the estimate says that is cheaper. Whether a node's
     thresholds are exactly such a requantization is known only with its weights (choose)."""
-    from flow.folding import default_prices
-
     prices = default_prices(board)
     out = []
     for n in acc.nodes:

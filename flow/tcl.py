@@ -12,13 +12,17 @@ HLS_VERSION = "2024.2"  # the tool versions the scripts were written for (bitstr
 
 
 def hls_tcl(acc: Accelerator, board: Board, clock_mhz: float, include_dir: str) -> str:
+    from hls.params_buffer import FILE, size
+
     period = 1000.0 / clock_mhz
+    # the parameter buffer the AXI masters read, where nodes read their weights from DDR
+    params_arg = f" [file normalize {FILE}]" if size(acc) else ""
     return f"""# Vitis HLS {HLS_VERSION}: C-simulate, synthesise and export the accelerator as IP.
 # Run from the build folder: vitis_hls -f tcl/hls.tcl
 # csim_design and cosim_design run the testbench hls/tb_top.cpp on the packed ORL faces the
 # flow verified (hls/tb_input.bin) against the golden model's beats (hls/tb_expected.bin).
 # C/RTL co-simulation of the whole network takes hours: it runs only with VG_COSIM=1 set.
-set tb_args "[file normalize hls/tb_input.bin] [file normalize hls/tb_output.bin] [file normalize hls/tb_expected.bin]"
+set tb_args "[file normalize hls/tb_input.bin] [file normalize hls/tb_output.bin] [file normalize hls/tb_expected.bin]{params_arg}"
 open_project -reset hls_project
 set_top vargnet_top
 add_files hls/top.cpp -cflags "-I{include_dir} -Ihls"
@@ -39,6 +43,11 @@ exit
 
 def vivado_tcl(acc: Accelerator, board: Board, clock_mhz: float, out_dir: str) -> str:
     dma_config = " ".join(f"CONFIG.{k} {{{v}}}" for k, v in bd.DMA_CONFIG.items())
+    # each DDR node's AXI4 master reads the parameter buffer through the same HP port
+    ddr_masters = "".join(
+        f'apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} '
+        f"[get_bd_intf_pins {bd.ACCEL}/{bd.DDR_MASTER.format(i)}]\n"
+        for i, _ in enumerate(n for n in acc.nodes if n.memory == "ddr"))
     return f"""# Vivado {HLS_VERSION}: block design (Zynq UltraScale+ PS, AXI DMA, accelerator),
 # implementation and bitstream. Run from the build folder after tcl/hls.tcl:
 #   vivado -mode batch -source tcl/vivado.tcl
@@ -60,7 +69,7 @@ apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Master "/{bd.PS}/M
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Master "/{bd.PS}/M_AXI_HPM0_FPD"}}}} [get_bd_intf_pins {bd.ACCEL}/s_axi_control]
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} [get_bd_intf_pins {bd.DMA}/M_AXI_MM2S]
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} [get_bd_intf_pins {bd.DMA}/M_AXI_S2MM]
-# the addresses the host's handoff model and drivers expect (hls/blockdesign.py)
+{ddr_masters}# the addresses the host's handoff model and drivers expect (hls/blockdesign.py)
 set_property offset {bd.DMA_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.DMA}_Reg]
 set_property offset {bd.ACCEL_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.ACCEL}_Reg]
 validate_bd_design

@@ -33,7 +33,10 @@ def top_flags(hls_dir: Path) -> list[str]:
 
 class TopCsim:
     def __init__(self, build_dir: Path):
+        from hls.params_buffer import FILE
+
         self.hls_dir = Path(build_dir) / "hls"
+        self.params = Path(build_dir) / FILE if (Path(build_dir) / FILE).is_file() else None
         missing = [f for f in SOURCES + HEADERS if not (self.hls_dir / f).is_file()]
         if missing:
             raise CsimError(f"{self.hls_dir}: missing {', '.join(missing)} (build with the weights "
@@ -69,6 +72,8 @@ class TopCsim:
             if expected is not None:
                 np.ascontiguousarray(expected, dtype="<i4").tofile(fexp)
                 args.append(str(fexp))
+            if self.params is not None:  # the parameter buffer the AXI masters read
+                args += ([] if expected is not None else ["-"]) + [str(self.params)]
             r = subprocess.run(args, capture_output=True, text=True)
             last = (r.stdout.strip().splitlines() or [""])[-1]
             if r.returncode != 0 and not (expected is not None and r.returncode == 1 and fout.is_file()):

@@ -4,7 +4,7 @@ simulator, the golden model, the C-sim and the host read (schema `vargnet-accele
 An accelerator is a dataflow graph of engine nodes joined by streams:
 
     {
-      "schema": "vargnet-accelerator", "version": 1,
+      "schema": "vargnet-accelerator", "version": 2,
       "name": ..., "board": "zcu104", "clock_mhz": 200.0,
       "arch": {...model/arch.py description...}, "quant": {...QuantConfig...},
       "input":  {"stream": "in", "shape": [H, W, C], "dtype": "uint8", "scale": 1/255,
@@ -13,8 +13,14 @@ An accelerator is a dataflow graph of engine nodes joined by streams:
                  "tail": "tail.json", "scoring": "scoring.npz" (optional), "packing": {...}},
       "nodes":   [{"name", "kind", "layer", "inputs", "outputs", "params", "weights",
                    "thresholds", "memory"}, ...],          # in dataflow (topological) order
-      "streams": [{"name", "producer", "consumer", "n", "dtype", "words", "depth"}, ...]
+      "streams": [{"name", "producer", "consumer", "n", "dtype", "words", "depth"}, ...],
+      "params_buffer": {"file": "params.bin", "bytes": N, "sha256": ...} or null  # version 2
     }
+
+Version 2 (readers take 1 and 2): a node's `memory` may be "ddr" (an MVAU that reads its
+weights from DDR each frame, vg_ddr.h); their weights are also packed into the parameter
+buffer (`params_buffer`, layout in hls/params_buffer.py), which the host allocates and fills
+before the first frame.
 
 Node kinds and their params: a node's `kind` names a registered engine class of hls/engines/
 and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
@@ -50,7 +56,8 @@ from typing import Any, Optional, Union
 from hls.engines import TYPE_FIELDS, Engine, EngineError, IntType, engine_class, kinds
 
 SCHEMA = "vargnet-accelerator"
-VERSION = 1
+VERSION = 2  # 2: nodes may read their weights from DDR (memory "ddr", params_buffer)
+READS = (1, 2)
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}
@@ -86,7 +93,7 @@ class Node:
     params: dict[str, Any]
     weights: Optional[str] = None
     thresholds: Optional[str] = None
-    memory: str = "auto"  # weight/frame memory style: auto | lutram | bram | uram
+    memory: str = "auto"  # weight/frame memory style: auto | lutram | bram | uram | ddr (weights read from DDR)
     mac: str = "auto"  # MAC implementation of an mvau: auto | lut | dsp
 
     def engine(self) -> Engine:
@@ -123,6 +130,9 @@ class Accelerator:
     streams: list[Stream]
     version: int = VERSION
     root: Optional[Path] = field(default=None, compare=False)  # build folder (for .npy files)
+    # the DDR nodes' weights as the host allocates them (hls/params_buffer.py): {"file",
+    # "bytes", "sha256"}, written with the parameters; None where no node reads DDR
+    params_buffer: Optional[dict[str, Any]] = None
 
     # ---- lookup ---------------------------------------------------------------------------
     def node(self, name: str) -> Node:
@@ -162,6 +172,7 @@ class Accelerator:
             "input": self.input, "output": self.output,
             "nodes": [asdict(n) for n in self.nodes],
             "streams": [asdict(s) for s in self.streams],
+            "params_buffer": self.params_buffer,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -177,16 +188,16 @@ class Accelerator:
     def from_dict(d: dict[str, Any], root: Optional[Path] = None) -> "Accelerator":
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise DescriptionError(f"not an accelerator description (schema {SCHEMA!r} missing)")
-        if d.get("version") != VERSION:
+        if d.get("version") not in READS:
             raise DescriptionError(f"accelerator description version {d.get('version')} is not "
-                                   f"supported (this code reads version {VERSION})")
+                                   f"supported (this code reads versions {', '.join(map(str, READS))})")
         check_fields(d)
         try:
             a = Accelerator(
                 name=d["name"], arch=d["arch"], quant=d["quant"], board=d["board"],
                 clock_mhz=float(d["clock_mhz"]), input=d["input"], output=d["output"],
                 nodes=[Node(**n) for n in d["nodes"]], streams=[Stream(**s) for s in d["streams"]],
-                root=root,
+                root=root, params_buffer=d.get("params_buffer"),
             )
         except (KeyError, TypeError) as e:
             raise DescriptionError(f"malformed accelerator description: {e}") from None
@@ -265,6 +276,10 @@ def check_fields(d: dict[str, Any]) -> None:
                f"one of {', '.join(MEMORY_STYLES)}")
         _field(n.get("mac", "auto") in MAC_STYLES, f"{where}.mac", n.get("mac"),
                f"one of {', '.join(MAC_STYLES)}")
+    pb = d.get("params_buffer")
+    _field(pb is None or (isinstance(pb, dict) and isinstance(pb.get("file"), str)
+                          and _is_int(pb.get("bytes")) and pb["bytes"] >= 0 and isinstance(pb.get("sha256"), str)),
+           "params_buffer", pb, 'null or {"file": name, "bytes": size, "sha256": hex digest}')
     for i, st in enumerate(d["streams"]):
         where = f"streams[{i}] ({st.get('name')})"
         for k in ("name", "producer", "consumer", "dtype"):
@@ -274,7 +289,7 @@ def check_fields(d: dict[str, Any]) -> None:
             _field(_is_int(v) and v >= 1, f"{where}.{k}", v, "an integer >= 1")
 
 
-MEMORY_STYLES = ("auto", "lutram", "bram", "uram")
+MEMORY_STYLES = ("auto", "lutram", "bram", "uram", "ddr")
 MAC_STYLES = ("auto", "lut", "dsp")
 
 

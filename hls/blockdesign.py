@@ -7,6 +7,7 @@ the IPs by these names) and the simulated board's hardware handoff (host/hwh.py)
                                                                  --> vargnet/s_axi_control
     axi_dma/M_AXIS_MM2S --> vargnet/in_r ; vargnet/out_r --> axi_dma/S_AXIS_S2MM
     axi_dma/M_AXI_MM2S, M_AXI_S2MM --> axi_mem_intercon --> zynq_ps/S_AXI_HP0_FPD (PS DDR)
+    vargnet/m_axi_gmem<i> (a node reading its weights from DDR) --> axi_mem_intercon
 
 Standard library only.
 """
@@ -40,3 +41,16 @@ DMA_S2MM = 0x30
 # The HLS block-level control (ap_ctrl_hs on s_axi_control): register 0x00.
 AP_CTRL = 0x00
 AP_START, AP_DONE, AP_IDLE, AP_READY, AUTO_RESTART = 0x01, 0x02, 0x04, 0x08, 0x80
+
+# A node that reads its weights from DDR (memory "ddr") has its own AXI4 master
+# m_axi_gmem<i> (i counts those nodes in description order) and the base address of its
+# region of the parameter buffer in s_axi_control: Vitis HLS lays the control registers out as
+# ap_ctrl (0x00), GIE, IER, ISR (0x04..0x0c), then each 64-bit pointer argument in argument
+# order as two data words and a reserved one (the csynth report's register map confirms).
+DDR_MASTER = "m_axi_gmem{}"
+DDR_POINTER_BASE, DDR_POINTER_STRIDE = 0x10, 0xC
+
+
+def ddr_pointer_offset(i: int) -> int:
+    """The low word's offset of the i-th DDR node's pointer register (the high word at +4)."""
+    return DDR_POINTER_BASE + DDR_POINTER_STRIDE * i

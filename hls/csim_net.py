@@ -16,6 +16,7 @@ import numpy as np
 from hls.accel import Accelerator
 from hls.codegen import csim_top, engine_layout, network_header, param_arrays
 from hls.design_files import check_params
+from hls.params_buffer import node_words
 from hls.csim import COUNTER_EXPORT, CsimError, build_shared, compile_flags
 from hls.engines import IntType
 
@@ -45,12 +46,18 @@ class NetworkCsim:
         self._lib = ctypes.CDLL(str(self.path))
         self._lib.vg_load.restype = ctypes.c_int
         self._lib.vg_run.restype = ctypes.c_int
+        self._lib.vg_load_ddr.restype = ctypes.c_int
         for i, n in enumerate(acc.nodes):
-            if not param_arrays(n):
+            if not param_arrays(n) and n.memory != "ddr":
                 continue
             if n.name not in params:
                 raise CsimError(f"node {n.name}: no weights/thresholds given")
+            if n.memory == "ddr":  # its region of the parameter buffer, packed as the host does
+                self.load_ddr(n.name, node_words(n, params[n.name]))
+            keys = {k for k, _, _ in param_arrays(n)}
             for kind, arr in engine_layout(n, params[n.name]).items():
+                if kind not in keys:
+                    continue
                 a = np.ascontiguousarray(arr, dtype=np.int64)
                 rc = self._lib.vg_load(ctypes.c_int(i), ctypes.c_char(kind.encode()),
                                        a.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(a.size))
@@ -58,6 +65,13 @@ class NetworkCsim:
                     raise CsimError(f"node {n.name}: loading {kind} failed ({rc})")
         s_out = acc.stream(acc.output["stream"])
         self.out_size = s_out.words * s_out.n
+
+    def load_ddr(self, node: str, data: bytes) -> None:
+        """What a DDR node's AXI master reads: its region of the parameter buffer (bytes)."""
+        i = next(k for k, n in enumerate(self.acc.nodes) if n.name == node)
+        b = np.frombuffer(data, dtype=np.uint8)
+        if self._lib.vg_load_ddr(ctypes.c_int(i), b.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(b.size)) != 0:
+            raise CsimError(f"node {node}: loading its DDR region ({b.size} bytes) failed")
 
     def counted(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Runs x like `run`; returns (outputs, loop iterations per frame: one row per node in

@@ -110,11 +110,14 @@ def verify_manifest(root: Path, files: Optional[Iterable[str]] = None) -> None:
 
 
 def host_files(acc: Accelerator) -> list[str]:
-    """The files a host backend reads: the description, parameters, scale, tail, scoring."""
+    """The files a host backend reads: the description, parameters, scale, tail, scoring,
+    the parameter buffer."""
     out = ["accelerator.json"]
     for n in acc.nodes:
         out += [f for f in (n.weights, n.thresholds) if f]
     out += [acc.output[k] for k in ("scale", "tail", "scoring") if acc.output.get(k)]
+    if acc.params_buffer:  # the DDR nodes' weights the host allocates (hls/params_buffer.py)
+        out.append(acc.params_buffer["file"])
     return out
 
 

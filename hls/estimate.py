@@ -5,6 +5,7 @@ simulator's report and the flow's report (one definition)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from hls.accel import Accelerator, Node
 from hls.boards import Board
@@ -62,30 +63,70 @@ def _move_gain(n: Node, style: str) -> tuple[int, R.Resources]:
     return before.bram18 - after.bram18, R.Resources(lut=after.lut - before.lut, uram=after.uram - before.uram)
 
 
-def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8) -> None:
+# the share of one HP port the weights read from DDR may take (issue 27's target: at most half)
+DDR_PORT_BUDGET = 0.5
+
+
+def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
+                   ddr_budget: float = DDR_PORT_BUDGET) -> None:
     """While the design's BRAM is above fraction x the board's, rebinds the memories whose
     node leaves the style to the flow (`memory` auto; in place, a user's ram_style is kept):
 
     1. run-time RAMs (SE frame buffers) into URAM, most BRAM saved per URAM first, while the
        URAM budget has room; a move must save at least 2 BRAM36 per URAM288 (which holds as
        much as 8);
-    2. then ROMs (weights) that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM
-       saved first, while the LUT budget has room.
+    2. ROMs (weights) read about once a frame (an engine on a single vector: the embedding's
+       last layers, the FC) into DDR, most BRAM saved first, while their traffic at the
+       design's throughput stays within `ddr_budget` of one HP port's peak;
+    3. then ROMs that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM saved
+       first, while the LUT budget has room.
 
     Weights never go to URAM: UltraScale+ URAM has no initial contents from a bitstream
     (UG901), and the design has no path that loads it. The generated code binds every
-    placement (the config's W_STORAGE / FRAME_STORAGE), so the estimate is what synthesis is
-    told."""
+    placement (the config's W_STORAGE / FRAME_STORAGE; a DDR node reads the parameter buffer),
+    so the estimate is what synthesis is told."""
     budget = board.budget(fraction)
     est = estimate(acc)
     bram, uram, lut = est.total.bram36, est.total.uram, est.total.lut
+    fps = acc.clock_mhz * 1e6 / max(1, max(n.engine().cycles() for n in acc.nodes))
+    ddr_room = ddr_budget * board.hp_port_bytes_per_s(acc.clock_mhz) - ddr_traffic(acc, board, fps)["bytes_per_s"]
+    to_uram, to_ddr, to_lutram = _placement_candidates(acc, fps)
+    for _, n, saved, used in sorted(to_uram, key=lambda t: -t[0]):
+        if bram <= budget["BRAM36"]:
+            return
+        if uram + used > budget["URAM"]:
+            continue
+        n.memory = "uram"
+        bram -= saved / 2
+        uram += used
+    for _, n, saved, rate in sorted(to_ddr, key=lambda t: t[0]):
+        if bram <= budget["BRAM36"]:
+            return
+        if rate > ddr_room:
+            continue
+        n.memory = "ddr"
+        bram -= saved / 2
+        ddr_room -= rate
+        lut += _gain_luts(n)
+    for _, n, saved, luts in sorted(to_lutram, key=lambda t: t[0]):
+        if bram <= budget["BRAM36"]:
+            return
+        if n.memory != "auto" or lut + luts > budget["LUT"]:
+            continue
+        n.memory = "lutram"
+        bram -= saved / 2
+        lut += luts
+
+
+def _placement_candidates(acc: Accelerator, fps: float):
+    """The moves place_memories may make, each (sort key, node, BRAM18 saved, what it uses:
+    URAM, DDR bytes/s at `fps`, LUTs), for the nodes in BRAM whose style is left to the flow."""
     to_uram: list[tuple[float, Node, int, int]] = []
+    to_ddr: list[tuple[float, Node, int, float]] = []
     to_lutram: list[tuple[float, Node, int, float]] = []
     for n in acc.nodes:
-        if n.memory != "auto":
-            continue
         e = n.engine()
-        if e.storage("auto") != "bram":
+        if n.memory != "auto" or e.storage("auto") != "bram":
             continue
         if e.memory_role == "ram":
             saved, added = _move_gain(n, "uram")
@@ -95,19 +136,30 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8) -> Non
             saved, added = _move_gain(n, "lutram")
             if saved > 0:
                 to_lutram.append((added.lut / saved, n, saved, added.lut))
-    for _, n, saved, used in sorted(to_uram, key=lambda t: -t[0]):
-        if bram <= budget["BRAM36"]:
-            return
-        if uram + used > budget["URAM"]:
-            continue
-        n.memory = "uram"
-        bram -= saved / 2
-        uram += used
-    for _, n, saved, luts in sorted(to_lutram, key=lambda t: t[0]):
-        if bram <= budget["BRAM36"]:
-            return
-        if lut + luts > budget["LUT"]:
-            continue
-        n.memory = "lutram"
-        bram -= saved / 2
-        lut += luts
+            depth, width = e.bound_memory()
+            # read about once a frame (the port's padding may double the bytes)
+            if e.ddr_capable and e.memory_problem("ddr") is None and e.ddr_bytes() * 8 <= 2 * depth * width:
+                saved, _ = _move_gain(n, "ddr")
+                if saved > 0:
+                    to_ddr.append((-saved, n, saved, e.ddr_bytes() * fps))
+    return to_uram, to_ddr, to_lutram
+
+
+def _gain_luts(n: Node) -> float:
+    """The LUTs node n's current placement adds over auto (a DDR reader's, here)."""
+    style, n.memory = n.memory, "auto"
+    before = node_resources(n)
+    n.memory = style
+    return node_resources(n).lut - before.lut
+
+
+def ddr_traffic(acc: Accelerator, board: Board, fps: Optional[float]) -> dict:
+    """What the nodes that read their weights from DDR (memory "ddr") read, per frame and at
+    `fps`, against one HP port's peak at the design's clock (hls/boards.py). An estimate of
+    sustained bandwidth: it leaves out burst latency and the DMA's own traffic on the port."""
+    nodes = {n.name: n.engine().ddr_bytes() for n in acc.nodes if n.memory == "ddr"}
+    per_frame = sum(nodes.values())
+    peak = board.hp_port_bytes_per_s(acc.clock_mhz)
+    rate = per_frame * fps if fps else 0.0
+    return {"nodes": nodes, "bytes_per_frame": per_frame, "bytes_per_s": rate,
+            "hp_port_bytes_per_s": peak, "fraction_of_hp_port": rate / peak if peak else 0.0}

@@ -135,6 +135,7 @@ class Function:
     end: int  # offset of the matching '}'
     constexpr: bool
     params: list[str]
+    streams: frozenset = frozenset()  # the parameters that are hls::streams (not arrays)
 
 
 @dataclass
@@ -204,25 +205,33 @@ def _functions(text: str, pairs: dict[int, int]) -> list[Function]:
         head_start = max(text.rfind(";", 0, p_open), text.rfind("}", 0, p_open), text.rfind("{", 0, p_open))
         head = text[head_start + 1:p_open]
         params = _param_names(text[p_open + 1:j])
-        out.append(Function(m.group(1), open_, close, "constexpr" in head.split(), params))
+        streams = frozenset(n for n, d in zip(params, _split_params(text[p_open + 1:j])) if "stream<" in d)
+        out.append(Function(m.group(1), open_, close, "constexpr" in head.split(), params, streams))
     return out
 
 
-def _param_names(plist: str) -> list[str]:
-    """Parameter names of a parameter list (top-level commas; templates' <> respected)."""
-    names, depth, cur = [], 0, []
+def _split_params(plist: str) -> list[str]:
+    """The declarations of a parameter list (top-level commas; templates' <> respected)."""
+    decls, depth, cur = [], 0, []
     for c in plist + ",":
         if c in "<([":
             depth += 1
         elif c in ">)]":
             depth -= 1
         if c == "," and depth == 0:
-            decl = re.sub(r"\[.*", "", "".join(cur)).strip()
-            m = re.search(r"([A-Za-z_]\w*)\s*$", decl)
-            names.append(m.group(1) if m else "")
+            decls.append("".join(cur))
             cur = []
         else:
             cur.append(c)
+    return decls
+
+
+def _param_names(plist: str) -> list[str]:
+    """Parameter names of a parameter list."""
+    names = []
+    for d in _split_params(plist):
+        m = re.search(r"([A-Za-z_]\w*)\s*$", re.sub(r"\[.*", "", d).strip())
+        names.append(m.group(1) if m else "")
     return names
 
 
@@ -399,17 +408,18 @@ def _all_body(view: str, lp: Loop) -> str:
     return view[lp.body[0] + 1:lp.body[1]]
 
 
-def _helper_dims(view: str, funcs: list[Function], live: list[Loop]) -> dict[tuple[str, int], int]:
-    """(helper, parameter position) -> how many trailing dimensions the helper indexes by an
-    unrolled variable (1 for `thr[t]`)."""
-    out = {}
+def _helper_dims(view: str, funcs: list[Function], live: list[Loop]) -> dict[tuple[str, int], set[int]]:
+    """(helper, parameter position) -> the dimensions (1-based, of the helper's indices) the
+    helper indexes by an unrolled variable ({1} for `thr[t]`, {1, 3} for `w[i / S][row][i % S]`)."""
+    out: dict[tuple[str, int], set[int]] = {}
     for f in funcs:
         for lp in live:
             if lp.func is not f or not lp.unrolled or lp.parent is not None or lp.var is None:
                 continue
             for name, idx, _ in _accesses(_all_body(view, lp)):
-                if name in f.params and any(_uses(e, {lp.var}) for e in idx):
-                    out[(f.name, f.params.index(name))] = len(idx)
+                dims = {k for k, e in enumerate(idx, start=1) if _uses(e, {lp.var})}
+                if name in f.params and dims:
+                    out.setdefault((f.name, f.params.index(name)), set()).update(dims)
     return out
 
 
@@ -433,7 +443,7 @@ def _bank_findings(view: str, funcs: list[Function], live: list[Loop], bad) -> N
                     f"{name}[...] is indexed by the unrolled variable {v} in no partitioned or "
                     f"reshaped (complete) dimension: its copies would share one memory's ports")
         # arrays handed to helpers that index them in parallel
-        for (helper, pos), nd in helper_dims.items():
+        for (helper, pos), hdims in helper_dims.items():
             for m in re.finditer(rf"\b{helper}\s*(<[^;{{}}]*?>)?\s*\(", body):
                 args = _split_args(body, m.end() - 1)
                 if pos >= len(args):
@@ -443,7 +453,7 @@ def _bank_findings(view: str, funcs: list[Function], live: list[Loop], bad) -> N
                     continue
                 given = len(re.findall(r"\[", am.group(2)))
                 dims = parts.get(am.group(1), set()) | _caller_partitions(view, funcs, lp.func, am.group(1))
-                for k in range(given + 1, given + nd + 1):
+                for k in sorted(given + d for d in hdims):
                     if not ({0, k} & dims):
                         bad(lp.body[0] + 1 + m.start(), "banks",
                             f"{am.group(1)} is read in parallel by {helper} along dimension {k}, "
@@ -452,16 +462,18 @@ def _bank_findings(view: str, funcs: list[Function], live: list[Loop], bad) -> N
 
 def _caller_partitions(view: str, funcs: list[Function], f: Function, name: str,
                        seen: Optional[set] = None) -> set[int]:
-    """Dimensions partitioned by a caller of f for the array it passes as f's parameter
-    `name` (a DATAFLOW region's buffer partitioned where it is declared), and by their callers
-    where the caller hands on its own parameter (an entry point around a binding's wrapper)."""
+    """Dimensions partitioned for the array f receives as its parameter `name` at every call
+    of f (an intersection: each caller must bank it): where the caller declares it (a DATAFLOW
+    region's buffer), or, where the caller hands on its own parameter (an entry point around a
+    binding's wrapper), by that caller's callers. A call that passes a stream is not counted
+    (the helper then reads a word, not an array)."""
     if name not in f.params:
         return set()
     seen = set() if seen is None else seen
     if (f.name, f.start, name) in seen:
         return set()
-    seen.add((f.name, f.start, name))
-    pos, out = f.params.index(name), set()
+    seen = seen | {(f.name, f.start, name)}
+    pos, sites = f.params.index(name), []
     for g in funcs:
         if g is f:
             continue
@@ -470,9 +482,10 @@ def _caller_partitions(view: str, funcs: list[Function], f: Function, name: str,
             args = _split_args(body, m.end() - 1)
             if pos < len(args) and re.fullmatch(r"\s*\w+\s*", args[pos]):
                 arg = args[pos].strip()
-                out |= _partitions(body).get(arg, set())
-                out |= _caller_partitions(view, funcs, g, arg, seen)
-    return out
+                if arg in g.streams:
+                    continue
+                sites.append(_partitions(body).get(arg, set()) | _caller_partitions(view, funcs, g, arg, seen))
+    return set.intersection(*sites) if sites else set()
 
 
 def _split_args(text: str, open_paren: int) -> list[str]:

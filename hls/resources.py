@@ -91,8 +91,9 @@ def lutram_cost(depth: int, width: int) -> int:
 
 
 def memory(depth: int, width: int, count: int = 1, style: str = "auto") -> Resources:
-    """Resources of `count` memories of depth x width bits; style auto|lutram|bram|uram."""
-    if depth * width == 0 or count == 0:
+    """Resources of `count` memories of depth x width bits; style auto|lutram|bram|uram, or
+    ddr (held off chip: nothing here; the reader is `ddr_reader`)."""
+    if depth * width == 0 or count == 0 or style == "ddr":
         return Resources()
     style = memory_style(depth, width, style)
     if style == "lutram":
@@ -163,3 +164,16 @@ def fifo(depth: int, width: int) -> Resources:
     if depth <= 32:
         return Resources(lut=math.ceil(depth / 32) * width, ff=width)
     return memory(depth, width) + Resources(lut=30, ff=2 * width)
+
+
+# A read-only AXI4 master of Vitis HLS (m_axi) and its read buffer: the tool's defaults of
+# 16 outstanding reads of 16-beat bursts buffer 256 words of the port (UG1399, "m_axi
+# Interfaces": max_read_burst_length, num_read_outstanding). The LUTs are an assumption for
+# the adapter, its address logic and the row unpacking, to be replaced by a csynth report.
+AXI_READ_MASTER_LUTS = 1200
+AXI_READ_BUFFER_WORDS = 256
+
+
+def ddr_reader(port_bits: int) -> Resources:
+    """An engine's weight reader from DDR: the AXI4 read master and its read buffer."""
+    return memory(AXI_READ_BUFFER_WORDS, port_bits) + Resources(lut=AXI_READ_MASTER_LUTS + port_bits)

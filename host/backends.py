@@ -88,11 +88,34 @@ class PynqBackend:
         h, w, _ = desc.input["shape"]
         self.in_buf = pynq.allocate(shape=(h * w,), dtype=np.uint32, target=device)
         self.out_buf = pynq.allocate(shape=(self.channels,), dtype=np.int32, target=device)
+        self._load_params_buffer(desc, pynq, device)
         # ap_start with auto-restart: the accelerator takes one frame per DMA transfer
         self.ip.write(bd.AP_CTRL, bd.AP_START | bd.AUTO_RESTART)
         if not self.ip.read(bd.AP_CTRL) & bd.AUTO_RESTART:
             raise BackendError(f"{bd.ACCEL}: the control register did not take ap_start with "
                                f"auto-restart (is the bitstream loaded?)")
+
+    def _load_params_buffer(self, desc, pynq, device) -> None:
+        """The weights of the nodes that read them from DDR: the build's parameter buffer,
+        checked against the description (size, checksum) before the first frame, copied into
+        a buffer of PS DDR once, and each node's region address written to its pointer
+        register (hls/blockdesign.py)."""
+        from hls.params_buffer import ParamsBufferError, load, regions
+
+        try:
+            data = load(desc)
+        except ParamsBufferError as e:
+            raise BackendError(f"parameter buffer refused: {e}") from None
+        self.params_buf = None
+        if not data:
+            return
+        self.params_buf = pynq.allocate(shape=(len(data),), dtype=np.uint8, target=device)
+        self.params_buf[:] = np.frombuffer(data, np.uint8)
+        self.params_buf.flush()  # the masters read DDR, not the CPU's cache
+        for i, r in enumerate(regions(desc)):
+            addr = int(self.params_buf.device_address) + r.offset
+            self.ip.write(bd.ddr_pointer_offset(i), addr & 0xFFFFFFFF)
+            self.ip.write(bd.ddr_pointer_offset(i) + 4, addr >> 32)
 
     def run(self, beats: np.ndarray) -> np.ndarray:
         out = np.empty((beats.shape[0], self.channels), np.int32)

@@ -154,13 +154,22 @@ class _DmaChannel:
 
 
 class _Fabric:
-    """The accelerator IP: ap_ctrl_hs block control around the design's integer model."""
+    """The accelerator IP: ap_ctrl_hs block control around the design's integer model, and
+    for nodes that read their weights from DDR, their AXI4 masters (`read`: the DDR behind
+    the HP port) and the pointer registers that aim them."""
 
-    def __init__(self, design: Path, model: str):
+    def __init__(self, design: Path, model: str, read=None):
         from hls.design_files import load_params
+        from hls.params_buffer import node_words, regions
 
         self.desc = Description.load(design)
         params = load_params(self.desc)
+        self.read = read
+        self.regions = regions(self.desc)
+        self.pointers = {bd.ddr_pointer_offset(i) + k: 0 for i in range(len(self.regions)) for k in (0, 4)}
+        # what the golden model computes with: the build's weights (it cannot compute with others)
+        self.expected = {r.node: node_words(self.desc.node(r.node), params[r.node]) for r in self.regions}
+        self.kind = model
         if model == "csim":
             from hls.csim_net import NetworkCsim
 
@@ -183,6 +192,7 @@ class _Fabric:
             return False
         from hls.packing import pack_output, unpack_input
 
+        self._read_weights()
         beats = np.array([self.inq.popleft() for _ in range(self.frame_beats)], np.uint32)
         out = pack_output(self.model.run(unpack_input(beats[None], self.shape)))[0]
         self.outq.extend((int(w) & 0xFFFFFFFF, i == len(out) - 1) for i, w in enumerate(out))
@@ -191,6 +201,28 @@ class _Fabric:
         if not self.ctrl & bd.AUTO_RESTART:
             self.ctrl = (self.ctrl & ~bd.AP_START) | bd.AP_IDLE
         return True
+
+
+    def _read_weights(self) -> None:
+        """Each DDR node's master reads its region from where its pointer register aims; an
+        address outside allocated DDR is a decode error (DECERR) of the interconnect, which
+        the HLS master does not check: the frame would compute with whatever came back, so
+        the simulation stops with the error instead."""
+        for i, r in enumerate(self.regions):
+            off = bd.ddr_pointer_offset(i)
+            addr = self.pointers[off] | (self.pointers[off + 4] << 32)
+            try:
+                data = self.read(addr, r.nbytes)
+            except SimulatedBoardError:
+                raise SimulatedBoardError(
+                    f"{bd.ACCEL}/{bd.DDR_MASTER.format(i)} (node {r.node}) read {r.nbytes} bytes at "
+                    f"{addr:#x}, outside allocated DDR: the interconnect answers DECERR (is the "
+                    f"parameter buffer's address written to register {off:#x}?)") from None
+            if self.kind == "csim":
+                self.model.load_ddr(r.node, data)
+            elif data != self.expected[r.node]:
+                raise SimulatedBoardError(f"node {r.node}: its DDR region differs from the build's weights; "
+                                          f"the golden fabric computes only with those (use fabric='csim')")
 
 
 class SimulatedZynqMP(pynq.Device):
@@ -256,7 +288,7 @@ class SimulatedZynqMP(pynq.Device):
         if design_hash(design) != info["sha256"]:
             raise SimulatedBoardError(f"{bitstream.bitfile_name}: the design folder {design} changed "
                                       f"after this bitstream was written; write it again")
-        self.fabric = _Fabric(design, self.fabric_model)
+        self.fabric = _Fabric(design, self.fabric_model, self.ddr)
         self.mm2s.reset()
         self.s2mm.reset()
         self.post_download(bitstream, parser, self.name)
@@ -326,7 +358,7 @@ class SimulatedZynqMP(pynq.Device):
                 v = fab.ctrl
                 fab.ctrl &= ~(bd.AP_DONE | bd.AP_READY)  # clear on read
                 return v
-            return 0
+            return fab.pointers.get(off, 0)
         ch, reg = self._channel(off)
         return {R["MM2S_DMACR"]: ch.cr, R["MM2S_DMASR"]: ch.status(),
                 R["MM2S_SA"]: ch.addr & 0xFFFFFFFF, R["MM2S_SA_MSB"]: ch.addr >> 32,
@@ -344,6 +376,8 @@ class SimulatedZynqMP(pynq.Device):
                 start = value & bd.AP_START
                 fab.ctrl = keep | (value & bd.AUTO_RESTART) | start | (0 if start else bd.AP_IDLE)
                 self._pump()
+            elif off in fab.pointers:
+                fab.pointers[off] = value & 0xFFFFFFFF
             return
         ch, reg = self._channel(off)
         if reg == R["MM2S_DMACR"]:

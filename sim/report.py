@@ -21,6 +21,9 @@ JSON keys:
                     weight per frame), and what-if figures for computing the part on a shared
                     engine that streams its weights and thresholds from DDR: ddr_bytes_per_frame
                     and ddr_fraction (that traffic at the simulated FPS over one HP port's peak)
+  ddr               the nodes that read their weights from DDR (memory "ddr"): bytes per
+                    frame by node and in all, bytes/s at the simulated FPS and its fraction of
+                    one HP port's peak (hls/estimate.py ddr_traffic)
   fits              whether every estimated resource is within the board (and within 80%)
   deadlock          null, or {cycle, full, waiting}
 """
@@ -31,7 +34,7 @@ from typing import Any, Optional
 
 from hls.accel import Accelerator
 from hls.boards import Board
-from hls.estimate import DesignEstimate, estimate, node_buffer_bits
+from hls.estimate import DesignEstimate, ddr_traffic, estimate, node_buffer_bits
 from sim.analytic import Analytic
 from sim.events import SimResult
 
@@ -107,6 +110,7 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
                       "utilisation": est.utilisation(board),
                       "model": "hls/resources.py analytic estimate (not a synthesis result)"},
         "stages": stage_rows(acc, est, board, clock_mhz, fps),
+        "ddr": ddr_traffic(acc, board, fps),
         "fits": {"board": est.fits(board, 1.0), "within_80_percent": est.fits(board, 0.8),
                  "over_80_percent": est.over(board, 0.8)},
         "deadlock": None if ev.deadlock is None else {
@@ -147,6 +151,12 @@ def format_report(r: dict[str, Any], top: Optional[int] = None) -> str:
     fits = r["fits"]
     lines.append(f"fits {r['board']}: {'yes' if fits['board'] else 'no'}; within 80% of every resource: "
                  f"{'yes' if fits['within_80_percent'] else 'no (over: ' + ', '.join(fits['over_80_percent']) + ')'}")
+    d = r.get("ddr") or {}
+    if d.get("nodes"):
+        lines.append(f"weights read from DDR ({len(d['nodes'])} nodes): {d['bytes_per_frame'] / 1e6:.3f} MB/frame, "
+                     f"{d['bytes_per_s'] / 1e9:.2f} GB/s at the simulated FPS = "
+                     f"{100 * d['fraction_of_hp_port']:.0f}% of one HP port's peak "
+                     f"({d['hp_port_bytes_per_s'] / 1e9:.1f} GB/s)")
     lines += format_stages(r["stages"])
     big = sorted(r["fifos"], key=lambda f: -f["depth"])[:5]
     lines.append("deepest FIFOs (words): " + ", ".join(f"{f['name']} {f['depth']}" for f in big))

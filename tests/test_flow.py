@@ -59,9 +59,11 @@ def tiny_build(tmp_path_factory):
     w = fit_wccn(np.random.default_rng(0).normal(size=(4 * c, c)), np.arange(4 * c) % 8)
     save(net, d / "ck.pt", extra={"scoring": w.to_state()})
     # requant=always: every node whose thresholds are an exact integer requantization takes
-    # it, so the bit-exact checks below cover both activation forms
+    # it, so the bit-exact checks below cover both activation forms; emb.pw and fc read their
+    # weights from DDR (the parameter buffer), so they cover that path too
+    (d / "fold.json").write_text(json.dumps({"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ddr"}}))
     res = build(BuildConfig(out=d / "build", checkpoint=d / "ck.pt", fps=20000, verify_images=4,
-                            finn_report=True, requant="always"))
+                            finn_report=True, requant="always", folding=d / "fold.json"))
     return net, x, res
 
 
@@ -70,9 +72,11 @@ def test_build_folder_holds_description_sources_tcl_and_reports(tiny_build):
     out = res.out
     for f in ("accelerator.json", "model.qonnx", "output_scale.npy", "tail.json", "hls/top.cpp",
               "hls/network.h", "hls/csim_top.cpp", "hls/weights.h", "tcl/hls.tcl", "tcl/vivado.tcl",
-              "reports/estimate.json", "reports/finn_estimates.json", "reports/verification.json"):
+              "reports/estimate.json", "reports/finn_estimates.json", "reports/verification.json",
+              "params.bin"):
         assert (out / f).is_file(), f
     acc = Accelerator.load(out)
+    assert [n.name for n in acc.nodes if n.memory == "ddr"] == ["emb.pw", "fc"]
     assert all((out / n.weights).is_file() for n in acc.nodes if n.weights)
     assert "vargnet_top" in (out / "tcl" / "hls.tcl").read_text()
     assert "xczu7ev" in (out / "tcl" / "hls.tcl").read_text()
@@ -168,7 +172,8 @@ def test_a_build_stopped_after_a_step_and_resumed_equals_the_whole_build(tiny_bu
     _, _, res = tiny_build
     ck = res.out.parent / "ck.pt"
     out = tmp_path / res.out.name  # the same design name
-    kw = dict(out=out, checkpoint=ck, fps=20000, finn_report=False, weights_header=False)
+    kw = dict(out=out, checkpoint=ck, fps=20000, finn_report=False, weights_header=False,
+              folding=res.out.parent / "fold.json")
     first = build(BuildConfig(**kw, verify_images=0, stop_step="fold"))
     assert first.steps_done == ["load", "check_folding", "fold"] and not first.complete
     assert not (out / "accelerator.json").exists()
@@ -179,7 +184,7 @@ def test_a_build_stopped_after_a_step_and_resumed_equals_the_whole_build(tiny_bu
     times = json.loads((out / "time_per_step.json").read_text())
     assert list(times) == NAMES and all(t >= 0 for t in times.values())
     assert rest.report["verification"]["csim_equals_golden"]
-    files = ["accelerator.json", "hls/network.h", "hls/top.cpp", "reports/estimate.json"]
+    files = ["accelerator.json", "hls/network.h", "hls/top.cpp", "reports/estimate.json", "params.bin"]
     files += [n.weights for n in rest.accelerator.nodes if n.weights]
     files += [n.thresholds for n in rest.accelerator.nodes if n.thresholds]
     for f in files:
@@ -455,9 +460,10 @@ def test_finn_custom_op_hls_backend_generates_the_engine_call(tiny_build, tmp_pa
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-def test_vivado_tcl_and_the_simulated_handoff_share_the_block_design_addresses():
+def test_vivado_tcl_and_the_simulated_handoff_share_the_block_design_addresses(tiny_build):
     """hls/blockdesign.py is the one definition: the Tcl assigns these addresses, the host's
-    .hwh model publishes them, the board driver looks the IPs up by these names."""
+    .hwh model publishes them, the board driver looks the IPs up by these names; each node
+    that reads its weights from DDR has a master on the DMA's HP port."""
     import xml.etree.ElementTree as ET
 
     from hls import blockdesign as bd
@@ -465,7 +471,12 @@ def test_vivado_tcl_and_the_simulated_handoff_share_the_block_design_addresses()
     from flow.tcl import vivado_tcl
     from host.hwh import hwh_text
 
-    tcl = vivado_tcl(None, BOARDS["zcu104"], 200.0, "out")
+    acc = Accelerator.load(tiny_build[2].out)
+    tcl = vivado_tcl(acc, BOARDS["zcu104"], 200.0, "out")
+    for i in range(2):  # emb.pw and fc
+        assert (f'-config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} [get_bd_intf_pins {bd.ACCEL}/'
+                f'{bd.DDR_MASTER.format(i)}]') in tcl
+    assert bd.DDR_MASTER.format(2) not in tcl
     assert f"set_property offset {bd.DMA_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.DMA}_Reg]" in tcl
     assert f"set_property offset {bd.ACCEL_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.ACCEL}_Reg]" in tcl
     assert "CONFIG.c_include_sg {0}" in tcl

@@ -302,6 +302,8 @@ class Engine:
     memory_role: ClassVar[Optional[str]] = None
     # the config member that carries the binding to the template (a vg::storage value)
     storage_member: ClassVar[str] = ""
+    # whether the ROM may instead be read from DDR each frame (memory "ddr": vg_ddr.h)
+    ddr_capable: ClassVar[bool] = False
 
     def bound_memory(self) -> Optional[tuple[int, int]]:
         """(depth, width in bits) of the memory the `memory` field binds, as estimated."""
@@ -311,17 +313,30 @@ class Engine:
         """The `memory` values this engine can implement."""
         if self.memory_role is None:
             return ("auto",)
-        return ("auto", "lutram", "bram") + (("uram",) if self.memory_role == "ram" else ())
+        return (("auto", "lutram", "bram") + (("uram",) if self.memory_role == "ram" else ())
+                + (("ddr",) if self.ddr_capable else ()))
 
     def memory_problem(self, memory: str) -> Optional[str]:
         """Why this engine cannot hold its memory in style `memory` (None: it can)."""
+        if memory == "ddr" and self.ddr_capable:
+            return self.ddr_problem()
         if memory in self.memory_styles():
             return None
         if self.memory_role is None:
             return f"memory {memory!r}: a {self.kind} has no memory the field binds (use auto)"
         return (f"memory {memory!r}: the {self.kind}'s {self.memory_role} cannot be {memory}"
                 + ("; UltraScale+ URAM has no initial contents from a bitstream (UG901), so "
-                   "weights there would read zeros: use bram or lutram" if memory == "uram" else ""))
+                   "weights there would read zeros: use bram or lutram"
+                   + (", or ddr (read from the parameter buffer the host fills)" if self.ddr_capable else "")
+                   if memory == "uram" else ""))
+
+    def ddr_problem(self) -> Optional[str]:
+        """Why this instance cannot read its ROM from DDR (None: it can)."""
+        return None
+
+    def ddr_bytes(self) -> int:
+        """Bytes a frame reads from DDR when its ROM is there (memory "ddr")."""
+        return 0
 
     def storage(self, memory: str) -> Optional[str]:
         """The binding the generated code gives the memory: `memory`, or for auto the style the
@@ -419,7 +434,7 @@ class Engine:
         the config as the estimate resolves it (storage)."""
         members = self.hls_config()
         style = self.storage(memory)
-        if style is not None:
+        if style is not None and style != "ddr":  # a ROM read from DDR has no binding
             problem = self.memory_problem(style)
             if problem:
                 raise EngineError(problem)

@@ -12,10 +12,14 @@ from hls import intops
 from hls import resources as R
 from hls.engines.activation import Activation
 from hls.engines.base import (NO_ACTIVATION, CppType, Engine, EngineError, IntType, JobRun, ParamArrays,
-                              ParamSpecs, Ports, Process, acc_bits, divides, register, single,
-                              threshold_out, weight_type)
+                              ParamSpecs, Ports, Process, acc_bits, config_struct, divides, register,
+                              single, threshold_out, weight_type)
 from hls.engines.swg import SWG
 from hls.layout import mvau_thresholds, mvau_weights
+
+
+# the FIFO between a DDR weight reader and its engine: enough rows to cover a burst's restart
+DDR_ROWS_FIFO = 16
 
 
 @register
@@ -28,6 +32,7 @@ class MVAU(Engine):
     latency = 5
     memory_role = "rom"  # the weights
     storage_member = "W_STORAGE"
+    ddr_capable = True  # vg_ddr.h + vg::mvau_streamed
 
     groups: int
     mw: int  # inputs per group (8*k*k for a variable group conv)
@@ -145,6 +150,26 @@ class MVAU(Engine):
         n, depth, width = self.weight_mem()
         return depth, width * n
 
+    # ---- weights read from DDR (memory "ddr") -----------------------------------------------------
+    def weight_rows(self) -> int:
+        """Rows of PE x SIMD weights the loop walks per input vector."""
+        return self.groups * self.nf * self.sf
+
+    def ddr_port_bits(self) -> int:
+        """The AXI4 master's data width: a row per word, a power of two of at least 32 bits."""
+        return max(32, 1 << (self.pe * self.simd * self.w_bits - 1).bit_length())
+
+    def ddr_problem(self) -> Optional[str]:
+        row = self.pe * self.simd * self.w_bits
+        if row > 1024:
+            return (f"memory 'ddr': a row of PE x SIMD x w_bits = {row} bits does not fit one "
+                    f"1024-bit word of the AXI4 master (fold with fewer PE x SIMD)")
+        return None
+
+    def ddr_bytes(self) -> int:
+        """The rows are read once per input vector: PIXELS x rows words of the port a frame."""
+        return self.pixels * self.weight_rows() * self.ddr_port_bits() // 8
+
     def weight_bits(self) -> int:
         return self.groups * self.mh * self.mw * self.w_bits
 
@@ -173,6 +198,8 @@ class MVAU(Engine):
         # reshaped into one PE*SIMD*w_bits wide memory (ARRAY_RESHAPE in vg_mvau.h); likewise
         # the activation table (PE rows of it wide, depth G*NF).
         r = R.memory(*self.bound_memory(), 1, memory)
+        if memory == "ddr":
+            r = r + R.ddr_reader(self.ddr_port_bits())
         a = self.activation()
         if a is not None:
             r = r + a.resources(self.pe, self.groups * self.nf)
@@ -254,6 +281,27 @@ class MVAU(Engine):
     def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:
         table = f", {arrays['t']}" if self.nt else ""  # vg::no_activation: no table
         return f"vg::mvau<{cfg}>({ins[0]}, {outs[0]}, {arrays['w']}{table});"
+
+    def hls_code(self, cfg: str, ins: Sequence[str], outs: Sequence[str],
+                 arrays: dict[str, str], memory: str = "auto") -> tuple[str, str]:
+        """With memory "ddr": a DATAFLOW region of the reader (vg_ddr.h, from the pointer
+        arrays["ddr"]) and the engine taking its weights from the reader's stream."""
+        if memory != "ddr":
+            return super().hls_code(cfg, ins, outs, arrays, memory)
+        problem = self.ddr_problem()
+        if problem:
+            raise EngineError(problem)
+        reader = {"ROWS": self.weight_rows(), "REPS": self.pixels, "N": self.pe * self.simd,
+                  "W_BITS": self.w_bits, "PORT_BITS": self.ddr_port_bits(),
+                  "w_t": CppType(weight_type(self.w_bits))}
+        table = f", {arrays['t']}" if self.nt else ""
+        body = "\n  ".join([
+            "#pragma HLS DATAFLOW",
+            f"hls::stream<vg::weight_row<{cfg}>::type> rows;",
+            f"#pragma HLS STREAM variable = rows depth = {DDR_ROWS_FIFO}",
+            f"vg::ddr_weight_reader<{cfg}_ddr>({arrays['ddr']}, rows);",
+            f"vg::mvau_streamed<{cfg}>({ins[0]}, rows, {outs[0]}{table});"])
+        return config_struct(cfg, self.hls_config()) + "\n" + config_struct(f"{cfg}_ddr", reader), body
 
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
         wt = params["weights"].astype(np.float32)

@@ -32,12 +32,39 @@
 
 namespace vg {
 
+// A row of the engine's weights, the PE x SIMD weights one loop iteration uses: lane pe's
+// element s at v[pe * SIMD + s]. The loop fetches it from the ROM (the reshaped array of the
+// entry points below) or from a weight stream (weights read from DDR, vg_ddr.h), in the
+// order the loop walks the rows.
+template <class C>
+struct weight_row {
+  typedef Word<typename C::w_t, C::PE * C::SIMD> type;
+};
+
+template <class C>
+inline typename weight_row<C>::type fetch_row(
+    const typename C::w_t weights[C::PE][C::G * (C::MH / C::PE) * (C::MW / C::SIMD)][C::SIMD], int row) {
+#pragma HLS INLINE
+  typename weight_row<C>::type r;
+  for (int i = 0; i < C::PE * C::SIMD; i++) {
+#pragma HLS UNROLL
+    r.v[i] = weights[i / C::SIMD][row][i % C::SIMD];
+  }
+  return r;
+}
+
+template <class C>
+inline typename weight_row<C>::type fetch_row(hls::stream<typename weight_row<C>::type>& ws, int) {
+#pragma HLS INLINE
+  return ws.read();
+}
+
 // The engine's loop, shared by both entry points below (inlined into them, so that the
 // memories' partitioning is that of the caller's arguments).
-template <class C, class TABLE>
+template <class C, class WEIGHTS, class TABLE>
 inline void mvau_loop(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
                       hls::stream<Word<typename C::out_t, C::PE> >& out,
-                      const typename C::w_t weights[C::PE][C::G * (C::MH / C::PE) * (C::MW / C::SIMD)][C::SIMD],
+                      WEIGHTS& weights,  // the ROM array, or a weight stream (fetch_row)
                       const TABLE& thr) {
 #pragma HLS INLINE
   static_assert(C::G >= 1 && C::MW >= 1 && C::MH >= 1, "mvau: G, MW, MH must be positive");
@@ -76,6 +103,7 @@ inline void mvau_loop(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
   for (int it = 0; it < (int)TOTAL; it++) {
 #pragma HLS PIPELINE II = 1
     VG_CYCLE(0);
+    const typename weight_row<C>::type wrow = fetch_row<C>(weights, row);
     if (nf == 0) {
       const Word<TI, SIMD> wd = in.read();
       for (int s = 0; s < SIMD; s++) {
@@ -93,7 +121,7 @@ inline void mvau_loop(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
         Wide t = 0;
         for (int s = 0; s < SIMD; s++) {
 #pragma HLS UNROLL
-          const Wide packed = (Wide)weights[2 * k + 1][row][s] * (Wide)PACK_SCALE + (Wide)weights[2 * k][row][s];
+          const Wide packed = (Wide)wrow.v[(2 * k + 1) * SIMD + s] * (Wide)PACK_SCALE + (Wide)wrow.v[2 * k * SIMD + s];
           const Wide prod = packed * (Wide)inbuf[sf][s];
 #pragma HLS BIND_OP variable = prod op = mul impl = dsp
           t += prod;
@@ -112,7 +140,7 @@ inline void mvau_loop(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
         Acc a = sf == 0 ? (Acc)0 : acc[pe];
         for (int s = 0; s < SIMD; s++) {
 #pragma HLS UNROLL
-          a += (Acc)weights[pe][row][s] * (Acc)inbuf[sf][s];
+          a += (Acc)wrow.v[pe * SIMD + s] * (Acc)inbuf[sf][s];
         }
         acc[pe] = a;
       }
@@ -203,6 +231,27 @@ void mvau(hls::stream<Word<typename C::in_t, C::SIMD> >& in, hls::stream<Word<ty
   static_assert(std::is_same<typename C::act, no_activation>::value,
                 "mvau: called without a thresholds table, so C::act must be vg::no_activation");
   weight_rom<C::W_STORAGE>::template run<C>(in, out, weights, no_activation::table());
+}
+
+// Weights from a stream (C::W_STORAGE unused): one row per loop iteration, in the loop's
+// order, G*NF*SF rows per input vector (vg_ddr.h reads them from DDR). No weight memory.
+template <class C>
+void mvau_streamed(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
+                   hls::stream<typename weight_row<C>::type>& weights,
+                   hls::stream<Word<typename C::out_t, C::PE> >& out,
+                   const typename C::act::chan_t thr[C::PE][C::G * (C::MH / C::PE)]) {
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 1
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
+  mvau_loop<C>(in, out, weights, thr);
+}
+
+template <class C>
+void mvau_streamed(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
+                   hls::stream<typename weight_row<C>::type>& weights,
+                   hls::stream<Word<typename C::out_t, C::PE> >& out) {
+  static_assert(std::is_same<typename C::act, no_activation>::value,
+                "mvau_streamed: called without a thresholds table, so C::act must be vg::no_activation");
+  mvau_loop<C>(in, out, weights, no_activation::table());
 }
 
 }  // namespace vg

@@ -1,6 +1,7 @@
 // Testbench: sliding window + S=8 engine (with thresholds) against a plain grouped
 // convolution, on a 3x3 stride-2 padded group conv and a dense 1x1 conv with raw output.
 #include "tb_common.h"
+#include "vg_ddr.h"
 #include "vg_mvau.h"
 #include "vg_swg.h"
 
@@ -33,8 +34,66 @@ void run_mvau(hls::stream<TI>& in, hls::stream<TO>& out, const TW& w, const TABL
   vg::mvau<CFG>(in, out, w, tl);
 }
 
+// The same engine with its weights read from a DDR buffer (vg_ddr.h) instead of its ROM.
+template <int rows, int reps, int n, int w_bits, int port_bits, typename TW>
+struct DdrCfg {
+  static const int ROWS = rows, REPS = reps, N = n, W_BITS = w_bits, PORT_BITS = port_bits;
+  typedef TW w_t;
+};
+constexpr int pow2_at_least(int v, int p = 8) { return p >= v ? p : pow2_at_least(v, 2 * p); }
+
+template <class CFG, class TI, class TO, class WS, class TABLE>
+void run_streamed(hls::stream<TI>& in, WS& ws, hls::stream<TO>& out, const TABLE& tl, vg::no_activation) {
+  vg::mvau_streamed<CFG>(in, ws, out);
+}
+template <class CFG, class TI, class TO, class WS, class TABLE, class ACT>
+void run_streamed(hls::stream<TI>& in, WS& ws, hls::stream<TO>& out, const TABLE& tl, ACT) {
+  vg::mvau_streamed<CFG>(in, ws, out, tl);
+}
+
+// The DDR buffer of the ROM's rows (hls/README.md, "Parameter buffer"): row r's lane pe,
+// element s at bits (pe * SIMD + s) * WB of word r, two's complement.
+template <class CFG, int ROWS, int PORT, class TW, class TI, class TO, class TABLE, class ACT>
+void run_ddr(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int reps, ACT act) {
+  constexpr int N = CFG::PE * CFG::SIMD;
+  static typename vg::ddr_word<PORT>::type buf[ROWS];
+  for (int r = 0; r < ROWS; r++) {
+    buf[r] = 0;
+    for (int pe = 0; pe < CFG::PE; pe++)
+      for (int s = 0; s < CFG::SIMD; s++) {
+        const int lo = (pe * CFG::SIMD + s) * CFG::W_BITS;
+        buf[r].range(lo + CFG::W_BITS - 1, lo) = (ap_uint<CFG::W_BITS>)(ap_int<CFG::W_BITS>)(int)wl[pe][r][s];
+      }
+  }
+  hls::stream<typename vg::weight_row<CFG>::type> ws;
+  // REPS is a template constant in generated code; the testbench's cases have 20, 25 or 30 vectors
+  switch (reps) {
+#define VG_TB_REPS(n) \
+  case n:             \
+    vg::ddr_weight_reader<DdrCfg<ROWS, n, N, CFG::W_BITS, PORT, typename CFG::w_t> >(buf, ws); \
+    break;
+    VG_TB_REPS(20) VG_TB_REPS(25) VG_TB_REPS(30)
+#undef VG_TB_REPS
+    default:
+      std::printf("FAIL: run_ddr: no reader instance for %d vectors\n", reps);
+      return;
+  }
+  run_streamed<CFG>(in, ws, out, tl, act);
+}
+
+// The engine with its weights from the ROM, or from DDR
+template <class CFG, int ROWS, class TI, class TO, class TW, class TABLE>
+void run_weights(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int, std::false_type) {
+  run_mvau<CFG>(in, out, wl, tl, typename CFG::act());
+}
+template <class CFG, int ROWS, class TI, class TO, class TW, class TABLE>
+void run_weights(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int reps, std::true_type) {
+  run_ddr<CFG, ROWS, pow2_at_least(CFG::PE * CFG::SIMD * CFG::W_BITS)>(in, out, wl, tl, reps, typename CFG::act());
+}
+
 template <int H, int W, int C, int K, int ST, int PAD, int GS, int E, int IN_N, int SIMD, int PE,
-          int IB, bool IS, int WB, int OB, bool OS, int PACK = 1, int STORAGE = vg::STORAGE_BRAM>
+          int IB, bool IS, int WB, int OB, bool OS, int PACK = 1, int STORAGE = vg::STORAGE_BRAM,
+          bool DDR = false>
 bool run_case() {
   constexpr int G = C / GS, OH = (H + 2 * PAD - K) / ST + 1, OW = (W + 2 * PAD - K) / ST + 1;
   constexpr int MW = K * K * GS, MH = GS * E, NF = MH / PE, SF = MW / SIMD;
@@ -81,7 +140,8 @@ bool run_case() {
       }
   typedef typename std::conditional<(OB > 0), vg::thresholds<NT, BIAS, TT>, vg::no_activation>::type Act;
   vg::sliding_window<SwgCfg<H, W, C, K, ST, PAD, GS, IN_N, SIMD, TI> >(s_in, s_win);
-  run_mvau<MvauCfg<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, PACK, STORAGE, TI, TW, TO, Act> >(s_win, s_out, wl, tl, Act());
+  typedef MvauCfg<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, PACK, STORAGE, TI, TW, TO, Act> Cfg;
+  run_weights<Cfg, G * NF * SF>(s_win, s_out, wl, tl, OH * OW, std::integral_constant<bool, DDR>());
   bool ok = s_in.empty() && s_win.empty();
   for (int oy = 0; oy < OH; oy++)
     for (int ox = 0; ox < OW; ox++)
@@ -127,5 +187,12 @@ int main() {
           "MAC_PACK 2: dense 1x1 conv with raw accumulator output");
   r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 8, 4, false, 4, 4, true, 2>(),
           "MAC_PACK 2: uint4 input, SIMD 72 (a 15-bit field per lane)");
+  // weights read from a DDR buffer instead of the ROM (vg_ddr.h + mvau_streamed)
+  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 2, 4, false, 4, 4, true, 1, vg::STORAGE_BRAM, true>(),
+          "DDR weights: group conv 3x3/1, 30 vectors, PE 2 SIMD 72 (a 576-bit row in a 1024-bit word)");
+  r.check(run_case<5, 5, 16, 1, 1, 0, 16, 2, 16, 4, 8, 4, true, 4, 0, true, 1, vg::STORAGE_BRAM, true>(),
+          "DDR weights: dense 1x1 conv with raw accumulator output");
+  r.check(run_case<9, 7, 16, 3, 2, 1, 8, 2, 4, 8, 4, 4, true, 4, 4, true, 2, vg::STORAGE_BRAM, true>(),
+          "DDR weights: MAC_PACK 2, group conv 3x3/2, 20 vectors");
   return r.done();
 }

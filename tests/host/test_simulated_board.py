@@ -133,3 +133,63 @@ def test_a_real_looking_description_mismatch_is_refused_before_loading(design, o
     (ov / "accelerator.json").write_text(json.dumps(d))
     with pytest.raises(BackendError, match="output channels is 7"):
         Accelerator(design, backend="board", bitstream_dir=ov, device=SimulatedZynqMP(fabric="golden"))
+
+
+# ---- a design whose last layers read their weights from DDR (memory "ddr") --------------------
+@pytest.fixture(scope="module")
+def ddr_design(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddr")
+    arch = vargfacenet(0.25, 32, last_channels=64, emb_size=32, units=(2, 2, 2))
+    acc = lower(arch, QuantConfig(4, 4), {"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ddr"}})
+    x, _ = load_orl((1, 2, 3), 32, per_id=2)
+    write_design(acc, random_params(acc, x, seed=7), np.full(32, 1e-3), {"l2norm": True}, out)
+    return out
+
+
+def test_ddr_weights_come_from_a_host_buffer_the_masters_read_bit_exactly(ddr_design, tmp_path):
+    """The driver allocates the parameter buffer with pynq.allocate, fills and flushes it and
+    aims each master's pointer register at its region; the simulated masters read DDR."""
+    from hls.params_buffer import regions
+
+    dev = SimulatedZynqMP("zcu104", fabric="csim")
+    acc = Accelerator(ddr_design, backend="board", bitstream_dir=write_simulated_overlay(ddr_design, tmp_path / "ov"),
+                      device=dev)
+    buf = acc.backend.params_buf
+    assert buf is not None and len(regions(acc.desc)) == 2
+    for i, r in enumerate(regions(acc.desc)):
+        lo = acc.backend.ip.read(bd.ddr_pointer_offset(i))
+        assert lo == (buf.physical_address + r.offset) & 0xFFFFFFFF
+    assert compare(acc, faces(3))["bit_exact"]
+    # weights corrupted in DDR reach the result: the masters read the buffer, not the build
+    ddr = dev._memory.locate(buf.physical_address, buf.nbytes)[1]
+    r0 = regions(acc.desc)[-1]
+    ddr[r0.offset:r0.offset + r0.nbytes] ^= 0x11
+    assert not compare(acc, faces(1))["bit_exact"]
+
+
+def test_a_master_aimed_outside_allocated_ddr_is_a_decode_error(ddr_design, tmp_path):
+    dev = SimulatedZynqMP("zcu104", fabric="csim")
+    acc = Accelerator(ddr_design, backend="board", bitstream_dir=write_simulated_overlay(ddr_design, tmp_path / "ov"),
+                      device=dev, timeout_s=0.2)
+    acc.backend.ip.write(bd.ddr_pointer_offset(0), 0x4)
+    with pytest.raises(SimulatedBoardError, match="outside allocated DDR: the interconnect answers DECERR"):
+        acc.infer(faces(1))
+
+
+def test_a_parameter_buffer_that_does_not_match_its_description_is_refused(ddr_design, tmp_path):
+    from hls.params_buffer import FILE
+
+    d = tmp_path / "d"
+    shutil.copytree(ddr_design, d)
+    data = bytearray((d / FILE).read_bytes())
+    data[5] ^= 0xFF
+    (d / FILE).write_bytes(bytes(data))
+    write_manifest(d)  # even with the manifest and the bitstream made after the change,
+    ov = write_simulated_overlay(d, tmp_path / "ov")  # the description's checksum differs
+    with pytest.raises(BackendError, match="parameter buffer refused: .*checksum differs"):
+        Accelerator(d, backend="board", bitstream_dir=ov, device=SimulatedZynqMP(fabric="golden"))
+    (d / FILE).write_bytes(bytes(data[:-4]))
+    write_manifest(d)
+    ov = write_simulated_overlay(d, tmp_path / "ov2")
+    with pytest.raises(BackendError, match="parameter buffer refused: .*bytes"):
+        Accelerator(d, backend="board", bitstream_dir=ov, device=SimulatedZynqMP(fabric="golden"))

@@ -1,0 +1,123 @@
+"""The parameter buffer: the weights of every node that reads them from DDR (memory "ddr"),
+in one buffer the host allocates and the accelerator's AXI4 masters read (vg_ddr.h).
+
+Layout (the one definition; hls/README.md, "Parameter buffer"):
+- the DDR nodes in description order, each at an offset aligned to ALIGN bytes (a burst never
+  crosses a 4 KiB boundary, AXI's rule, and each node's first burst starts on one);
+- a node's region holds PIXELS-independent ROWS = G*NF*SF words of its master's width
+  (MVAU.ddr_port_bits: a power of two, at least 32 bits), word r = row r of the engine's
+  weight layout (hls/layout.py: lane pe's element s at bits (pe*SIMD + s)*w_bits, two's
+  complement, unused high bits zero);
+- words little-endian, as AXI lays them out in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from hls.accel import Accelerator, Node
+
+ALIGN = 4096
+FILE = "params.bin"
+
+
+@dataclass(frozen=True)
+class Region:
+    node: str
+    offset: int  # bytes from the buffer's start
+    rows: int
+    port_bits: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows * self.port_bits // 8
+
+
+def ddr_nodes(acc: Accelerator) -> list[Node]:
+    return [n for n in acc.nodes if n.memory == "ddr"]
+
+
+def regions(acc: Accelerator) -> list[Region]:
+    out, off = [], 0
+    for n in ddr_nodes(acc):
+        e = n.engine()
+        r = Region(n.name, off, e.weight_rows(), e.ddr_port_bits())
+        out.append(r)
+        off = -(-(off + r.nbytes) // ALIGN) * ALIGN
+    return out
+
+
+def size(acc: Accelerator) -> int:
+    """Bytes of the buffer (0: the design reads nothing from DDR)."""
+    rs = regions(acc)
+    return rs[-1].offset + rs[-1].nbytes if rs else 0
+
+
+def pack_rows(rows: np.ndarray, w_bits: int, port_bits: int) -> bytes:
+    """ROWS x N weight codes -> ROWS words of port_bits, element i at bits [i*w_bits, ...)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    n_rows, n = rows.shape
+    if n * w_bits > port_bits:
+        raise ValueError(f"a row of {n} x {w_bits} bits does not fit a {port_bits}-bit word")
+    codes = rows & ((1 << w_bits) - 1)  # two's complement fields
+    bits = ((codes[:, :, None] >> np.arange(w_bits)) & 1).astype(np.uint8).reshape(n_rows, n * w_bits)
+    word = np.zeros((n_rows, port_bits), dtype=np.uint8)
+    word[:, :n * w_bits] = bits
+    return np.packbits(word, axis=1, bitorder="little").tobytes()
+
+
+def node_words(n: Node, params: dict[str, np.ndarray]) -> bytes:
+    """A DDR node's region contents from its checked parameters (PyTorch layout)."""
+    e = n.engine()
+    w = e.layout(params)["w"]  # [PE][ROWS][SIMD]
+    rows = np.transpose(w, (1, 0, 2)).reshape(e.weight_rows(), e.pe * e.simd)
+    return pack_rows(rows, e.w_bits, e.ddr_port_bits())
+
+
+def pack(acc: Accelerator, params: dict[str, dict[str, np.ndarray]]) -> bytes:
+    """The whole buffer, padding zero."""
+    buf = bytearray(size(acc))
+    for r in regions(acc):
+        buf[r.offset:r.offset + r.nbytes] = node_words(acc.node(r.node), params[r.node])
+    return bytes(buf)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ParamsBufferError(ValueError):
+    """A parameter buffer that does not belong to its description."""
+
+
+def describe(data: bytes) -> dict:
+    """The description's params_buffer entry for `data`."""
+    return {"file": FILE, "bytes": len(data), "sha256": digest(data)}
+
+
+def load(acc: Accelerator) -> bytes:
+    """The build's buffer, checked against its description before any frame: refused when it
+    is missing, of another size than the DDR nodes need, or with another checksum."""
+    want = size(acc)
+    if want == 0:
+        return b""
+    pb = acc.params_buffer
+    if pb is None:
+        raise ParamsBufferError("the design reads weights from DDR (memory 'ddr') but its description "
+                                "names no parameter buffer (params_buffer)")
+    if acc.root is None:
+        raise ParamsBufferError("the description has no build folder to read its parameter buffer from")
+    path = acc.root / pb["file"]
+    if not path.is_file():
+        raise ParamsBufferError(f"{path}: the parameter buffer is missing")
+    data = path.read_bytes()
+    if len(data) != want or pb["bytes"] != want:
+        raise ParamsBufferError(f"{path}: {len(data)} bytes (the description says {pb['bytes']}); its DDR "
+                                f"nodes need {want}")
+    if digest(data) != pb["sha256"]:
+        raise ParamsBufferError(f"{path}: checksum differs from the description's: the buffer does not "
+                                f"belong to this design")
+    return data

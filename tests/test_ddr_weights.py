@@ -1,0 +1,140 @@
+"""Weights read from DDR (memory "ddr"): the parameter buffer's layout, the nodes that may use
+it, and the whole-network C-sim reading the buffer through the generated AXI-master reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flow.lowering import lower
+from hls import params_buffer as pb
+from hls.accel import Accelerator, DescriptionError
+from hls.codegen import synthesis_top, top_testbench
+from hls.csim_net import NetworkCsim
+from model.arch import tiny
+from model.quant import QuantConfig
+from sim.golden import GoldenModel, random_params
+
+DDR = {"head.block.short.pw": {"ram_style": "ddr"}, "emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ddr"}}
+
+
+@pytest.fixture(scope="module")
+def design():
+    acc = lower(tiny("vargfacenet"), QuantConfig(4, 4), DDR)
+    h, w, c = acc.input["shape"]
+    x = np.random.default_rng(0).integers(0, 256, (3, h, w, c)).astype(np.uint8)
+    return acc, x, random_params(acc, x)
+
+
+def _decode(data: bytes, rows: int, port_bits: int, n: int, w_bits: int) -> np.ndarray:
+    """The words back to signed codes, bit by bit (independent of pack_rows' arithmetic)."""
+    bits = np.unpackbits(np.frombuffer(data, np.uint8).reshape(rows, port_bits // 8), axis=1, bitorder="little")
+    fields = bits[:, :n * w_bits].reshape(rows, n, w_bits).astype(np.int64)
+    u = (fields << np.arange(w_bits)).sum(axis=2)
+    assert not bits[:, n * w_bits:].any()  # the unused high bits are zero
+    return np.where(u >= 1 << (w_bits - 1), u - (1 << w_bits), u)
+
+
+def test_buffer_regions_hold_each_nodes_rows_aligned_and_apart(design):
+    acc, _, params = design
+    data = pb.pack(acc, params)
+    rs = pb.regions(acc)
+    assert [r.node for r in rs] == list(DDR) and len(data) == pb.size(acc)
+    for a, b in zip(rs, rs[1:]):
+        assert b.offset % pb.ALIGN == 0 and b.offset >= a.offset + a.nbytes
+    for r in rs:
+        e = acc.node(r.node).engine()
+        w = e.layout(params[r.node])["w"]  # [PE][ROWS][SIMD]
+        want = np.transpose(w, (1, 0, 2)).reshape(r.rows, e.pe * e.simd)
+        got = _decode(data[r.offset:r.offset + r.nbytes], r.rows, r.port_bits, e.pe * e.simd, e.w_bits)
+        assert np.array_equal(got, want)
+
+
+def test_csim_reading_weights_from_the_buffer_is_bit_exact_and_uses_it(design):
+    acc, x, params = design
+    cs = NetworkCsim(acc, params)
+    assert np.array_equal(cs.run(x), GoldenModel(acc, params).run(x))
+    # the engine reads the buffer: other bytes there give other results
+    r = pb.regions(acc)[-1]
+    words = bytearray(pb.node_words(acc.node(r.node), params[r.node]))
+    words[0] ^= 0x07
+    cs.load_ddr(r.node, bytes(words))
+    assert not np.array_equal(cs.run(x), GoldenModel(acc, params).run(x))
+    with pytest.raises(Exception, match="loading its DDR region"):
+        cs.load_ddr(r.node, bytes(words[:-1]))
+
+
+def test_synthesis_top_has_a_master_per_ddr_node_and_its_testbench_reads_the_buffer(design):
+    acc, _, _ = design
+    top = synthesis_top(acc)
+    for i, name in enumerate(("head_block_short_pw", "emb_pw", "fc")):
+        assert f"m_axi port = ddr_{name} bundle = gmem{i} offset = slave" in top
+        assert f"s_axilite port = ddr_{name} bundle = control" in top
+    tb = top_testbench(acc)
+    assert f"params.size() != {pb.size(acc)}UL" in tb and "EXPECTED|- PARAMS" in tb
+
+
+def test_ddr_is_refused_where_a_row_does_not_fit_a_master_word_or_the_node_has_no_rom():
+    d = lower(tiny("vargfacenet"), QuantConfig(4, 4), {"head.conv": {"PE": 8, "SIMD": 27}}).to_dict()
+    i = next(k for k, n in enumerate(d["nodes"]) if n["name"] == "head.conv")
+    d["nodes"][i]["memory"] = "ddr"
+    e = Accelerator.from_dict(dict(d, nodes=[dict(n, memory="auto") for n in d["nodes"]])).node("head.conv").engine()
+    assert e.pe * e.simd * e.w_bits > 1024  # the premise: 8 x 27 weights of 8 bits
+    with pytest.raises(DescriptionError, match="does not fit one 1024-bit word"):
+        Accelerator.from_dict(d)
+    d["nodes"][i]["memory"] = "auto"
+    j = next(k for k, n in enumerate(d["nodes"]) if n["kind"] == "se_scale")
+    d["nodes"][j]["memory"] = "ddr"
+    with pytest.raises(DescriptionError, match="cannot be ddr"):
+        Accelerator.from_dict(d)
+
+
+def test_a_buffer_that_does_not_belong_to_its_description_is_refused(design, tmp_path):
+    acc, _, params = design
+    data = pb.pack(acc, params)
+    acc.root = tmp_path
+    (tmp_path / pb.FILE).write_bytes(data)
+    acc.params_buffer = pb.describe(data)
+    assert pb.load(acc) == data
+    (tmp_path / pb.FILE).write_bytes(data[:-1])
+    with pytest.raises(pb.ParamsBufferError, match="bytes"):
+        pb.load(acc)
+    (tmp_path / pb.FILE).write_bytes(bytes(len(data)))
+    with pytest.raises(pb.ParamsBufferError, match="checksum differs"):
+        pb.load(acc)
+    acc.params_buffer = None
+    with pytest.raises(pb.ParamsBufferError, match="names no parameter buffer"):
+        pb.load(acc)
+
+
+def test_placement_reads_once_a_frame_weights_from_ddr_within_the_port_budget():
+    """BRAM over budget: the embedding's pointwise layer (one vector a frame, its rows one
+    128-bit word each) moves to DDR before any weights go to LUTRAM; with no DDR budget it
+    stays on chip."""
+    from hls.boards import get_board
+    from hls.estimate import ddr_traffic, estimate, place_memories
+    from model.arch import vargfacenet
+
+    board, fold = get_board("zcu104"), {"emb.pw": {"PE": 4, "SIMD": 8}, "fc": {"PE": 4, "SIMD": 8}}
+    acc = lower(vargfacenet(0.25), QuantConfig(4, 4), fold)
+    before = estimate(acc).total.bram36
+    place_memories(acc, board, 0.6)
+    ddr = [n.name for n in acc.nodes if n.memory == "ddr"]
+    assert ddr == ["emb.pw"] and estimate(acc).total.bram36 < before
+    fps = acc.clock_mhz * 1e6 / max(n.engine().cycles() for n in acc.nodes)
+    assert 0 < ddr_traffic(acc, board, fps)["fraction_of_hp_port"] <= 0.5
+    acc = lower(vargfacenet(0.25), QuantConfig(4, 4), fold)
+    place_memories(acc, board, 0.6, ddr_budget=0.0)
+    assert not any(n.memory == "ddr" for n in acc.nodes)
+
+
+def test_the_reader_and_the_engine_each_take_the_formulas_cycles(design):
+    """The schedule check counts the reader (process 1 of its node) apart from the engine's
+    loop: each takes PIXELS x G*NF*SF iterations a frame, the engine's formula."""
+    from hls.csim_net import NetworkCsim
+
+    acc, x, params = design
+    _, rows = NetworkCsim(acc, params, count=True).counted(x[:1])
+    for i, n in enumerate(acc.nodes):
+        if n.memory == "ddr":
+            assert rows[i][0] == rows[i][1] == n.engine().cycles(), n.name

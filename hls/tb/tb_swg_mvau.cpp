@@ -56,13 +56,13 @@ void run_streamed(hls::stream<TI>& in, WS& ws, hls::stream<TO>& out, const TABLE
 template <class CFG, int ROWS, int PORT, class TW, class TI, class TO, class TABLE, class ACT>
 void run_ddr(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int reps, ACT act) {
   constexpr int N = CFG::PE * CFG::SIMD;
+  // static: zero-initialised (the unused high bits stay 0; every field is written below)
   static typename vg::ddr_word<PORT>::type buf[ROWS];
   for (int r = 0; r < ROWS; r++) {
-    buf[r] = 0;
     for (int pe = 0; pe < CFG::PE; pe++)
       for (int s = 0; s < CFG::SIMD; s++) {
         const int lo = (pe * CFG::SIMD + s) * CFG::W_BITS;
-        buf[r].range(lo + CFG::W_BITS - 1, lo) = (ap_uint<CFG::W_BITS>)(ap_int<CFG::W_BITS>)(int)wl[pe][r][s];
+        buf[r].range(lo + CFG::W_BITS - 1, lo) = (unsigned long long)((long long)wl[pe][r][s] & ((1LL << CFG::W_BITS) - 1));
       }
   }
   hls::stream<typename vg::weight_row<CFG>::type> ws;

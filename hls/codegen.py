@@ -160,8 +160,7 @@ def csim_top(acc: Accelerator) -> str:
             lines.append(f"static {ddr_word_type(n)} {ddr_pointer(n)}[{e.weight_rows()}];")
             ddr_loaders.append(
                 f"  if (node == {i}) {{ if (n != {e.weight_rows() * port // 8}L) return 2; "
-                f"for (long r = 0; r < {e.weight_rows()}L; r++) for (int k = 0; k < {port // 8}; k++) "
-                f"{ddr_pointer(n)}[r].range(8 * k + 7, 8 * k) = b[r * {port // 8} + k]; return 0; }}")
+                f"vg::ddr_words_from_bytes<{port}>(b, {e.weight_rows()}L, {ddr_pointer(n)}); return 0; }}")
     lines += ['extern "C" int vg_load_ddr(int node, const uint8_t* b, long n) {',
               *ddr_loaders, "  return 1;", "}", ""]
     ti = IntType.parse(s_in.dtype).cpp()
@@ -340,10 +339,9 @@ def top_testbench(acc: Accelerator, top: str = "vargnet_top") -> str:
                   "    return 2;", "  }"]
         for r in regions(acc):
             n = acc.node(r.node)
-            name, wb = ddr_pointer(n), r.port_bits // 8
+            name = ddr_pointer(n)
             setup += [f"  std::vector<{ddr_word_type(n)} > {name}({r.rows});",
-                      f"  for (size_t r = 0; r < {r.rows}; r++)",
-                      f"    for (int k = 0; k < {wb}; k++) {name}[r].range(8 * k + 7, 8 * k) = params[{r.offset}UL + r * {wb} + k];"]
+                      f"  vg::ddr_words_from_bytes<{r.port_bits}>(params.data() + {r.offset}UL, {r.rows}L, {name}.data());"]
             ptrs.append(f"{name}.data()")
     call = f"{top}({', '.join(['in', 'out'] + ptrs)})"
     return (TOP_TESTBENCH.format(top=top, pixels=s_in.words, beats=s_out.words * s_out.n)

@@ -208,9 +208,7 @@ def sources(name: str, e, seed: int = 0) -> dict[str, str]:
         tb.append(f"static vg::ddr_word<{e.ddr_port_bits()}>::type DDR[{e.weight_rows()}];")
     tb += ["", "int main() {", "  long bad = 0;"]
     if ddr:
-        wb = e.ddr_port_bits() // 8
-        tb.append(f"  for (int r = 0; r < {e.weight_rows()}; r++) for (int k = 0; k < {wb}; k++) "
-                  f"DDR[r].range(8 * k + 7, 8 * k) = DDR_BYTES[r * {wb} + k];")
+        tb.append(f"  vg::ddr_words_from_bytes<{e.ddr_port_bits()}>(DDR_BYTES, {e.weight_rows()}L, DDR);")
     tb.append(f"  for (int f = 0; f < {FRAMES}; f++) {{")
     for i, (n, dt, words) in enumerate(fin):
         tb += [f"    hls::stream<{word_type(n, dt)} > in{i};",

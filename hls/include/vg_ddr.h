@@ -47,6 +47,19 @@ void ddr_weight_reader(const typename ddr_word<C::PORT_BITS>::type* mem,
   }
 }
 
+#ifndef __SYNTHESIS__
+// What an AXI master reads from DDR, for the C-simulations and testbenches: `rows` words of
+// PORT_BITS from little-endian bytes (the parameter buffer as the host wrote it).
+template <int PORT_BITS>
+void ddr_words_from_bytes(const unsigned char* bytes, long rows, typename ddr_word<PORT_BITS>::type* words) {
+  for (long r = 0; r < rows; r++) {
+    for (int k = 0; k < PORT_BITS / 8; k++) {
+      words[r].range(8 * k + 7, 8 * k) = bytes[r * (PORT_BITS / 8) + k];
+    }
+  }
+}
+#endif
+
 }  // namespace vg
 
 #endif

@@ -477,6 +477,17 @@ def build(model: str, **kwargs: Any) -> Arch:
     return fn(**kwargs)
 
 
+def named(model: str, width: Optional[float] = None, input_size: Optional[int] = None) -> Arch:
+    """A named architecture at a width multiplier and input size (None: the model's own), as
+    the CLIs take them (--model, --width, --input)."""
+    kw: dict[str, Any] = {}
+    if width is not None:
+        kw["multiplier" if model == "vargfacenet" else "width"] = width
+    if input_size is not None:
+        kw["input_size"] = input_size
+    return build(model, **kw)
+
+
 def from_params(name: str, params: dict[str, Any]) -> Arch:
     """Rebuilds an Arch from its name and the params it records (e.g. from a checkpoint)."""
     p = dict(params)

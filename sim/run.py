@@ -28,7 +28,7 @@ from hls.design_files import MANIFEST, verify_manifest
 from hls.estimate import node_buffer_bits, place_memories
 from flow import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
 from hls.engines import EngineError
-from model.arch import ArchError, build
+from model.arch import ArchError, named
 from model.argtypes import positive_float, positive_int
 from model.defaults import DEFAULT_BOARD, DEFAULT_FPS_TARGET, default_arch, default_quant
 from model.quant import QuantConfig, QuantConfigError
@@ -124,12 +124,7 @@ def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int]:
     if a.model is None:
         print("note: no default design build in build/default yet; simulating the default "
               "architecture from its description (python -m flow builds one)")
-    kw = {}
-    if a.width is not None:
-        kw["multiplier" if model == "vargfacenet" else "width"] = a.width
-    if a.input is not None:
-        kw["input_size"] = a.input
-    arch = build(model, **kw)
+    arch = named(model, a.width, a.input)
     quant = QuantConfig.parse(a.quant) if a.quant else default_quant()
     if quant is None:
         raise QuantConfigError("--quant float has no hardware (choose wNaM)")

@@ -4,10 +4,10 @@ in one buffer the host allocates and the accelerator's AXI4 masters read (vg_ddr
 Layout (the one definition; hls/README.md, "Parameter buffer"):
 - the DDR nodes in description order, each at an offset aligned to ALIGN bytes (a burst never
   crosses a 4 KiB boundary, AXI's rule, and each node's first burst starts on one);
-- a node's region holds PIXELS-independent ROWS = G*NF*SF words of its master's width
-  (MVAU.ddr_port_bits: a power of two, at least 32 bits), word r = row r of the engine's
-  weight layout (hls/layout.py: lane pe's element s at bits (pe*SIMD + s)*w_bits, two's
-  complement, unused high bits zero);
+- a node's region holds its ROWS = G*NF*SF weight rows once (the reader walks them once per
+  input vector), one word of its master's width each (MVAU.ddr_port_bits: a power of two,
+  at least 32 bits); word r = row r of the engine's weight layout (hls/layout.py: lane pe's
+  element s at bits (pe*SIMD + s)*w_bits, two's complement, unused high bits zero);
 - words little-endian, as AXI lays them out in memory.
 """
 

@@ -18,6 +18,11 @@ What is simulated, and how faithfully:
   packet with TLAST; it computes with the whole-network C-simulation of the generated HLS
   (or the golden model) of the design the bitstream was "built" from. Without ap_start the
   input stream stalls and the DMA never completes, as on hardware.
+- The accelerator's AXI4 read masters, for nodes that read their weights from DDR: each
+  frame, every master reads its region of the parameter buffer from where its pointer
+  register (s_axi_control, hls/blockdesign.py) aims, out of DDR as flushed; an address
+  outside allocated DDR is the interconnect's decode error (DECERR), which stops the
+  simulation with a message (the HLS master would compute with whatever came back).
 - Transfers complete when started (no timing model here: board timing comes from a board).
 
 The bitstream (`write_simulated_overlay`) is a .bit file with a real Xilinx header (pynq's
@@ -158,7 +163,7 @@ class _Fabric:
     for nodes that read their weights from DDR, their AXI4 masters (`read`: the DDR behind
     the HP port) and the pointer registers that aim them."""
 
-    def __init__(self, design: Path, model: str, read=None):
+    def __init__(self, design: Path, model: str, read):
         from hls.design_files import load_params
         from hls.params_buffer import node_words, regions
 
@@ -201,7 +206,6 @@ class _Fabric:
         if not self.ctrl & bd.AUTO_RESTART:
             self.ctrl = (self.ctrl & ~bd.AP_START) | bd.AP_IDLE
         return True
-
 
     def _read_weights(self) -> None:
         """Each DDR node's master reads its region from where its pointer register aims; an

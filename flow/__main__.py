@@ -23,7 +23,7 @@ from hls.accel import DescriptionError
 from hls.boards import BOARDS, BoardError, get_board
 from flow.build import BuildConfig, BuildError, build
 from flow.steps import NAMES
-from hls.estimate import estimate
+from hls.estimate import ddr_overload, estimate
 from flow.folding import FoldingError
 from flow.requantize import MODES as REQUANT_MODES
 from flow.streamline import StreamlineError
@@ -125,13 +125,10 @@ def main(argv: list[str] | None = None) -> int:
               + " of the board (reports/estimate.json); lower --fps, raise --fraction or choose a "
                 "smaller network. Nothing was handed to Vitis HLS or Vivado.", file=sys.stderr)
         return 2
-    ddr = res.report.get("ddr") or {}
-    if ddr.get("fraction_of_hp_port", 0.0) > 1.0:  # the masters cannot read that fast
-        print(f"error: the design in {res.out} reads {ddr['bytes_per_s'] / 1e9:.2f} GB/s of weights from "
-              f"DDR at its {res.report['fps']:.0f} FPS, {100 * ddr['fraction_of_hp_port']:.0f}% of one HP "
-              f"port's peak ({ddr['hp_port_bytes_per_s'] / 1e9:.2f} GB/s): over by "
-              f"{(ddr['bytes_per_s'] - ddr['hp_port_bytes_per_s']) / 1e9:.2f} GB/s. Keep fewer weights in "
-              f"DDR (ram_style) or lower --fps. Nothing was handed to Vitis HLS or Vivado.", file=sys.stderr)
+    overload = ddr_overload(res.report["ddr"], res.report["fps"]) if res.report.get("ddr") else None
+    if overload:  # the masters cannot read that fast
+        print(f"error: the design in {res.out} cannot be fed: {overload}. Keep fewer weights in DDR "
+              f"(ram_style) or lower --fps. Nothing was handed to Vitis HLS or Vivado.", file=sys.stderr)
         return 2
     try:
         return bitstream(res.out, board)

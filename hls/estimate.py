@@ -163,3 +163,14 @@ def ddr_traffic(acc: Accelerator, board: Board, fps: Optional[float]) -> dict:
     rate = per_frame * fps if fps else 0.0
     return {"nodes": nodes, "bytes_per_frame": per_frame, "bytes_per_s": rate,
             "hp_port_bytes_per_s": peak, "fraction_of_hp_port": rate / peak if peak else 0.0}
+
+
+def ddr_overload(traffic: dict, fps: float) -> Optional[str]:
+    """Why a design's weight traffic (ddr_traffic at `fps`) cannot be read in time, or None:
+    more bytes a second than one HP port's peak."""
+    if traffic["fraction_of_hp_port"] <= 1.0:
+        return None
+    return (f"it reads {traffic['bytes_per_s'] / 1e9:.2f} GB/s of weights from DDR at its {fps:.0f} FPS, "
+            f"{100 * traffic['fraction_of_hp_port']:.0f}% of one HP port's peak "
+            f"({traffic['hp_port_bytes_per_s'] / 1e9:.2f} GB/s): over by "
+            f"{(traffic['bytes_per_s'] - traffic['hp_port_bytes_per_s']) / 1e9:.2f} GB/s")

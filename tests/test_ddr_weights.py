@@ -138,3 +138,16 @@ def test_the_reader_and_the_engine_each_take_the_formulas_cycles(design):
     for i, n in enumerate(acc.nodes):
         if n.memory == "ddr":
             assert rows[i][0] == rows[i][1] == n.engine().cycles(), n.name
+
+
+def test_traffic_beyond_the_hp_port_is_named_with_by_how_much(design):
+    from hls.boards import get_board
+    from hls.estimate import ddr_overload, ddr_traffic
+
+    acc, _, _ = design
+    board = get_board("zcu104")
+    per_frame = ddr_traffic(acc, board, 1.0)["bytes_per_frame"]
+    peak = board.hp_port_bytes_per_s(acc.clock_mhz)
+    assert ddr_overload(ddr_traffic(acc, board, 0.9 * peak / per_frame), 1.0) is None
+    msg = ddr_overload(ddr_traffic(acc, board, 2 * peak / per_frame), 2 * peak / per_frame)
+    assert "200% of one HP port's peak (3.20 GB/s): over by 3.20 GB/s" in msg

@@ -99,7 +99,7 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
         n.memory = "uram"
         bram -= saved / 2
         uram += used
-    for _, n, saved, rate in sorted(to_ddr, key=lambda t: t[0]):
+    for _, n, saved, (rate, luts) in sorted(to_ddr, key=lambda t: t[0]):
         if bram <= budget["BRAM36"]:
             return
         if rate > ddr_room:
@@ -107,7 +107,7 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
         n.memory = "ddr"
         bram -= saved / 2
         ddr_room -= rate
-        lut += _gain_luts(n)
+        lut += luts  # the reader's
     for _, n, saved, luts in sorted(to_lutram, key=lambda t: t[0]):
         if bram <= budget["BRAM36"]:
             return
@@ -120,9 +120,10 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
 
 def _placement_candidates(acc: Accelerator, fps: float):
     """The moves place_memories may make, each (sort key, node, BRAM18 saved, what it uses:
-    URAM, DDR bytes/s at `fps`, LUTs), for the nodes in BRAM whose style is left to the flow."""
+    URAM; DDR bytes/s at `fps` and the reader's LUTs; LUTs), for the nodes in BRAM whose
+    style is left to the flow."""
     to_uram: list[tuple[float, Node, int, int]] = []
-    to_ddr: list[tuple[float, Node, int, float]] = []
+    to_ddr: list[tuple[float, Node, int, tuple[float, float]]] = []
     to_lutram: list[tuple[float, Node, int, float]] = []
     for n in acc.nodes:
         e = n.engine()
@@ -139,18 +140,10 @@ def _placement_candidates(acc: Accelerator, fps: float):
             depth, width = e.bound_memory()
             # read about once a frame (the port's padding may double the bytes)
             if e.ddr_capable and e.memory_problem("ddr") is None and e.ddr_bytes() * 8 <= 2 * depth * width:
-                saved, _ = _move_gain(n, "ddr")
+                saved, added = _move_gain(n, "ddr")
                 if saved > 0:
-                    to_ddr.append((-saved, n, saved, e.ddr_bytes() * fps))
+                    to_ddr.append((-saved, n, saved, (e.ddr_bytes() * fps, added.lut)))
     return to_uram, to_ddr, to_lutram
-
-
-def _gain_luts(n: Node) -> float:
-    """The LUTs node n's current placement adds over auto (a DDR reader's, here)."""
-    style, n.memory = n.memory, "auto"
-    before = node_resources(n)
-    n.memory = style
-    return node_resources(n).lut - before.lut
 
 
 def ddr_traffic(acc: Accelerator, board: Board, fps: Optional[float]) -> dict:

@@ -5,7 +5,7 @@ HOSTPY := .venv-host/bin/python
 BOARD ?= zcu104
 CHECKPOINT ?= model/checkpoints/default.pt
 
-.PHONY: help setup test demo sim csim hls-check schedule bitstream notebook train clean lock
+.PHONY: help setup test demo sim csim hls-check schedule bitstream notebook train train-full clean lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,14 +43,13 @@ notebook: ## execute the PYNQ inference notebook in the host environment (simula
 	$(HOSTPY) -m pytest --nbmake host/notebooks -q
 
 train: ## reproduce the default design: float distillation from SFace on ORL s1-s30 (embedding, feature maps, relational 10), then 4-bit QAT distilled from that float parent, then its WCCN scoring backend (23-32 min measured on 2 cores)
-	$(PY) -m model.train --task face --out runs/default-float --width 0.25 --quant float --arc-weight 0 \
-	  --copies 10 --mixup 0.3 --relational 10 --feature-distill 7 --epochs 10 --batch 32 --threads 2
-	$(PY) -m model.train --task face --out runs/default --width 0.25 --quant w4a4-mse --arc-weight 0 \
-	  --copies 10 --mixup 0.3 --relational 10 --epochs 6 --lr 1e-3 --batch 32 --threads 2 \
-	  --teacher runs/default-float/final.pt --init runs/default-float/final.pt
+	PY=$(PY) scripts/train_recipe.sh 0.25 runs/default 2
 	mkdir -p model/checkpoints
 	cp runs/default/final.pt model/checkpoints/.default.pt.tmp && mv model/checkpoints/.default.pt.tmp model/checkpoints/default.pt
 	cp runs/default/metrics.jsonl model/checkpoints/default.metrics.jsonl
+
+train-full: ## the same recipe at the seeds' width 1.25 into runs/full-float and runs/full (not installed as the default; a GPU is used when torch sees one; THREADS=N CPU threads)
+	PY=$(PY) scripts/train_recipe.sh 1.25 runs/full $(or $(THREADS),2)
 
 lock: ## re-resolve requirements/*.lock from requirements/resolve-*.txt (needs the registries)
 	@scripts/lock.sh

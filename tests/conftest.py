@@ -20,3 +20,12 @@ def require_tool(name: str, why: str) -> str:
             pytest.fail(f"CI must not skip: {msg}")
         pytest.skip(msg)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory):
+    """The tiny VarGFaceNet flow build (net, faces, BuildResult), built once per session and
+    shared by test_flow and test_reliability (toolchain environment: imported lazily)."""
+    from tests.flow_builds import tiny_flow_build
+
+    return tiny_flow_build(tmp_path_factory.mktemp("flow"))

@@ -25,46 +25,12 @@ from model.checkpoint import save
 from model.export import export_qonnx
 from model.orl import load_orl
 from model.quant import QuantConfig
-from model.scoring import Wccn, fit_wccn
-from model.nets import Net
+from model.scoring import Wccn
 from tests.conftest import require_tool
+from tests.flow_builds import calibrated_net
 from sim.golden import GoldenModel
 
 warnings.filterwarnings("ignore", category=UserWarning)
-
-
-def calibrated_net(model, spec, seed=0):
-    arch = tiny(model)
-    c, h, _ = arch.input.out_shape
-    imgs, _ = load_orl((1, 5, 9, 31, 35), h, per_id=3)
-    x = torch.from_numpy(imgs[..., :c]).permute(0, 3, 1, 2).float() / 255
-    torch.manual_seed(seed)
-    net = Net(arch, QuantConfig.parse(spec))
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-    net.train()
-    with torch.no_grad():
-        for _ in range(4):
-            net.features(x)
-    return net.eval(), x
-
-
-@pytest.fixture(scope="module")
-def tiny_build(tmp_path_factory):
-    net, x = calibrated_net("vargfacenet", "w4a8")
-    d = tmp_path_factory.mktemp("flow")
-    # with a verification scoring backend, which the build hands to the host
-    c = net.arch.output.cout
-    w = fit_wccn(np.random.default_rng(0).normal(size=(4 * c, c)), np.arange(4 * c) % 8)
-    save(net, d / "ck.pt", extra={"scoring": w.to_state()})
-    # requant=always: every node whose thresholds are an exact integer requantization takes
-    # it, so the bit-exact checks below cover both activation forms; emb.pw and fc read their
-    # weights from DDR (the parameter buffer), so they cover that path too
-    (d / "fold.json").write_text(json.dumps({"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ddr"}}))
-    res = build(BuildConfig(out=d / "build", checkpoint=d / "ck.pt", fps=20000, verify_images=4,
-                            finn_report=True, requant="always", folding=d / "fold.json"))
-    return net, x, res
 
 
 def test_build_folder_holds_description_sources_tcl_and_reports(tiny_build):

@@ -18,20 +18,14 @@ from hls.accel import Accelerator as Description  # noqa: E402
 from hls.accel import DescriptionError  # noqa: E402
 from flow.build import BuildConfig, BuildError, build  # noqa: E402
 from hls.design_files import DesignFileError, load_params  # noqa: E402
-from model.checkpoint import save  # noqa: E402
 from model.orl import HELDOUT_IDS, load_orl  # noqa: E402
-from tests.test_flow import calibrated_net  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A tiny VarGFaceNet checkpoint and its build (the flow's verification on one face)."""
-    net, _ = calibrated_net("vargfacenet", "w4a8")
-    d = tmp_path_factory.mktemp("reliability")
-    save(net, d / "ck.pt")
-    build(BuildConfig(out=d / "build", checkpoint=d / "ck.pt", fps=20000, verify_images=1,
-                      finn_report=False))
-    return d
+def tiny(tiny_build):
+    """The folder holding the shared tiny build (build/) and its checkpoint (ck.pt): the
+    same build test_flow verifies, with requantized nodes and two nodes read from DDR."""
+    return tiny_build[2].out.parent
 
 
 def _faces(build_dir: Path, n: int = 2) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Callable, Optional, Union
 
 from hls.accel import Accelerator, DescriptionError, engine_params
 from hls.boards import Board
-from hls.estimate import DesignEstimate, estimate, place_memories
+from hls.estimate import DesignEstimate, estimate, frame_cycles, place_memories
 from flow.lowering import Folding, lower
 from flow.prices import Prices, cost, default_prices
 from flow.requantize import Forms
@@ -227,7 +227,7 @@ def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fract
                 n.params = engine_params(f)
     place_memories(acc, board, fraction)
     est = estimate(acc)
-    return FoldingResult(folding, acc, est, max(n.engine().cycles() for n in acc.nodes))
+    return FoldingResult(folding, acc, est, frame_cycles(acc, board))
 
 
 def fold_for_fps(arch: Arch, quant: QuantConfig, board: Board, fps: float, *,

@@ -4,11 +4,12 @@ simulator's report and the flow's report (one definition)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, replace
+from typing import Any, Optional, Sequence
 
 from hls.accel import Accelerator, Node
-from hls.boards import Board
+from hls.boards import Board, get_board
+from hls.engines import Engine, Process
 from hls import resources as R
 
 
@@ -20,6 +21,56 @@ def node_resources(n: Node, e=None) -> R.Resources:
 def node_buffer_bits(n: Node, e=None) -> dict[str, int]:
     """Storage a node holds, by purpose (bits)."""
     return (e if e is not None else n.engine()).buffer_bits()
+
+
+# ---- timing: the engine's loop, and the HP port behind a node that reads DDR ---------------------
+def ddr_row_period(n: Node, board: Board) -> int:
+    """Cycles between the weight rows a node reading DDR (memory "ddr") gets: its AXI4
+    master's word is one row, and one HP port delivers hp_port_bits a cycle at the PL clock
+    (UG1085), so a 256-bit row arrives at most every 2 cycles. 1 for every other node. The C++
+    loop runs at II = 1 (the schedule check counts that); this is the port's limit on it."""
+    if n.memory != "ddr":
+        return 1
+    e = n.engine()
+    row_bits = e.ddr_bytes() * 8 // max(1, e.cycles())  # the loop takes one row a cycle
+    return max(1, -(-row_bits // board.hp_port_bits))
+
+
+@dataclass(frozen=True)
+class PortLimited:
+    """An engine whose every loop iteration waits `period` cycles for its weight row (a DDR
+    node behind a narrower port): its jobs take `period` times their cycles. An upper bound:
+    the reader's stream lets it run a few rows ahead while the engine waits for input."""
+
+    inner: Engine
+    period: int
+
+    def __getattr__(self, k: str) -> Any:
+        return getattr(self.inner, k)
+
+    def processes(self) -> list[Process]:
+        return [replace(p, jobs=tuple(replace(r, cycles=r.cycles * self.period) for r in p.jobs))
+                for p in self.inner.processes()]
+
+    def cycles(self) -> int:
+        return sum(p.cycles for p in self.processes())
+
+    def output_times(self, ins: Sequence[tuple[float, float]], latency: int) -> tuple[float, float]:
+        return Engine.output_times(self, ins, latency)  # type: ignore[arg-type]
+
+
+def timed_engine(n: Node, board: Optional[Board] = None) -> Engine:
+    """The node's engine as the FPS estimate and the simulator time it (board: the node's
+    design's, by default ZCU104's port, the same on every board here)."""
+    e = n.engine()
+    period = ddr_row_period(n, board if board is not None else get_board("zcu104"))
+    return e if period == 1 else PortLimited(e, period)  # type: ignore[return-value]
+
+
+def frame_cycles(acc: Accelerator, board: Optional[Board] = None) -> int:
+    """Cycles a frame at the slowest node (the design's initiation interval)."""
+    b = board if board is not None else get_board(acc.board)
+    return max(1, max(timed_engine(n, b).cycles() for n in acc.nodes))
 
 
 @dataclass
@@ -88,7 +139,7 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     budget = board.budget(fraction)
     est = estimate(acc)
     bram, uram, lut = est.total.bram36, est.total.uram, est.total.lut
-    fps = acc.clock_mhz * 1e6 / max(1, max(n.engine().cycles() for n in acc.nodes))
+    fps = acc.clock_mhz * 1e6 / frame_cycles(acc, board)
     ddr_room = ddr_budget * board.hp_port_bytes_per_s(acc.clock_mhz) - ddr_traffic(acc, board, fps)["bytes_per_s"]
     to_uram, to_ddr, to_lutram = _placement_candidates(acc, fps)
     for _, n, saved, used in sorted(to_uram, key=lambda t: -t[0]):
@@ -121,7 +172,9 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
 def _placement_candidates(acc: Accelerator, fps: float):
     """The moves place_memories may make, each (sort key, node, BRAM18 saved, what it uses:
     URAM; DDR bytes/s at `fps` and the reader's LUTs; LUTs), for the nodes in BRAM whose
-    style is left to the flow."""
+    style is left to the flow. A move to DDR never slows the design: a node whose words take
+    at most a fraction f of the port's bytes a frame waits for them at most f of the frame
+    (ddr_row_period), and the DDR budget keeps f <= ddr_budget < 1."""
     to_uram: list[tuple[float, Node, int, int]] = []
     to_ddr: list[tuple[float, Node, int, tuple[float, float]]] = []
     to_lutram: list[tuple[float, Node, int, float]] = []

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hls.accel import HOST, Accelerator
+from hls.boards import get_board
+from hls.estimate import timed_engine
 
 
 @dataclass
@@ -47,8 +49,9 @@ def analyse(acc: Accelerator) -> Analytic:
     s_in = streams[acc.input["stream"]]
     t_start[s_in.name], t_end[s_in.name] = 0.0, float(s_in.words)
     nodes: dict[str, NodeTiming] = {}
+    board = get_board(acc.board)
     for n in acc.nodes:
-        e = n.engine()
+        e = timed_engine(n, board)
         cyc = e.cycles()
         start, end = e.output_times([(t_start[i], t_end[i]) for i in n.inputs], e.latency)
         for o in n.outputs:

@@ -17,10 +17,13 @@ per buffer); emit starts only on a full buffer and frees it when its frame is ou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
 from hls.accel import Accelerator, Node
+from hls.boards import Board, get_board
+from hls.estimate import timed_engine
 from hls.engines import JobRun, Process
 
 # Each engine kind's pipeline depth (cycles from a job's last iteration to its output being
@@ -91,9 +94,10 @@ def _token_port(p: Program, stream: str, inp: bool, job: int) -> None:
         p.outputs = p.outputs + [stream]
 
 
-def node_programs(n: Node) -> list[Program]:
-    """The processes of a node, joined by the token streams of its frame buffers."""
-    e = n.engine()
+def node_programs(n: Node, board: Optional[Board] = None) -> list[Program]:
+    """The processes of a node, joined by the token streams of its frame buffers (a node
+    reading DDR: its jobs as the board's HP port lets them run, hls/estimate.py)."""
+    e = timed_engine(n, board)
     progs = [_program(n, p, e.latency) for p in e.processes()]
     for fb in e.frame_buffers():
         fill, emit = progs[fb.fill], progs[fb.emit]
@@ -120,7 +124,8 @@ def host_programs(acc: Accelerator) -> tuple[Program, Program]:
 
 def programs(acc: Accelerator) -> list[Program]:
     src, sink = host_programs(acc)
-    return [src] + [p for n in acc.nodes for p in node_programs(n)] + [sink]
+    board = get_board(acc.board)
+    return [src] + [p for n in acc.nodes for p in node_programs(n, board)] + [sink]
 
 
 def min_depths(progs: list[Program]) -> dict[str, int]:

@@ -34,7 +34,7 @@ from typing import Any, Optional
 
 from hls.accel import Accelerator
 from hls.boards import Board
-from hls.estimate import DesignEstimate, ddr_traffic, estimate, node_buffer_bits
+from hls.estimate import DesignEstimate, ddr_traffic, estimate, node_buffer_bits, timed_engine
 from sim.analytic import Analytic
 from sim.events import SimResult
 
@@ -68,7 +68,7 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
     est = estimate(acc)
     layers = []
     for n in acc.nodes:
-        e = n.engine()
+        e = timed_engine(n, board)
         names = {n.name} | {f"{n.name}.{p.name}" for p in e.processes() if p.name}
         procs = [p for name, p in ev.procs.items() if name in names]
         fold = e.folding()

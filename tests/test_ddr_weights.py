@@ -128,6 +128,49 @@ def test_placement_reads_once_a_frame_weights_from_ddr_within_the_port_budget():
     assert not any(n.memory == "ddr" for n in acc.nodes)
 
 
+def test_rows_wider_than_the_hp_port_slow_their_node_in_estimate_and_simulators():
+    """A 256-bit row takes two beats of the 128-bit HP port (UG1085), so the node's loop gets
+    a row every 2 cycles at best: the FPS estimate, the analytic model and the event simulation all
+    time it at 8 times its loop's cycles for 1024-bit rows; a 128-bit row costs nothing; on chip
+    nothing changes. Placement never moves weights to DDR where that would make their node the
+    slowest."""
+    from hls.boards import get_board
+    from hls.estimate import ddr_row_period, frame_cycles, place_memories, timed_engine
+    from hls.engines import MVAU
+    from sim.analytic import analyse
+    from sim.events import simulate
+    from sim.programs import programs
+    from tests.test_sim import T4, Design
+
+    board = get_board("zcu104")
+
+    def one_layer(pe: int, simd: int, memory: str) -> Accelerator:
+        # a 512 x 512 pointwise layer on one vector a frame (as emb.pw and fc): 1 Mbit of weights
+        d = Design(512, 1, 1, n=simd)
+        (y,) = d.add("pw", "mvau", ["in"], MVAU(1, 512, 512, pe, simd, 1, T4, 4, T4))
+        acc = d.finish(y)
+        acc.node("pw").memory = memory
+        return acc
+
+    wide, narrow, on_chip = one_layer(16, 16, "ddr"), one_layer(4, 8, "ddr"), one_layer(16, 16, "auto")
+    assert wide.node("pw").engine().ddr_port_bits() == 1024 and ddr_row_period(wide.node("pw"), board) == 8
+    assert narrow.node("pw").engine().ddr_port_bits() == 128 and ddr_row_period(narrow.node("pw"), board) == 1
+    assert ddr_row_period(on_chip.node("pw"), board) == 1
+    loop = on_chip.node("pw").engine().cycles()
+    assert loop == 32 * 32 and timed_engine(wide.node("pw"), board).cycles() == 8 * loop
+    assert frame_cycles(on_chip, board) == analyse(on_chip).cycles_per_frame == loop
+    assert frame_cycles(wide, board) == analyse(wide).cycles_per_frame == 8 * loop
+    for acc, cycles in ((on_chip, loop), (wide, 8 * loop)):
+        ev = simulate(programs(acc), {s.name: 2 * max(1, s.n) for s in acc.streams}, frames=4)
+        assert ev.cycles_per_frame() == pytest.approx(cycles, rel=0.05)
+    # placement moves weights to DDR only within half the port's bytes a frame, so the node
+    # then waits for its rows at most half the frame: it never becomes the slowest (the
+    # single-layer design, whose only node would run 8x slower, stays on chip)
+    acc = one_layer(16, 16, "auto")
+    place_memories(acc, board, 0.001)
+    assert acc.node("pw").memory != "ddr" and frame_cycles(acc, board) == loop
+
+
 def test_the_reader_and_the_engine_each_take_the_formulas_cycles(design):
     """The schedule check counts the reader (process 1 of its node) apart from the engine's
     loop: each takes PIXELS x G*NF*SF iterations a frame, the engine's formula."""

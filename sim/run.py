@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hls.accel import Accelerator, DescriptionError
 from hls.boards import BoardError, get_board
@@ -165,6 +165,16 @@ def _write_outputs(a: argparse.Namespace, acc: Accelerator, report: dict, ev: An
 
 
 def run(a: argparse.Namespace) -> int:
+    acc, report, ev = simulate_design(a)
+    print(format_report(report, None if a.all else 25))
+    _write_outputs(a, acc, report, ev)
+    return 1 if ev.deadlock else 0
+
+
+def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> tuple[Accelerator, dict, Any]:
+    """The design the options name, folded (for --model), its FIFOs sized and its frames
+    event-simulated: (description, report of sim/report.py, event result). Progress goes to
+    `say`."""
     t0 = time.perf_counter()
     _check_sources(a)
     target: int | None = None  # cycles per frame the sized FIFOs must hold (None: unbounded's)
@@ -176,28 +186,25 @@ def run(a: argparse.Namespace) -> int:
         size = True
     progs = programs(acc)
     an = analyse(acc)
-    print(f"analytic: {an.fps(clock):.1f} FPS, latency {an.latency_ms(clock):.3f} ms "
+    say(f"analytic: {an.fps(clock):.1f} FPS, latency {an.latency_ms(clock):.3f} ms "
           f"({time.perf_counter() - t0:.2f} s)", flush=True)
     unbounded = None
     if size:
-        print("sizing FIFOs by simulation (a few event simulations)...", flush=True)
+        say("sizing FIFOs by simulation (a few event simulations)...", flush=True)
         sz = size_fifos(progs, frames=max(a.frames, 3), target_cycles=target)
         depths, unbounded = sz.depths, sz.reference
         for s in acc.streams:
             s.depth = depths[s.name]
         if a.design is None:  # the folding placed memories before the FIFOs had sizes
             place_memories(acc, board, 0.8)
-        print(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
+        say(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
     else:
         depths = {s.name: s.depth for s in acc.streams}
     t1 = time.perf_counter()
     ev = simulate(progs, depths, a.frames, trace=bool(a.plot),
                   trace_step=max(1, int(an.latency_cycles + a.frames * an.cycles_per_frame) // 3000))
-    print(f"event simulation of {a.frames} frames: {time.perf_counter() - t1:.2f} s", flush=True)
-    report = build_report(acc, board, clock, an, ev, depths, unbounded)
-    print(format_report(report, None if a.all else 25))
-    _write_outputs(a, acc, report, ev)
-    return 1 if ev.deadlock else 0
+    say(f"event simulation of {a.frames} frames: {time.perf_counter() - t1:.2f} s", flush=True)
+    return acc, build_report(acc, board, clock, an, ev, depths, unbounded), ev
 
 
 if __name__ == "__main__":

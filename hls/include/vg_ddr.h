@@ -13,6 +13,7 @@
 #ifndef VG_DDR_H
 #define VG_DDR_H
 
+#include "vg_mvau.h"
 #include "vg_types.h"
 
 namespace vg {
@@ -33,18 +34,60 @@ void ddr_weight_reader(const typename ddr_word<C::PORT_BITS>::type* mem,
     for (int r = 0; r < C::ROWS; r++) {
 #pragma HLS PIPELINE II = 1
       VG_CYCLE(1);  // process 1 of its node (process 0: the engine's loop)
-      const typename ddr_word<C::PORT_BITS>::type& word = mem[r];
-      Word<typename C::w_t, C::N> row;
-      for (int i = 0; i < C::N; i++) {
-#pragma HLS UNROLL
-        // the field as an unsigned integer, then its two's complement value (without building
-        // an ap_int from a range: g++ 12 flags ap_private's constructor as uninitialized)
-        const long long u = (long long)word.range((i + 1) * C::W_BITS - 1, i * C::W_BITS).to_uint64();
-        row.v[i] = (typename C::w_t)(u >= (1LL << (C::W_BITS - 1)) ? u - (1LL << C::W_BITS) : u);
-      }
-      out.write(row);
+      out.write(unpack_row<typename C::w_t, C::N, C::W_BITS>(mem[r]));
     }
   }
+}
+
+// Weights cached in URAM (memory "uram" on an MVAU): the node's rows, read once from its
+// region of the parameter buffer through the master when `load` is set (the host sets it for
+// the first frame after it fills the buffer), kept in a static URAM array across frames and
+// walked by the engine as it walks a ROM. Per frame: no DDR traffic. UltraScale+ URAM powers
+// up zero (UG901): a frame before the first load computes with zero weights, in the C-sim as
+// on the board. Config D: the reader's (ROWS, N, W_BITS, PORT_BITS); C: the engine's.
+template <class D>
+inline void load_rows(ap_uint<D::N * D::W_BITS> cache[D::ROWS], const typename ddr_word<D::PORT_BITS>::type* mem) {
+#pragma HLS INLINE
+  static_assert(D::N * D::W_BITS <= D::PORT_BITS, "load_rows: a row must fit one word of the master");
+  for (int r = 0; r < D::ROWS; r++) {
+#pragma HLS PIPELINE II = 1
+    VG_CYCLE(1);  // process 1 of its node (the engine's loop is process 0); only a loading frame
+    cache[r] = (ap_uint<D::N * D::W_BITS>)mem[r];  // the low N * W_BITS bits: the row
+  }
+}
+
+template <class C, class D, class TABLE>
+inline void mvau_cached_run(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
+                            hls::stream<Word<typename C::out_t, C::PE> >& out,
+                            const typename ddr_word<D::PORT_BITS>::type* mem, bool load, const TABLE& thr) {
+#pragma HLS INLINE
+  static_assert(D::N == C::PE * C::SIMD && D::W_BITS == C::W_BITS,
+                "mvau_cached: the cache's rows must be the engine's PE x SIMD weights");
+  static ap_uint<D::N * D::W_BITS> cache[D::ROWS];
+#pragma HLS BIND_STORAGE variable = cache type = ram_2p impl = uram
+  if (load) {
+    load_rows<D>(cache, mem);
+  }
+  mvau_loop<C>(in, out, cache, thr);
+}
+
+// Thresholded outputs (C::act a thresholds policy).
+template <class C, class D>
+void mvau_cached(hls::stream<Word<typename C::in_t, C::SIMD> >& in, hls::stream<Word<typename C::out_t, C::PE> >& out,
+                 const typename ddr_word<D::PORT_BITS>::type* mem, bool load,
+                 const typename C::act::chan_t thr[C::PE][C::G * (C::MH / C::PE)]) {
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 1
+#pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
+  mvau_cached_run<C, D>(in, out, mem, load, thr);
+}
+
+// Raw accumulators out (C::act = vg::no_activation): no table.
+template <class C, class D>
+void mvau_cached(hls::stream<Word<typename C::in_t, C::SIMD> >& in, hls::stream<Word<typename C::out_t, C::PE> >& out,
+                 const typename ddr_word<D::PORT_BITS>::type* mem, bool load) {
+  static_assert(std::is_same<typename C::act, no_activation>::value,
+                "mvau_cached: called without a thresholds table, so C::act must be vg::no_activation");
+  mvau_cached_run<C, D>(in, out, mem, load, no_activation::table());
 }
 
 #ifndef __SYNTHESIS__

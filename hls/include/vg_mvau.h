@@ -59,12 +59,20 @@ inline typename weight_row<C>::type fetch_row(hls::stream<typename weight_row<C>
   return ws.read();
 }
 
+// A row from the URAM weight cache (vg_ddr.h, mvau_cached): rows packed as the parameter buffer
+// holds them, one word a row, taken apart by the one decoder (vg_types.h unpack_row).
+template <class C, int ROWS>
+inline typename weight_row<C>::type fetch_row(const ap_uint<C::PE * C::SIMD * C::W_BITS> (&cache)[ROWS], int row) {
+#pragma HLS INLINE
+  return unpack_row<typename C::w_t, C::PE * C::SIMD, C::W_BITS>(cache[row]);
+}
+
 // The engine's loop, shared by both entry points below (inlined into them, so that the
 // memories' partitioning is that of the caller's arguments).
 template <class C, class WEIGHTS, class TABLE>
 inline void mvau_loop(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
                       hls::stream<Word<typename C::out_t, C::PE> >& out,
-                      WEIGHTS& weights,  // the ROM array, or a weight stream (fetch_row)
+                      WEIGHTS& weights,  // the ROM array, the URAM cache or a weight stream (fetch_row)
                       const TABLE& thr) {
 #pragma HLS INLINE
   static_assert(C::G >= 1 && C::MW >= 1 && C::MH >= 1, "mvau: G, MW, MH must be positive");

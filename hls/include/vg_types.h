@@ -94,6 +94,23 @@ struct Word {
   T v[N];
 };
 
+// A packed row of N signed W_BITS-bit fields (the parameter buffer's word format, hls/README.md):
+// field i at bits i*W_BITS, two's complement. The DDR reader (vg_ddr.h) and the URAM weight
+// cache (vg_mvau.h) both take rows apart with this one decoder.
+template <class T, int N, int W_BITS, class BITS>
+inline Word<T, N> unpack_row(const BITS& word) {
+#pragma HLS INLINE
+  Word<T, N> row;
+  for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+    // the field as an unsigned integer, then its two's complement value (without building an
+    // ap_int from a range: g++ 12 flags ap_private's constructor as uninitialized)
+    const long long u = (long long)word.range((i + 1) * W_BITS - 1, i * W_BITS).to_uint64();
+    row.v[i] = (T)(u >= (1LL << (W_BITS - 1)) ? u - (1LL << W_BITS) : u);
+  }
+  return row;
+}
+
 // Larger / smaller of two compile-time integers (sizes of banks and loop trip counts).
 constexpr long long cmax(long long a, long long b) { return a > b ? a : b; }
 constexpr long long cmin(long long a, long long b) { return a < b ? a : b; }

@@ -2,6 +2,8 @@
 // convolution, on a 3x3 stride-2 padded group conv and a dense 1x1 conv with raw output.
 #include "tb_common.h"
 #include "vg_ddr.h"
+#include <cstring>
+#include <vector>
 #include "vg_mvau.h"
 #include "vg_swg.h"
 
@@ -53,18 +55,30 @@ void run_streamed(hls::stream<TI>& in, WS& ws, hls::stream<TO>& out, const TABLE
 
 // The DDR buffer of the ROM's rows (hls/README.md, "Parameter buffer"): row r's lane pe,
 // element s at bits (pe * SIMD + s) * WB of word r, two's complement.
+template <class CFG, int ROWS, int PORT, class TW>
+typename vg::ddr_word<PORT>::type* ddr_buffer(const TW& wl, bool zero = false) {
+  // the buffer's bytes as the host writes them (little-endian words, the unused high bits 0),
+  // then the words a master reads from them (vg_ddr.h ddr_words_from_bytes)
+  static unsigned char bytes[ROWS * PORT / 8];
+  static typename vg::ddr_word<PORT>::type buf[ROWS];
+  std::memset(bytes, 0, sizeof(bytes));
+  for (int r = 0; r < ROWS && !zero; r++) {
+    for (int pe = 0; pe < CFG::PE; pe++)
+      for (int s = 0; s < CFG::SIMD; s++) {
+        const unsigned long long field = (unsigned long long)((long long)wl[pe][r][s] & ((1LL << CFG::W_BITS) - 1));
+        const int lo = (pe * CFG::SIMD + s) * CFG::W_BITS;
+        for (int b = 0; b < CFG::W_BITS; b++)
+          if ((field >> b) & 1) bytes[r * (PORT / 8) + (lo + b) / 8] |= (unsigned char)(1u << ((lo + b) % 8));
+      }
+  }
+  vg::ddr_words_from_bytes<PORT>(bytes, ROWS, buf);
+  return buf;
+}
+
 template <class CFG, int ROWS, int PORT, class TW, class TI, class TO, class TABLE, class ACT>
 void run_ddr(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int reps, ACT act) {
   constexpr int N = CFG::PE * CFG::SIMD;
-  // static: zero-initialised (the unused high bits stay 0; every field is written below)
-  static typename vg::ddr_word<PORT>::type buf[ROWS];
-  for (int r = 0; r < ROWS; r++) {
-    for (int pe = 0; pe < CFG::PE; pe++)
-      for (int s = 0; s < CFG::SIMD; s++) {
-        const int lo = (pe * CFG::SIMD + s) * CFG::W_BITS;
-        buf[r].range(lo + CFG::W_BITS - 1, lo) = (unsigned long long)((long long)wl[pe][r][s] & ((1LL << CFG::W_BITS) - 1));
-      }
-  }
+  const typename vg::ddr_word<PORT>::type* buf = ddr_buffer<CFG, ROWS, PORT>(wl);
   hls::stream<typename vg::weight_row<CFG>::type> ws;
   // REPS is a template constant in generated code; the testbench's cases have 20, 25 or 30 vectors
   switch (reps) {
@@ -81,19 +95,55 @@ void run_ddr(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABL
   run_streamed<CFG>(in, ws, out, tl, act);
 }
 
-// The engine with its weights from the ROM, or from DDR
+// The engine with its weights cached in URAM (vg_ddr.h mvau_cached): a first frame that loads
+// the cache from the buffer, then the buffer zeroed and the same frame again without loading,
+// whose output (the one checked) must come from the cached weights and equal the first's.
+template <class CFG, class D, class TI, class TO, class W, class TABLE>
+void call_cached(hls::stream<TI>& in, hls::stream<TO>& out, const W* buf, bool load, const TABLE&, vg::no_activation) {
+  vg::mvau_cached<CFG, D>(in, out, buf, load);
+}
+template <class CFG, class D, class TI, class TO, class W, class TABLE, class ACT>
+void call_cached(hls::stream<TI>& in, hls::stream<TO>& out, const W* buf, bool load, const TABLE& tl, ACT) {
+  vg::mvau_cached<CFG, D>(in, out, buf, load, tl);
+}
+template <class CFG, int ROWS, int PORT, class TW, class TI, class TO, class TABLE>
+void run_cached(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl) {
+  typedef DdrCfg<ROWS, 1, CFG::PE * CFG::SIMD, CFG::W_BITS, PORT, typename CFG::w_t> D;
+  typename vg::ddr_word<PORT>::type* buf = ddr_buffer<CFG, ROWS, PORT>(wl);
+  std::vector<TI> words;
+  while (!in.empty()) words.push_back(in.read());
+  hls::stream<TI> in1, in2;
+  for (const TI& w : words) {
+    in1.write(w);
+    in2.write(w);
+  }
+  hls::stream<TO> first;
+  call_cached<CFG, D>(in1, first, buf, true, tl, typename CFG::act());
+  ddr_buffer<CFG, ROWS, PORT>(wl, true);  // zeroed: the cache, not the buffer, must hold them now
+  call_cached<CFG, D>(in2, out, buf, false, tl, typename CFG::act());
+  if (first.size() != out.size()) std::printf("FAIL: run_cached: the two frames' lengths differ\n");
+}
+
+// The engine with its weights from the ROM (0), streamed from DDR (1) or cached in URAM (2)
 template <class CFG, int ROWS, class TI, class TO, class TW, class TABLE>
-void run_weights(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int, std::false_type) {
+void run_weights(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int,
+                 std::integral_constant<int, 0>) {
   run_mvau<CFG>(in, out, wl, tl, typename CFG::act());
 }
 template <class CFG, int ROWS, class TI, class TO, class TW, class TABLE>
-void run_weights(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int reps, std::true_type) {
+void run_weights(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int reps,
+                 std::integral_constant<int, 1>) {
   run_ddr<CFG, ROWS, pow2_at_least(CFG::PE * CFG::SIMD * CFG::W_BITS)>(in, out, wl, tl, reps, typename CFG::act());
+}
+template <class CFG, int ROWS, class TI, class TO, class TW, class TABLE>
+void run_weights(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl, int,
+                 std::integral_constant<int, 2>) {
+  run_cached<CFG, ROWS, pow2_at_least(CFG::PE * CFG::SIMD * CFG::W_BITS)>(in, out, wl, tl);
 }
 
 template <int H, int W, int C, int K, int ST, int PAD, int GS, int E, int IN_N, int SIMD, int PE,
           int IB, bool IS, int WB, int OB, bool OS, int PACK = 1, int STORAGE = vg::STORAGE_BRAM,
-          bool DDR = false>
+          int SOURCE = 0>
 bool run_case() {
   constexpr int G = C / GS, OH = (H + 2 * PAD - K) / ST + 1, OW = (W + 2 * PAD - K) / ST + 1;
   constexpr int MW = K * K * GS, MH = GS * E, NF = MH / PE, SF = MW / SIMD;
@@ -141,7 +191,7 @@ bool run_case() {
   typedef typename std::conditional<(OB > 0), vg::thresholds<NT, BIAS, TT>, vg::no_activation>::type Act;
   vg::sliding_window<SwgCfg<H, W, C, K, ST, PAD, GS, IN_N, SIMD, TI> >(s_in, s_win);
   typedef MvauCfg<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, PACK, STORAGE, TI, TW, TO, Act> Cfg;
-  run_weights<Cfg, G * NF * SF>(s_win, s_out, wl, tl, OH * OW, std::integral_constant<bool, DDR>());
+  run_weights<Cfg, G * NF * SF>(s_win, s_out, wl, tl, OH * OW, std::integral_constant<int, SOURCE>());
   bool ok = s_in.empty() && s_win.empty();
   for (int oy = 0; oy < OH; oy++)
     for (int ox = 0; ox < OW; ox++)
@@ -194,5 +244,12 @@ int main() {
           "DDR weights: dense 1x1 conv with raw accumulator output");
   r.check(run_case<9, 7, 16, 3, 2, 1, 8, 2, 4, 8, 4, 4, true, 4, 4, true, 2, vg::STORAGE_BRAM, true>(),
           "DDR weights: MAC_PACK 2, group conv 3x3/2, 20 vectors");
+  // weights cached in URAM, loaded from the buffer by the first frame (vg_ddr.h mvau_cached)
+  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 2, 4, false, 4, 4, true, 1, vg::STORAGE_BRAM, 2>(),
+          "URAM cache: group conv 3x3/1, PE 2 SIMD 72, second frame from the cache");
+  r.check(run_case<5, 5, 16, 1, 1, 0, 16, 2, 16, 4, 8, 4, true, 4, 0, true, 1, vg::STORAGE_BRAM, 2>(),
+          "URAM cache: dense 1x1 conv with raw accumulator output");
+  r.check(run_case<9, 7, 16, 3, 2, 1, 8, 2, 4, 8, 4, 4, true, 4, 4, true, 2, vg::STORAGE_BRAM, 2>(),
+          "URAM cache: MAC_PACK 2, group conv 3x3/2");
   return r.done();
 }

@@ -47,7 +47,7 @@ def vivado_tcl(acc: Accelerator, board: Board, clock_mhz: float, out_dir: str) -
     ddr_masters = "".join(
         f'apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} '
         f"[get_bd_intf_pins {bd.ACCEL}/{bd.DDR_MASTER.format(i)}]\n"
-        for i, _ in enumerate(n for n in acc.nodes if n.memory == "ddr"))
+        for i, _ in enumerate(n for n in acc.nodes if n.engine().reads_buffer(n.memory)))
     return f"""# Vivado {HLS_VERSION}: block design (Zynq UltraScale+ PS, AXI DMA, accelerator),
 # implementation and bitstream. Run from the build folder after tcl/hls.tcl:
 #   vivado -mode batch -source tcl/vivado.tcl

@@ -17,10 +17,13 @@ An accelerator is a dataflow graph of engine nodes joined by streams:
       "params_buffer": {"file": "params.bin", "bytes": N, "sha256": ...} or null  # version 2
     }
 
-Version 2 (readers take 1 and 2): a node's `memory` may be "ddr" (an MVAU that reads its
-weights from DDR each frame, vg_ddr.h); their weights are also packed into the parameter
-buffer (`params_buffer`, layout in hls/params_buffer.py), which the host allocates and fills
-before the first frame.
+Version 2: a node's `memory` may be "ddr" (an MVAU that reads its weights from DDR each
+frame, vg_ddr.h); their weights are also packed into the parameter buffer (`params_buffer`,
+layout in hls/params_buffer.py), which the host allocates and fills before the first frame.
+Version 3 (readers take 1 to 3): an MVAU's `memory` may be "uram": its weights are a URAM
+cache (vg_ddr.h mvau_cached) that its master fills from its region of the parameter buffer in
+a frame started with the top's load flag set (the host sets it for the first frame); a
+version-2 reader refused weights in URAM.
 
 Node kinds and their params: a node's `kind` names a registered engine class of hls/engines/
 and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
@@ -56,8 +59,8 @@ from typing import Any, Optional, Union
 from hls.engines import TYPE_FIELDS, Engine, EngineError, IntType, engine_class, kinds
 
 SCHEMA = "vargnet-accelerator"
-VERSION = 2  # 2: nodes may read their weights from DDR (memory "ddr", params_buffer)
-READS = (1, 2)
+VERSION = 3  # 2: nodes may read their weights from DDR (memory "ddr", params_buffer); 3: an
+READS = (1, 2, 3)  # MVAU's memory may be "uram", a cache the parameter buffer fills
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}

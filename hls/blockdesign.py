@@ -42,7 +42,8 @@ DMA_S2MM = 0x30
 AP_CTRL = 0x00
 AP_START, AP_DONE, AP_IDLE, AP_READY, AUTO_RESTART = 0x01, 0x02, 0x04, 0x08, 0x80
 
-# A node that reads its weights from DDR (memory "ddr") has its own AXI4 master
+# A node that reads its weights from DDR (memory "ddr", or once into a URAM cache: memory "uram"
+# on an MVAU) has its own AXI4 master
 # m_axi_gmem<i> (i counts those nodes in description order) and the base address of its
 # region of the parameter buffer in s_axi_control: Vitis HLS lays the control registers out as
 # ap_ctrl (0x00), GIE, IER, ISR (0x04..0x0c), then each 64-bit pointer argument in argument
@@ -54,3 +55,10 @@ DDR_POINTER_BASE, DDR_POINTER_STRIDE = 0x10, 0xC
 def ddr_pointer_offset(i: int) -> int:
     """The low word's offset of the i-th DDR node's pointer register (the high word at +4)."""
     return DDR_POINTER_BASE + DDR_POINTER_STRIDE * i
+
+
+# The load flag (a design with URAM weight caches, memory "uram" on an MVAU): the top's last
+# argument, a scalar after the n pointers, one data word and a reserved one. 1: the next frame
+# fills the caches from the parameter buffer; the host sets it for the first frame, then 0.
+def load_flag_offset(masters: int) -> int:
+    return DDR_POINTER_BASE + DDR_POINTER_STRIDE * masters

@@ -39,8 +39,23 @@ def _stype(acc: Accelerator, stream: str) -> str:
 
 def param_arrays(n: Node) -> list[tuple[str, str, tuple[int, ...]]]:
     """(key, C++ element type, shape) of the arrays a node needs (its engine's; a node that
-    reads its weights from DDR has no weight array: its weights are in the parameter buffer)."""
-    return [a for a in n.engine().param_arrays() if not (n.memory == "ddr" and a[0] == "w")]
+    reads its weights from the parameter buffer, streamed or into its URAM cache, has no
+    weight array)."""
+    e = n.engine()
+    return [a for a in e.param_arrays() if not (e.reads_buffer(n.memory) and a[0] == "w")]
+
+
+def reads_buffer(n: Node) -> bool:
+    """The node has an AXI4 master into the parameter buffer (memory ddr, or a URAM cache)."""
+    return n.engine().reads_buffer(n.memory)
+
+
+def loads_cache(n: Node) -> bool:
+    """The node's weights are a URAM cache: its function takes the top's load flag."""
+    return n.engine().loads_cache(n.memory)
+
+
+LOAD_FLAG = "load"  # the synthesis top's scalar argument: fill the URAM caches in this frame
 
 
 def ddr_pointer(n: Node) -> str:
@@ -71,8 +86,10 @@ def node_signature(n: Node, name: str = "", ins: Sequence[str] = (), outs: Seque
     outs = list(outs) or [f"out{i}" for i in range(len(fout))]
     ports = [f"hls::stream<{word_type(nn, dt)} >& {s}" for s, (nn, dt, _) in zip(ins, fin)]
     ports += [f"hls::stream<{word_type(nn, dt)} >& {s}" for s, (nn, dt, _) in zip(outs, fout)]
-    if n.memory == "ddr":
+    if reads_buffer(n):
         ports.append(f"const {ddr_word_type(n)}* ddr")
+    if loads_cache(n):
+        ports.append(f"bool {LOAD_FLAG}")
     return f"void {name}({', '.join(ports)})" if name else f"inline void node_{ident(n.name)}({', '.join(ports)})"
 
 
@@ -82,8 +99,10 @@ def node_code(n: Node, ins: Sequence[str] = (), outs: Sequence[str] = ()) -> tup
     e = n.engine()
     fin, fout = port_formats(n, e)
     arrays = {key: array_name(n, key) for key, _, _ in param_arrays(n)}
-    if n.memory == "ddr":
+    if reads_buffer(n):
         arrays["ddr"] = "ddr"  # the node function's pointer parameter
+    if loads_cache(n):
+        arrays["load"] = LOAD_FLAG
     return e.hls_code(f"cfg_{ident(n.name)}", list(ins) or [f"in{i}" for i in range(len(fin))],
                       list(outs) or [f"out{i}" for i in range(len(fout))], arrays, n.memory)
 
@@ -131,7 +150,7 @@ def _node_calls(acc: Accelerator, indent: str) -> list[str]:
     """One call per node; VG_STAGE(i) (nothing unless the schedule check counts) makes node
     i's loop iterations count into row i of the counters."""
     return [f"{indent}VG_STAGE({i}); node_{ident(n.name)}("
-            f"{', '.join([stream_ident(x) for x in n.inputs + n.outputs] + ([ddr_pointer(n)] if n.memory == 'ddr' else []))});"
+            f"{', '.join([stream_ident(x) for x in n.inputs + n.outputs] + ([ddr_pointer(n)] if reads_buffer(n) else []) + ([LOAD_FLAG] if loads_cache(n) else []))});"
             for i, n in enumerate(acc.nodes)]
 
 
@@ -151,10 +170,10 @@ def csim_top(acc: Accelerator) -> str:
                            f"for (long k = 0; k < n; k++) (&{name}{'[0]' * len(shape)})[k] = ({t})v[k]; return 0; }}")
     lines += ["", 'extern "C" int vg_load(int node, char kind, const int64_t* v, long n) {',
               *loaders, "  return 1;", "}", ""]
-    # the DDR nodes' regions of the parameter buffer, as the AXI masters would read them
+    # the regions of the parameter buffer, as the AXI masters would read them
     ddr_loaders = []
     for i, n in enumerate(acc.nodes):
-        if n.memory == "ddr":
+        if reads_buffer(n):
             e = n.engine()
             port = e.ddr_port_bits()
             lines.append(f"static {ddr_word_type(n)} {ddr_pointer(n)}[{e.weight_rows()}];")
@@ -166,8 +185,11 @@ def csim_top(acc: Accelerator) -> str:
     ti = IntType.parse(s_in.dtype).cpp()
     to = IntType.parse(s_out.dtype).cpp()
     lines += [
-        'extern "C" int vg_run(const int64_t* x, int64_t* y, int frames) {',
+        # load: the first frame fills the URAM caches, as the host's load flag does on the board
+        'extern "C" int vg_run(const int64_t* x, int64_t* y, int frames, int load_first) {',
         "  for (int f = 0; f < frames; f++) {",
+        f"    const bool {LOAD_FLAG} = load_first && f == 0;",
+        f"    (void){LOAD_FLAG};",
         *_stream_decls(acc, "    ", False),
         f"    const int64_t* xf = x + (long)f * {s_in.words * s_in.n}L;",
         f"    for (long i = 0; i < {s_in.words}L; i++) {{ vg::Word<{ti}, {s_in.n}> w;",
@@ -213,7 +235,8 @@ def synthesis_top(acc: Accelerator, top: str = "vargnet_top") -> str:
 def top_signature(acc: Accelerator, top: str = "vargnet_top") -> str:
     """The synthesis top's declaration: AXI-stream in and out, and a pointer into the
     parameter buffer per DDR node."""
-    ptrs = [f"const {ddr_word_type(n)}* {ddr_pointer(n)}" for n in acc.nodes if n.memory == "ddr"]
+    ptrs = [f"const {ddr_word_type(n)}* {ddr_pointer(n)}" for n in acc.nodes if reads_buffer(n)]
+    ptrs += [f"bool {LOAD_FLAG}"] if any(loads_cache(n) for n in acc.nodes) else []
     return f"void {top}({', '.join(['hls::stream<vg::axis_beat>& in', 'hls::stream<vg::axis_beat>& out'] + ptrs)})"
 
 
@@ -222,10 +245,12 @@ def _ddr_interfaces(acc: Accelerator) -> list[str]:
     master), its base address in the control registers; depth is what C/RTL co-simulation
     models."""
     out = []
-    for i, n in enumerate(x for x in acc.nodes if x.memory == "ddr"):
+    for i, n in enumerate(x for x in acc.nodes if reads_buffer(x)):
         out += [f"#pragma HLS INTERFACE m_axi port = {ddr_pointer(n)} bundle = gmem{i} offset = slave "
                 f"depth = {n.engine().weight_rows()}",
                 f"#pragma HLS INTERFACE s_axilite port = {ddr_pointer(n)} bundle = control"]
+    if any(loads_cache(n) for n in acc.nodes):
+        out.append(f"#pragma HLS INTERFACE s_axilite port = {LOAD_FLAG} bundle = control")
     return out
 
 
@@ -343,6 +368,8 @@ def top_testbench(acc: Accelerator, top: str = "vargnet_top") -> str:
             setup += [f"  std::vector<{ddr_word_type(n)} > {name}({r.rows});",
                       f"  vg::ddr_words_from_bytes<{r.port_bits}>(params.data() + {r.offset}UL, {r.rows}L, {name}.data());"]
             ptrs.append(f"{name}.data()")
+    if any(loads_cache(n) for n in acc.nodes):
+        ptrs.append("f == 0")  # the load flag: the first frame fills the URAM caches
     call = f"{top}({', '.join(['in', 'out'] + ptrs)})"
     return (TOP_TESTBENCH.format(top=top, pixels=s_in.words, beats=s_out.words * s_out.n)
             .replace("@DECL@", top_signature(acc, top)).replace("@CALL@", call)

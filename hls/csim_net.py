@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from hls.accel import Accelerator
-from hls.codegen import csim_top, engine_layout, network_header, param_arrays
+from hls.codegen import csim_top, engine_layout, loads_cache, network_header, param_arrays, reads_buffer
 from hls.design_files import check_params
 from hls.params_buffer import node_words
 from hls.csim import COUNTER_EXPORT, CsimError, build_shared, compile_flags
@@ -47,12 +47,14 @@ class NetworkCsim:
         self._lib.vg_load.restype = ctypes.c_int
         self._lib.vg_run.restype = ctypes.c_int
         self._lib.vg_load_ddr.restype = ctypes.c_int
+        # the URAM caches are filled by the first frame run after their regions were loaded
+        self.pending_load = False
         for i, n in enumerate(acc.nodes):
-            if not param_arrays(n) and n.memory != "ddr":
+            if not param_arrays(n) and not reads_buffer(n):
                 continue
             if n.name not in params:
                 raise CsimError(f"node {n.name}: no weights/thresholds given")
-            if n.memory == "ddr":  # its region of the parameter buffer, packed as the host does
+            if reads_buffer(n):  # its region of the parameter buffer, packed as the host does
                 self.load_ddr(n.name, node_words(n, params[n.name]))
             keys = {k for k, _, _ in param_arrays(n)}
             for kind, arr in engine_layout(n, params[n.name]).items():
@@ -67,8 +69,10 @@ class NetworkCsim:
         self.out_size = s_out.words * s_out.n
 
     def load_ddr(self, node: str, data: bytes) -> None:
-        """What a DDR node's AXI master reads: its region of the parameter buffer (bytes)."""
+        """What a node's AXI master reads: its region of the parameter buffer (bytes). A URAM
+        cache takes it in the next frame run with load (run's default after this call)."""
         i = next(k for k, n in enumerate(self.acc.nodes) if n.name == node)
+        self.pending_load = self.pending_load or loads_cache(self.acc.nodes[i])
         b = np.frombuffer(data, dtype=np.uint8)
         if self._lib.vg_load_ddr(ctypes.c_int(i), b.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(b.size)) != 0:
             raise CsimError(f"node {node}: loading its DDR region ({b.size} bytes) failed")
@@ -86,8 +90,10 @@ class NetworkCsim:
             self._lib.vg_count_into(None)
         return y, rows // max(1, len(x))
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """x: uint8 codes N x H x W x C -> int64 accumulators N x channels."""
+    def run(self, x: np.ndarray, load: Optional[bool] = None) -> np.ndarray:
+        """x: uint8 codes N x H x W x C -> int64 accumulators N x channels. load: whether the
+        first frame fills the URAM caches from the loaded regions, as the top's load flag
+        (default: when a region was loaded since the last run that loaded)."""
         h, w, c = self.acc.input["shape"]
         x = np.asarray(x)
         if x.ndim != 4 or x.shape[1:] != (h, w, c):
@@ -97,8 +103,11 @@ class NetworkCsim:
             raise ValueError(f"network C-sim: input must be integer codes of {t}")
         xi = np.ascontiguousarray(x, dtype=np.int64)
         y = np.zeros((x.shape[0], self.out_size), np.int64)
+        load = self.pending_load if load is None else load
         rc = self._lib.vg_run(xi.ctypes.data_as(ctypes.c_void_p), y.ctypes.data_as(ctypes.c_void_p),
-                              ctypes.c_int(x.shape[0]))
+                              ctypes.c_int(x.shape[0]), ctypes.c_int(int(load)))
+        if load and x.shape[0]:
+            self.pending_load = False
         if rc != 0:
             raise CsimError(f"network C-sim reported stream error {rc} (10: output word count, "
                             f"11: a stream left with data)")

@@ -129,20 +129,25 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     2. ROMs (weights) read about once a frame (an engine on a single vector: the embedding's
        last layers, the FC) into DDR, most BRAM saved first, while their traffic at the
        design's throughput stays within `ddr_budget` of one HP port's peak;
-    3. then ROMs that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM saved
+    3. ROMs of engines that can read the parameter buffer into URAM caches that the buffer
+       fills at start-up (memory "uram": vg_ddr.h mvau_cached; no traffic per frame), most
+       BRAM saved per URAM first, each saving at least 2 BRAM36 per URAM288, while the URAM
+       and LUT budgets have room (each cache brings its AXI4 master);
+    4. then ROMs that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM saved
        first, while the LUT budget has room.
 
-    Weights never go to URAM: UltraScale+ URAM has no initial contents from a bitstream
-    (UG901), and the design has no path that loads it. The generated code binds every
-    placement (the config's W_STORAGE / FRAME_STORAGE; a DDR node reads the parameter buffer),
-    so the estimate is what synthesis is told."""
+    Weights never go to URAM as a ROM: UltraScale+ URAM has no initial contents from a
+    bitstream (UG901); a cache is loaded by the design itself. The generated code binds every
+    placement (the config's W_STORAGE / FRAME_STORAGE; a DDR node or a cache reads the
+    parameter buffer), so the estimate is what synthesis is told."""
     budget = board.budget(fraction)
     est = estimate(acc)
     bram, uram, lut = est.total.bram36, est.total.uram, est.total.lut
     fps = acc.clock_mhz * 1e6 / frame_cycles(acc, board)
     ddr_room = ddr_budget * board.hp_port_bytes_per_s(acc.clock_mhz) - ddr_traffic(acc, board, fps)["bytes_per_s"]
     to_uram, to_ddr, to_lutram = _placement_candidates(acc, fps)
-    for _, n, saved, used in sorted(to_uram, key=lambda t: -t[0]):
+    for _, n, saved, (used, _) in sorted((t for t in to_uram if t[1].engine().memory_role == "ram"),
+                                         key=lambda t: -t[0]):
         if bram <= budget["BRAM36"]:
             return
         if uram + used > budget["URAM"]:
@@ -159,6 +164,18 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
         bram -= saved / 2
         ddr_room -= rate
         lut += luts  # the reader's
+    for _, n, saved, (used, luts) in sorted((t for t in to_uram if t[1].engine().memory_role == "rom"),
+                                            key=lambda t: -t[0]):
+        if bram <= budget["BRAM36"]:
+            return
+        # a cache's reader must not be what breaks the LUT budget (a design already over it
+        # still gets its BRAM down: the report then shows how far each resource is off)
+        if n.memory != "auto" or uram + used > budget["URAM"] or lut <= budget["LUT"] < lut + luts:
+            continue
+        n.memory = "uram"  # a cache the parameter buffer fills
+        bram -= saved / 2
+        uram += used
+        lut += luts  # its reader's
     for _, n, saved, luts in sorted(to_lutram, key=lambda t: t[0]):
         if bram <= budget["BRAM36"]:
             return
@@ -171,22 +188,22 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
 
 def _placement_candidates(acc: Accelerator, fps: float):
     """The moves place_memories may make, each (sort key, node, BRAM18 saved, what it uses:
-    URAM; DDR bytes/s at `fps` and the reader's LUTs; LUTs), for the nodes in BRAM whose
+    URAM and LUTs; DDR bytes/s at `fps` and the reader's LUTs; LUTs), for the nodes in BRAM whose
     style is left to the flow. A move to DDR never slows the design: a node whose words take
     at most a fraction f of the port's bytes a frame waits for them at most f of the frame
     (ddr_row_period), and the DDR budget keeps f <= ddr_budget < 1."""
-    to_uram: list[tuple[float, Node, int, int]] = []
+    to_uram: list[tuple[float, Node, int, tuple[int, float]]] = []
     to_ddr: list[tuple[float, Node, int, tuple[float, float]]] = []
     to_lutram: list[tuple[float, Node, int, float]] = []
     for n in acc.nodes:
         e = n.engine()
         if n.memory != "auto" or e.storage("auto") != "bram":
             continue
-        if e.memory_role == "ram":
+        if e.memory_role == "ram" or (e.ddr_capable and e.memory_problem("uram") is None):
             saved, added = _move_gain(n, "uram")
             if saved > 0 and added.uram > 0 and saved / 2 >= added.uram * 2:
-                to_uram.append((saved / added.uram, n, saved, added.uram))
-        elif e.memory_role == "rom":
+                to_uram.append((saved / added.uram, n, saved, (added.uram, added.lut)))
+        if e.memory_role == "rom":
             saved, added = _move_gain(n, "lutram")
             if saved > 0:
                 to_lutram.append((added.lut / saved, n, saved, added.lut))

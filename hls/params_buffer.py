@@ -1,8 +1,10 @@
-"""The parameter buffer: the weights of every node that reads them from DDR (memory "ddr"),
-in one buffer the host allocates and the accelerator's AXI4 masters read (vg_ddr.h).
+"""The parameter buffer: the weights of every node that reads them from DDR (memory "ddr":
+each frame) or loads them into its URAM cache (memory "uram" on an MVAU: once, when the top's
+load flag is set), in one buffer the host allocates and the accelerator's AXI4 masters read
+(vg_ddr.h).
 
 Layout (the one definition; hls/README.md, "Parameter buffer"):
-- the DDR nodes in description order, each at an offset aligned to ALIGN bytes (a burst never
+- the nodes that read it in description order, each at an offset aligned to ALIGN bytes (a burst never
   crosses a 4 KiB boundary, AXI's rule, and each node's first burst starts on one);
 - a node's region holds its ROWS = G*NF*SF weight rows once (the reader walks them once per
   input vector), one word of its master's width each (MVAU.ddr_port_bits: a power of two,
@@ -37,7 +39,9 @@ class Region:
 
 
 def ddr_nodes(acc: Accelerator) -> list[Node]:
-    return [n for n in acc.nodes if n.memory == "ddr"]
+    """The nodes that read the buffer: weights streamed each frame (memory "ddr") or loaded
+    once into a URAM cache (memory "uram" on an MVAU), in description order."""
+    return [n for n in acc.nodes if n.engine().reads_buffer(n.memory)]
 
 
 def regions(acc: Accelerator) -> list[Region]:
@@ -106,7 +110,7 @@ def load(acc: Accelerator) -> bytes:
         return b""
     pb = acc.params_buffer
     if pb is None:
-        raise ParamsBufferError("the design reads weights from DDR (memory 'ddr') but its description "
+        raise ParamsBufferError("the design reads weights from DDR (memory 'ddr' or a URAM cache) but its description "
                                 "names no parameter buffer (params_buffer)")
     if acc.root is None:
         raise ParamsBufferError("the description has no build folder to read its parameter buffer from")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -107,15 +108,21 @@ class PynqBackend:
         except ParamsBufferError as e:
             raise BackendError(f"parameter buffer refused: {e}") from None
         self.params_buf = None
+        self.load_flag: Optional[int] = None
         if not data:
             return
         self.params_buf = pynq.allocate(shape=(len(data),), dtype=np.uint8, target=device)
         self.params_buf[:] = np.frombuffer(data, np.uint8)
         self.params_buf.flush()  # the masters read DDR, not the CPU's cache
-        for i, r in enumerate(regions(desc)):
+        rs = regions(desc)
+        for i, r in enumerate(rs):
             addr = int(self.params_buf.device_address) + r.offset
             self.ip.write(bd.ddr_pointer_offset(i), addr & 0xFFFFFFFF)
             self.ip.write(bd.ddr_pointer_offset(i) + 4, addr >> 32)
+        if any(n.engine().loads_cache(n.memory) for n in desc.nodes):
+            # URAM weight caches: the first frame fills them from the buffer (run clears it)
+            self.load_flag = bd.load_flag_offset(len(rs))
+            self.ip.write(self.load_flag, 1)
 
     def run(self, beats: np.ndarray) -> np.ndarray:
         out = np.empty((beats.shape[0], self.channels), np.int32)
@@ -131,6 +138,9 @@ class PynqBackend:
                 raise BackendError(f"the board returned {got} bytes for image {i}, the description "
                                    f"expects {want} ({self.channels} channels): mismatched bitstream")
             out[i] = self.out_buf
+            if self.load_flag is not None:  # the caches are full: later frames need no load
+                self.ip.write(self.load_flag, 0)
+                self.load_flag = None
         return out
 
     def _wait(self, channel, what: str) -> None:

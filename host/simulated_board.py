@@ -22,7 +22,10 @@ What is simulated, and how faithfully:
   frame, every master reads its region of the parameter buffer from where its pointer
   register (s_axi_control, hls/blockdesign.py) aims, out of DDR as flushed; an address
   outside allocated DDR is the interconnect's decode error (DECERR), which stops the
-  simulation with a message (the HLS master would compute with whatever came back).
+  simulation with a message (the HLS master would compute with whatever came back). A node
+  whose weights are a URAM cache reads its region only in a frame started with the load
+  flag register set; other frames compute with what the cache holds (zeros before the first
+  load: URAM powers up zero).
 - Transfers complete when started (no timing model here: board timing comes from a board).
 
 The bitstream (`write_simulated_overlay`) is a .bit file with a real Xilinx header (pynq's
@@ -172,6 +175,12 @@ class _Fabric:
         self.read = read
         self.regions = regions(self.desc)
         self.pointers = {bd.ddr_pointer_offset(i) + k: 0 for i in range(len(self.regions)) for k in (0, 4)}
+        # the load flag (designs with URAM weight caches): a register beside the pointers
+        self.cached = {n.name for n in self.desc.nodes if n.engine().loads_cache(n.memory)}
+        self.load_flag = bd.load_flag_offset(len(self.regions)) if self.cached else None
+        if self.load_flag is not None:
+            self.pointers[self.load_flag] = 0
+        self.loaded: set[str] = set()  # the caches a frame has filled
         # what the golden model computes with: the build's weights (it cannot compute with others)
         self.expected = {r.node: node_words(self.desc.node(r.node), params[r.node]) for r in self.regions}
         self.kind = model
@@ -197,9 +206,11 @@ class _Fabric:
             return False
         from hls.packing import pack_output, unpack_input
 
-        self._read_weights()
+        load = self.load_flag is not None and bool(self.pointers[self.load_flag] & 1)
+        self._read_weights(load)
         beats = np.array([self.inq.popleft() for _ in range(self.frame_beats)], np.uint32)
-        out = pack_output(self.model.run(unpack_input(beats[None], self.shape)))[0]
+        x = unpack_input(beats[None], self.shape)
+        out = pack_output(self.model.run(x, load=load) if self.kind == "csim" else self.model.run(x))[0]
         self.outq.extend((int(w) & 0xFFFFFFFF, i == len(out) - 1) for i, w in enumerate(out))
         self.frames += 1
         self.ctrl |= bd.AP_DONE | bd.AP_READY
@@ -207,12 +218,19 @@ class _Fabric:
             self.ctrl = (self.ctrl & ~bd.AP_START) | bd.AP_IDLE
         return True
 
-    def _read_weights(self) -> None:
-        """Each DDR node's master reads its region from where its pointer register aims; an
-        address outside allocated DDR is a decode error (DECERR) of the interconnect, which
-        the HLS master does not check: the frame would compute with whatever came back, so
-        the simulation stops with the error instead."""
+    def _read_weights(self, load: bool) -> None:
+        """Each DDR node's master reads its region from where its pointer register aims (a
+        URAM cache's only in a frame that loads); an address outside allocated DDR is a
+        decode error (DECERR) of the interconnect, which the HLS master does not check: the
+        frame would compute with whatever came back, so the simulation stops with the error
+        instead."""
         for i, r in enumerate(self.regions):
+            if r.node in self.cached and not load:
+                if self.kind != "csim" and r.node not in self.loaded:
+                    raise SimulatedBoardError(
+                        f"node {r.node}: its URAM cache was never loaded (the load flag register "
+                        f"{self.load_flag:#x} was 0 in every frame); on the board it computes with zeros")
+                continue
             off = bd.ddr_pointer_offset(i)
             addr = self.pointers[off] | (self.pointers[off + 4] << 32)
             try:
@@ -222,6 +240,8 @@ class _Fabric:
                     f"{bd.ACCEL}/{bd.DDR_MASTER.format(i)} (node {r.node}) read {r.nbytes} bytes at "
                     f"{addr:#x}, outside allocated DDR: the interconnect answers DECERR (is the "
                     f"parameter buffer's address written to register {off:#x}?)") from None
+            if r.node in self.cached:
+                self.loaded.add(r.node)
             if self.kind == "csim":
                 self.model.load_ddr(r.node, data)
             elif data != self.expected[r.node]:

@@ -52,8 +52,10 @@ def tiny_flow_build(d: Path) -> tuple[Net, torch.Tensor, BuildResult]:
     save(net, d / "ck.pt", extra={"scoring": w.to_state()})
     # requant=always: every node whose thresholds are an exact integer requantization takes
     # it, so the bit-exact checks cover both activation forms; emb.pw and fc read their
-    # weights from DDR (the parameter buffer), so they cover that path too
-    (d / "fold.json").write_text(json.dumps({"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ddr"}}))
+    # weights from DDR (the parameter buffer) and stage2.unit1.part1.pw holds them in a URAM
+    # cache the buffer fills, so they cover those paths too
+    (d / "fold.json").write_text(json.dumps({"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ddr"},
+                                             "stage2.unit1.part1.pw": {"ram_style": "ultra"}}))
     res = build(BuildConfig(out=d / "build", checkpoint=d / "ck.pt", fps=20000, verify_images=4,
                             finn_report=True, requant="always", folding=d / "fold.json"))
     return net, x, res

@@ -9,7 +9,7 @@ import pytest
 from flow.lowering import lower
 from hls import params_buffer as pb
 from hls.accel import Accelerator, DescriptionError
-from hls.codegen import synthesis_top, top_testbench
+from hls.codegen import network_header, synthesis_top, top_testbench
 from hls.csim_net import NetworkCsim
 from model.arch import tiny
 from model.quant import QuantConfig
@@ -62,6 +62,40 @@ def test_csim_reading_weights_from_the_buffer_is_bit_exact_and_uses_it(design):
     assert not np.array_equal(cs.run(x), GoldenModel(acc, params).run(x))
     with pytest.raises(Exception, match="loading its DDR region"):
         cs.load_ddr(r.node, bytes(words[:-1]))
+
+
+CACHED = {"stage2.unit1.part1.pw": {"ram_style": "ultra"}, "emb.pw": {"ram_style": "ddr"},
+          "fc": {"ram_style": "ultra"}}
+
+
+def test_weights_cached_in_uram_are_loaded_once_and_kept_bit_exact():
+    """memory "uram" on an MVAU: its rows are a region of the parameter buffer that the first
+    frame loads into the node's URAM cache (vg_ddr.h mvau_cached); later frames compute from
+    the cache without reading DDR, and a new load takes the buffer's bytes again."""
+    acc = lower(tiny("vargfacenet"), QuantConfig(4, 4), CACHED)
+    cached = [n.name for n in acc.nodes if n.engine().loads_cache(n.memory)]
+    assert cached == ["stage2.unit1.part1.pw", "fc"]
+    assert [r.node for r in pb.regions(acc)] == ["stage2.unit1.part1.pw", "emb.pw", "fc"]
+    h, w, c = acc.input["shape"]
+    x = np.random.default_rng(1).integers(0, 256, (3, h, w, c)).astype(np.uint8)
+    params = random_params(acc, x)
+    want = GoldenModel(acc, params).run(x)
+    cs = NetworkCsim(acc, params)
+    assert cs.pending_load and np.array_equal(cs.run(x), want) and not cs.pending_load
+    # the buffer's fc region zeroed: frames without a load still compute from the cache
+    zeros = bytes(pb.regions(acc)[-1].nbytes)
+    cs.load_ddr("fc", zeros)
+    assert np.array_equal(cs.run(x, load=False), want)
+    # a frame that loads takes the zeros (fc's weights all 0: every output 0)
+    assert not cs.run(x).any() and not cs.pending_load
+    cs.load_ddr("fc", pb.node_words(acc.node("fc"), params["fc"]))
+    assert np.array_equal(cs.run(x), want)
+    # the generated code: the cache entry point, the top's load flag and the masters
+    top = synthesis_top(acc)
+    assert "bool load)" in top and "s_axilite port = load bundle = control" in top
+    assert "m_axi port = ddr_fc bundle = gmem2" in top
+    assert "vg::mvau_cached<" in (network_header(acc))
+    assert "f == 0" in top_testbench(acc)
 
 
 def test_synthesis_top_has_a_master_per_ddr_node_and_its_testbench_reads_the_buffer(design):

@@ -439,10 +439,10 @@ def test_vivado_tcl_and_the_simulated_handoff_share_the_block_design_addresses(t
 
     acc = Accelerator.load(tiny_build[2].out)
     tcl = vivado_tcl(acc, BOARDS["zcu104"], 200.0, "out")
-    for i in range(2):  # emb.pw and fc
+    for i in range(3):  # the stage2 cache, emb.pw and fc
         assert (f'-config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} [get_bd_intf_pins {bd.ACCEL}/'
                 f'{bd.DDR_MASTER.format(i)}]') in tcl
-    assert bd.DDR_MASTER.format(2) not in tcl
+    assert bd.DDR_MASTER.format(3) not in tcl
     assert f"set_property offset {bd.DMA_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.DMA}_Reg]" in tcl
     assert f"set_property offset {bd.ACCEL_BASE:#010x} [get_bd_addr_segs /{bd.PS}/Data/SEG_{bd.ACCEL}_Reg]" in tcl
     assert "CONFIG.c_include_sg {0}" in tcl

@@ -1,6 +1,6 @@
 """Memory bindings: where a node's weights and frame buffers live, as the estimate counts them
-and as the generated code binds them. Weights never go to URAM: UltraScale+ URAM has no
-initial contents from a bitstream (UG901)."""
+and as the generated code binds them. Weights never go to URAM as a ROM: UltraScale+ URAM has
+no initial contents from a bitstream (UG901); in URAM they are a cache the design loads."""
 
 from __future__ import annotations
 
@@ -28,11 +28,25 @@ def _index(d: dict, kind: str) -> int:
     return next(i for i, n in enumerate(d["nodes"]) if n["kind"] == kind)
 
 
-def test_weights_in_uram_are_refused_naming_why():
+def test_weights_in_uram_are_a_cache_the_parameter_buffer_fills_never_a_rom():
+    """URAM has no initial contents from a bitstream (UG901): an MVAU with memory "uram" holds
+    its weights as a cache loaded from the parameter buffer (vg_ddr.h mvau_cached), with no
+    ROM initialiser; a row wider than the master's 1024-bit word is refused by name."""
+    from hls import params_buffer as pb
+    from hls.codegen import param_arrays
+
     d = _design()
     d["nodes"][_index(d, "mvau")]["memory"] = "uram"
-    with pytest.raises(DescriptionError, match=r"UltraScale\+ URAM has no initial contents.*bram or lutram"):
-        Accelerator.from_dict(d)
+    acc = Accelerator.from_dict(d)
+    n = acc.nodes[_index(d, "mvau")]
+    assert n.engine().loads_cache("uram") and [r.node for r in pb.regions(acc)] == [n.name]
+    assert "w" not in {k for k, _, _ in param_arrays(n)}
+    code = network_header(acc)
+    assert "vg::mvau_cached<" in code and "STORAGE_URAM" not in code
+    wide = lower(tiny("vargfacenet"), QuantConfig(4, 4), {"head.conv": {"PE": 8, "SIMD": 27}}).to_dict()
+    wide["nodes"][_index(wide, "mvau")]["memory"] = "uram"
+    with pytest.raises(DescriptionError, match="does not fit one 1024-bit word"):
+        Accelerator.from_dict(wide)
 
 
 def test_a_frame_buffer_may_be_uram_and_a_node_without_a_bound_memory_stays_auto():
@@ -69,9 +83,12 @@ def test_generated_config_binds_each_memory_where_the_estimate_counts_it():
     assert "VG_WEIGHTS_URAM" not in hls_tcl(acc, get_board("zcu104"), 200.0, "include")
 
 
-def test_placement_under_bram_pressure_never_puts_weights_in_uram():
+def test_placement_under_bram_pressure_puts_weights_in_uram_only_as_caches():
     """The default network unfolded is over ZCU104's BRAM budget: SE frame buffers may move to
-    URAM, weights only to LUTRAM, within the LUT budget, and the BRAM goes down."""
+    URAM, weights to DDR, URAM caches or LUTRAM, within the budgets, and the BRAM goes down;
+    every weight memory in URAM is a cache the parameter buffer fills."""
+    from hls import params_buffer as pb
+
     board, fraction = get_board("zcu104"), 0.8
     acc = lower(vargfacenet(0.25), QuantConfig(4, 4), {})
     before = estimate(acc).total
@@ -79,10 +96,11 @@ def test_placement_under_bram_pressure_never_puts_weights_in_uram():
     place_memories(acc, board, fraction)
     after = estimate(acc).total
     moved = {n.name: n.memory for n in acc.nodes if n.memory != "auto"}
-    assert "lutram" in moved.values()
+    assert moved and set(moved.values()) <= {"uram", "ddr", "lutram"}
+    caches = [n.name for n in acc.nodes if n.memory == "uram" and n.engine().memory_role == "rom"]
+    assert all(acc.node(c).engine().loads_cache("uram") for c in caches)
+    assert set(caches) <= {r.node for r in pb.regions(acc)}
     for n in acc.nodes:
-        if n.memory == "uram":
-            assert n.engine().memory_role == "ram", n.name
         if n.memory == "lutram":
             assert n.engine().memory_role == "rom", n.name
     assert after.bram36 < before.bram36

@@ -298,7 +298,8 @@ class Engine:
     # ---- the memory the node's `memory` field binds -------------------------------------------
     # "rom" (contents from the bitstream: weights), "ram" (written at run time: a frame
     # buffer) or None (the field binds nothing). A ROM cannot be URAM: UltraScale+ URAM has no
-    # initial contents from a bitstream (UG901).
+    # initial contents from a bitstream (UG901); a ddr_capable engine's weights can be, as a
+    # cache the parameter buffer fills at start-up (memory "uram": vg_ddr.h mvau_cached).
     memory_role: ClassVar[Optional[str]] = None
     # the config member that carries the binding to the template (a vg::storage value)
     storage_member: ClassVar[str] = ""
@@ -313,12 +314,21 @@ class Engine:
         """The `memory` values this engine can implement."""
         if self.memory_role is None:
             return ("auto",)
-        return (("auto", "lutram", "bram") + (("uram",) if self.memory_role == "ram" else ())
+        return (("auto", "lutram", "bram") + (("uram",) if self.memory_role == "ram" or self.ddr_capable else ())
                 + (("ddr",) if self.ddr_capable else ()))
+
+    def reads_buffer(self, memory: str) -> bool:
+        """Whether the node reads the parameter buffer through an AXI4 master: its weights
+        streamed each frame (ddr) or loaded once into its URAM cache (uram)."""
+        return self.ddr_capable and memory in ("ddr", "uram")
+
+    def loads_cache(self, memory: str) -> bool:
+        """Whether the node's weights are a URAM cache loaded when the top's load flag is set."""
+        return self.ddr_capable and memory == "uram"
 
     def memory_problem(self, memory: str) -> Optional[str]:
         """Why this engine cannot hold its memory in style `memory` (None: it can)."""
-        if memory == "ddr" and self.ddr_capable:
+        if self.reads_buffer(memory):
             return self.ddr_problem()
         if memory in self.memory_styles():
             return None
@@ -434,7 +444,7 @@ class Engine:
         the config as the estimate resolves it (storage)."""
         members = self.hls_config()
         style = self.storage(memory)
-        if style is not None and style != "ddr":  # a ROM read from DDR has no binding
+        if style is not None and not self.reads_buffer(style):  # bound by its own template
             problem = self.memory_problem(style)
             if problem:
                 raise EngineError(problem)

@@ -170,6 +170,10 @@ class MVAU(Engine):
         """The rows are read once per input vector: PIXELS x rows words of the port a frame."""
         return self.pixels * self.weight_rows() * self.ddr_port_bits() // 8
 
+    def buffer_bytes(self) -> int:
+        """The node's region of the parameter buffer: each row once, a word of the port each."""
+        return self.weight_rows() * self.ddr_port_bits() // 8
+
     def weight_bits(self) -> int:
         return self.groups * self.mh * self.mw * self.w_bits
 
@@ -198,7 +202,7 @@ class MVAU(Engine):
         # reshaped into one PE*SIMD*w_bits wide memory (ARRAY_RESHAPE in vg_mvau.h); likewise
         # the activation table (PE rows of it wide, depth G*NF).
         r = R.memory(*self.bound_memory(), 1, memory)
-        if memory == "ddr":
+        if self.reads_buffer(memory):  # its AXI4 master (a URAM cache's: used at start-up only)
             r = r + R.ddr_reader(self.ddr_port_bits())
         a = self.activation()
         if a is not None:
@@ -285,8 +289,10 @@ class MVAU(Engine):
     def hls_code(self, cfg: str, ins: Sequence[str], outs: Sequence[str],
                  arrays: dict[str, str], memory: str = "auto") -> tuple[str, str]:
         """With memory "ddr": a DATAFLOW region of the reader (vg_ddr.h, from the pointer
-        arrays["ddr"]) and the engine taking its weights from the reader's stream."""
-        if memory != "ddr":
+        arrays["ddr"]) and the engine taking its weights from the reader's stream. With memory
+        "uram": the engine on its URAM cache, which the same master fills when arrays["load"]
+        (the top's load flag) is set (vg_ddr.h mvau_cached)."""
+        if not self.reads_buffer(memory):
             return super().hls_code(cfg, ins, outs, arrays, memory)
         problem = self.ddr_problem()
         if problem:
@@ -295,13 +301,17 @@ class MVAU(Engine):
                   "W_BITS": self.w_bits, "PORT_BITS": self.ddr_port_bits(),
                   "w_t": CppType(weight_type(self.w_bits))}
         table = f", {arrays['t']}" if self.nt else ""
+        configs = config_struct(cfg, self.hls_config()) + "\n" + config_struct(f"{cfg}_ddr", reader)
+        if self.loads_cache(memory):
+            return configs, (f"vg::mvau_cached<{cfg}, {cfg}_ddr>({ins[0]}, {outs[0]}, {arrays['ddr']}, "
+                             f"{arrays['load']}{table});")
         body = "\n  ".join([
             "#pragma HLS DATAFLOW",
             f"hls::stream<vg::weight_row<{cfg}>::type> rows;",
             f"#pragma HLS STREAM variable = rows depth = {DDR_ROWS_FIFO}",
             f"vg::ddr_weight_reader<{cfg}_ddr>({arrays['ddr']}, rows);",
             f"vg::mvau_streamed<{cfg}>({ins[0]}, rows, {outs[0]}{table});"])
-        return config_struct(cfg, self.hls_config()) + "\n" + config_struct(f"{cfg}_ddr", reader), body
+        return configs, body
 
     def onnx(self, g, ins: list[str], params: dict, window: Optional[Engine] = None) -> list[str]:
         wt = params["weights"].astype(np.float32)

@@ -193,3 +193,46 @@ def test_a_parameter_buffer_that_does_not_match_its_description_is_refused(ddr_d
     ov = write_simulated_overlay(d, tmp_path / "ov2")
     with pytest.raises(BackendError, match="parameter buffer refused: .*bytes"):
         Accelerator(d, backend="board", bitstream_dir=ov, device=SimulatedZynqMP(fabric="golden"))
+
+
+# ---- a design whose fc weights are a URAM cache the first frame loads (memory "uram") -----------
+@pytest.fixture(scope="module")
+def cached_design(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cached")
+    arch = vargfacenet(0.25, 32, last_channels=64, emb_size=32, units=(2, 2, 2))
+    acc = lower(arch, QuantConfig(4, 4), {"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ultra"}})
+    x, _ = load_orl((1, 2, 3), 32, per_id=2)
+    write_design(acc, random_params(acc, x, seed=7), np.full(32, 1e-3), {"l2norm": True}, out)
+    return out
+
+
+def test_a_uram_cache_is_filled_by_the_first_frame_and_then_kept(cached_design, tmp_path):
+    """The driver sets the load flag register for the first frame and clears it after: the
+    first frame's master fills fc's URAM cache from DDR, later frames compute from the cache
+    (fc's region corrupted in DDR no longer matters), while emb.pw still reads DDR each frame."""
+    from hls.params_buffer import regions
+
+    dev = SimulatedZynqMP("zcu104", fabric="csim")
+    acc = Accelerator(cached_design, backend="board",
+                      bitstream_dir=write_simulated_overlay(cached_design, tmp_path / "ov"), device=dev)
+    rs = regions(acc.desc)
+    flag = bd.load_flag_offset(len(rs))
+    assert [r.node for r in rs] == ["emb.pw", "fc"] and acc.backend.ip.read(flag) == 1
+    assert compare(acc, faces(3))["bit_exact"]
+    assert acc.backend.ip.read(flag) == 0
+    buf = acc.backend.params_buf
+    ddr = dev._memory.locate(buf.physical_address, buf.nbytes)[1]
+    fc, pw = rs[1], rs[0]
+    ddr[fc.offset:fc.offset + fc.nbytes] ^= 0x11
+    assert compare(acc, faces(2))["bit_exact"]  # from the cache
+    ddr[pw.offset:pw.offset + pw.nbytes] ^= 0x11
+    assert not compare(acc, faces(1))["bit_exact"]  # emb.pw streams its rows each frame
+
+
+def test_a_cache_never_loaded_is_named_on_the_golden_fabric(cached_design, tmp_path):
+    acc = Accelerator(cached_design, backend="board",
+                      bitstream_dir=write_simulated_overlay(cached_design, tmp_path / "ov"),
+                      device=SimulatedZynqMP("zcu104", fabric="golden"), timeout_s=0.2)
+    acc.backend.ip.write(acc.backend.load_flag, 0)
+    with pytest.raises(SimulatedBoardError, match="URAM cache was never loaded"):
+        acc.infer(faces(1))

@@ -111,22 +111,6 @@ def test_classification_loss_decreases_on_fashion_mnist(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_continues_with_the_same_result(tmp_path, tiny_teacher):
-    # with the random training-only regularisers on: their masks must be reproducible too
-    base = dict(teacher=tiny_teacher, arc_weight=1.0, arc_scale=16.0, drop_path=0.2,
-                fc_dropout=0.2, **TINY_FACE)
-    run(TrainConfig(out=str(tmp_path / "a"), epochs=2, **base))
-    run(TrainConfig(out=str(tmp_path / "b"), epochs=2, stop_after=1, **base))  # ends after epoch 1
-    run(TrainConfig(out=str(tmp_path / "b"), epochs=2, **base))  # resumes at epoch 2
-    a, _ = load_net(tmp_path / "a" / "last.pt")
-    b, _ = load_net(tmp_path / "b" / "last.pt")
-    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert torch.equal(va, vb), k
-    with pytest.raises(TrainError, match="different configuration"):
-        run(TrainConfig(out=str(tmp_path / "b"), epochs=3, **dict(base, lr=1e-2)))
-
-
-@pytest.mark.slow
 def test_recursive_distillation_runs_generations(tmp_path, tiny_teacher):
     cfg = TrainConfig(out=str(tmp_path / "g"), teacher=tiny_teacher, arc_weight=0.0, epochs=1,
                       generations=2, **TINY_FACE)
@@ -411,24 +395,34 @@ def test_evaluation_defaults_to_the_runs_own_heldout_identities_and_warns_on_tra
 
 
 @pytest.mark.slow
-def test_weight_average_lands_in_final_and_survives_resume(tmp_path, tiny_teacher):
+def test_resume_equals_an_uninterrupted_run_and_the_weight_average_lands_in_final(tmp_path, tiny_teacher):
+    """Stopped after epoch 2 of 3 and resumed: the same weights, average and final checkpoint
+    as one run, with every random training-only regulariser on (their masks must be
+    reproducible too) and the weight average started (after epoch 1), so that last.pt carries
+    it across the resume; final.pt holds the average; another configuration is refused."""
     from model.checkpoint import read
 
-    base = dict(teacher=tiny_teacher, arc_weight=0.0, ema=0.5, **TINY_FACE)
+    base = dict(teacher=tiny_teacher, arc_weight=1.0, arc_scale=16.0, drop_path=0.2, fc_dropout=0.2,
+                ema=0.5, **TINY_FACE)
     run(TrainConfig(out=str(tmp_path / "a"), epochs=3, **base))
-    run(TrainConfig(out=str(tmp_path / "b"), epochs=3, stop_after=2, **base))
-    run(TrainConfig(out=str(tmp_path / "b"), epochs=3, **base))
+    run(TrainConfig(out=str(tmp_path / "b"), epochs=3, stop_after=2, **base))  # ends after epoch 2
+    assert "ema" in read(tmp_path / "b" / "last.pt")["extra"]
+    run(TrainConfig(out=str(tmp_path / "b"), epochs=3, **base))  # resumes at epoch 3
+    la, lb = read(tmp_path / "a" / "last.pt"), read(tmp_path / "b" / "last.pt")
+    for k, v in la["state_dict"].items():
+        assert torch.equal(v, lb["state_dict"][k]), k
     fa, fb = read(tmp_path / "a" / "final.pt"), read(tmp_path / "b" / "final.pt")
-    last = read(tmp_path / "a" / "last.pt")
-    averaged = last["extra"]["ema"]
+    averaged = la["extra"]["ema"]
     assert averaged and "ema" not in fa["extra"]
     for k, v in fa["state_dict"].items():
         assert torch.equal(v, fb["state_dict"][k]), k
         if k in averaged:
             assert torch.equal(v, averaged[k]), k
     # the average is not the last step's weights
-    assert any(not torch.equal(averaged[k], last["state_dict"][k]) for k in averaged)
+    assert any(not torch.equal(averaged[k], la["state_dict"][k]) for k in averaged)
     load_net(tmp_path / "a" / "final.pt")  # and it loads as a network
+    with pytest.raises(TrainError, match="different configuration"):
+        run(TrainConfig(out=str(tmp_path / "b"), epochs=4, **dict(base, lr=1e-2)))
 
 
 @pytest.mark.slow

@@ -141,49 +141,48 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     placement (the config's W_STORAGE / FRAME_STORAGE; a DDR node or a cache reads the
     parameter buffer), so the estimate is what synthesis is told."""
     budget = board.budget(fraction)
-    est = estimate(acc)
-    bram, uram, lut = est.total.bram36, est.total.uram, est.total.lut
+    tot = estimate(acc).total
+    room = {"BRAM36": tot.bram36, "URAM": float(tot.uram), "LUT": tot.lut}  # the design's use
     fps = acc.clock_mhz * 1e6 / frame_cycles(acc, board)
     ddr_room = ddr_budget * board.hp_port_bytes_per_s(acc.clock_mhz) - ddr_traffic(acc, board, fps)["bytes_per_s"]
     to_uram, to_ddr, to_lutram = _placement_candidates(acc, fps)
-    for _, n, saved, (used, _) in sorted((t for t in to_uram if t[1].engine().memory_role == "ram"),
-                                         key=lambda t: -t[0]):
-        if bram <= budget["BRAM36"]:
-            return
-        if uram + used > budget["URAM"]:
-            continue
-        n.memory = "uram"
-        bram -= saved / 2
-        uram += used
+    _take_uram(to_uram, "ram", budget, room)
     for _, n, saved, (rate, luts) in sorted(to_ddr, key=lambda t: t[0]):
-        if bram <= budget["BRAM36"]:
+        if room["BRAM36"] <= budget["BRAM36"]:
             return
         if rate > ddr_room:
             continue
         n.memory = "ddr"
-        bram -= saved / 2
+        room["BRAM36"] -= saved / 2
         ddr_room -= rate
-        lut += luts  # the reader's
-    for _, n, saved, (used, luts) in sorted((t for t in to_uram if t[1].engine().memory_role == "rom"),
-                                            key=lambda t: -t[0]):
-        if bram <= budget["BRAM36"]:
-            return
-        # a cache's reader must not be what breaks the LUT budget (a design already over it
-        # still gets its BRAM down: the report then shows how far each resource is off)
-        if n.memory != "auto" or uram + used > budget["URAM"] or lut <= budget["LUT"] < lut + luts:
-            continue
-        n.memory = "uram"  # a cache the parameter buffer fills
-        bram -= saved / 2
-        uram += used
-        lut += luts  # its reader's
+        room["LUT"] += luts  # the reader's
+    _take_uram(to_uram, "rom", budget, room)
     for _, n, saved, luts in sorted(to_lutram, key=lambda t: t[0]):
-        if bram <= budget["BRAM36"]:
+        if room["BRAM36"] <= budget["BRAM36"]:
             return
-        if n.memory != "auto" or lut + luts > budget["LUT"]:
+        if n.memory != "auto" or room["LUT"] + luts > budget["LUT"]:
             continue
         n.memory = "lutram"
-        bram -= saved / 2
-        lut += luts
+        room["BRAM36"] -= saved / 2
+        room["LUT"] += luts
+
+
+def _take_uram(cands, role: str, budget: dict[str, float], room: dict[str, float]) -> None:
+    """The URAM moves of one memory role (frame buffers "ram", weight caches "rom"), most BRAM
+    saved per URAM first, within the URAM budget, while BRAM is over its budget. A cache's
+    reader must not be what breaks the LUT budget (a design already over it still gets its
+    BRAM down: the report then shows how far each resource is off)."""
+    for _, n, saved, (used, luts) in sorted((t for t in cands if t[1].engine().memory_role == role),
+                                            key=lambda t: -t[0]):
+        if room["BRAM36"] <= budget["BRAM36"]:
+            return
+        if n.memory != "auto" or room["URAM"] + used > budget["URAM"] \
+                or (role == "rom" and room["LUT"] <= budget["LUT"] < room["LUT"] + luts):
+            continue
+        n.memory = "uram"  # a frame buffer, or a cache the parameter buffer fills
+        room["BRAM36"] -= saved / 2
+        room["URAM"] += used
+        room["LUT"] += luts
 
 
 def _placement_candidates(acc: Accelerator, fps: float):

@@ -41,18 +41,21 @@ void ddr_weight_reader(const typename ddr_word<C::PORT_BITS>::type* mem,
 
 // Weights cached in URAM (memory "uram" on an MVAU): the node's rows, read once from its
 // region of the parameter buffer through the master when `load` is set (the host sets it for
-// the first frame after it fills the buffer), kept in a static URAM array across frames and
-// walked by the engine as it walks a ROM. Per frame: no DDR traffic. UltraScale+ URAM powers
-// up zero (UG901): a frame before the first load computes with zero weights, in the C-sim as
-// on the board. Config D: the reader's (ROWS, N, W_BITS, PORT_BITS); C: the engine's.
+// the first frame after it fills the buffer), decoded (vg_types.h unpack_row, the DDR reader's
+// decoder), kept in a static URAM array across frames and walked by the engine as it walks a
+// ROM. The array holds Word structs aggregated into one N * W_BITS-bit word a row (AGGREGATE
+// compact = bit, UG1399: an array of structs becomes an array of wide elements). Per frame:
+// no DDR traffic. UltraScale+ URAM powers up zero (UG901): a frame before the first load
+// computes with zero weights, in the C-sim as on the board. Config D: the reader's (ROWS, N,
+// W_BITS, PORT_BITS); C: the engine's.
 template <class D>
-inline void load_rows(ap_uint<D::N * D::W_BITS> cache[D::ROWS], const typename ddr_word<D::PORT_BITS>::type* mem) {
+inline void load_rows(Word<typename D::w_t, D::N> cache[D::ROWS], const typename ddr_word<D::PORT_BITS>::type* mem) {
 #pragma HLS INLINE
   static_assert(D::N * D::W_BITS <= D::PORT_BITS, "load_rows: a row must fit one word of the master");
   for (int r = 0; r < D::ROWS; r++) {
 #pragma HLS PIPELINE II = 1
     VG_CYCLE(1);  // process 1 of its node (the engine's loop is process 0); only a loading frame
-    cache[r] = (ap_uint<D::N * D::W_BITS>)mem[r];  // the low N * W_BITS bits: the row
+    cache[r] = unpack_row<typename D::w_t, D::N, D::W_BITS>(mem[r]);
   }
 }
 
@@ -63,7 +66,8 @@ inline void mvau_cached_run(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
 #pragma HLS INLINE
   static_assert(D::N == C::PE * C::SIMD && D::W_BITS == C::W_BITS,
                 "mvau_cached: the cache's rows must be the engine's PE x SIMD weights");
-  static ap_uint<D::N * D::W_BITS> cache[D::ROWS];
+  static typename weight_row<C>::type cache[D::ROWS];
+#pragma HLS AGGREGATE variable = cache compact = bit
 #pragma HLS BIND_STORAGE variable = cache type = ram_2p impl = uram
   if (load) {
     load_rows<D>(cache, mem);

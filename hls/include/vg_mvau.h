@@ -59,12 +59,12 @@ inline typename weight_row<C>::type fetch_row(hls::stream<typename weight_row<C>
   return ws.read();
 }
 
-// A row from the URAM weight cache (vg_ddr.h, mvau_cached): rows packed as the parameter buffer
-// holds them, one word a row, taken apart by the one decoder (vg_types.h unpack_row).
+// A row from the URAM weight cache (vg_ddr.h, mvau_cached): rows decoded when the cache was
+// loaded, one aggregated word a row.
 template <class C, int ROWS>
-inline typename weight_row<C>::type fetch_row(const ap_uint<C::PE * C::SIMD * C::W_BITS> (&cache)[ROWS], int row) {
+inline typename weight_row<C>::type fetch_row(const typename weight_row<C>::type (&cache)[ROWS], int row) {
 #pragma HLS INLINE
-  return unpack_row<typename C::w_t, C::PE * C::SIMD, C::W_BITS>(cache[row]);
+  return cache[row];
 }
 
 // The engine's loop, shared by both entry points below (inlined into them, so that the

@@ -233,8 +233,8 @@ def synthesis_top(acc: Accelerator, top: str = "vargnet_top") -> str:
 
 
 def top_signature(acc: Accelerator, top: str = "vargnet_top") -> str:
-    """The synthesis top's declaration: AXI-stream in and out, and a pointer into the
-    parameter buffer per DDR node."""
+    """The synthesis top's declaration: AXI-stream in and out, a pointer into the parameter
+    buffer per node that reads it, and the load flag when a node has a URAM cache."""
     ptrs = [f"const {ddr_word_type(n)}* {ddr_pointer(n)}" for n in acc.nodes if reads_buffer(n)]
     ptrs += [f"bool {LOAD_FLAG}"] if any(loads_cache(n) for n in acc.nodes) else []
     return f"void {top}({', '.join(['hls::stream<vg::axis_beat>& in', 'hls::stream<vg::axis_beat>& out'] + ptrs)})"

@@ -170,10 +170,6 @@ class MVAU(Engine):
         """The rows are read once per input vector: PIXELS x rows words of the port a frame."""
         return self.pixels * self.weight_rows() * self.ddr_port_bits() // 8
 
-    def buffer_bytes(self) -> int:
-        """The node's region of the parameter buffer: each row once, a word of the port each."""
-        return self.weight_rows() * self.ddr_port_bits() // 8
-
     def weight_bits(self) -> int:
         return self.groups * self.mh * self.mw * self.w_bits
 

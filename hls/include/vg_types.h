@@ -95,8 +95,8 @@ struct Word {
 };
 
 // A packed row of N signed W_BITS-bit fields (the parameter buffer's word format, hls/README.md):
-// field i at bits i*W_BITS, two's complement. The DDR reader (vg_ddr.h) and the URAM weight
-// cache (vg_mvau.h) both take rows apart with this one decoder.
+// field i at bits i*W_BITS, two's complement. The DDR reader and the URAM weight cache
+// loader (both in vg_ddr.h) take rows apart with this one decoder.
 template <class T, int N, int W_BITS, class BITS>
 inline Word<T, N> unpack_row(const BITS& word) {
 #pragma HLS INLINE

@@ -131,8 +131,9 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
        design's throughput stays within `ddr_budget` of one HP port's peak;
     3. ROMs of engines that can read the parameter buffer into URAM caches that the buffer
        fills at start-up (memory "uram": vg_ddr.h mvau_cached; no traffic per frame), most
-       BRAM saved per URAM first, each saving at least 2 BRAM36 per URAM288, while the URAM
-       and LUT budgets have room (each cache brings its AXI4 master);
+       BRAM saved per URAM first, each saving at least 2 BRAM36 per URAM288, within the URAM
+       budget; each cache brings its AXI4 master, whose LUTs may not be what breaks the LUT
+       budget (`_take_uram`);
     4. then ROMs that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM saved
        first, while the LUT budget has room.
 

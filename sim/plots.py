@@ -101,3 +101,31 @@ def plot_resources(report: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_targets(rows: list[Any], path: Path, fit: float = 0.8) -> Path:
+    """sim/targets.py: each target's estimated utilisation per resource (grouped bars, log
+    scale: designs run to several times the board) against the fraction every resource must
+    stay within, with the simulated FPS and its goal in the labels."""
+    import numpy as np
+
+    resources = list(rows[0].utilisation) if rows else []
+    fig, ax = plt.subplots(figsize=(max(7, 2.2 * len(rows)), 4.5))
+    width = 0.8 / max(1, len(resources))
+    for k, res in enumerate(resources):
+        ax.bar(np.arange(len(rows)) + (k - (len(resources) - 1) / 2) * width,
+               [100 * r.utilisation[res] if r.utilisation[res] > 0 else np.nan for r in rows],
+               width, label=res)  # an unused resource draws no bar
+    ax.axhline(100 * fit, color="k", ls="--", lw=1, label=f"{fit:.0%} of the board")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1)
+    ax.set_ylabel("estimated utilisation (%)")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([f"{r.key}\n{r.fps:.0f} FPS (goal {f'{r.target_fps:.0f}' if r.target_fps else 'fit'})"
+                        f"\n{'met' if r.met else 'NOT met'}" for r in rows], fontsize=8)
+    ax.set_title("issue 27 targets: estimates (hls/resources.py, event simulation), not synthesis")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,7 +1,7 @@
 """Benchmark (not a test): issue 27's targets beside what the simulator estimates for them.
 
     python -m sim.targets                      # every row (full-size folds: ~10 min on 2 cores)
-    python -m sim.targets --only zcu104-vargnet --json targets.json
+    python -m sim.targets --only zcu104-vargnet --json targets.json --plot plots/
 
 Each row is a `python sim/run.py --model ...` run (fold from the architecture alone, FIFOs sized
 by simulation, frames event-simulated), so every figure is an estimate of the hls/resources.py
@@ -114,6 +114,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--requant-assumed", action="store_true",
                     help="the what-if of sim/run.py: integer requantizations where cheaper")
     ap.add_argument("--json", type=Path, help="also write the rows here (written atomically)")
+    ap.add_argument("--plot", type=Path, help="also write targets.png (utilisation per target) into this folder")
     a = ap.parse_args(argv)
     rows: list[Row] = []
     for t in TARGETS:
@@ -123,6 +124,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         rows.append(measure(t, a.requant_assumed))
         print(f"[targets]   {rows[-1].fps:.0f} FPS in {rows[-1].seconds:.0f} s", file=sys.stderr, flush=True)
     print(format_rows(rows))
+    if a.plot and rows:
+        from sim.plots import plot_targets
+
+        a.plot.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {plot_targets(rows, a.plot / 'targets.png', FIT)}")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = a.json.with_name(a.json.name + ".partial")

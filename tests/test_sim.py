@@ -284,7 +284,7 @@ def test_requant_what_if_replaces_thresholds_where_cheaper_and_says_so(tmp_path)
     assert r.returncode == 2 and "--requant-assumed only apply to --model" in r.stderr
 
 
-def test_targets_benchmark_judges_fps_resources_and_ddr_from_a_simulated_design():
+def test_targets_benchmark_judges_fps_resources_and_ddr_from_a_simulated_design(tmp_path):
     """sim/targets.py: a row is a sim/run.py run reduced to FPS, utilisation and DDR share;
     it is met only when all three hold."""
     from sim.targets import Target, format_rows, measure, met
@@ -295,5 +295,9 @@ def test_targets_benchmark_judges_fps_resources_and_ddr_from_a_simulated_design(
     assert r.fps >= 1000 and 0 < r.utilisation["LUT"] < 0.8 and r.met
     table = format_rows([r])
     assert "0.25x at 32 pixels" in table and "yes" in table and "a reference" in table
+    from sim.plots import plot_targets
+
+    png = plot_targets([r], tmp_path / "targets.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert met(None, 10.0, [], 0.1) and not met(1000.0, 999.0, [], 0.1)
     assert not met(1000.0, 2000.0, ["BRAM36"], 0.1) and not met(1000.0, 2000.0, [], 0.51)

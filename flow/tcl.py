@@ -7,6 +7,7 @@ from __future__ import annotations
 from hls import blockdesign as bd
 from hls.accel import Accelerator
 from hls.boards import Board
+from hls.params_buffer import buffer_nodes
 
 HLS_VERSION = "2024.2"  # the tool versions the scripts were written for (bitstreams/README.md)
 
@@ -47,7 +48,7 @@ def vivado_tcl(acc: Accelerator, board: Board, clock_mhz: float, out_dir: str) -
     ddr_masters = "".join(
         f'apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} '
         f"[get_bd_intf_pins {bd.ACCEL}/{bd.DDR_MASTER.format(i)}]\n"
-        for i, _ in enumerate(n for n in acc.nodes if n.engine().reads_buffer(n.memory)))
+        for i, _ in enumerate(buffer_nodes(acc)))
     return f"""# Vivado {HLS_VERSION}: block design (Zynq UltraScale+ PS, AXI DMA, accelerator),
 # implementation and bitstream. Run from the build folder after tcl/hls.tcl:
 #   vivado -mode batch -source tcl/vivado.tcl

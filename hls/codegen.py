@@ -20,6 +20,8 @@ import numpy as np
 
 from hls.accel import Accelerator, Node, port_formats
 from hls.engines import IntType, word_type
+from hls import params_buffer as pb
+from hls.params_buffer import loads_cache, reads_buffer
 
 
 def ident(name: str) -> str:
@@ -41,18 +43,7 @@ def param_arrays(n: Node) -> list[tuple[str, str, tuple[int, ...]]]:
     """(key, C++ element type, shape) of the arrays a node needs (its engine's; a node that
     reads its weights from the parameter buffer, streamed or into its URAM cache, has no
     weight array)."""
-    e = n.engine()
-    return [a for a in e.param_arrays() if not (e.reads_buffer(n.memory) and a[0] == "w")]
-
-
-def reads_buffer(n: Node) -> bool:
-    """The node has an AXI4 master into the parameter buffer (memory ddr, or a URAM cache)."""
-    return n.engine().reads_buffer(n.memory)
-
-
-def loads_cache(n: Node) -> bool:
-    """The node's weights are a URAM cache: its function takes the top's load flag."""
-    return n.engine().loads_cache(n.memory)
+    return [a for a in n.engine().param_arrays() if not (reads_buffer(n) and a[0] == "w")]
 
 
 LOAD_FLAG = "load"  # the synthesis top's scalar argument: fill the URAM caches in this frame
@@ -347,11 +338,9 @@ int main(int argc, char** argv) {{
 def top_testbench(acc: Accelerator, top: str = "vargnet_top") -> str:
     """tb_top.cpp: drives the synthesis top through its AXI-stream ports with packed images,
     its AXI masters reading the parameter buffer file as they would read DDR."""
-    from hls.params_buffer import regions, size
-
     s_in, s_out = acc.stream(acc.input["stream"]), acc.stream(acc.output["stream"])
     setup, ptrs = [], []
-    if size(acc):
+    if pb.size(acc):
         setup += ["  if (argc < 5) {",
                   '    std::printf("usage: tb_top INPUT OUTPUT EXPECTED|- PARAMS (this design reads weights from DDR)\\n");',
                   "    return 2;", "  }",
@@ -359,10 +348,10 @@ def top_testbench(acc: Accelerator, top: str = "vargnet_top") -> str:
                   "  {", '    FILE* pf = std::fopen(argv[4], "rb");', "    int c;",
                   "    while (pf && (c = std::fgetc(pf)) != EOF) params.push_back((unsigned char)c);",
                   "    if (pf) std::fclose(pf);", "  }",
-                  f"  if (params.size() != {size(acc)}UL) {{",
-                  f'    std::printf("FAIL: %s holds %zu bytes, the parameter buffer has {size(acc)}\\n", argv[4], params.size());',
+                  f"  if (params.size() != {pb.size(acc)}UL) {{",
+                  f'    std::printf("FAIL: %s holds %zu bytes, the parameter buffer has {pb.size(acc)}\\n", argv[4], params.size());',
                   "    return 2;", "  }"]
-        for r in regions(acc):
+        for r in pb.regions(acc):
             n = acc.node(r.node)
             name = ddr_pointer(n)
             setup += [f"  std::vector<{ddr_word_type(n)} > {name}({r.rows});",

@@ -14,9 +14,9 @@ from typing import Optional
 import numpy as np
 
 from hls.accel import Accelerator
-from hls.codegen import csim_top, engine_layout, loads_cache, network_header, param_arrays, reads_buffer
+from hls.codegen import csim_top, engine_layout, network_header, param_arrays
 from hls.design_files import check_params
-from hls.params_buffer import node_words
+from hls.params_buffer import loads_cache, node_words, reads_buffer
 from hls.csim import COUNTER_EXPORT, CsimError, build_shared, compile_flags
 from hls.engines import IntType
 

@@ -38,15 +38,25 @@ class Region:
         return self.rows * self.port_bits // 8
 
 
-def ddr_nodes(acc: Accelerator) -> list[Node]:
-    """The nodes that read the buffer: weights streamed each frame (memory "ddr") or loaded
-    once into a URAM cache (memory "uram" on an MVAU), in description order."""
-    return [n for n in acc.nodes if n.engine().reads_buffer(n.memory)]
+def reads_buffer(n: Node) -> bool:
+    """The node reads the buffer through an AXI4 master: its weights streamed each frame
+    (memory "ddr") or loaded once into a URAM cache (memory "uram" on an MVAU)."""
+    return n.engine().reads_buffer(n.memory)
+
+
+def loads_cache(n: Node) -> bool:
+    """The node's weights are a URAM cache, filled in a frame started with the load flag."""
+    return n.engine().loads_cache(n.memory)
+
+
+def buffer_nodes(acc: Accelerator) -> list[Node]:
+    """The nodes that read the buffer, in description order (their regions' order)."""
+    return [n for n in acc.nodes if reads_buffer(n)]
 
 
 def regions(acc: Accelerator) -> list[Region]:
     out, off = [], 0
-    for n in ddr_nodes(acc):
+    for n in buffer_nodes(acc):
         e = n.engine()
         r = Region(n.name, off, e.weight_rows(), e.ddr_port_bits())
         out.append(r)

@@ -101,7 +101,7 @@ class PynqBackend:
         checked against the description (size, checksum) before the first frame, copied into
         a buffer of PS DDR once, and each node's region address written to its pointer
         register (hls/blockdesign.py)."""
-        from hls.params_buffer import ParamsBufferError, load, regions
+        from hls.params_buffer import ParamsBufferError, load, loads_cache, regions
 
         try:
             data = load(desc)
@@ -119,7 +119,7 @@ class PynqBackend:
             addr = int(self.params_buf.device_address) + r.offset
             self.ip.write(bd.ddr_pointer_offset(i), addr & 0xFFFFFFFF)
             self.ip.write(bd.ddr_pointer_offset(i) + 4, addr >> 32)
-        if any(n.engine().loads_cache(n.memory) for n in desc.nodes):
+        if any(loads_cache(n) for n in desc.nodes):
             # URAM weight caches: the first frame fills them from the buffer (run clears it)
             self.load_flag = bd.load_flag_offset(len(rs))
             self.ip.write(self.load_flag, 1)

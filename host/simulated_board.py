@@ -168,7 +168,7 @@ class _Fabric:
 
     def __init__(self, design: Path, model: str, read):
         from hls.design_files import load_params
-        from hls.params_buffer import node_words, regions
+        from hls.params_buffer import loads_cache, node_words, regions
 
         self.desc = Description.load(design)
         params = load_params(self.desc)
@@ -176,7 +176,7 @@ class _Fabric:
         self.regions = regions(self.desc)
         self.pointers = {bd.ddr_pointer_offset(i) + k: 0 for i in range(len(self.regions)) for k in (0, 4)}
         # the load flag (designs with URAM weight caches): a register beside the pointers
-        self.cached = {n.name for n in self.desc.nodes if n.engine().loads_cache(n.memory)}
+        self.cached = {n.name for n in self.desc.nodes if loads_cache(n)}
         self.load_flag = bd.load_flag_offset(len(self.regions)) if self.cached else None
         if self.load_flag is not None:
             self.pointers[self.load_flag] = 0

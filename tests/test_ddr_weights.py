@@ -90,6 +90,15 @@ def test_weights_cached_in_uram_are_loaded_once_and_kept_bit_exact():
     assert not cs.run(x).any() and not cs.pending_load
     cs.load_ddr("fc", pb.node_words(acc.node("fc"), params["fc"]))
     assert np.array_equal(cs.run(x), want)
+    # the schedule: a loading frame counts ROWS iterations of the load loop (process 1) beside
+    # the engine's formula (process 0); a frame that does not load counts none
+    counting = NetworkCsim(acc, params, count=True)
+    _, loading = counting.counted(x[:1])
+    _, steady = counting.counted(x[:1])
+    for i, n in enumerate(acc.nodes):
+        if n.name in cached:
+            assert loading[i][0] == steady[i][0] == n.engine().cycles(), n.name
+            assert loading[i][1] == n.engine().weight_rows() and steady[i][1] == 0, n.name
     # the generated code: the cache entry point, the top's load flag and the masters
     top = synthesis_top(acc)
     assert "bool load)" in top and "s_axilite port = load bundle = control" in top

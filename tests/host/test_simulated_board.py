@@ -136,14 +136,19 @@ def test_a_real_looking_description_mismatch_is_refused_before_loading(design, o
 
 
 # ---- a design whose last layers read their weights from DDR (memory "ddr") --------------------
-@pytest.fixture(scope="module")
-def ddr_design(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddr")
+def _small_design(out, folding: dict):
+    """A small VarGFaceNet's design files with the memories `folding` names."""
     arch = vargfacenet(0.25, 32, last_channels=64, emb_size=32, units=(2, 2, 2))
-    acc = lower(arch, QuantConfig(4, 4), {"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ddr"}})
+    acc = lower(arch, QuantConfig(4, 4), folding)
     x, _ = load_orl((1, 2, 3), 32, per_id=2)
     write_design(acc, random_params(acc, x, seed=7), np.full(32, 1e-3), {"l2norm": True}, out)
     return out
+
+
+@pytest.fixture(scope="module")
+def ddr_design(tmp_path_factory):
+    return _small_design(tmp_path_factory.mktemp("ddr"),
+                         {"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ddr"}})
 
 
 def test_ddr_weights_come_from_a_host_buffer_the_masters_read_bit_exactly(ddr_design, tmp_path):
@@ -198,12 +203,8 @@ def test_a_parameter_buffer_that_does_not_match_its_description_is_refused(ddr_d
 # ---- a design whose fc weights are a URAM cache the first frame loads (memory "uram") -----------
 @pytest.fixture(scope="module")
 def cached_design(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cached")
-    arch = vargfacenet(0.25, 32, last_channels=64, emb_size=32, units=(2, 2, 2))
-    acc = lower(arch, QuantConfig(4, 4), {"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ultra"}})
-    x, _ = load_orl((1, 2, 3), 32, per_id=2)
-    write_design(acc, random_params(acc, x, seed=7), np.full(32, 1e-3), {"l2norm": True}, out)
-    return out
+    return _small_design(tmp_path_factory.mktemp("cached"),
+                         {"emb.pw": {"ram_style": "ddr"}, "fc": {"ram_style": "ultra"}})
 
 
 def test_a_uram_cache_is_filled_by_the_first_frame_and_then_kept(cached_design, tmp_path):

@@ -21,6 +21,7 @@ import numpy as np
 from hls.accel import Accelerator, Node, port_formats
 from hls.engines import IntType, word_type
 from hls import params_buffer as pb
+from hls import resources as R
 from hls.params_buffer import loads_cache, reads_buffer
 
 
@@ -234,11 +235,12 @@ def top_signature(acc: Accelerator, top: str = "vargnet_top") -> str:
 def _ddr_interfaces(acc: Accelerator) -> list[str]:
     """An AXI4 read master per DDR node (its own bundle: dataflow processes do not share a
     master), its base address in the control registers; depth is what C/RTL co-simulation
-    models."""
+    models; the burst settings size its read buffer (hls/resources.py ddr_reader)."""
     out = []
     for i, n in enumerate(x for x in acc.nodes if reads_buffer(x)):
         out += [f"#pragma HLS INTERFACE m_axi port = {ddr_pointer(n)} bundle = gmem{i} offset = slave "
-                f"depth = {n.engine().weight_rows()}",
+                f"depth = {n.engine().weight_rows()} max_read_burst_length = {R.AXI_MAX_READ_BURST} "
+                f"num_read_outstanding = {R.axi_read_outstanding(n.memory)}",
                 f"#pragma HLS INTERFACE s_axilite port = {ddr_pointer(n)} bundle = control"]
     if any(loads_cache(n) for n in acc.nodes):
         out.append(f"#pragma HLS INTERFACE s_axilite port = {LOAD_FLAG} bundle = control")

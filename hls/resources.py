@@ -166,14 +166,24 @@ def fifo(depth: int, width: int) -> Resources:
     return memory(depth, width) + Resources(lut=30, ff=2 * width)
 
 
-# A read-only AXI4 master of Vitis HLS (m_axi) and its read buffer: the tool's defaults of
-# 16 outstanding reads of 16-beat bursts buffer 256 words of the port (UG1399, "m_axi
-# Interfaces": max_read_burst_length, num_read_outstanding). The LUTs are an assumption for
+# A read-only AXI4 master of Vitis HLS (m_axi) and its read buffer, a FIFO of
+# num_read_outstanding x max_read_burst_length words of the port (UG1399, "Controlling AXI4
+# Burst Behavior"). A node that streams its weights each frame keeps the tool's defaults, 16
+# outstanding reads of 16-beat bursts, to hide DDR latency; a URAM cache's master runs only in
+# the loading frame, where one outstanding burst at a time costs a little start-up time (a
+# burst's round trip per 16 rows) and saves 15/16 of the buffer. The LUTs are an assumption for
 # the adapter, its address logic and the row unpacking, to be replaced by a csynth report.
 AXI_READ_MASTER_LUTS = 1200
-AXI_READ_BUFFER_WORDS = 256
+AXI_MAX_READ_BURST = 16
 
 
-def ddr_reader(port_bits: int) -> Resources:
+def axi_read_outstanding(style: str) -> int:
+    """num_read_outstanding of the master of a node with this memory style, "ddr" or "uram"
+    (codegen writes it into the INTERFACE pragma; the estimate sizes the read buffer by it)."""
+    return 1 if style == "uram" else 16
+
+
+def ddr_reader(port_bits: int, style: str = "ddr") -> Resources:
     """An engine's weight reader from DDR: the AXI4 read master and its read buffer."""
-    return memory(AXI_READ_BUFFER_WORDS, port_bits) + Resources(lut=AXI_READ_MASTER_LUTS + port_bits)
+    words = axi_read_outstanding(style) * AXI_MAX_READ_BURST
+    return memory(words, port_bits) + Resources(lut=AXI_READ_MASTER_LUTS + port_bits)

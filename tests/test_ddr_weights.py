@@ -3,6 +3,8 @@ it, and the whole-network C-sim reading the buffer through the generated AXI-mas
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -103,6 +105,10 @@ def test_weights_cached_in_uram_are_loaded_once_and_kept_bit_exact():
     top = synthesis_top(acc)
     assert "bool load)" in top and "s_axilite port = load bundle = control" in top
     assert "m_axi port = ddr_fc bundle = gmem2" in top
+    # a cache's master reads only while loading: one burst outstanding (a 16-word read buffer)
+    # against a streaming node's 16 (hls/resources.py axi_read_outstanding, ddr_reader)
+    pragma = {m.group(1): m.group(2) for m in re.finditer(r"m_axi port = (\w+) .*num_read_outstanding = (\d+)", top)}
+    assert pragma == {"ddr_stage2_unit1_part1_pw": "1", "ddr_emb_pw": "16", "ddr_fc": "1"}
     assert "vg::mvau_cached<" in (network_header(acc))
     assert "f == 0" in top_testbench(acc)
 
@@ -237,3 +243,14 @@ def test_traffic_beyond_the_hp_port_is_named_with_by_how_much(design):
     assert ddr_overload(ddr_traffic(acc, board, 0.9 * peak / per_frame), 1.0) is None
     msg = ddr_overload(ddr_traffic(acc, board, 2 * peak / per_frame), 2 * peak / per_frame)
     assert "200% of one HP port's peak (3.20 GB/s): over by 3.20 GB/s" in msg
+
+
+def test_a_cache_master_is_priced_with_the_read_buffer_its_pragma_asks_for():
+    """The estimate's read buffer is num_read_outstanding x max_read_burst_length words, the
+    settings codegen writes: a cache's 16 words cost less than a streaming node's 256."""
+    from hls import resources as R
+
+    for style in ("ddr", "uram"):
+        words = R.axi_read_outstanding(style) * R.AXI_MAX_READ_BURST
+        assert R.ddr_reader(512, style).lut == R.memory(words, 512).lut + R.AXI_READ_MASTER_LUTS + 512
+    assert R.ddr_reader(512, "uram").lut < R.ddr_reader(512, "ddr").lut

@@ -199,7 +199,7 @@ class MVAU(Engine):
         # the activation table (PE rows of it wide, depth G*NF).
         r = R.memory(*self.bound_memory(), 1, memory)
         if self.reads_buffer(memory):  # its AXI4 master (a URAM cache's: used at start-up only)
-            r = r + R.ddr_reader(self.ddr_port_bits())
+            r = r + R.ddr_reader(self.ddr_port_bits(), memory)
         a = self.activation()
         if a is not None:
             r = r + a.resources(self.pe, self.groups * self.nf)

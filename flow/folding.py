@@ -6,7 +6,9 @@ Two targets:
   frame budget clock / fps; sliding windows that then read too slowly get a wider producer;
 - `fold_for_board`: the highest FPS whose estimate fits a fraction (default 80%) of every
   board resource: a bisection over the frame budget, with memories placed where BRAM is
-  short (SE frame buffers into URAM, weights into LUTRAM: hls/estimate.py place_memories).
+  short (SE frame buffers into URAM, weights into URAM caches, DDR or LUTRAM:
+  hls/estimate.py place_memories) and lane pairs moved into DSPs where LUTs are
+  (place_multipliers).
 A FINN-format folding JSON ({"layer": {"PE": p, "SIMD": s}}) given by the user overrides
 the search for the layers it names.
 """
@@ -20,7 +22,7 @@ from typing import Callable, Optional, Union
 
 from hls.accel import Accelerator, DescriptionError, engine_params
 from hls.boards import Board
-from hls.estimate import DesignEstimate, estimate, frame_cycles, place_memories
+from hls.estimate import DesignEstimate, estimate, frame_cycles, place_resources
 from flow.lowering import Folding, lower
 from flow.prices import Prices, cost, default_prices
 from flow.requantize import Forms
@@ -196,7 +198,7 @@ def _fold_priced(arch: Arch, quant: QuantConfig, budget: int, board: Board, frac
     best: Optional[FoldingResult] = None
     for _ in range(rounds):
         r = _build(arch, quant, fold_for_cycles(arch, quant, budget, board, user, prices=prices, forms=forms),
-                   board, fraction, clock_mhz, forms)
+                   board, fraction, clock_mhz, forms, user)
         if best is None or _overshoot(r, board, fraction) < _overshoot(best, board, fraction):
             best = r
         over = r.estimate.over(board, fraction)
@@ -214,9 +216,10 @@ def _overshoot(r: "FoldingResult", board: Board, fraction: float) -> float:
 
 
 def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fraction: float,
-           clock_mhz: float, forms: Optional[Forms] = None) -> FoldingResult:
+           clock_mhz: float, forms: Optional[Forms] = None, user: Optional[Folding] = None) -> FoldingResult:
     """The folding's design and estimate; with `forms`, its nodes carry the activation forms
-    they would take (at the board's default prices, as the streamline step's choice)."""
+    they would take (at the board's default prices, as the streamline step's choice). Its
+    memories and multipliers are placed for the board (`_place`)."""
     acc = lower(arch, quant, folding, board=board.name, clock_mhz=clock_mhz, strict=False)
     if forms is not None:
         prices = default_prices(board)
@@ -225,9 +228,28 @@ def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fract
             f = forms.apply(e, n.name, prices, n.memory, n.mac)
             if f is not e:
                 n.params = engine_params(f)
-    place_memories(acc, board, fraction)
-    est = estimate(acc)
-    return FoldingResult(folding, acc, est, frame_cycles(acc, board))
+    folding = _place(acc, folding, board, fraction, user)
+    return FoldingResult(folding, acc, estimate(acc), frame_cycles(acc, board))
+
+
+def mac_fixed(user: Optional[Folding]) -> frozenset[str]:
+    """The layers whose MAC style the user's folding sets (resType or mac_pack): the resource
+    placement keeps them."""
+    return frozenset(k for k, v in (user or {}).items() if "resType" in v or "mac_pack" in v)
+
+
+def _place(acc: Accelerator, folding: Folding, board: Board, fraction: float,
+           user: Optional[Folding]) -> Folding:
+    """hls/estimate.py place_resources, the user's MAC styles kept (a layer whose folding
+    entry sets resType or mac_pack); returns the folding with the layers moved to DSPs as they
+    are now built."""
+    moved = place_resources(acc, board, fraction, mac_fixed(user))
+    if not moved:
+        return folding
+    folding = {k: dict(v) for k, v in folding.items()}
+    for name in moved:
+        folding[name] = dict(folding.get(name, {}), resType="dsp", mac_pack=2)
+    return folding
 
 
 def fold_for_fps(arch: Arch, quant: QuantConfig, board: Board, fps: float, *,
@@ -278,9 +300,9 @@ def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float],
     `attempts` sizings, stopping within 10%."""
     if fps:
         fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user, forms=forms)
-        return fr, _size(fr, board, fraction)[0]
+        return fr, _size(fr, board, fraction, user)[0]
     fr = fold_for_board(arch, quant, board, fraction=fraction, clock_mhz=clock, user=user, forms=forms)
-    sz, est = _size(fr, board, fraction)
+    sz, est = _size(fr, board, fraction, user)
     if est.fits(board, fraction):
         return fr, sz
     best: tuple = (fr, sz, est)  # the fitting one with the fewest cycles, else the least over
@@ -290,7 +312,7 @@ def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float],
             break
         target = 2 * lo if hi is None else int((lo * hi) ** 0.5)
         r = _fold_priced(arch, quant, target, board, fraction, clock, user, forms=forms)
-        r_sz, r_est = _size(r, board, fraction)
+        r_sz, r_est = _size(r, board, fraction, user)
         if r_est.fits(board, fraction):
             hi, fitted, best = r.cycles_per_frame, True, (r, r_sz, r_est)
         else:
@@ -302,8 +324,9 @@ def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float],
     return best[0], best[1]
 
 
-def _size(fr: FoldingResult, board: Board, fraction: float):
-    """Sizes fr's FIFOs by simulation (in place), places the memories again; (sizing, estimate)."""
+def _size(fr: FoldingResult, board: Board, fraction: float, user: Optional[Folding] = None):
+    """Sizes fr's FIFOs by simulation (in place), places the memories and multipliers again;
+    (sizing, estimate)."""
     from sim.fifo_sizing import size_fifos
     from sim.programs import programs
 
@@ -311,7 +334,7 @@ def _size(fr: FoldingResult, board: Board, fraction: float):
     sz = size_fifos(programs(acc), target_cycles=fr.requested_cycles)
     for s in acc.streams:
         s.depth = sz.depths[s.name]
-    place_memories(acc, board, fraction)  # the FIFOs' memories were not known before
+    fr.folding = _place(acc, fr.folding, board, fraction, user)  # the FIFOs' memories were not known before
     return sz, estimate(acc)
 
 

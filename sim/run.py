@@ -25,8 +25,8 @@ from typing import Any, Callable
 from hls.accel import Accelerator, DescriptionError
 from hls.boards import BoardError, get_board
 from hls.design_files import MANIFEST, verify_manifest
-from hls.estimate import node_buffer_bits, place_memories
-from flow import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding
+from hls.estimate import node_buffer_bits, place_resources
+from flow import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding, mac_fixed
 from hls.engines import EngineError
 from model.arch import ArchError, named
 from model.argtypes import positive_float, positive_int
@@ -196,7 +196,7 @@ def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> 
         for s in acc.streams:
             s.depth = depths[s.name]
         if a.design is None:  # the folding placed memories before the FIFOs had sizes
-            place_memories(acc, board, 0.8)
+            place_resources(acc, board, 0.8, mac_fixed(load_folding(a.folding) if a.folding else None))
         say(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
     else:
         depths = {s.name: s.depth for s in acc.streams}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hls import blockdesign as bd
 from hls.accel import Accelerator
 from hls.boards import Board
-from hls.params_buffer import buffer_nodes
+from hls.params_buffer import masters
 
 HLS_VERSION = "2024.2"  # the tool versions the scripts were written for (bitstreams/README.md)
 
@@ -44,11 +44,11 @@ exit
 
 def vivado_tcl(acc: Accelerator, board: Board, clock_mhz: float, out_dir: str) -> str:
     dma_config = " ".join(f"CONFIG.{k} {{{v}}}" for k, v in bd.DMA_CONFIG.items())
-    # each DDR node's AXI4 master reads the parameter buffer through the same HP port
+    # each AXI4 master (a DDR node's, the cache loader) reads the parameter buffer through the same HP port
     ddr_masters = "".join(
         f'apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config {{{{Slave "/{bd.PS}/S_AXI_HP0_FPD"}}}} '
         f"[get_bd_intf_pins {bd.ACCEL}/{bd.DDR_MASTER.format(i)}]\n"
-        for i, _ in enumerate(buffer_nodes(acc)))
+        for i, _ in enumerate(masters(acc)))
     return f"""# Vivado {HLS_VERSION}: block design (Zynq UltraScale+ PS, AXI DMA, accelerator),
 # implementation and bitstream. Run from the build folder after tcl/hls.tcl:
 #   vivado -mode batch -source tcl/vivado.tcl

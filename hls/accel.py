@@ -59,8 +59,13 @@ from typing import Any, Optional, Union
 from hls.engines import TYPE_FIELDS, Engine, EngineError, IntType, engine_class, kinds
 
 SCHEMA = "vargnet-accelerator"
-VERSION = 3  # 2: nodes may read their weights from DDR (memory "ddr", params_buffer); 3: an
-READS = (1, 2, 3)  # MVAU's memory may be "uram", a cache the parameter buffer fills
+# 2: nodes may read their weights from DDR (memory "ddr", params_buffer); 3: an MVAU's memory
+# may be "uram", a cache the parameter buffer fills; 4: the caches share one loader, their
+# regions hold words of its width (hls/params_buffer.py). A version-3 description is read
+# when it has no cache (then nothing differs); with one, its buffer was laid out for a master
+# per cache and is refused.
+VERSION = 4
+READS = (1, 2, 3, 4)
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}
@@ -205,6 +210,10 @@ class Accelerator:
         except (KeyError, TypeError) as e:
             raise DescriptionError(f"malformed accelerator description: {e}") from None
         validate(a)
+        if d["version"] < 4 and any(n.engine().loads_cache(n.memory) for n in a.nodes):
+            raise DescriptionError(f"accelerator description version {d['version']} has URAM weight caches "
+                                   f"laid out for a master per cache; this code reads them from one loader "
+                                   f"(version 4): rebuild the design with python -m flow build")
         return a
 
     @staticmethod

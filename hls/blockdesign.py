@@ -42,10 +42,10 @@ DMA_S2MM = 0x30
 AP_CTRL = 0x00
 AP_START, AP_DONE, AP_IDLE, AP_READY, AUTO_RESTART = 0x01, 0x02, 0x04, 0x08, 0x80
 
-# A node that reads its weights from DDR (memory "ddr", or once into a URAM cache: memory "uram"
-# on an MVAU) has its own AXI4 master
-# m_axi_gmem<i> (i counts those nodes in description order) and the base address of its
-# region of the parameter buffer in s_axi_control: Vitis HLS lays the control registers out as
+# Each AXI4 master of the design (hls/params_buffer.py masters: a DDR node's own, in
+# description order, then the URAM caches' loader) is m_axi_gmem<i>, i its place in that list,
+# with the address it reads from (the node's region; the first cache's region) in
+# s_axi_control: Vitis HLS lays the control registers out as
 # ap_ctrl (0x00), GIE, IER, ISR (0x04..0x0c), then each 64-bit pointer argument in argument
 # order as two data words and a reserved one (the csynth report's register map confirms).
 DDR_MASTER = "m_axi_gmem{}"
@@ -53,7 +53,7 @@ DDR_POINTER_BASE, DDR_POINTER_STRIDE = 0x10, 0xC
 
 
 def ddr_pointer_offset(i: int) -> int:
-    """The low word's offset of the i-th DDR node's pointer register (the high word at +4)."""
+    """The low word's offset of the i-th master's pointer register (the high word at +4)."""
     return DDR_POINTER_BASE + DDR_POINTER_STRIDE * i
 
 

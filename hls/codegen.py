@@ -53,11 +53,37 @@ LOAD_FLAG = "load"  # the synthesis top's scalar argument: fill the URAM caches 
 def ddr_pointer(n: Node) -> str:
     """The name of a DDR node's pointer into the parameter buffer: a global array in the
     C-sim top, an m_axi argument of the synthesis top."""
-    return f"ddr_{ident(n.name)}"
+    return _ddr_name(n.name)
+
+
+def _ddr_name(node: str) -> str:
+    return f"ddr_{ident(node)}"
+
+
+CACHE_POINTER = "ddr_caches"  # the cache loader's pointer (params_buffer.masters: node None)
+CACHE_LOADER = "cache_loader"
+
+
+def master_pointer(m: pb.Master) -> str:
+    return CACHE_POINTER if m.node is None else _ddr_name(m.node)
 
 
 def ddr_word_type(n: Node) -> str:
     return f"vg::ddr_word<{n.engine().ddr_port_bits()}>::type"
+
+
+def master_word_type(m: pb.Master) -> str:
+    return f"vg::ddr_word<{m.port_bits}>::type"
+
+
+def fill_stream(n: Node) -> str:
+    """A cache node's fill stream: its rows, decoded by the loader (vg_ddr.h fill_cache)."""
+    return f"fill_{ident(n.name)}"
+
+
+def fill_type(n: Node) -> str:
+    """The fill stream's word: one weight row of the node's engine (its config cfg_<node>)."""
+    return f"vg::weight_row<cfg_{ident(n.name)}>::type"
 
 
 def engine_layout(n: Node, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -78,10 +104,10 @@ def node_signature(n: Node, name: str = "", ins: Sequence[str] = (), outs: Seque
     outs = list(outs) or [f"out{i}" for i in range(len(fout))]
     ports = [f"hls::stream<{word_type(nn, dt)} >& {s}" for s, (nn, dt, _) in zip(ins, fin)]
     ports += [f"hls::stream<{word_type(nn, dt)} >& {s}" for s, (nn, dt, _) in zip(outs, fout)]
-    if reads_buffer(n):
-        ports.append(f"const {ddr_word_type(n)}* ddr")
     if loads_cache(n):
-        ports.append(f"bool {LOAD_FLAG}")
+        ports += [f"hls::stream<{fill_type(n)} >& fill", f"bool {LOAD_FLAG}"]
+    elif reads_buffer(n):
+        ports.append(f"const {ddr_word_type(n)}* ddr")
     return f"void {name}({', '.join(ports)})" if name else f"inline void node_{ident(n.name)}({', '.join(ports)})"
 
 
@@ -91,10 +117,10 @@ def node_code(n: Node, ins: Sequence[str] = (), outs: Sequence[str] = ()) -> tup
     e = n.engine()
     fin, fout = port_formats(n, e)
     arrays = {key: array_name(n, key) for key, _, _ in param_arrays(n)}
-    if reads_buffer(n):
+    if loads_cache(n):  # the node function's fill stream and load flag parameters
+        arrays["fill"], arrays["load"] = "fill", LOAD_FLAG
+    elif reads_buffer(n):
         arrays["ddr"] = "ddr"  # the node function's pointer parameter
-    if loads_cache(n):
-        arrays["load"] = LOAD_FLAG
     return e.hls_code(f"cfg_{ident(n.name)}", list(ins) or [f"in{i}" for i in range(len(fin))],
                       list(outs) or [f"out{i}" for i in range(len(fout))], arrays, n.memory)
 
@@ -125,25 +151,57 @@ def network_header(acc: Accelerator) -> str:
         lines += param_declarations(n)
     lines.append("")
     lines += [node_function(n) for n in acc.nodes]
+    lines += _cache_loader(acc)
     lines.append("#endif")
     return "\n".join(lines) + "\n"
 
 
+def _cache_loader(acc: Accelerator) -> list[str]:
+    """The design's one cache loader (designs with URAM caches): in a loading frame, a phase
+    per cache (vg_ddr.h fill_cache: its region's rows from the caches' master into its fill
+    stream), one after another, each counted as process 2 of its cache's node."""
+    ms = [m for m in pb.masters(acc) if m.loads_caches]
+    if not ms:
+        return []
+    m = ms[0]
+    index = {n.name: i for i, n in enumerate(acc.nodes)}
+    streams = [f"hls::stream<{fill_type(acc.node(r.node))} >& {fill_stream(acc.node(r.node))}" for r in m.regions]
+    body = [f"  VG_STAGE({index[r.node]}); vg::fill_cache<cfg_{ident(r.node)}_ddr, {m.port_bits}>(mem, "
+            f"{(r.offset - m.offset) * 8 // m.port_bits}L, {fill_stream(acc.node(r.node))});"
+            for r in m.regions]
+    return ["// the URAM caches' loader: one AXI4 master for every cache, reading only in a loading frame",
+            f"inline void {CACHE_LOADER}(const {master_word_type(m)}* mem, bool {LOAD_FLAG}, {', '.join(streams)}) {{",
+            f"  if (!{LOAD_FLAG}) return;", *body, "}", ""]
+
+
 def _stream_decls(acc: Accelerator, indent: str, depths: bool) -> list[str]:
+    """The description's streams and the caches' fill streams (depth 2: the loader and the
+    cache's load loop both run at II = 1)."""
     out = []
-    for st in acc.streams:
-        out.append(f"{indent}hls::stream<{_stype(acc, st.name)} > {stream_ident(st.name)};")
+    named = [(stream_ident(st.name), _stype(acc, st.name), st.depth) for st in acc.streams]
+    named += [(fill_stream(n), fill_type(n), 2) for n in acc.nodes if loads_cache(n)]
+    for name, t, depth in named:
+        out.append(f"{indent}hls::stream<{t} > {name};")
         if depths:
-            out.append(f"#pragma HLS STREAM variable = {stream_ident(st.name)} depth = {st.depth}")
+            out.append(f"#pragma HLS STREAM variable = {name} depth = {depth}")
     return out
 
 
+def _node_args(n: Node) -> list[str]:
+    if loads_cache(n):
+        return [fill_stream(n), LOAD_FLAG]
+    return [ddr_pointer(n)] if reads_buffer(n) else []
+
+
 def _node_calls(acc: Accelerator, indent: str) -> list[str]:
-    """One call per node; VG_STAGE(i) (nothing unless the schedule check counts) makes node
-    i's loop iterations count into row i of the counters."""
-    return [f"{indent}VG_STAGE({i}); node_{ident(n.name)}("
-            f"{', '.join([stream_ident(x) for x in n.inputs + n.outputs] + ([ddr_pointer(n)] if reads_buffer(n) else []) + ([LOAD_FLAG] if loads_cache(n) else []))});"
-            for i, n in enumerate(acc.nodes)]
+    """The cache loader's call (first: its fill streams feed the caches), then one call per
+    node; VG_STAGE(i) (nothing unless the schedule check counts) makes node i's loop
+    iterations count into row i of the counters."""
+    loader = [f"{indent}{CACHE_LOADER}({', '.join([master_pointer(m), LOAD_FLAG] + [fill_stream(acc.node(r.node)) for r in m.regions])});"
+              for m in pb.masters(acc) if m.loads_caches]
+    return loader + [f"{indent}VG_STAGE({i}); node_{ident(n.name)}("
+                     f"{', '.join([stream_ident(x) for x in n.inputs + n.outputs] + _node_args(n))});"
+                     for i, n in enumerate(acc.nodes)]
 
 
 def csim_top(acc: Accelerator) -> str:
@@ -162,16 +220,17 @@ def csim_top(acc: Accelerator) -> str:
                            f"for (long k = 0; k < n; k++) (&{name}{'[0]' * len(shape)})[k] = ({t})v[k]; return 0; }}")
     lines += ["", 'extern "C" int vg_load(int node, char kind, const int64_t* v, long n) {',
               *loaders, "  return 1;", "}", ""]
-    # the regions of the parameter buffer, as the AXI masters would read them
+    # what each AXI master reads of the parameter buffer: a node's region is loaded into its
+    # master's words (the cache loader's span holds every cache's region at its place)
     ddr_loaders = []
-    for i, n in enumerate(acc.nodes):
-        if reads_buffer(n):
-            e = n.engine()
-            port = e.ddr_port_bits()
-            lines.append(f"static {ddr_word_type(n)} {ddr_pointer(n)}[{e.weight_rows()}];")
+    index = {n.name: i for i, n in enumerate(acc.nodes)}
+    for m in pb.masters(acc):
+        lines.append(f"static {master_word_type(m)} {master_pointer(m)}[{m.words}];")
+        for r in m.regions:
+            first = (r.offset - m.offset) * 8 // m.port_bits
             ddr_loaders.append(
-                f"  if (node == {i}) {{ if (n != {e.weight_rows() * port // 8}L) return 2; "
-                f"vg::ddr_words_from_bytes<{port}>(b, {e.weight_rows()}L, {ddr_pointer(n)}); return 0; }}")
+                f"  if (node == {index[r.node]}) {{ if (n != {r.nbytes}L) return 2; "
+                f"vg::ddr_words_from_bytes<{m.port_bits}>(b, {r.rows}L, {master_pointer(m)} + {first}L); return 0; }}")
     lines += ['extern "C" int vg_load_ddr(int node, const uint8_t* b, long n) {',
               *ddr_loaders, "  return 1;", "}", ""]
     ti = IntType.parse(s_in.dtype).cpp()
@@ -191,7 +250,8 @@ def csim_top(acc: Accelerator) -> str:
         f"    if ((long){stream_ident(s_out.name)}.size() != {s_out.words}L) return 10;",
         f"    for (long i = 0; i < {s_out.words}L; i++) {{ vg::Word<{to}, {s_out.n}> w = {stream_ident(s_out.name)}.read();",
         f"      for (int k = 0; k < {s_out.n}; k++) {{ yf[i * {s_out.n} + k] = (int64_t)w.v[k]; }} }}",
-        *[f"    if (!{stream_ident(s.name)}.empty()) return 11;" for s in acc.streams],
+        *[f"    if (!{name}.empty()) return 11;" for name in [stream_ident(s.name) for s in acc.streams]
+          + [fill_stream(n) for n in acc.nodes if loads_cache(n)]],
         "  }",
         "  return 0;",
         "}",
@@ -227,21 +287,23 @@ def synthesis_top(acc: Accelerator, top: str = "vargnet_top") -> str:
 def top_signature(acc: Accelerator, top: str = "vargnet_top") -> str:
     """The synthesis top's declaration: AXI-stream in and out, a pointer into the parameter
     buffer per node that reads it, and the load flag when a node has a URAM cache."""
-    ptrs = [f"const {ddr_word_type(n)}* {ddr_pointer(n)}" for n in acc.nodes if reads_buffer(n)]
+    ptrs = [f"const {master_word_type(m)}* {master_pointer(m)}" for m in pb.masters(acc)]
     ptrs += [f"bool {LOAD_FLAG}"] if any(loads_cache(n) for n in acc.nodes) else []
     return f"void {top}({', '.join(['hls::stream<vg::axis_beat>& in', 'hls::stream<vg::axis_beat>& out'] + ptrs)})"
 
 
 def _ddr_interfaces(acc: Accelerator) -> list[str]:
-    """An AXI4 read master per DDR node (its own bundle: dataflow processes do not share a
-    master), its base address in the control registers; depth is what C/RTL co-simulation
-    models; the burst settings size its read buffer (hls/resources.py ddr_reader)."""
+    """An AXI4 read master per DDR node and one for the cache loader (each its own bundle:
+    dataflow processes do not share a master), its base address in the control registers;
+    depth is what C/RTL co-simulation models; the burst settings size its read buffer
+    (hls/resources.py ddr_reader)."""
     out = []
-    for i, n in enumerate(x for x in acc.nodes if reads_buffer(x)):
-        out += [f"#pragma HLS INTERFACE m_axi port = {ddr_pointer(n)} bundle = gmem{i} offset = slave "
-                f"depth = {n.engine().weight_rows()} max_read_burst_length = {R.AXI_MAX_READ_BURST} "
-                f"num_read_outstanding = {R.axi_read_outstanding(n.memory)}",
-                f"#pragma HLS INTERFACE s_axilite port = {ddr_pointer(n)} bundle = control"]
+    for i, m in enumerate(pb.masters(acc)):
+        style = "uram" if m.loads_caches else "ddr"
+        out += [f"#pragma HLS INTERFACE m_axi port = {master_pointer(m)} bundle = gmem{i} offset = slave "
+                f"depth = {m.words} max_read_burst_length = {R.AXI_MAX_READ_BURST} "
+                f"num_read_outstanding = {R.axi_read_outstanding(style)}",
+                f"#pragma HLS INTERFACE s_axilite port = {master_pointer(m)} bundle = control"]
     if any(loads_cache(n) for n in acc.nodes):
         out.append(f"#pragma HLS INTERFACE s_axilite port = {LOAD_FLAG} bundle = control")
     return out
@@ -353,11 +415,10 @@ def top_testbench(acc: Accelerator, top: str = "vargnet_top") -> str:
                   f"  if (params.size() != {pb.size(acc)}UL) {{",
                   f'    std::printf("FAIL: %s holds %zu bytes, the parameter buffer has {pb.size(acc)}\\n", argv[4], params.size());',
                   "    return 2;", "  }"]
-        for r in pb.regions(acc):
-            n = acc.node(r.node)
-            name = ddr_pointer(n)
-            setup += [f"  std::vector<{ddr_word_type(n)} > {name}({r.rows});",
-                      f"  vg::ddr_words_from_bytes<{r.port_bits}>(params.data() + {r.offset}UL, {r.rows}L, {name}.data());"]
+        for m in pb.masters(acc):
+            name = master_pointer(m)
+            setup += [f"  std::vector<{master_word_type(m)} > {name}({m.words});",
+                      f"  vg::ddr_words_from_bytes<{m.port_bits}>(params.data() + {m.offset}UL, {m.words}L, {name}.data());"]
             ptrs.append(f"{name}.data()")
     if any(loads_cache(n) for n in acc.nodes):
         ptrs.append("f == 0")  # the load flag: the first frame fills the URAM caches

@@ -55,7 +55,7 @@ class NetworkCsim:
             if n.name not in params:
                 raise CsimError(f"node {n.name}: no weights/thresholds given")
             if reads_buffer(n):  # its region of the parameter buffer, packed as the host does
-                self.load_ddr(n.name, node_words(n, params[n.name]))
+                self.load_ddr(n.name, node_words(acc, n, params[n.name]))
             keys = {k for k, _, _ in param_arrays(n)}
             for kind, arr in engine_layout(n, params[n.name]).items():
                 if kind not in keys:

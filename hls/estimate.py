@@ -94,12 +94,22 @@ class DesignEstimate:
         return {k: (t[k] / b[k] if b[k] else (0.0 if t[k] == 0 else float("inf"))) for k in t}
 
 
+def cache_loader(acc: Accelerator) -> R.Resources:
+    """The URAM caches' one loader (vg_ddr.h fill_cache): its AXI4 master, of the widest
+    cache row's port, with a cache master's burst settings; nothing without caches. A cache
+    node itself adds only its fill stream (MVAU.resources)."""
+    from hls.params_buffer import cache_port_bits
+
+    bits = cache_port_bits(acc)
+    return R.ddr_reader(bits, "uram") if bits else R.Resources()
+
+
 def estimate(acc: Accelerator) -> DesignEstimate:
     per = {n.name: node_resources(n) for n in acc.nodes}
     fifo = R.Resources()
     for s in acc.streams:
         fifo = fifo + R.fifo(s.depth, s.width_bits)
-    total = fifo
+    total = fifo + cache_loader(acc)
     for r in per.values():
         total = total + r
     return DesignEstimate(per, fifo, total)
@@ -132,8 +142,9 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     3. ROMs of engines that can read the parameter buffer into URAM caches that the buffer
        fills at start-up (memory "uram": vg_ddr.h mvau_cached; no traffic per frame), most
        BRAM saved per URAM first, each saving at least 2 BRAM36 per URAM288, within the URAM
-       budget; each cache brings its AXI4 master, whose LUTs may not be what breaks the LUT
-       budget (`_take_uram`);
+       budget; each cache brings its fill stream from the design's one loader, whose LUTs
+       may not be what breaks the LUT budget (`_take_uram`; the loader's master is counted
+       once, by `estimate`);
     4. then ROMs that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM saved
        first, while the LUT budget has room.
 

@@ -7,16 +7,23 @@ Layout (the one definition; hls/README.md, "Parameter buffer"):
 - the nodes that read it in description order, each at an offset aligned to ALIGN bytes (a burst never
   crosses a 4 KiB boundary, AXI's rule, and each node's first burst starts on one);
 - a node's region holds its ROWS = G*NF*SF weight rows once (the reader walks them once per
-  input vector), one word of its master's width each (MVAU.ddr_port_bits: a power of two,
-  at least 32 bits); word r = row r of the engine's weight layout (hls/layout.py: lane pe's
-  element s at bits (pe*SIMD + s)*w_bits, two's complement, unused high bits zero);
-- words little-endian, as AXI lays them out in memory.
+  input vector), one word a row: of its own master's width for a DDR node
+  (MVAU.ddr_port_bits: a power of two, at least 32 bits), of the cache loader's for a cache
+  (cache_port_bits: the widest cache row's port); word r = row r of the engine's weight
+  layout (hls/layout.py: lane pe's element s at bits (pe*SIMD + s)*w_bits, two's complement,
+  unused high bits zero);
+- words little-endian, as AXI lays them out.
+
+Masters (`masters`): a DDR node has its own, aimed at its region; all caches share one, the
+loader (vg_ddr.h fill_cache), aimed at the first cache's region and reading every cache's
+region from there in a loading frame.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -54,13 +61,57 @@ def buffer_nodes(acc: Accelerator) -> list[Node]:
     return [n for n in acc.nodes if reads_buffer(n)]
 
 
+def cache_port_bits(acc: Accelerator) -> int:
+    """The cache loader's word: the widest port among the caches' rows (0: no cache)."""
+    return max((n.engine().ddr_port_bits() for n in acc.nodes if loads_cache(n)), default=0)
+
+
+def region_port_bits(acc: Accelerator, n: Node) -> int:
+    """Bits of a word of node n's region: the loader's for a cache, else the node's master's."""
+    return cache_port_bits(acc) if loads_cache(n) else n.engine().ddr_port_bits()
+
+
 def regions(acc: Accelerator) -> list[Region]:
     out, off = [], 0
     for n in buffer_nodes(acc):
-        e = n.engine()
-        r = Region(n.name, off, e.weight_rows(), e.ddr_port_bits())
+        r = Region(n.name, off, n.engine().weight_rows(), region_port_bits(acc, n))
         out.append(r)
         off = -(-(off + r.nbytes) // ALIGN) * ALIGN
+    return out
+
+
+@dataclass(frozen=True)
+class Master:
+    """An AXI4 read master of the accelerator: a DDR node's own (`node`, its region each frame)
+    or the URAM caches' loader (node None: every cache's region, in a loading frame). Its
+    pointer aims at `offset` bytes into the buffer; it reads `nbytes` from there."""
+
+    node: Optional[str]
+    offset: int
+    nbytes: int
+    port_bits: int
+    regions: tuple[Region, ...]
+
+    @property
+    def loads_caches(self) -> bool:
+        return self.node is None
+
+    @property
+    def words(self) -> int:
+        return self.nbytes * 8 // self.port_bits
+
+
+def masters(acc: Accelerator) -> list[Master]:
+    """The design's masters in argument order (the synthesis top's pointers, the control
+    registers, the block design's m_axi_gmem<i>): the DDR nodes' in description order, then
+    the cache loader when the design has caches."""
+    rs = {r.node: r for r in regions(acc)}
+    out = [Master(n.name, rs[n.name].offset, rs[n.name].nbytes, rs[n.name].port_bits, (rs[n.name],))
+           for n in buffer_nodes(acc) if not loads_cache(n)]
+    caches = tuple(rs[n.name] for n in buffer_nodes(acc) if loads_cache(n))
+    if caches:
+        start = caches[0].offset
+        out.append(Master(None, start, caches[-1].offset + caches[-1].nbytes - start, caches[0].port_bits, caches))
     return out
 
 
@@ -83,19 +134,19 @@ def pack_rows(rows: np.ndarray, w_bits: int, port_bits: int) -> bytes:
     return np.packbits(word, axis=1, bitorder="little").tobytes()
 
 
-def node_words(n: Node, params: dict[str, np.ndarray]) -> bytes:
-    """A DDR node's region contents from its checked parameters (PyTorch layout)."""
+def node_words(acc: Accelerator, n: Node, params: dict[str, np.ndarray]) -> bytes:
+    """A node's region contents from its checked parameters (PyTorch layout)."""
     e = n.engine()
     w = e.layout(params)["w"]  # [PE][ROWS][SIMD]
     rows = np.transpose(w, (1, 0, 2)).reshape(e.weight_rows(), e.pe * e.simd)
-    return pack_rows(rows, e.w_bits, e.ddr_port_bits())
+    return pack_rows(rows, e.w_bits, region_port_bits(acc, n))
 
 
 def pack(acc: Accelerator, params: dict[str, dict[str, np.ndarray]]) -> bytes:
     """The whole buffer, padding zero."""
     buf = bytearray(size(acc))
     for r in regions(acc):
-        buf[r.offset:r.offset + r.nbytes] = node_words(acc.node(r.node), params[r.node])
+        buf[r.offset:r.offset + r.nbytes] = node_words(acc, acc.node(r.node), params[r.node])
     return bytes(buf)
 
 

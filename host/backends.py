@@ -99,9 +99,9 @@ class PynqBackend:
     def _load_params_buffer(self, desc, pynq, device) -> None:
         """The weights of the nodes that read them from DDR: the build's parameter buffer,
         checked against the description (size, checksum) before the first frame, copied into
-        a buffer of PS DDR once, and each node's region address written to its pointer
-        register (hls/blockdesign.py)."""
-        from hls.params_buffer import ParamsBufferError, load, loads_cache, regions
+        a buffer of PS DDR once, and each AXI master's address (a DDR node's region, the
+        cache loader's first region) written to its pointer register (hls/blockdesign.py)."""
+        from hls.params_buffer import ParamsBufferError, load, loads_cache, masters
 
         try:
             data = load(desc)
@@ -114,14 +114,14 @@ class PynqBackend:
         self.params_buf = pynq.allocate(shape=(len(data),), dtype=np.uint8, target=device)
         self.params_buf[:] = np.frombuffer(data, np.uint8)
         self.params_buf.flush()  # the masters read DDR, not the CPU's cache
-        rs = regions(desc)
-        for i, r in enumerate(rs):
-            addr = int(self.params_buf.device_address) + r.offset
+        ms = masters(desc)
+        for i, m in enumerate(ms):
+            addr = int(self.params_buf.device_address) + m.offset
             self.ip.write(bd.ddr_pointer_offset(i), addr & 0xFFFFFFFF)
             self.ip.write(bd.ddr_pointer_offset(i) + 4, addr >> 32)
         if any(loads_cache(n) for n in desc.nodes):
             # URAM weight caches: the first frame fills them from the buffer (run clears it)
-            self.load_flag = bd.load_flag_offset(len(rs))
+            self.load_flag = bd.load_flag_offset(len(ms))
             self.ip.write(self.load_flag, 1)
 
     def run(self, beats: np.ndarray) -> np.ndarray:

@@ -168,21 +168,22 @@ class _Fabric:
 
     def __init__(self, design: Path, model: str, read):
         from hls.design_files import load_params
-        from hls.params_buffer import loads_cache, node_words, regions
+        from hls.params_buffer import loads_cache, masters, node_words
 
         self.desc = Description.load(design)
         params = load_params(self.desc)
         self.read = read
-        self.regions = regions(self.desc)
-        self.pointers = {bd.ddr_pointer_offset(i) + k: 0 for i in range(len(self.regions)) for k in (0, 4)}
+        self.masters = masters(self.desc)
+        self.pointers = {bd.ddr_pointer_offset(i) + k: 0 for i in range(len(self.masters)) for k in (0, 4)}
         # the load flag (designs with URAM weight caches): a register beside the pointers
         self.cached = {n.name for n in self.desc.nodes if loads_cache(n)}
-        self.load_flag = bd.load_flag_offset(len(self.regions)) if self.cached else None
+        self.load_flag = bd.load_flag_offset(len(self.masters)) if self.cached else None
         if self.load_flag is not None:
             self.pointers[self.load_flag] = 0
-        self.loaded: set[str] = set()  # the caches a frame has filled
+        self.loaded = False  # whether a frame has filled the caches
         # what the golden model computes with: the build's weights (it cannot compute with others)
-        self.expected = {r.node: node_words(self.desc.node(r.node), params[r.node]) for r in self.regions}
+        self.expected = {r.node: node_words(self.desc, self.desc.node(r.node), params[r.node])
+                         for m in self.masters for r in m.regions}
         self.kind = model
         if model == "csim":
             from hls.csim_net import NetworkCsim
@@ -219,34 +220,36 @@ class _Fabric:
         return True
 
     def _read_weights(self, load: bool) -> None:
-        """Each DDR node's master reads its region from where its pointer register aims (a
-        URAM cache's only in a frame that loads); an address outside allocated DDR is a
-        decode error (DECERR) of the interconnect, which the HLS master does not check: the
-        frame would compute with whatever came back, so the simulation stops with the error
-        instead."""
-        for i, r in enumerate(self.regions):
-            if r.node in self.cached and not load:
-                if self.kind != "csim" and r.node not in self.loaded:
+        """Each AXI master reads what it reads from where its pointer register aims: a DDR
+        node's its region every frame, the cache loader every cache's region in a frame that
+        loads; an address outside allocated DDR is a decode error (DECERR) of the
+        interconnect, which the HLS master does not check: the frame would compute with
+        whatever came back, so the simulation stops with the error instead."""
+        for i, m in enumerate(self.masters):
+            if m.loads_caches and not load:
+                if self.kind != "csim" and not self.loaded:
                     raise SimulatedBoardError(
-                        f"node {r.node}: its URAM cache was never loaded (the load flag register "
-                        f"{self.load_flag:#x} was 0 in every frame); on the board it computes with zeros")
+                        f"URAM cache was never loaded: node {', '.join(r.node for r in m.regions)} (the load flag "
+                        f"register {self.load_flag:#x} was 0 in every frame); on the board it computes with zeros")
                 continue
             off = bd.ddr_pointer_offset(i)
             addr = self.pointers[off] | (self.pointers[off + 4] << 32)
+            what = "the cache loader" if m.loads_caches else f"node {m.node}"
             try:
-                data = self.read(addr, r.nbytes)
+                span = self.read(addr, m.nbytes)
             except SimulatedBoardError:
                 raise SimulatedBoardError(
-                    f"{bd.ACCEL}/{bd.DDR_MASTER.format(i)} (node {r.node}) read {r.nbytes} bytes at "
+                    f"{bd.ACCEL}/{bd.DDR_MASTER.format(i)} ({what}) read {m.nbytes} bytes at "
                     f"{addr:#x}, outside allocated DDR: the interconnect answers DECERR (is the "
                     f"parameter buffer's address written to register {off:#x}?)") from None
-            if r.node in self.cached:
-                self.loaded.add(r.node)
-            if self.kind == "csim":
-                self.model.load_ddr(r.node, data)
-            elif data != self.expected[r.node]:
-                raise SimulatedBoardError(f"node {r.node}: its DDR region differs from the build's weights; "
-                                          f"the golden fabric computes only with those (use fabric='csim')")
+            self.loaded = self.loaded or m.loads_caches
+            for r in m.regions:
+                data = span[r.offset - m.offset:r.offset - m.offset + r.nbytes]
+                if self.kind == "csim":
+                    self.model.load_ddr(r.node, data)
+                elif data != self.expected[r.node]:
+                    raise SimulatedBoardError(f"node {r.node}: its DDR region differs from the build's weights; "
+                                              f"the golden fabric computes only with those (use fabric='csim')")
 
 
 class SimulatedZynqMP(pynq.Device):

@@ -58,7 +58,7 @@ def test_csim_reading_weights_from_the_buffer_is_bit_exact_and_uses_it(design):
     assert np.array_equal(cs.run(x), GoldenModel(acc, params).run(x))
     # the engine reads the buffer: other bytes there give other results
     r = pb.regions(acc)[-1]
-    words = bytearray(pb.node_words(acc.node(r.node), params[r.node]))
+    words = bytearray(pb.node_words(acc, acc.node(r.node), params[r.node]))
     words[0] ^= 0x07
     cs.load_ddr(r.node, bytes(words))
     assert not np.array_equal(cs.run(x), GoldenModel(acc, params).run(x))
@@ -66,7 +66,9 @@ def test_csim_reading_weights_from_the_buffer_is_bit_exact_and_uses_it(design):
         cs.load_ddr(r.node, bytes(words[:-1]))
 
 
-CACHED = {"stage2.unit1.part1.pw": {"ram_style": "ultra"}, "emb.pw": {"ram_style": "ddr"},
+# two caches of different row widths (a 128-bit and a 32-bit port): the loader's word is the
+# wider, and fc's rows are cut from it
+CACHED = {"stage2.unit1.part1.pw": {"ram_style": "ultra", "PE": 2, "SIMD": 16}, "emb.pw": {"ram_style": "ddr"},
           "fc": {"ram_style": "ultra"}}
 
 
@@ -90,26 +92,36 @@ def test_weights_cached_in_uram_are_loaded_once_and_kept_bit_exact():
     assert np.array_equal(cs.run(x, load=False), want)
     # a frame that loads takes the zeros (fc's weights all 0: every output 0)
     assert not cs.run(x).any() and not cs.pending_load
-    cs.load_ddr("fc", pb.node_words(acc.node("fc"), params["fc"]))
+    cs.load_ddr("fc", pb.node_words(acc, acc.node("fc"), params["fc"]))
     assert np.array_equal(cs.run(x), want)
-    # the schedule: a loading frame counts ROWS iterations of the load loop (process 1) beside
-    # the engine's formula (process 0); a frame that does not load counts none
+    # the schedule: a loading frame counts ROWS iterations of the cache's load loop (process 1)
+    # and of the loader's phase for it (process 2) beside the engine's formula (process 0); a
+    # frame that does not load counts none
     counting = NetworkCsim(acc, params, count=True)
     _, loading = counting.counted(x[:1])
     _, steady = counting.counted(x[:1])
     for i, n in enumerate(acc.nodes):
         if n.name in cached:
             assert loading[i][0] == steady[i][0] == n.engine().cycles(), n.name
-            assert loading[i][1] == n.engine().weight_rows() and steady[i][1] == 0, n.name
-    # the generated code: the cache entry point, the top's load flag and the masters
+            assert loading[i][1] == loading[i][2] == n.engine().weight_rows(), n.name
+            assert steady[i][1] == steady[i][2] == 0, n.name
+    # the generated code: the caches' one loader and its master, the top's load flag
     top = synthesis_top(acc)
     assert "bool load)" in top and "s_axilite port = load bundle = control" in top
-    assert "m_axi port = ddr_fc bundle = gmem2" in top
-    # a cache's master reads only while loading: one burst outstanding (a 16-word read buffer)
+    assert "m_axi port = ddr_emb_pw bundle = gmem0" in top and "m_axi port = ddr_caches bundle = gmem1" in top
+    assert "ddr_fc" not in top and "ddr_stage2_unit1_part1_pw" not in top
+    # the loader reads only while loading: one burst outstanding (a 16-word read buffer)
     # against a streaming node's 16 (hls/resources.py axi_read_outstanding, ddr_reader)
     pragma = {m.group(1): m.group(2) for m in re.finditer(r"m_axi port = (\w+) .*num_read_outstanding = (\d+)", top)}
-    assert pragma == {"ddr_stage2_unit1_part1_pw": "1", "ddr_emb_pw": "16", "ddr_fc": "1"}
-    assert "vg::mvau_cached<" in (network_header(acc))
+    assert pragma == {"ddr_emb_pw": "16", "ddr_caches": "1"}
+    header = network_header(acc)
+    assert "vg::mvau_cached<" in header and header.count("vg::fill_cache<") == 2
+    # both caches' regions hold words of the loader's width, the widest cache port
+    ms = pb.masters(acc)
+    assert [acc.node(c).engine().ddr_port_bits() for c in cached] == [128, 32]
+    assert [m.node for m in ms] == ["emb.pw", None] and ms[1].port_bits == pb.cache_port_bits(acc) == 128
+    assert [r.node for r in ms[1].regions] == cached
+    assert all(r.port_bits == ms[1].port_bits for r in ms[1].regions)
     assert "f == 0" in top_testbench(acc)
 
 
@@ -254,3 +266,15 @@ def test_a_cache_master_is_priced_with_the_read_buffer_its_pragma_asks_for():
         words = R.axi_read_outstanding(style) * R.AXI_MAX_READ_BURST
         assert R.ddr_reader(512, style).lut == R.memory(words, 512).lut + R.AXI_READ_MASTER_LUTS + 512
     assert R.ddr_reader(512, "uram").lut < R.ddr_reader(512, "ddr").lut
+
+
+def test_a_version_3_description_with_caches_is_refused_and_one_without_is_read():
+    """Version 4 reads every cache through one loader whose words lay the caches' regions out;
+    a version-3 buffer had a master per cache, so a version-3 description with a cache is
+    refused by name, while one without a cache means the same in both and is read."""
+    cached = lower(tiny("vargfacenet"), QuantConfig(4, 4), CACHED).to_dict()
+    plain = lower(tiny("vargfacenet"), QuantConfig(4, 4), DDR).to_dict()
+    assert cached["version"] == plain["version"] == 4
+    with pytest.raises(DescriptionError, match="version 3 has URAM weight caches .* rebuild"):
+        Accelerator.from_dict({**cached, "version": 3})
+    assert Accelerator.from_dict({**plain, "version": 3}).nodes[0].name == plain["nodes"][0]["name"]

@@ -198,8 +198,10 @@ class MVAU(Engine):
         # reshaped into one PE*SIMD*w_bits wide memory (ARRAY_RESHAPE in vg_mvau.h); likewise
         # the activation table (PE rows of it wide, depth G*NF).
         r = R.memory(*self.bound_memory(), 1, memory)
-        if self.reads_buffer(memory):  # its AXI4 master (a URAM cache's: used at start-up only)
-            r = r + R.ddr_reader(self.ddr_port_bits(), memory)
+        if self.loads_cache(memory):  # its fill stream of rows from the design's cache loader (estimate.cache_loader)
+            r = r + R.fifo(2, self.pe * self.simd * self.w_bits)
+        elif self.reads_buffer(memory):  # its own AXI4 master
+            r = r + R.ddr_reader(self.ddr_port_bits())
         a = self.activation()
         if a is not None:
             r = r + a.resources(self.pe, self.groups * self.nf)
@@ -286,8 +288,9 @@ class MVAU(Engine):
                  arrays: dict[str, str], memory: str = "auto") -> tuple[str, str]:
         """With memory "ddr": a DATAFLOW region of the reader (vg_ddr.h, from the pointer
         arrays["ddr"]) and the engine taking its weights from the reader's stream. With memory
-        "uram": the engine on its URAM cache, which the same master fills when arrays["load"]
-        (the top's load flag) is set (vg_ddr.h mvau_cached)."""
+        "uram": the engine on its URAM cache, which the design's cache loader fills through
+        the stream arrays["fill"] when arrays["load"] (the top's load flag) is set (vg_ddr.h
+        mvau_cached, fill_cache)."""
         if not self.reads_buffer(memory):
             return super().hls_code(cfg, ins, outs, arrays, memory)
         problem = self.ddr_problem()
@@ -299,7 +302,7 @@ class MVAU(Engine):
         table = f", {arrays['t']}" if self.nt else ""
         configs = config_struct(cfg, self.hls_config()) + "\n" + config_struct(f"{cfg}_ddr", reader)
         if self.loads_cache(memory):
-            return configs, (f"vg::mvau_cached<{cfg}, {cfg}_ddr>({ins[0]}, {outs[0]}, {arrays['ddr']}, "
+            return configs, (f"vg::mvau_cached<{cfg}, {cfg}_ddr>({ins[0]}, {outs[0]}, {arrays['fill']}, "
                              f"{arrays['load']}{table});")
         body = "\n  ".join([
             "#pragma HLS DATAFLOW",

@@ -39,30 +39,50 @@ void ddr_weight_reader(const typename ddr_word<C::PORT_BITS>::type* mem,
   }
 }
 
-// Weights cached in URAM (memory "uram" on an MVAU): the node's rows, read once from its
-// region of the parameter buffer through the master when `load` is set (the host sets it for
-// the first frame after it fills the buffer), decoded (vg_types.h unpack_row, the DDR reader's
-// decoder), kept in a static URAM array across frames and walked by the engine as it walks a
-// ROM. The array holds Word structs aggregated into one N * W_BITS-bit word a row (AGGREGATE
-// compact = bit, UG1399: an array of structs becomes an array of wide elements). Per frame:
-// no DDR traffic. UltraScale+ URAM powers up zero (UG901): a frame before the first load
-// computes with zero weights, in the C-sim as on the board. Config D: the reader's (ROWS, N,
-// W_BITS, PORT_BITS); C: the engine's.
-template <class D>
-inline void load_rows(Word<typename D::w_t, D::N> cache[D::ROWS], const typename ddr_word<D::PORT_BITS>::type* mem) {
+// Weights cached in URAM (memory "uram" on an MVAU): the node's rows, filled once when `load`
+// is set (the host sets it for the first frame after it fills the buffer), decoded by the
+// loader (vg_types.h unpack_row, the DDR reader's decoder), kept in a static URAM array
+// across frames and walked by the engine as it walks a ROM. The array holds Word structs aggregated
+// into one N * W_BITS-bit word a row (AGGREGATE compact = bit, UG1399: an array of structs
+// becomes an array of wide elements). Per frame: no DDR traffic. UltraScale+ URAM powers up
+// zero (UG901): a frame before the first load computes with zero weights, in the C-sim as on
+// the board.
+//
+// The rows come from the design's one cache loader (fill_cache below), not from a master of
+// the node's own: every cache shares that master, which reads only in the loading frame.
+// Config D: the cache's (ROWS, N, W_BITS; w_t); C: the engine's.
+
+// The loader's phase for one cache: ROWS consecutive words of the caches' master from word
+// `first` on (the cache's region, its rows in the low N * W_BITS bits of each word), each
+// decoded (unpack_row) and written to the cache's fill stream. The design's loader
+// (generated, hls/codegen.py) runs one such loop per cache, one after another, in a loading
+// frame only; each counts as process 2 of its cache's node.
+template <class D, int LOADER_BITS>
+inline void fill_cache(const typename ddr_word<LOADER_BITS>::type* mem, long first,
+                       hls::stream<Word<typename D::w_t, D::N> >& fill) {
 #pragma HLS INLINE
-  static_assert(D::N * D::W_BITS <= D::PORT_BITS, "load_rows: a row must fit one word of the master");
+  static_assert(D::N * D::W_BITS <= LOADER_BITS, "fill_cache: a row must fit one word of the loader");
+  for (int r = 0; r < D::ROWS; r++) {
+#pragma HLS PIPELINE II = 1
+    VG_CYCLE(2);  // process 2 of the cache's node (the loader's loop for it)
+    fill.write(unpack_row<typename D::w_t, D::N, D::W_BITS>(mem[first + r]));
+  }
+}
+
+template <class D>
+inline void load_rows(Word<typename D::w_t, D::N> cache[D::ROWS], hls::stream<Word<typename D::w_t, D::N> >& fill) {
+#pragma HLS INLINE
   for (int r = 0; r < D::ROWS; r++) {
 #pragma HLS PIPELINE II = 1
     VG_CYCLE(1);  // process 1 of its node (the engine's loop is process 0); only a loading frame
-    cache[r] = unpack_row<typename D::w_t, D::N, D::W_BITS>(mem[r]);
+    cache[r] = fill.read();
   }
 }
 
 template <class C, class D, class TABLE>
 inline void mvau_cached_run(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
                             hls::stream<Word<typename C::out_t, C::PE> >& out,
-                            const typename ddr_word<D::PORT_BITS>::type* mem, bool load, const TABLE& thr) {
+                            hls::stream<Word<typename D::w_t, D::N> >& fill, bool load, const TABLE& thr) {
 #pragma HLS INLINE
   static_assert(D::N == C::PE * C::SIMD && D::W_BITS == C::W_BITS,
                 "mvau_cached: the cache's rows must be the engine's PE x SIMD weights");
@@ -70,7 +90,7 @@ inline void mvau_cached_run(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
 #pragma HLS AGGREGATE variable = cache compact = bit
 #pragma HLS BIND_STORAGE variable = cache type = ram_2p impl = uram
   if (load) {
-    load_rows<D>(cache, mem);
+    load_rows<D>(cache, fill);
   }
   mvau_loop<C>(in, out, cache, thr);
 }
@@ -78,20 +98,20 @@ inline void mvau_cached_run(hls::stream<Word<typename C::in_t, C::SIMD> >& in,
 // Thresholded outputs (C::act a thresholds policy).
 template <class C, class D>
 void mvau_cached(hls::stream<Word<typename C::in_t, C::SIMD> >& in, hls::stream<Word<typename C::out_t, C::PE> >& out,
-                 const typename ddr_word<D::PORT_BITS>::type* mem, bool load,
+                 hls::stream<Word<typename D::w_t, D::N> >& fill, bool load,
                  const typename C::act::chan_t thr[C::PE][C::G * (C::MH / C::PE)]) {
 #pragma HLS ARRAY_RESHAPE variable = thr complete dim = 1
 #pragma HLS ARRAY_RESHAPE variable = thr complete dim = 3
-  mvau_cached_run<C, D>(in, out, mem, load, thr);
+  mvau_cached_run<C, D>(in, out, fill, load, thr);
 }
 
 // Raw accumulators out (C::act = vg::no_activation): no table.
 template <class C, class D>
 void mvau_cached(hls::stream<Word<typename C::in_t, C::SIMD> >& in, hls::stream<Word<typename C::out_t, C::PE> >& out,
-                 const typename ddr_word<D::PORT_BITS>::type* mem, bool load) {
+                 hls::stream<Word<typename D::w_t, D::N> >& fill, bool load) {
   static_assert(std::is_same<typename C::act, no_activation>::value,
                 "mvau_cached: called without a thresholds table, so C::act must be vg::no_activation");
-  mvau_cached_run<C, D>(in, out, mem, load, no_activation::table());
+  mvau_cached_run<C, D>(in, out, fill, load, no_activation::table());
 }
 
 #ifndef __SYNTHESIS__

@@ -95,21 +95,35 @@ void run_ddr(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABL
   run_streamed<CFG>(in, ws, out, tl, act);
 }
 
-// The engine with its weights cached in URAM (vg_ddr.h mvau_cached): a first frame that loads
-// the cache from the buffer, then the buffer zeroed and the same frame again without loading,
-// whose output (the one checked) must come from the cached weights and equal the first's.
-template <class CFG, class D, class TI, class TO, class W, class TABLE>
-void call_cached(hls::stream<TI>& in, hls::stream<TO>& out, const W* buf, bool load, const TABLE&, vg::no_activation) {
-  vg::mvau_cached<CFG, D>(in, out, buf, load);
+// The engine with its weights cached in URAM (vg_ddr.h mvau_cached), filled by the cache
+// loader's phase for it (fill_cache): a first frame that loads the cache, then the buffer
+// zeroed and the same frame again without loading, whose output (the one checked) must come
+// from the cached weights and equal the first's. The loader's words are twice the cache's
+// port where the master allows (their high half all ones: the loader must decode only the
+// row's low bits) and its region starts FIRST words into the loader's span.
+template <class CFG, class D, class TI, class TO, class F, class TABLE>
+void call_cached(hls::stream<TI>& in, hls::stream<TO>& out, F& fill, bool load, const TABLE&, vg::no_activation) {
+  vg::mvau_cached<CFG, D>(in, out, fill, load);
 }
-template <class CFG, class D, class TI, class TO, class W, class TABLE, class ACT>
-void call_cached(hls::stream<TI>& in, hls::stream<TO>& out, const W* buf, bool load, const TABLE& tl, ACT) {
-  vg::mvau_cached<CFG, D>(in, out, buf, load, tl);
+template <class CFG, class D, class TI, class TO, class F, class TABLE, class ACT>
+void call_cached(hls::stream<TI>& in, hls::stream<TO>& out, F& fill, bool load, const TABLE& tl, ACT) {
+  vg::mvau_cached<CFG, D>(in, out, fill, load, tl);
+}
+template <class CFG, int ROWS, int PORT, int LOADER, long FIRST, class TW>
+const typename vg::ddr_word<LOADER>::type* loader_span(const TW& wl, bool zero) {
+  static typename vg::ddr_word<LOADER>::type span[FIRST + ROWS];
+  const typename vg::ddr_word<PORT>::type* rows = ddr_buffer<CFG, ROWS, PORT>(wl, zero);
+  for (long i = 0; i < FIRST + ROWS; i++) {
+    // bit by bit into the static words (a local wide ap_uint trips g++'s -Wuninitialized)
+    for (int b = 0; b < LOADER; b++) span[i][b] = i >= FIRST && b < PORT ? (bool)rows[i - FIRST][b] : true;
+  }
+  return span;
 }
 template <class CFG, int ROWS, int PORT, class TW, class TI, class TO, class TABLE>
 void run_cached(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const TABLE& tl) {
   typedef DdrCfg<ROWS, 1, CFG::PE * CFG::SIMD, CFG::W_BITS, PORT, typename CFG::w_t> D;
-  typename vg::ddr_word<PORT>::type* buf = ddr_buffer<CFG, ROWS, PORT>(wl);
+  constexpr int LOADER = PORT < 1024 ? 2 * PORT : PORT;
+  constexpr long FIRST = 3;
   std::vector<TI> words;
   while (!in.empty()) words.push_back(in.read());
   hls::stream<TI> in1, in2;
@@ -117,11 +131,14 @@ void run_cached(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const T
     in1.write(w);
     in2.write(w);
   }
+  hls::stream<typename vg::weight_row<CFG>::type> fill;
   hls::stream<TO> first;
-  call_cached<CFG, D>(in1, first, buf, true, tl, typename CFG::act());
-  ddr_buffer<CFG, ROWS, PORT>(wl, true);  // zeroed: the cache, not the buffer, must hold them now
-  call_cached<CFG, D>(in2, out, buf, false, tl, typename CFG::act());
+  vg::fill_cache<D, LOADER>(loader_span<CFG, ROWS, PORT, LOADER, FIRST>(wl, false), FIRST, fill);
+  call_cached<CFG, D>(in1, first, fill, true, tl, typename CFG::act());
+  loader_span<CFG, ROWS, PORT, LOADER, FIRST>(wl, true);  // zeroed: the cache, not the buffer, must hold them now
+  call_cached<CFG, D>(in2, out, fill, false, tl, typename CFG::act());
   if (first.size() != out.size()) std::printf("FAIL: run_cached: the two frames' lengths differ\n");
+  if (!fill.empty()) std::printf("FAIL: run_cached: the cache left fill words unread\n");
 }
 
 // The engine with its weights from the ROM (0), streamed from DDR (1) or cached in URAM (2)

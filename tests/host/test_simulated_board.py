@@ -154,16 +154,16 @@ def ddr_design(tmp_path_factory):
 def test_ddr_weights_come_from_a_host_buffer_the_masters_read_bit_exactly(ddr_design, tmp_path):
     """The driver allocates the parameter buffer with pynq.allocate, fills and flushes it and
     aims each master's pointer register at its region; the simulated masters read DDR."""
-    from hls.params_buffer import regions
+    from hls.params_buffer import masters, regions
 
     dev = SimulatedZynqMP("zcu104", fabric="csim")
     acc = Accelerator(ddr_design, backend="board", bitstream_dir=write_simulated_overlay(ddr_design, tmp_path / "ov"),
                       device=dev)
     buf = acc.backend.params_buf
-    assert buf is not None and len(regions(acc.desc)) == 2
-    for i, r in enumerate(regions(acc.desc)):
+    assert buf is not None and len(masters(acc.desc)) == 2
+    for i, m in enumerate(masters(acc.desc)):
         lo = acc.backend.ip.read(bd.ddr_pointer_offset(i))
-        assert lo == (buf.physical_address + r.offset) & 0xFFFFFFFF
+        assert lo == (buf.physical_address + m.offset) & 0xFFFFFFFF
     assert compare(acc, faces(3))["bit_exact"]
     # weights corrupted in DDR reach the result: the masters read the buffer, not the build
     ddr = dev._memory.locate(buf.physical_address, buf.nbytes)[1]
@@ -209,19 +209,22 @@ def cached_design(tmp_path_factory):
 
 def test_a_uram_cache_is_filled_by_the_first_frame_and_then_kept(cached_design, tmp_path):
     """The driver sets the load flag register for the first frame and clears it after: the
-    first frame's master fills fc's URAM cache from DDR, later frames compute from the cache
-    (fc's region corrupted in DDR no longer matters), while emb.pw still reads DDR each frame."""
-    from hls.params_buffer import regions
+    first frame's cache loader fills fc's URAM cache from DDR, later frames compute from the
+    cache (fc's region corrupted in DDR no longer matters), while emb.pw still reads DDR each
+    frame through its own master."""
+    from hls.params_buffer import masters, regions
 
     dev = SimulatedZynqMP("zcu104", fabric="csim")
     acc = Accelerator(cached_design, backend="board",
                       bitstream_dir=write_simulated_overlay(cached_design, tmp_path / "ov"), device=dev)
-    rs = regions(acc.desc)
-    flag = bd.load_flag_offset(len(rs))
+    rs, ms = regions(acc.desc), masters(acc.desc)
+    flag = bd.load_flag_offset(len(ms))
     assert [r.node for r in rs] == ["emb.pw", "fc"] and acc.backend.ip.read(flag) == 1
+    assert [m.node for m in ms] == ["emb.pw", None]  # emb.pw's master, then the loader aimed at fc's region
+    buf = acc.backend.params_buf
+    assert acc.backend.ip.read(bd.ddr_pointer_offset(1)) == (buf.physical_address + rs[1].offset) & 0xFFFFFFFF
     assert compare(acc, faces(3))["bit_exact"]
     assert acc.backend.ip.read(flag) == 0
-    buf = acc.backend.params_buf
     ddr = dev._memory.locate(buf.physical_address, buf.nbytes)[1]
     fc, pw = rs[1], rs[0]
     ddr[fc.offset:fc.offset + fc.nbytes] ^= 0x11
@@ -235,5 +238,5 @@ def test_a_cache_never_loaded_is_named_on_the_golden_fabric(cached_design, tmp_p
                       bitstream_dir=write_simulated_overlay(cached_design, tmp_path / "ov"),
                       device=SimulatedZynqMP("zcu104", fabric="golden"), timeout_s=0.2)
     acc.backend.ip.write(acc.backend.load_flag, 0)
-    with pytest.raises(SimulatedBoardError, match="URAM cache was never loaded"):
+    with pytest.raises(SimulatedBoardError, match="URAM cache was never loaded: node fc"):
         acc.infer(faces(1))

@@ -24,6 +24,8 @@ JSON keys:
   ddr               the nodes that read their weights from DDR (memory "ddr"): bytes per
                     frame by node and in all, bytes/s at the simulated FPS and its fraction of
                     one HP port's peak (hls/estimate.py ddr_traffic)
+  cache_load        the URAM caches' start-up load: nodes, rows, bytes and a lower bound on
+                    its cycles (hls/estimate.py cache_load; once, not per frame)
   fits              whether every estimated resource is within the board (and within 80%)
   deadlock          null, or {cycle, full, waiting}
 """
@@ -34,7 +36,7 @@ from typing import Any, Optional
 
 from hls.accel import Accelerator
 from hls.boards import Board
-from hls.estimate import DesignEstimate, ddr_traffic, estimate, node_buffer_bits, timed_engine
+from hls.estimate import DesignEstimate, cache_load, ddr_traffic, estimate, node_buffer_bits, timed_engine
 from sim.analytic import Analytic
 from sim.events import SimResult
 
@@ -111,6 +113,7 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
                       "model": "hls/resources.py analytic estimate (not a synthesis result)"},
         "stages": stage_rows(acc, est, board, clock_mhz, fps),
         "ddr": ddr_traffic(acc, board, fps),
+        "cache_load": cache_load(acc, board),
         "fits": {"board": est.fits(board, 1.0), "within_80_percent": est.fits(board, 0.8),
                  "over_80_percent": est.over(board, 0.8)},
         "deadlock": None if ev.deadlock is None else {
@@ -157,6 +160,11 @@ def format_report(r: dict[str, Any], top: Optional[int] = None) -> str:
                      f"{d['bytes_per_s'] / 1e9:.2f} GB/s at the simulated FPS = "
                      f"{100 * d['fraction_of_hp_port']:.0f}% of one HP port's peak "
                      f"({d['hp_port_bytes_per_s'] / 1e9:.1f} GB/s)")
+    c = r.get("cache_load") or {}
+    if c.get("nodes"):
+        lines.append(f"URAM caches ({c['nodes']} nodes): loaded once at start-up, {c['bytes'] / 1e6:.3f} MB through one "
+                     f"master, at least {c['min_cycles']:,} cycles ({c['min_cycles'] / (r['clock_mhz'] * 1e3):.2f} ms) "
+                     f"at one HP port's peak (burst round trips not modelled)")
     lines += format_stages(r["stages"])
     big = sorted(r["fifos"], key=lambda f: -f["depth"])[:5]
     lines.append("deepest FIFOs (words): " + ", ".join(f"{f['name']} {f['depth']}" for f in big))

@@ -4,6 +4,7 @@ it, and the whole-network C-sim reading the buffer through the generated AXI-mas
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -278,3 +279,20 @@ def test_a_version_3_description_with_caches_is_refused_and_one_without_is_read(
     with pytest.raises(DescriptionError, match="version 3 has URAM weight caches .* rebuild"):
         Accelerator.from_dict({**cached, "version": 3})
     assert Accelerator.from_dict({**plain, "version": 3}).nodes[0].name == plain["nodes"][0]["name"]
+
+
+def test_the_start_up_load_is_bounded_by_the_rows_and_the_hp_port():
+    """hls/estimate.py cache_load: the loader reads every cache row once, one word of its
+    width a row; a 128-bit word passes one HP port (128 bits a cycle) in a cycle, so the bound
+    is the rows; a design without caches loads nothing."""
+    from hls.boards import get_board
+    from hls.estimate import cache_load
+
+    board = get_board("zcu104")
+    acc = lower(tiny("vargfacenet"), QuantConfig(4, 4), CACHED)
+    c = cache_load(acc, board)
+    rows = sum(acc.node(n).engine().weight_rows() for n in ("stage2.unit1.part1.pw", "fc"))
+    assert c == {"nodes": 2, "rows": rows, "bytes": rows * 16, "min_cycles": rows}  # 128-bit loader words
+    narrow = replace(board, hp_port_bits=64)  # two cycles a word
+    assert cache_load(acc, narrow)["min_cycles"] == 2 * rows
+    assert cache_load(lower(tiny("vargfacenet"), QuantConfig(4, 4), DDR), board)["nodes"] == 0

@@ -109,16 +109,18 @@ def cache_load(acc: Accelerator, board: Board) -> dict:
     rows, one word of its width a row, through one master behind one HP port, so at least
     rows x ceil(word bits / port bits) cycles (the port's peak, UG1085; its loop also runs at
     most a row a cycle). A lower bound: each burst's round trip (one outstanding at a time)
-    comes on top and is not modelled, nor the engines' wait for their caches."""
+    comes on top and is not modelled, nor the engines' wait for their caches. `resources`:
+    the loader's master (cache_loader), part of the design's total but of no node's."""
     from hls.params_buffer import masters
 
     ms = [m for m in masters(acc) if m.loads_caches]
     if not ms:
-        return {"nodes": 0, "rows": 0, "bytes": 0, "min_cycles": 0}
+        return {"nodes": 0, "rows": 0, "bytes": 0, "min_cycles": 0, "resources": R.Resources().as_dict()}
     m = ms[0]
     rows = sum(r.rows for r in m.regions)
     return {"nodes": len(m.regions), "rows": rows, "bytes": rows * m.port_bits // 8,
-            "min_cycles": rows * max(1, -(-m.port_bits // board.hp_port_bits))}
+            "min_cycles": rows * max(1, -(-m.port_bits // board.hp_port_bits)),
+            "resources": cache_loader(acc).as_dict()}
 
 
 def estimate(acc: Accelerator) -> DesignEstimate:

@@ -25,7 +25,8 @@ JSON keys:
                     frame by node and in all, bytes/s at the simulated FPS and its fraction of
                     one HP port's peak (hls/estimate.py ddr_traffic)
   cache_load        the URAM caches' start-up load: nodes, rows, bytes and a lower bound on
-                    its cycles (hls/estimate.py cache_load; once, not per frame)
+                    its cycles (hls/estimate.py cache_load; once, not per frame), and the
+                    resources of their loader's master (in the total, in no stage)
   fits              whether every estimated resource is within the board (and within 80%)
   deadlock          null, or {cycle, full, waiting}
 """

@@ -286,7 +286,8 @@ def synthesis_top(acc: Accelerator, top: str = "vargnet_top") -> str:
 
 def top_signature(acc: Accelerator, top: str = "vargnet_top") -> str:
     """The synthesis top's declaration: AXI-stream in and out, a pointer into the parameter
-    buffer per node that reads it, and the load flag when a node has a URAM cache."""
+    buffer per AXI master (params_buffer.masters: each DDR node's, then the cache loader's),
+    and the load flag when a node has a URAM cache."""
     ptrs = [f"const {master_word_type(m)}* {master_pointer(m)}" for m in pb.masters(acc)]
     ptrs += [f"bool {LOAD_FLAG}"] if any(loads_cache(n) for n in acc.nodes) else []
     return f"void {top}({', '.join(['hls::stream<vg::axis_beat>& in', 'hls::stream<vg::axis_beat>& out'] + ptrs)})"

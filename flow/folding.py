@@ -6,7 +6,7 @@ Two targets:
   frame budget clock / fps; sliding windows that then read too slowly get a wider producer;
 - `fold_for_board`: the highest FPS whose estimate fits a fraction (default 80%) of every
   board resource: a bisection over the frame budget, with memories placed where BRAM is
-  short (SE frame buffers into URAM, weights into URAM caches, DDR or LUTRAM:
+  short (weights into URAM caches, DDR or LUTRAM:
   hls/estimate.py place_memories) and lane pairs moved into DSPs where LUTs are
   (place_multipliers).
 A FINN-format folding JSON ({"layer": {"PE": p, "SIMD": s}}) given by the user overrides

@@ -9,7 +9,7 @@ thresholds it derives from the QONNX export. The mapping:
   conv 1 x 1 dense                 -> mvau on the pixels directly
   add                              -> add (integer add + thresholds)
   se                               -> duplicate; pool -> threshold -> mvau (FC1) -> mvau (FC2,
-                                      gate) ; se_scale (frame buffer, multiply, thresholds)
+                                      gate) ; se_scale (gates, then the frame: multiply, thresholds)
   pool (global average)            -> pool -> threshold
   fc                               -> mvau (one vector, raw accumulators to the host)
   a layer read by k > 1 layers     -> k - 1 duplicates

@@ -23,7 +23,9 @@ layout in hls/params_buffer.py), which the host allocates and fills before the f
 Version 3 (readers take 1 to 3): an MVAU's `memory` may be "uram": its weights are a URAM
 cache (vg_ddr.h mvau_cached) that its master fills from its region of the parameter buffer in
 a frame started with the top's load flag set (the host sets it for the first frame); a
-version-2 reader refused weights in URAM.
+version-2 reader refused weights in URAM. Version 4: the caches share one loader. Version 5:
+an SE scale's frame waits for its gates in its input FIFO (the stream's `depth` holds it),
+not in a ping-pong buffer of the engine; its `memory` binds nothing.
 
 Node kinds and their params: a node's `kind` names a registered engine class of hls/engines/
 and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
@@ -61,11 +63,14 @@ from hls.engines import TYPE_FIELDS, Engine, EngineError, IntType, engine_class,
 SCHEMA = "vargnet-accelerator"
 # 2: nodes may read their weights from DDR (memory "ddr", params_buffer); 3: an MVAU's memory
 # may be "uram", a cache the parameter buffer fills; 4: the caches share one loader, their
-# regions hold words of its width (hls/params_buffer.py). A version-3 description is read
-# when it has no cache (then nothing differs); with one, its buffer was laid out for a master
-# per cache and is refused.
-VERSION = 4
-READS = (1, 2, 3, 4)
+# regions hold words of its width (hls/params_buffer.py); 5: an SE scale holds no frame
+# buffer, the frame waits for its gates in the FIFO in front of it (vg_se.h), whose depth the
+# description carries. A version-3 description is read when it has no cache (then nothing
+# differs); with one, its buffer was laid out for a master per cache and is refused. A
+# description before version 5 with an SE block is refused: its FIFO in front of se_scale was
+# sized for the old buffer and would deadlock today's engine.
+VERSION = 5
+READS = (1, 2, 3, 4, 5)
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}
@@ -200,6 +205,11 @@ class Accelerator:
             raise DescriptionError(f"accelerator description version {d.get('version')} is not "
                                    f"supported (this code reads versions {', '.join(map(str, READS))})")
         check_fields(d)
+        if d["version"] < 5 and any(n.get("kind") == "se_scale" for n in d["nodes"]):
+            raise DescriptionError(f"accelerator description version {d['version']} has SE blocks whose frame "
+                                   f"buffer was inside se_scale; this code holds the frame in the FIFO in front "
+                                   f"of it, which that description's depths are too shallow for (version 5): "
+                                   f"rebuild the design with python -m flow build")
         try:
             a = Accelerator(
                 name=d["name"], arch=d["arch"], quant=d["quant"], board=d["board"],

@@ -160,14 +160,13 @@ def _cache_loader(acc: Accelerator) -> list[str]:
     """The design's one cache loader (designs with URAM caches): in a loading frame, a phase
     per cache (vg_ddr.h fill_cache: its region's rows from the caches' master into its fill
     stream), one after another, each counted as process 2 of its cache's node."""
-    ms = [m for m in pb.masters(acc) if m.loads_caches]
-    if not ms:
+    m = pb.cache_master(acc)
+    if m is None:
         return []
-    m = ms[0]
     index = {n.name: i for i, n in enumerate(acc.nodes)}
     streams = [f"hls::stream<{fill_type(acc.node(r.node))} >& {fill_stream(acc.node(r.node))}" for r in m.regions]
     body = [f"  VG_STAGE({index[r.node]}); vg::fill_cache<cfg_{ident(r.node)}_ddr, {m.port_bits}>(mem, "
-            f"{(r.offset - m.offset) * 8 // m.port_bits}L, {fill_stream(acc.node(r.node))});"
+            f"{m.first_word(r)}L, {fill_stream(acc.node(r.node))});"
             for r in m.regions]
     return ["// the URAM caches' loader: one AXI4 master for every cache, reading only in a loading frame",
             f"inline void {CACHE_LOADER}(const {master_word_type(m)}* mem, bool {LOAD_FLAG}, {', '.join(streams)}) {{",
@@ -197,8 +196,9 @@ def _node_calls(acc: Accelerator, indent: str) -> list[str]:
     """The cache loader's call (first: its fill streams feed the caches), then one call per
     node; VG_STAGE(i) (nothing unless the schedule check counts) makes node i's loop
     iterations count into row i of the counters."""
-    loader = [f"{indent}{CACHE_LOADER}({', '.join([master_pointer(m), LOAD_FLAG] + [fill_stream(acc.node(r.node)) for r in m.regions])});"
-              for m in pb.masters(acc) if m.loads_caches]
+    m = pb.cache_master(acc)
+    loader = [] if m is None else [
+        f"{indent}{CACHE_LOADER}({', '.join([master_pointer(m), LOAD_FLAG] + [fill_stream(acc.node(r.node)) for r in m.regions])});"]
     return loader + [f"{indent}VG_STAGE({i}); node_{ident(n.name)}("
                      f"{', '.join([stream_ident(x) for x in n.inputs + n.outputs] + _node_args(n))});"
                      for i, n in enumerate(acc.nodes)]
@@ -227,10 +227,9 @@ def csim_top(acc: Accelerator) -> str:
     for m in pb.masters(acc):
         lines.append(f"static {master_word_type(m)} {master_pointer(m)}[{m.words}];")
         for r in m.regions:
-            first = (r.offset - m.offset) * 8 // m.port_bits
             ddr_loaders.append(
                 f"  if (node == {index[r.node]}) {{ if (n != {r.nbytes}L) return 2; "
-                f"vg::ddr_words_from_bytes<{m.port_bits}>(b, {r.rows}L, {master_pointer(m)} + {first}L); return 0; }}")
+                f"vg::ddr_words_from_bytes<{m.port_bits}>(b, {r.rows}L, {master_pointer(m)} + {m.first_word(r)}L); return 0; }}")
     lines += ['extern "C" int vg_load_ddr(int node, const uint8_t* b, long n) {',
               *ddr_loaders, "  return 1;", "}", ""]
     ti = IntType.parse(s_in.dtype).cpp()

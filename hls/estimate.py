@@ -111,12 +111,11 @@ def cache_load(acc: Accelerator, board: Board) -> dict:
     most a row a cycle). A lower bound: each burst's round trip (one outstanding at a time)
     comes on top and is not modelled, nor the engines' wait for their caches. `resources`:
     the loader's master (cache_loader), part of the design's total but of no node's."""
-    from hls.params_buffer import masters
+    from hls.params_buffer import cache_master
 
-    ms = [m for m in masters(acc) if m.loads_caches]
-    if not ms:
+    m = cache_master(acc)
+    if m is None:
         return {"nodes": 0, "rows": 0, "bytes": 0, "min_cycles": 0, "resources": R.Resources().as_dict()}
-    m = ms[0]
     rows = sum(r.rows for r in m.regions)
     return {"nodes": len(m.regions), "rows": rows, "bytes": rows * m.port_bits // 8,
             "min_cycles": rows * max(1, -(-m.port_bits // board.hp_port_bits)),
@@ -152,24 +151,21 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     """While the design's BRAM is above fraction x the board's, rebinds the memories whose
     node leaves the style to the flow (`memory` auto; in place, a user's ram_style is kept):
 
-    1. run-time RAMs (SE frame buffers) into URAM, most BRAM saved per URAM first, while the
-       URAM budget has room; a move must save at least 2 BRAM36 per URAM288 (which holds as
-       much as 8);
-    2. ROMs (weights) read about once a frame (an engine on a single vector: the embedding's
+    1. ROMs (weights) read about once a frame (an engine on a single vector: the embedding's
        last layers, the FC) into DDR, most BRAM saved first, while their traffic at the
        design's throughput stays within `ddr_budget` of one HP port's peak;
-    3. ROMs of engines that can read the parameter buffer into URAM caches that the buffer
+    2. ROMs of engines that can read the parameter buffer into URAM caches that the buffer
        fills at start-up (memory "uram": vg_ddr.h mvau_cached; no traffic per frame), most
-       BRAM saved per URAM first, each saving at least 2 BRAM36 per URAM288, within the URAM
-       budget; each cache brings its fill stream from the design's one loader, whose LUTs
-       may not be what breaks the LUT budget (`_take_uram`; the loader's master is counted
-       once, by `estimate`);
-    4. then ROMs that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM saved
+       BRAM saved per URAM first, each saving at least 2 BRAM36 per URAM288 (which holds as
+       much as 8), within the URAM budget; each cache brings its fill stream from the
+       design's one loader, whose LUTs may not be what breaks the LUT budget (`_take_uram`;
+       the loader's master is counted once, by `estimate`);
+    3. then ROMs that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM saved
        first, while the LUT budget has room.
 
     Weights never go to URAM as a ROM: UltraScale+ URAM has no initial contents from a
     bitstream (UG901); a cache is loaded by the design itself. The generated code binds every
-    placement (the config's W_STORAGE / FRAME_STORAGE; a DDR node or a cache reads the
+    placement (the config's W_STORAGE; a DDR node or a cache reads the
     parameter buffer), so the estimate is what synthesis is told."""
     budget = board.budget(fraction)
     tot = estimate(acc).total
@@ -177,7 +173,6 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     fps = acc.clock_mhz * 1e6 / frame_cycles(acc, board)
     ddr_room = ddr_budget * board.hp_port_bytes_per_s(acc.clock_mhz) - ddr_traffic(acc, board, fps)["bytes_per_s"]
     to_uram, to_ddr, to_lutram = _placement_candidates(acc, fps)
-    _take_uram(to_uram, "ram", budget, room)
     for _, n, saved, (rate, luts) in sorted(to_ddr, key=lambda t: t[0]):
         if room["BRAM36"] <= budget["BRAM36"]:
             return
@@ -187,7 +182,7 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
         room["BRAM36"] -= saved / 2
         ddr_room -= rate
         room["LUT"] += luts  # the reader's
-    _take_uram(to_uram, "rom", budget, room)
+    _take_uram(to_uram, budget, room)
     for _, n, saved, luts in sorted(to_lutram, key=lambda t: t[0]):
         if room["BRAM36"] <= budget["BRAM36"]:
             return
@@ -219,6 +214,10 @@ def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     even PE, the packed pair within 27 x 18 bits); nodes named in `fixed` (a user's folding
     entry with resType or mac_pack) are kept. In place; returns the nodes moved.
 
+    First, while the DSPs are over their budget (something priced after the last placement
+    took them, e.g. the requantizations of `flow.assume_requant`), pairs the flow placed go
+    back to LUTs, fewest LUTs added per DSP freed first: the DSP budget binds before the LUTs.
+
     A separate pass rather than a price in the folding search: there every node of a kind
     flips together when a price crosses its break-even (measured on the full-size
     VarGFaceNet at 1000 FPS: DSP 7% -> 143% in one re-pricing round), here one node at a time."""
@@ -228,6 +227,8 @@ def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     budget = board.budget(fraction)
     tot = estimate(acc).total
     lut, dsp = tot.lut, float(tot.dsp)
+    if dsp > budget["DSP"]:
+        lut, dsp = _release_pairs(acc, budget["DSP"], fixed, lut, dsp)
     cands = []
     for n in acc.nodes:
         e = n.engine()
@@ -250,19 +251,43 @@ def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     return moved
 
 
-def _take_uram(cands, role: str, budget: dict[str, float], room: dict[str, float]) -> None:
-    """The URAM moves of one memory role (frame buffers "ram", weight caches "rom"), most BRAM
-    saved per URAM first, within the URAM budget, while BRAM is over its budget. A cache's
-    reader must not be what breaks the LUT budget (a design already over it still gets its
-    BRAM down: the report then shows how far each resource is off)."""
-    for _, n, saved, (used, luts) in sorted((t for t in cands if t[1].engine().memory_role == role),
-                                            key=lambda t: -t[0]):
+def _release_pairs(acc: Accelerator, dsp_budget: float, fixed: frozenset[str], lut: float,
+                   dsp: float) -> tuple[float, float]:
+    """Packed MVAUs (not in `fixed`) back to one lane per LUT multiplier while the DSPs are
+    over `dsp_budget`, fewest LUTs added per DSP freed first; the new (LUT, DSP) totals."""
+    from hls.accel import engine_params
+    from hls.engines import MVAU
+
+    cands = []
+    for n in acc.nodes:
+        e = n.engine()
+        if n.name in fixed or not isinstance(e, MVAU) or e.pack != 2:
+            continue
+        plain = replace(e, pack=1)
+        before, after = node_resources(n), plain.resources(n.memory, "auto")
+        freed, added = before.dsp - after.dsp, after.lut - before.lut
+        if freed > 0:
+            cands.append((added / freed, n, plain, added, freed))
+    for _, n, plain, added, freed in sorted(cands, key=lambda t: t[0]):
+        if dsp <= dsp_budget:
+            break
+        n.params, n.mac = engine_params(plain), "auto"
+        lut, dsp = lut + added, dsp - freed
+    return lut, dsp
+
+
+def _take_uram(cands, budget: dict[str, float], room: dict[str, float]) -> None:
+    """The moves of weights into URAM caches, most BRAM saved per URAM first, within the URAM
+    budget, while BRAM is over its budget. A cache's fill stream must not be what breaks the
+    LUT budget (a design already over it still gets its BRAM down: the report then shows how
+    far each resource is off)."""
+    for _, n, saved, (used, luts) in sorted(cands, key=lambda t: -t[0]):
         if room["BRAM36"] <= budget["BRAM36"]:
             return
         if n.memory != "auto" or room["URAM"] + used > budget["URAM"] \
-                or (role == "rom" and room["LUT"] <= budget["LUT"] < room["LUT"] + luts):
+                or room["LUT"] <= budget["LUT"] < room["LUT"] + luts:
             continue
-        n.memory = "uram"  # a frame buffer, or a cache the parameter buffer fills
+        n.memory = "uram"  # a cache the parameter buffer fills
         room["BRAM36"] -= saved / 2
         room["URAM"] += used
         room["LUT"] += luts
@@ -281,7 +306,7 @@ def _placement_candidates(acc: Accelerator, fps: float):
         e = n.engine()
         if n.memory != "auto" or e.storage("auto") != "bram":
             continue
-        if e.memory_role == "ram" or (e.ddr_capable and e.memory_problem("uram") is None):
+        if e.ddr_capable and e.memory_problem("uram") is None:
             saved, added = _move_gain(n, "uram")
             if saved > 0 and added.uram > 0 and saved / 2 >= added.uram * 2:
                 to_uram.append((saved / added.uram, n, saved, (added.uram, added.lut)))

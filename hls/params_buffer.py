@@ -100,6 +100,10 @@ class Master:
     def words(self) -> int:
         return self.nbytes * 8 // self.port_bits
 
+    def first_word(self, r: Region) -> int:
+        """The word of this master's span where region r starts."""
+        return (r.offset - self.offset) * 8 // self.port_bits
+
 
 def masters(acc: Accelerator) -> list[Master]:
     """The design's masters in argument order (the synthesis top's pointers, the control
@@ -113,6 +117,11 @@ def masters(acc: Accelerator) -> list[Master]:
         start = caches[0].offset
         out.append(Master(None, start, caches[-1].offset + caches[-1].nbytes - start, caches[0].port_bits, caches))
     return out
+
+
+def cache_master(acc: Accelerator) -> Optional[Master]:
+    """The URAM caches' loader (None: the design has no cache)."""
+    return next((m for m in masters(acc) if m.loads_caches), None)
 
 
 def size(acc: Accelerator) -> int:

@@ -3,7 +3,7 @@ labelled as an estimate wherever it is printed. Each engine kind adds its parts 
 (`resources()` in hls/engines/).
 
 The model, per engine:
-- memories (weights, thresholds, line buffers, SE frame buffers) are placed by size: up to
+- memories (weights, thresholds, line buffers, deep FIFOs) are placed by size: up to
   LUTRAM_MAX_BITS, or shallow and wide enough that LUTRAM costs less than LUTS_PER_BRAM18
   LUTs per BRAM18 saved, in LUTRAM (64 x 1 bits per LUT, and past 256 words a read
   multiplexer of one LUT6 per 4 groups of 256), else BRAM (RAMB18 aspect ratios

@@ -5,7 +5,7 @@ Model (unbounded FIFOs, as the event simulation's reference run): every stream i
 over an interval [start, end] of cycles. A node starts producing once it has received the part
 of its input its first output needs (`lead`: the fraction of the input frame consumed by the
 engine's jobs up to its first writing job (each kind's `output_times`, hls/engines/): the fill rows for a sliding window,
-one vector for an engine, the whole frame for a pool or an SE frame buffer), plus that job. It ends no
+one vector for an engine, the whole frame for a pool or an SE scale), plus that job. It ends no
 earlier than its last input plus its last job (`tail`), and no earlier than its start plus
 its own cycles per frame. Throughput is set by the slowest node: fps = clock / max cycles.
 """

@@ -105,7 +105,7 @@ def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
     fifo_names, fidx, depth, producer, consumer, ins, outs = \
         wire.names, wire.index, wire.depth, wire.producer, wire.consumer, wire.ins, wire.outs
     F = len(fifo_names)
-    count = list(wire.initial)  # visible words
+    count = [0] * len(fifo_names)  # visible words
     inflight = [0] * F
     stats = [ProcStats(p.name, p.kind) for p in progs]
     fstats = [FifoStats(s, depth[fidx[s]]) for s in fifo_names]
@@ -225,7 +225,6 @@ class _Wiring:
     consumer: list[int]
     ins: list[list[int]]
     outs: list[list[int]]
-    initial: list[int]
 
 
 def _wire(progs: list[Program], depths: dict[str, int]) -> _Wiring:
@@ -233,15 +232,12 @@ def _wire(progs: list[Program], depths: dict[str, int]) -> _Wiring:
     idx = {s: i for i, s in enumerate(names)}
     w = _Wiring(names, idx, [depths.get(s, UNBOUNDED) for s in names], [-1] * len(names),
                 [-1] * len(names), [[idx[s] for s in p.inputs] for p in progs],
-                [[idx[s] for s in p.outputs] for p in progs], [0] * len(names))
+                [[idx[s] for s in p.outputs] for p in progs])
     for i in range(len(progs)):
         for f in w.ins[i]:
             w.consumer[f] = i
         for f in w.outs[i]:
             w.producer[f] = i
-    for p in progs:
-        for s, k in p.initial.items():
-            w.initial[idx[s]] += k
     return w
 
 

@@ -100,8 +100,6 @@ def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,
     matched = simulate(rate_matched(progs), {}, frames)
     depths = {s: max(min(f.peak, ref.fifos[s].peak), lmin.get(s, 2))
               for s, f in matched.fifos.items()}
-    for p in progs:  # an SE scale's ping-pong token streams hold exactly their 2 buffers
-        depths.update(p.initial)
     # A sliding window reads its fill rows at every frame start before it writes anything:
     # unless its input FIFO holds them, everything upstream stalls at each frame boundary
     # (full-size VarGFaceNet lost 1.2% to it and the rounds below did not converge).
@@ -121,15 +119,12 @@ def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,
             return Sizing(depths, ref, res, r, False, 0, goal, requested)
         blamed = set(res.deadlock.full) if res.deadlock else (_too_shallow(progs, res)
                                                               | _bottleneck_chain(progs, res))
-        blamed -= {s for p in progs for s in p.initial}
         if not blamed:
             break
         for s in blamed:  # deadlock: to the peak at once; lost throughput: doubling
             depths[s] = (max(ref.fifos[s].peak, depths[s]) if res.deadlock
                          else min(max(2 * depths[s], depths[s] + 1), max(ref.fifos[s].peak, depths[s] + 1)))
     peaks = {s: max(f.peak, lmin.get(s, 2)) for s, f in ref.fifos.items()}
-    for p in progs:
-        peaks.update(p.initial)
     best, final, given = peaks, simulate(progs, peaks, frames), 0
     gaps = sorted((s for s in peaks if depths.get(s, peaks[s]) < peaks[s]),
                   key=lambda s: peaks[s] - depths[s], reverse=True)

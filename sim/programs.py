@@ -7,16 +7,11 @@ schedule check (`python -m hls.schedule`, tests/test_hls_schedule.py) counts the
 iterations in the C++ engines. So code, formulas and simulator share one definition. The
 simulator takes a job's input words at its start and makes its output words visible
 `latency` cycles after its end; FIFOs therefore need room for one job's words (`min_depth`).
-
-An engine of several processes joined by frame buffers (an SE scale: fill and emit around a
-ping-pong buffer, its `frame_buffers()`) gets token streams for them: `<node>.full` (fill ->
-emit, one token per filled frame) and `<node>.free` (emit -> fill, starting with one token
-per buffer); emit starts only on a full buffer and frees it when its frame is out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -43,7 +38,6 @@ class Program:
     inputs: list[str]
     outputs: list[str]
     latency: int
-    initial: dict[str, int] = field(default_factory=dict)  # tokens in an output at cycle 0
 
     @property
     def frame_cycles(self) -> int:
@@ -82,32 +76,11 @@ def _program(n: Node, p: Process, latency: int) -> Program:
                    [n.inputs[i] for i in p.inputs], [n.outputs[i] for i in p.outputs], latency)
 
 
-def _token_port(p: Program, stream: str, inp: bool, job: int) -> None:
-    """Adds a token stream to a program: one token taken (inp) or given at job `job`."""
-    col = np.zeros((len(p.cycles), 1), np.int64)
-    col[job, 0] = 1
-    if inp:
-        p.consume = np.concatenate([p.consume, col], axis=1)
-        p.inputs = p.inputs + [stream]
-    else:
-        p.produce = np.concatenate([p.produce, col], axis=1)
-        p.outputs = p.outputs + [stream]
-
-
 def node_programs(n: Node, board: Optional[Board] = None) -> list[Program]:
-    """The processes of a node, joined by the token streams of its frame buffers (a node
-    reading DDR: its jobs as the board's HP port lets them run, hls/estimate.py)."""
+    """The processes of a node (a node reading DDR: its jobs as the board's HP port lets them
+    run, hls/estimate.py)."""
     e = timed_engine(n, board)
-    progs = [_program(n, p, e.latency) for p in e.processes()]
-    for fb in e.frame_buffers():
-        fill, emit = progs[fb.fill], progs[fb.emit]
-        full, free = f"{n.name}.full", f"{n.name}.free"
-        _token_port(fill, free, True, 0)  # fill's first job takes a free buffer,
-        _token_port(fill, full, False, -1)  # its last job hands over a full one;
-        _token_port(emit, full, True, 0)  # emit's first job (the gates) takes it,
-        _token_port(emit, free, False, -1)  # its last job frees it
-        emit.initial[free] = fb.count
-    return progs
+    return [_program(n, p, e.latency) for p in e.processes()]
 
 
 def host_programs(acc: Accelerator) -> tuple[Program, Program]:
@@ -130,12 +103,8 @@ def programs(acc: Accelerator) -> list[Program]:
 
 def min_depths(progs: list[Program]) -> dict[str, int]:
     """Smallest FIFO depth per stream at which one job of its producer and of its consumer
-    fit (below it the simulated design cannot move at all); at least 2 (the frame-buffer
-    token streams of an SE scale: exactly 2, its two buffers)."""
+    fit (below it the simulated design cannot move at all); at least 2."""
     need: dict[str, int] = {}
-    for p in progs:
-        for s, k in p.initial.items():
-            need[s] = max(need.get(s, 2), k)
     for p in progs:
         for s, w in zip(p.inputs, p.max_job_consume()):
             need[s] = max(need.get(s, 2), int(w))

@@ -12,7 +12,7 @@ JSON keys:
   fifos             per stream: name, producer, consumer, width_bits, depth (recommended),
                     peak (occupancy in the simulation with the recommended depths),
                     peak_unbounded
-  buffers           bits by purpose (weights, thresholds, line_buffer, se_frame, fifo, other)
+  buffers           bits by purpose (weights, thresholds, line_buffer, fifo, other)
   resources         estimated LUT, FF, DSP, BRAM36, URAM (the hls/resources.py model), the
                     board's budget and the utilisation
   stages            per part of the architecture (head, stage2, ..., emb, fc: the first name

@@ -49,23 +49,23 @@ def test_weights_in_uram_are_a_cache_the_parameter_buffer_fills_never_a_rom():
         Accelerator.from_dict(wide)
 
 
-def test_a_frame_buffer_may_be_uram_and_a_node_without_a_bound_memory_stays_auto():
-    d = _design()
-    d["nodes"][_index(d, "se_scale")]["memory"] = "uram"
-    Accelerator.from_dict(d)  # written at run time: URAM is fine
-    d["nodes"][_index(d, "swg")]["memory"] = "bram"
-    with pytest.raises(DescriptionError, match="has no memory the field binds"):
-        Accelerator.from_dict(d)
+def test_a_node_without_a_bound_memory_refuses_a_memory_style():
+    """An SE scale holds no frame buffer (its frame waits in the FIFO in front of it) and a
+    sliding window's line buffer is not bound by the field: a style there is refused by name."""
+    for kind in ("se_scale", "swg"):
+        d = _design()
+        d["nodes"][_index(d, kind)]["memory"] = "uram" if kind == "se_scale" else "bram"
+        with pytest.raises(DescriptionError, match=f"a {kind} has no memory the field binds"):
+            Accelerator.from_dict(d)
 
 
 def test_generated_config_binds_each_memory_where_the_estimate_counts_it():
     d = _design()
-    mv, se = _index(d, "mvau"), _index(d, "se_scale")
+    mv = _index(d, "mvau")
     d["nodes"][mv]["memory"] = "lutram"
-    d["nodes"][se]["memory"] = "uram"
     acc = Accelerator.from_dict(d)
     code = network_header(acc)
-    bound = dict(re.findall(r"struct cfg_(\w+) \{[^}]*?static const int (?:W|FRAME)_STORAGE = (\d);", code))
+    bound = dict(re.findall(r"struct cfg_(\w+) \{[^}]*?static const int W_STORAGE = (\d);", code))
     assert bound, "no config carries a binding"
     for n in acc.nodes:
         e = n.engine()
@@ -79,13 +79,12 @@ def test_generated_config_binds_each_memory_where_the_estimate_counts_it():
         depth, width = e.bound_memory()
         assert R.memory_style(depth, width, n.memory) == style
     assert int(bound[re.sub(r"\W", "_", acc.nodes[mv].name)]) == STORAGE_CODES["lutram"]
-    assert int(bound[re.sub(r"\W", "_", acc.nodes[se].name)]) == STORAGE_CODES["uram"]
     assert "VG_WEIGHTS_URAM" not in hls_tcl(acc, get_board("zcu104"), 200.0, "include")
 
 
 def test_placement_under_bram_pressure_puts_weights_in_uram_only_as_caches():
-    """The default network unfolded is over ZCU104's BRAM budget: SE frame buffers may move to
-    URAM, weights to DDR, URAM caches or LUTRAM, within the budgets, and the BRAM goes down;
+    """The default network unfolded is over ZCU104's BRAM budget: weights may move to DDR, URAM
+    caches or LUTRAM, within the budgets, and the BRAM goes down;
     every weight memory in URAM is a cache the parameter buffer fills."""
     from hls import params_buffer as pb
 

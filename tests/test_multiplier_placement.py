@@ -75,3 +75,32 @@ def test_a_design_with_lane_pairs_moved_into_dsps_is_bit_exact_in_csim():
     x = np.random.default_rng(3).integers(0, 256, (2, h, w, c)).astype(np.uint8)
     params = random_params(acc, x)
     assert np.array_equal(NetworkCsim(acc, params).run(x), GoldenModel(acc, params).run(x))
+
+
+def test_pairs_go_back_to_luts_while_dsps_are_over_fewest_luts_per_dsp_first():
+    """DSPs taken after the last placement (the requantization what-if prices its forms after
+    the folding placed pairs) put the DSPs over: the flow's pairs go back to LUTs, the
+    cheapest first, until the DSPs fit; a user's pair stays."""
+    acc = _design()
+    total = estimate(acc).total
+    moved = place_multipliers(acc, _board(total.lut / 2, 10_000), 1.0)
+    assert len(moved) == 4
+    packed = estimate(acc).total
+    freed = {n: acc.node(n).engine().pe // 2 * acc.node(n).engine().simd for n in moved}
+
+    def cost(name: str) -> float:  # LUTs added per DSP freed, as the release prices it
+        n = acc.node(name)
+        plain = replace(n.engine(), pack=1).resources(n.memory, "auto")
+        return (plain.lut - node_resources(n).lut) / freed[name]
+
+    cheapest = min(moved, key=cost)
+    kept = frozenset({max(moved, key=cost)})  # as if the user had asked for this pair
+    assert cheapest not in kept
+    # one DSP too many: only the cheapest pair goes back (LUTs are not over, nothing moves in)
+    assert place_multipliers(acc, _board(packed.lut * 2, packed.dsp - 1), 1.0, kept) == []
+    assert acc.node(cheapest).engine().pack == 1 and acc.node(cheapest).mac == "auto"
+    assert [n for n in moved if acc.node(n).engine().pack == 2] == [n for n in moved if n != cheapest]
+    assert estimate(acc).total.dsp == packed.dsp - freed[cheapest]
+    # no DSP at all: every pair but the user's goes back
+    place_multipliers(acc, _board(packed.lut * 2, 0), 1.0, kept)
+    assert [n for n in moved if acc.node(n).engine().pack == 2] == list(kept)

@@ -194,13 +194,18 @@ def test_analytic_and_event_simulation_agree_on_tiny_networks(model):
     assert abs(ev.latency_cycles() - an.latency_cycles) / ev.latency_cycles() < 0.15
 
 
-def test_se_block_buffers_a_whole_frame_before_emitting():
+def test_se_block_holds_a_whole_frame_in_the_fifo_before_its_scale():
+    """The SE scale emits only after the gates, which need the whole frame pooled; the frame
+    waits in the FIFO in front of the scale, so the sized FIFO holds at least a frame."""
     acc = lower(tiny("vargfacenet"), QuantConfig(4, 4), {})
     ev = simulate(programs(acc), {}, frames=1)
     dup = acc.node("head.block.se.dup")
-    fill_done = ev.procs["head.block.se.scale.fill"].frame_done[0]
-    assert ev.procs["head.block.se.scale.emit"].first_output >= fill_done
     assert ev.procs["head.block.se.pool"].first_output >= ev.procs[dup.name].frame_done[0]
+    assert ev.procs["head.block.se.scale"].first_output >= ev.procs["head.block.se.pool"].first_output
+    x = acc.stream(acc.node("head.block.se.scale").inputs[0])
+    assert ev.fifos[x.name].peak == x.words  # unbounded: the whole frame waited there
+    sized = size_fifos(programs(acc))
+    assert sized.final.deadlock is None and sized.depths[x.name] >= x.words
 
 
 def test_sim_cli_writes_the_documented_json(tmp_path):

@@ -4,7 +4,7 @@ registers the built-in kinds: swg, mvau, threshold, add, pool, se_scale, duplica
 width_convert. The formulas follow the loop structure of hls/include/*.h (one pipelined
 iteration = one cycle); the schedule check (hls/schedule.py) counts them in the C++."""
 
-from hls.engines.base import (NO_ACTIVATION, REGISTRY, S, STORAGE_CODES, TYPE_FIELDS, CppType, Engine, EngineError, FrameBuffer, IntType, JobRun, ParamSpecs,
+from hls.engines.base import (NO_ACTIVATION, REGISTRY, S, STORAGE_CODES, TYPE_FIELDS, CppType, Engine, EngineError, IntType, JobRun, ParamSpecs,
                               Ports, Process, acc_bits, clog2, config_struct, engine_class,
                               kinds, legal_foldings, register, threshold_out,
                               weight_type, word_type)
@@ -15,7 +15,7 @@ from hls.engines.lanes import (Add, Duplicate, Eltwise, LaneEngine, Pool, SEScal
                                Thresholded)
 from hls.engines.width import WidthConvert
 
-__all__ = ["Activation", "NO_ACTIVATION", "REGISTRY", "S", "STORAGE_CODES", "TYPE_FIELDS", "CppType", "Engine", "EngineError", "FrameBuffer", "IntType", "JobRun", "ParamSpecs",
+__all__ = ["Activation", "NO_ACTIVATION", "REGISTRY", "S", "STORAGE_CODES", "TYPE_FIELDS", "CppType", "Engine", "EngineError", "IntType", "JobRun", "ParamSpecs",
            "Ports", "Process", "acc_bits", "clog2", "config_struct", "engine_class",
            "kinds", "legal_foldings", "register", "threshold_out", "weight_type", "word_type", "SWG", "MVAU", "Add",
            "Duplicate", "Eltwise", "LaneEngine", "Pool", "SEScale", "Threshold", "Thresholded",

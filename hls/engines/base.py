@@ -182,17 +182,6 @@ class Process:
         return tuple(sum(r.count * r.produce[i] for r in self.jobs) for i in range(len(self.outputs)))
 
 
-@dataclass(frozen=True)
-class FrameBuffer:
-    """Frame buffers between two processes of one engine (an SE scale's ping-pong): process
-    `fill` takes a free buffer at its first job and hands it over full at its last; process
-    `emit` takes a full one at its first job and frees it at its last. `count` buffers."""
-
-    fill: int
-    emit: int
-    count: int
-
-
 def single(*runs: JobRun, n_in: int = 1, n_out: int = 1) -> list[Process]:
     return [Process(0, "", tuple(range(n_in)), tuple(range(n_out)), tuple(r for r in runs if r.count))]
 
@@ -263,9 +252,6 @@ class Engine:
     def processes(self) -> list[Process]:
         raise NotImplementedError
 
-    def frame_buffers(self) -> list[FrameBuffer]:
-        return []
-
     def output_times(self, ins: Sequence[tuple[float, float]], latency: int) -> tuple[float, float]:
         """(first, last) output word of frame 0 given each input's (first, last) word, for the
         analytic model (sim/analytic.py): output starts once the input its first writing job
@@ -296,10 +282,10 @@ class Engine:
         return {}
 
     # ---- the memory the node's `memory` field binds -------------------------------------------
-    # "rom" (contents from the bitstream: weights), "ram" (written at run time: a frame
-    # buffer) or None (the field binds nothing). A ROM cannot be URAM: UltraScale+ URAM has no
-    # initial contents from a bitstream (UG901); a ddr_capable engine's weights can be, as a
-    # cache the parameter buffer fills at start-up (memory "uram": vg_ddr.h mvau_cached).
+    # "rom" (contents from the bitstream: weights) or None (the field binds nothing: an SE
+    # scale's frame waits in the FIFO in front of it). A ROM cannot be URAM: UltraScale+ URAM
+    # has no initial contents from a bitstream (UG901); a ddr_capable engine's weights can be,
+    # as a cache the parameter buffer fills at start-up (memory "uram": vg_ddr.h mvau_cached).
     memory_role: ClassVar[Optional[str]] = None
     # the config member that carries the binding to the template (a vg::storage value)
     storage_member: ClassVar[str] = ""
@@ -314,7 +300,7 @@ class Engine:
         """The `memory` values this engine can implement."""
         if self.memory_role is None:
             return ("auto",)
-        return (("auto", "lutram", "bram") + (("uram",) if self.memory_role == "ram" or self.ddr_capable else ())
+        return (("auto", "lutram", "bram") + (("uram",) if self.ddr_capable else ())
                 + (("ddr",) if self.ddr_capable else ()))
 
     def reads_buffer(self, memory: str) -> bool:

@@ -14,7 +14,7 @@ from hls import intops
 from hls import resources as R
 from hls.engines.activation import Activation
 from hls.engines.base import (CppType, Engine, EngineError, IntType, JobRun, ParamArrays, ParamSpecs,
-                              Ports, FrameBuffer, Process, clog2, divides, register, single)
+                              Ports, Process, clog2, divides, register, single)
 from hls.layout import lane_thresholds
 
 
@@ -199,14 +199,13 @@ class Add(Thresholded):
 @register
 @dataclass(frozen=True)
 class SEScale(Thresholded):
-    """vg::se_scale: a frame times its per-channel gates, requantized. Two processes around a
-    ping-pong frame buffer (DATAFLOW): fill (port 0 in) and emit (gates on port 1, then the
-    frame out on port 0)."""
+    """vg::se_scale: a frame times its per-channel gates, requantized. One process: the gates
+    (port 1), then the frame (port 0) word by word out. The frame waits for its gates in the
+    FIFO in front of port 0, which the FIFO sizing makes hold it (`frame_bits`); the engine
+    itself holds no frame."""
 
     kind = "se_scale"
     latency = 4
-    memory_role = "ram"  # the frame buffer
-    storage_member = "FRAME_STORAGE"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -226,36 +225,24 @@ class SEScale(Thresholded):
         (x,), outs = super().ports()
         return [x, (self.n, str(self.gate), self.folds)], outs
 
-    def cycles(self) -> int:  # fill and emit overlap (DATAFLOW)
-        return self.words + self.folds
-
     def processes(self) -> list[Process]:
         f, px = self.folds, self.pixels
-        return [Process(0, "fill", (0,), (), (JobRun(px, f, (f,), ()),)),
-                Process(1, "emit", (1,), (0,), (JobRun(1, f, (f,), (0,)), JobRun(px, f, (0,), (f,))))]
-
-    def frame_buffers(self) -> list[FrameBuffer]:
-        return [FrameBuffer(fill=0, emit=1, count=2)]
+        return [Process(0, "", (0, 1), (0,), (JobRun(1, f, (0, f), (0,)), JobRun(px, f, (f, 0), (f,))))]
 
     def output_times(self, ins: Sequence[tuple[float, float]], latency: int) -> tuple[float, float]:
-        start = max(e for _, e in ins) + self.folds + latency  # whole frame buffered, gates read
+        start = max(e for _, e in ins) + self.folds + latency  # whole frame arrived, gates read
         return start, start + self.words
 
     def frame_bits(self) -> int:
-        """The ping-pong frame buffer: two feature maps."""
-        return 2 * self.pixels * self.ch * self.in_type.bits
+        """The frame that waits for its gates in the FIFO in front of port 0 (counted there,
+        with the FIFOs: a lower bound of that FIFO's depth x width)."""
+        return self.pixels * self.ch * self.in_type.bits
 
     def buffer_bits(self) -> dict[str, int]:
-        return {"thresholds": self.threshold_bits(), "se_frame": self.frame_bits()}
-
-    def bound_memory(self) -> tuple[int, int]:
-        """One of the two ping-pong frame buffers: a word of N channels per address."""
-        return self.words, self.n * self.in_type.bits
+        return {"thresholds": self.threshold_bits()}
 
     def _parts(self, memory: str) -> R.Resources:
-        return (super()._parts(memory)
-                + R.memory(*self.bound_memory(), 2, memory)  # ping-pong
-                + R.mac_lanes(self.n, self.in_type.bits, self.gate.bits, 1, self.n))
+        return super()._parts(memory) + R.mac_lanes(self.n, self.in_type.bits, self.gate.bits, 1, self.n)
 
     def value_bounds(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
         """The products x * gate lie between the corners of the two codes' ranges (narrower

@@ -30,7 +30,7 @@ constexpr int acc_bits(long long terms, int in_bits, bool in_signed, int w_bits)
 }
 
 // ---- memory binding ----------------------------------------------------------------------
-// How a node's memory is implemented (config members W_STORAGE, FRAME_STORAGE): the
+// How a node's memory is implemented (config member W_STORAGE): the
 // description's `memory` field as the flow's estimate resolved it (hls/resources.py
 // memory_style), so that the estimate is a claim about the code. A pragma's impl= cannot
 // name a template parameter, so each engine has one specialization per binding.

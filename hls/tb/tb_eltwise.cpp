@@ -36,7 +36,6 @@ struct PoolCfg {
 };
 struct SECfg {
   static const int CH = ::CH, N = ::N, PIXELS = PX, X_BITS = 5, G_BITS = 4;
-  static const int FRAME_STORAGE = vg::STORAGE_URAM;  // a RAM written at run time may be URAM
   static const bool X_SIGNED = true;
   typedef TI x_t;
   typedef TG gate_t;
@@ -169,7 +168,7 @@ int main() {
     r.check(expect_frame(out, [&](int p, int c) {
               return tb::ref_threshold(a[p][c] * gate[c], thr[c], NT, BIAS);
             }),
-            "se_scale: frame buffer, int5 x uint4 gate, requantized");
+            "se_scale: a frame behind its gates, int5 x uint4 gate, requantized");
   }
   {  // the requant policy: the same engine, one multiply-add per lane instead of NT compares
     static vg::acc_t<24>::type mb[N][CH / N][2];

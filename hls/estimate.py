@@ -214,10 +214,6 @@ def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     even PE, the packed pair within 27 x 18 bits); nodes named in `fixed` (a user's folding
     entry with resType or mac_pack) are kept. In place; returns the nodes moved.
 
-    First, while the DSPs are over their budget (something priced after the last placement
-    took them, e.g. the requantizations of `flow.assume_requant`), pairs the flow placed go
-    back to LUTs, fewest LUTs added per DSP freed first: the DSP budget binds before the LUTs.
-
     A separate pass rather than a price in the folding search: there every node of a kind
     flips together when a price crosses its break-even (measured on the full-size
     VarGFaceNet at 1000 FPS: DSP 7% -> 143% in one re-pricing round), here one node at a time."""
@@ -227,8 +223,6 @@ def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     budget = board.budget(fraction)
     tot = estimate(acc).total
     lut, dsp = tot.lut, float(tot.dsp)
-    if dsp > budget["DSP"]:
-        lut, dsp = _release_pairs(acc, budget["DSP"], fixed, lut, dsp)
     cands = []
     for n in acc.nodes:
         e = n.engine()
@@ -251,13 +245,18 @@ def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     return moved
 
 
-def _release_pairs(acc: Accelerator, dsp_budget: float, fixed: frozenset[str], lut: float,
-                   dsp: float) -> tuple[float, float]:
-    """Packed MVAUs (not in `fixed`) back to one lane per LUT multiplier while the DSPs are
-    over `dsp_budget`, fewest LUTs added per DSP freed first; the new (LUT, DSP) totals."""
+def release_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
+                        fixed: frozenset[str] = frozenset()) -> list[str]:
+    """While the design's DSPs are above fraction x the board's, moves MVAUs with lane pairs
+    in DSPs (MAC_PACK 2; not those in `fixed`) back to one lane per LUT multiplier, fewest
+    LUTs added per DSP freed first. For DSPs that something priced after place_multipliers
+    took (sim/run.py --requant-assumed: the requantizations' multipliers); the folding never
+    needs it, since it places pairs only within the DSP budget. In place; returns the nodes
+    moved back."""
     from hls.accel import engine_params
     from hls.engines import MVAU
 
+    dsp = float(estimate(acc).total.dsp)
     cands = []
     for n in acc.nodes:
         e = n.engine()
@@ -268,12 +267,14 @@ def _release_pairs(acc: Accelerator, dsp_budget: float, fixed: frozenset[str], l
         freed, added = before.dsp - after.dsp, after.lut - before.lut
         if freed > 0:
             cands.append((added / freed, n, plain, added, freed))
+    back = []
     for _, n, plain, added, freed in sorted(cands, key=lambda t: t[0]):
-        if dsp <= dsp_budget:
+        if dsp <= board.budget(fraction)["DSP"]:
             break
         n.params, n.mac = engine_params(plain), "auto"
-        lut, dsp = lut + added, dsp - freed
-    return lut, dsp
+        dsp -= freed
+        back.append(n.name)
+    return back
 
 
 def _take_uram(cands, budget: dict[str, float], room: dict[str, float]) -> None:

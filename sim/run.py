@@ -25,7 +25,7 @@ from typing import Any, Callable
 from hls.accel import Accelerator, DescriptionError
 from hls.boards import BoardError, get_board
 from hls.design_files import MANIFEST, verify_manifest
-from hls.estimate import node_buffer_bits, place_resources
+from hls.estimate import node_buffer_bits, place_resources, release_multipliers
 from flow import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding, mac_fixed
 from hls.engines import EngineError
 from model.arch import ArchError, named
@@ -141,8 +141,12 @@ def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int]:
         from flow import ASSUMED_TABLE_EXTRA_BITS, assume_requant
 
         took = sum(1 for c in assume_requant(fr.accelerator, board) if c.pieces)
+        # their multipliers came after the folding placed lane pairs in DSPs: pairs go back to
+        # LUTs while the DSPs are over the budget
+        back = release_multipliers(fr.accelerator, board, 0.8, mac_fixed(user))
         print(f"what-if: {took} nodes given integer requantizations instead of thresholds (tables "
-              f"{ASSUMED_TABLE_EXTRA_BITS} bits wider than their values; assumed exact, not checked)")
+              f"{ASSUMED_TABLE_EXTRA_BITS} bits wider than their values; assumed exact, not checked)"
+              + (f"; {len(back)} lane pairs back in LUTs to keep the DSPs within 80%" if back else ""))
     return fr.accelerator, board, clock, fr.requested_cycles
 
 

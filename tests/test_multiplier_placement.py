@@ -1,7 +1,8 @@
 """Multiplier placement (hls/estimate.py place_multipliers): where a design's LUTs are over
 the board's budget, MVAU lane pairs move from LUT multipliers into DSP48E2s (vg_mvau.h
 MAC_PACK 2), most LUTs saved per DSP first, within the DSP budget; a user's MAC style is
-kept, and the moved design stays bit-exact."""
+kept, and the moved design stays bit-exact. Where DSPs are over, release_multipliers moves
+pairs back."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from flow.folding import mac_fixed
 from flow.lowering import lower
 from hls.boards import get_board
 from hls.csim_net import NetworkCsim
-from hls.estimate import estimate, node_resources, place_multipliers
+from hls.estimate import estimate, node_resources, place_multipliers, release_multipliers
 from model.arch import tiny
 from model.quant import QuantConfig
 from sim.golden import GoldenModel, random_params
@@ -78,9 +79,10 @@ def test_a_design_with_lane_pairs_moved_into_dsps_is_bit_exact_in_csim():
 
 
 def test_pairs_go_back_to_luts_while_dsps_are_over_fewest_luts_per_dsp_first():
-    """DSPs taken after the last placement (the requantization what-if prices its forms after
-    the folding placed pairs) put the DSPs over: the flow's pairs go back to LUTs, the
-    cheapest first, until the DSPs fit; a user's pair stays."""
+    """DSPs taken after the placement (sim/run.py --requant-assumed prices the
+    requantizations' multipliers after the folding placed pairs) put the DSPs over:
+    release_multipliers moves the flow's pairs back to LUTs, the cheapest first, until the
+    DSPs fit; a user's pair stays."""
     acc = _design()
     total = estimate(acc).total
     moved = place_multipliers(acc, _board(total.lut / 2, 10_000), 1.0)
@@ -96,11 +98,11 @@ def test_pairs_go_back_to_luts_while_dsps_are_over_fewest_luts_per_dsp_first():
     cheapest = min(moved, key=cost)
     kept = frozenset({max(moved, key=cost)})  # as if the user had asked for this pair
     assert cheapest not in kept
-    # one DSP too many: only the cheapest pair goes back (LUTs are not over, nothing moves in)
-    assert place_multipliers(acc, _board(packed.lut * 2, packed.dsp - 1), 1.0, kept) == []
+    assert release_multipliers(acc, _board(packed.lut, packed.dsp), 1.0, kept) == []  # DSPs fit
+    # one DSP too many: only the cheapest pair goes back
+    assert release_multipliers(acc, _board(packed.lut, packed.dsp - 1), 1.0, kept) == [cheapest]
     assert acc.node(cheapest).engine().pack == 1 and acc.node(cheapest).mac == "auto"
-    assert [n for n in moved if acc.node(n).engine().pack == 2] == [n for n in moved if n != cheapest]
     assert estimate(acc).total.dsp == packed.dsp - freed[cheapest]
     # no DSP at all: every pair but the user's goes back
-    place_multipliers(acc, _board(packed.lut * 2, 0), 1.0, kept)
+    release_multipliers(acc, _board(packed.lut, 0), 1.0, kept)
     assert [n for n in moved if acc.node(n).engine().pack == 2] == list(kept)

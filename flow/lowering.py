@@ -181,8 +181,11 @@ class _Lowering(_Graph):
             pooled = self.add(fname, "mvau", l.name, [pooled], m, **self.styles(fname))[0]
         gate = self.convert(pooled, n, c, f"{l.name}.gate_wc", l.name)
         e = Eltwise("se_scale", c, n, h * w, xt, self.qtype(l.quant), IntType(self.quant.gate, False))
-        return self.add(f"{l.name}.scale", "se_scale", l.name, [x_frame, gate], e,
-                        memory=self.styles(l.name)["memory"])[0]
+        if self.styles(l.name)["memory"] != "auto":
+            raise DescriptionError(f"folding: {l.name} sets ram_style {self.folding[l.name]['ram_style']!r}, but an SE "
+                                   f"block has no memory it binds: its frame waits in the FIFO in front of its "
+                                   f"scale (vg_se.h); remove ram_style there")
+        return self.add(f"{l.name}.scale", "se_scale", l.name, [x_frame, gate], e)[0]
 
     def pool(self, l: Layer) -> Stream:
         """pool (global average): sums, then thresholds (the 1/pixels folded into them)."""

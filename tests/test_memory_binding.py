@@ -59,6 +59,13 @@ def test_a_node_without_a_bound_memory_refuses_a_memory_style():
             Accelerator.from_dict(d)
 
 
+def test_a_ram_style_on_an_se_block_is_refused_by_name():
+    """A folding's ram_style on an SE layer once bound its frame buffer; the frame now waits in
+    a FIFO, so the entry would mean nothing and is refused, naming the layer."""
+    with pytest.raises(DescriptionError, match="head.block.se sets ram_style 'ultra'.*remove ram_style"):
+        lower(tiny("vargfacenet"), QuantConfig(4, 4), {"head.block.se": {"ram_style": "ultra"}})
+
+
 def test_generated_config_binds_each_memory_where_the_estimate_counts_it():
     d = _design()
     mv = _index(d, "mvau")

@@ -224,7 +224,6 @@ def _simulated(st: BuildState):
 
     progs = programs(st.acc)
     depths = {s.name: s.depth for s in st.acc.streams}
-    depths.update({s: k for p in progs for s, k in p.initial.items()})
     return simulate(progs, depths, FRAMES), depths, simulate(progs, {}, FRAMES)
 
 

@@ -23,6 +23,10 @@
    kept only where the simulation holds, so the result is as safe as the peaks. The blame
    heuristic can miss the few FIFOs that cost throughput while the others are fine: in a
    64x64 VarGFaceNet it left all 260 FIFOs, 4.9 Mbit, at their peaks.
+4. FIFOs still deeper than a frame of their stream are cut to just over one frame, again by
+   group testing, where the simulation holds (`_trim_to_frame`: step 2 over-estimates the FIFOs
+   that wait for an SE block's gate, and the unbounded peak is no smaller where the upstream
+   runs ahead; a full-size VarGFaceNet's stage-3 shortcuts came out two frames deep).
 
 What must hold is the unbounded throughput within `tolerance`, or, when the design was folded
 for a requested frame rate (`target_cycles`, the clock over the FPS asked for), that rate if it
@@ -33,6 +37,7 @@ bottleneck's rate (nothing can absorb a stall) may need every FIFO at its unboun
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -53,20 +58,23 @@ class Sizing:
     given_back: int = 0  # after a fall-back: FIFOs returned from their peak to the refined depth
     goal_cycles: float = 0.0  # the cycles per frame the depths had to hold
     requested: bool = False  # the goal is the requested frame rate, not the unbounded throughput
+    trimmed: int = 0  # FIFOs cut from more than a frame to just over one (_trim_to_frame)
 
     def describe(self) -> str:
         """How the depths were found, for logs (the flow's build, sim/run.py)."""
         goal = (f"holding the requested {self.goal_cycles:,.0f} cycles per frame" if self.requested
                 else "holding the unbounded throughput")
+        trim = f"; {self.trimmed} FIFOs cut to just over a frame" if self.trimmed else ""
         if not self.fell_back:
-            return f"{self.rounds} rounds, {goal}"
+            return f"{self.rounds} rounds, {goal}{trim}"
         return (f"{self.rounds} rounds did not converge {goal}: fell back to the unbounded peaks, then "
-                f"gave {self.given_back} FIFOs back their refined depth where the simulation kept it")
+                f"gave {self.given_back} FIFOs back their refined depth where the simulation kept it{trim}")
 
     def as_dict(self) -> dict:
         """The sizing's outcome for reports (estimate.json's `fifo_sizing`)."""
         return {"rounds": self.rounds, "fell_back_to_unbounded_peaks": self.fell_back,
-                "given_back": self.given_back, "goal_cycles_per_frame": round(self.goal_cycles, 1),
+                "given_back": self.given_back, "trimmed_to_a_frame": self.trimmed,
+                "goal_cycles_per_frame": round(self.goal_cycles, 1),
                 "goal": "requested frame rate" if self.requested else "unbounded throughput",
                 "unbounded_cycles_per_frame": self.reference.cycles_per_frame(),
                 "cycles_per_frame": self.final.cycles_per_frame()}
@@ -87,7 +95,7 @@ FRAMES = 3  # frames simulated per sizing round
 
 def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,
                tolerance: float = 0.01, shrink: int = 64,
-               target_cycles: Optional[float] = None) -> Sizing:
+               target_cycles: Optional[float] = None, trim: bool = True) -> Sizing:
     ref = simulate(progs, {}, frames)
     if ref.deadlock:  # cannot happen with unbounded FIFOs unless a program is inconsistent
         raise RuntimeError(f"the design deadlocks even with unbounded FIFOs: {ref.deadlock}")
@@ -116,7 +124,8 @@ def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,
     for r in range(1, rounds + 1):
         res = simulate(progs, depths, frames)
         if holds(res):
-            return Sizing(depths, ref, res, r, False, 0, goal, requested)
+            depths, res, trimmed = _trim_to_frame(progs, depths, res, lmin, frames, holds) if trim else (depths, res, 0)
+            return Sizing(depths, ref, res, r, False, 0, goal, requested, trimmed)
         blamed = set(res.deadlock.full) if res.deadlock else (_too_shallow(progs, res)
                                                               | _bottleneck_chain(progs, res))
         if not blamed:
@@ -125,21 +134,60 @@ def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,
             depths[s] = (max(ref.fifos[s].peak, depths[s]) if res.deadlock
                          else min(max(2 * depths[s], depths[s] + 1), max(ref.fifos[s].peak, depths[s] + 1)))
     peaks = {s: max(f.peak, lmin.get(s, 2)) for s, f in ref.fifos.items()}
-    best, final, given = peaks, simulate(progs, peaks, frames), 0
     gaps = sorted((s for s in peaks if depths.get(s, peaks[s]) < peaks[s]),
                   key=lambda s: peaks[s] - depths[s], reverse=True)
-    groups = [gaps] if gaps else []
-    for _ in range(shrink):  # group testing, each trial simulated on top of what was kept
+    best, final, given = _give_back(progs, peaks, simulate(progs, peaks, frames),
+                                    {s: depths[s] for s in gaps}, frames, holds, shrink)
+    best, final, trimmed = _trim_to_frame(progs, best, final, lmin, frames, holds) if trim else (best, final, 0)
+    return Sizing(best, ref, final, rounds, True, given, goal, requested, trimmed)
+
+
+def _give_back(progs: list[Program], best: dict[str, int], final: SimResult, smaller: dict[str, int],
+               frames: int, holds, budget: int) -> tuple[dict[str, int], SimResult, int]:
+    """Group testing: all of `smaller` (depths below `best`'s, in order of preference) at
+    once, and where the simulation then does not hold, each half separately, and so on (at
+    most `budget` simulations), each trial on top of what was kept. (depths, their
+    simulation, FIFOs given their smaller depth)."""
+    order = list(smaller)
+    groups = [order] if order else []
+    given = 0
+    for _ in range(budget):
         if not groups:
             break
         g = groups.pop(0)
-        trial = {**best, **{s: depths[s] for s in g}}
+        trial = {**best, **{s: smaller[s] for s in g}}
         res = simulate(progs, trial, frames)
         if holds(res):
             best, final, given = trial, res, given + len(g)
         elif len(g) > 1:
             groups[:0] = [g[:len(g) // 2], g[len(g) // 2:]]
-    return Sizing(best, ref, final, rounds, True, given, goal, requested)
+    return best, final, given
+
+
+FRAME_MARGIN = 1.05  # a trimmed FIFO holds its stream's frame and 5% more
+TRIM_MIN_WORDS = 512  # streams with fewer words a frame are not worth a simulation
+
+
+def _trim_to_frame(progs: list[Program], depths: dict[str, int], res: SimResult, lmin: dict[str, int],
+                   frames: int, holds, budget: int = 16) -> tuple[dict[str, int], SimResult, int]:
+    """FIFOs that the estimates above leave deeper than a frame (a residual's shortcut or an
+    SE scale's input: they must hold a frame while the gate is computed) cut to
+    FRAME_MARGIN of a frame where the simulation still holds the goal. The rate-matched run
+    over-estimates them: it stretches each process of the SE branch after the pool (its
+    thresholds, the width converters, FC1, FC2: one vector a frame, 160 to 1,280 cycles) to
+    the bottleneck's whole frame, so the gate comes frames late; and in the unbounded run the
+    upstream runs ahead. Measured on the full-size VarGFaceNet at 1000 FPS (2026-12-01): a
+    stage-3 shortcut of 31,360 words a frame peaked at 94,080 words rate-matched and 62,720
+    unbounded, and with it and the other seven such FIFOs at 1.1 frames the simulated
+    throughput was unchanged."""
+    words: dict[str, int] = {}
+    for p in progs:
+        for j, s in enumerate(p.outputs):
+            words[s] = int(p.produce[:, j].sum()) if p.produce.size else 0
+    target = {s: max(lmin.get(s, 2), math.ceil(FRAME_MARGIN * words[s])) for s in depths if s in words}
+    over = sorted((s for s, t in target.items() if words[s] >= TRIM_MIN_WORDS and depths[s] > t),
+                  key=lambda s: depths[s] - target[s], reverse=True)
+    return _give_back(progs, depths, res, {s: target[s] for s in over}, frames, holds, budget)
 
 
 def _too_shallow(progs: list[Program], res: SimResult, keep: float = 0.1,

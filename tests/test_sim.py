@@ -148,6 +148,30 @@ def test_sizing_that_falls_back_gives_fifos_back_only_where_the_simulation_holds
     assert none.given_back == 0 and all(none.depths[s] >= peaks[s] for s in peaks)
 
 
+def test_fifos_left_deeper_than_a_frame_are_cut_to_just_over_one_where_the_simulation_holds():
+    """Step 4 of the sizing: on the tiny VarGFaceNet the shortcuts that wait for an SE block's
+    gate come out of the rounds deeper than a frame; they are cut to FRAME_MARGIN of a frame,
+    and the design still runs at the goal without deadlock. Where nothing holds, nothing is
+    cut."""
+    import math
+
+    from sim.fifo_sizing import FRAME_MARGIN, _trim_to_frame
+
+    acc = lower(tiny("vargfacenet"), QuantConfig(4, 4), {})
+    progs = programs(acc)
+    whole = size_fifos(progs, trim=False)
+    cut = size_fifos(progs)
+    words = {s.name: s.words for s in acc.streams}
+    smaller = {s for s in words if cut.depths[s] < whole.depths[s]}
+    assert cut.trimmed == len(smaller) >= 1
+    for s in smaller:
+        assert whole.depths[s] > cut.depths[s] == math.ceil(FRAME_MARGIN * words[s])
+    assert cut.final.deadlock is None and cut.final.cycles_per_frame() <= cut.goal_cycles
+    assert simulate(progs, cut.depths, 3).cycles_per_frame() == cut.final.cycles_per_frame()
+    kept, _, n = _trim_to_frame(progs, whole.depths, whole.final, {}, 3, lambda res: False)
+    assert n == 0 and kept == whole.depths
+
+
 def test_a_requested_rate_slower_than_the_design_is_what_the_fifos_must_hold():
     acc = residual_block()
     progs = programs(acc)

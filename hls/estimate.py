@@ -266,9 +266,9 @@ def release_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
         before, after = node_resources(n), plain.resources(n.memory, "auto")
         freed, added = before.dsp - after.dsp, after.lut - before.lut
         if freed > 0:
-            cands.append((added / freed, n, plain, added, freed))
+            cands.append((added / freed, n, plain, freed))
     back = []
-    for _, n, plain, added, freed in sorted(cands, key=lambda t: t[0]):
+    for _, n, plain, freed in sorted(cands, key=lambda t: t[0]):
         if dsp <= board.budget(fraction)["DSP"]:
             break
         n.params, n.mac = engine_params(plain), "auto"

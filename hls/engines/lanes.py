@@ -201,8 +201,8 @@ class Add(Thresholded):
 class SEScale(Thresholded):
     """vg::se_scale: a frame times its per-channel gates, requantized. One process: the gates
     (port 1), then the frame (port 0) word by word out. The frame waits for its gates in the
-    FIFO in front of port 0, which the FIFO sizing makes hold it (`frame_bits`); the engine
-    itself holds no frame."""
+    FIFO in front of port 0, which the FIFO sizing makes hold it (it is counted there, with
+    the FIFOs); the engine itself holds no frame."""
 
     kind = "se_scale"
     latency = 4
@@ -232,11 +232,6 @@ class SEScale(Thresholded):
     def output_times(self, ins: Sequence[tuple[float, float]], latency: int) -> tuple[float, float]:
         start = max(e for _, e in ins) + self.folds + latency  # whole frame arrived, gates read
         return start, start + self.words
-
-    def frame_bits(self) -> int:
-        """The frame that waits for its gates in the FIFO in front of port 0 (counted there,
-        with the FIFOs: a lower bound of that FIFO's depth x width)."""
-        return self.pixels * self.ch * self.in_type.bits
 
     def buffer_bits(self) -> dict[str, int]:
         return {"thresholds": self.threshold_bits()}

@@ -27,6 +27,7 @@ from flow.lowering import Folding, lower
 from flow.prices import Prices, cost, default_prices
 from flow.requantize import Forms
 from hls.engines import MVAU, SWG, LaneEngine, legal_foldings
+from hls.engines.mvau import PAIRS
 from model.arch import Arch
 from model.quant import QuantConfig
 
@@ -54,13 +55,16 @@ def load_folding(path: Union[str, Path]) -> Folding:
                 raise FoldingError(f"{path}: {k}.{key}={val!r} must be a positive integer")
             if key == "mac_pack" and val not in (1, 2):
                 raise FoldingError(f"{path}: {k}.mac_pack={val!r}: 1 or 2 products per DSP multiplier")
+            if key == "mac_pair" and val not in PAIRS:
+                raise FoldingError(f"{path}: {k}.mac_pair={val!r}: one of {', '.join(PAIRS)} (which two "
+                                   f"products share a DSP with mac_pack 2: PE lanes or SIMD elements)")
         for key, allowed in (("resType", ("auto", "lut", "dsp")),
                              ("ram_style", ("auto", "block", "ultra", "distributed", "ddr"))):
             if key in v and v[key] not in allowed:
                 raise FoldingError(f"{path}: {k}.{key}={v[key]!r}: one of {', '.join(allowed)} "
                                    f"(FINN's values; ram_style ddr: weights read from DDR)")
         out[k] = {kk: (int(vv) if kk in ("PE", "SIMD") else vv) for kk, vv in v.items()
-                  if kk in ("PE", "SIMD", "resType", "ram_style", "mac_pack")}
+                  if kk in ("PE", "SIMD", "resType", "ram_style", "mac_pack", "mac_pair")}
     return out
 
 
@@ -235,7 +239,7 @@ def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fract
 def mac_fixed(user: Optional[Folding]) -> frozenset[str]:
     """The layers whose MAC style the user's folding sets (resType or mac_pack): the resource
     placement keeps them."""
-    return frozenset(k for k, v in (user or {}).items() if "resType" in v or "mac_pack" in v)
+    return frozenset(k for k, v in (user or {}).items() if "resType" in v or "mac_pack" in v or "mac_pair" in v)
 
 
 def _place(acc: Accelerator, folding: Folding, board: Board, fraction: float,
@@ -248,7 +252,8 @@ def _place(acc: Accelerator, folding: Folding, board: Board, fraction: float,
         return folding
     folding = {k: dict(v) for k, v in folding.items()}
     for name in moved:
-        folding[name] = dict(folding.get(name, {}), resType="dsp", mac_pack=2)
+        folding[name] = dict(folding.get(name, {}), resType="dsp", mac_pack=2,
+                             mac_pair=acc.node(name).engine().pair)
     return folding
 
 

@@ -17,8 +17,9 @@ thresholds it derives from the QONNX export. The mapping:
 
 Folding: a dict node name -> {"PE": p, "SIMD": s} (FINN's folding-config format). MVAU nodes
 take PE and SIMD (the SWG feeding one takes its SIMD) and, our extension, "mac_pack" (2: two
-PE lanes per DSP48E2 multiplier, vg_mvau.h); threshold/add/pool/se_scale take PE as their
-word width. Missing entries default to PE = SIMD = mac_pack = 1.
+products per DSP48E2 multiplier, vg_mvau.h) with "mac_pair" ("pe": two PE lanes, the default;
+"simd": two SIMD elements of one lane); threshold/add/pool/se_scale take PE as their word
+width. Missing entries default to PE = SIMD = mac_pack = 1.
 """
 
 from __future__ import annotations
@@ -98,10 +99,11 @@ class _Lowering(_Graph):
         self.outs: dict[str, list[Stream]] = {}
         self.packed: set[str] = set()  # folding keys a "mac_pack" entry applies to
 
-    def mac_pack(self, name: str) -> int:
-        """A weighted layer's "mac_pack" folding entry (the only nodes that take one)."""
+    def mac_pack(self, name: str) -> dict[str, Any]:
+        """A weighted layer's "mac_pack" and "mac_pair" folding entries (the only nodes that
+        take them), as the MVAU's pack and pair."""
         self.packed.add(name)
-        return self.fold(name, "mac_pack")
+        return {"pack": self.fold(name, "mac_pack"), "pair": str(self.folding.get(name, {}).get("mac_pair", "pe"))}
 
     def qtype(self, q: str) -> IntType:
         return IntType(self.quant.act_bits_of(self.arch, q), self.qsigned[q])
@@ -141,10 +143,10 @@ class _Lowering(_Graph):
                 raise DescriptionError(f"layer {l.name}: {e}") from None
             win = self.add(f"{l.name}.swg", "swg", l.name, [src], swg)[0]
             m = MVAU(l.groups, l.k * l.k * gs, l.cout // l.groups, pe, simd, h * w, s_type, w_bits, out_t,
-                     pack=self.mac_pack(l.name))
+                     **self.mac_pack(l.name))
             return self.add(l.name, "mvau", l.name, [win], m, **self.styles(l.name))[0]
         src = self.convert(src, simd, h * w * l.cin, f"{l.name}.wc", l.name)
-        m = MVAU(1, l.cin, l.cout, pe, simd, h * w, s_type, w_bits, out_t, pack=self.mac_pack(l.name))
+        m = MVAU(1, l.cin, l.cout, pe, simd, h * w, s_type, w_bits, out_t, **self.mac_pack(l.name))
         return self.add(l.name, "mvau", l.name, [src], m, **self.styles(l.name))[0]
 
     def add_op(self, l: Layer) -> Stream:
@@ -177,7 +179,7 @@ class _Lowering(_Graph):
             pe, simd = self.fold(fname, "PE"), self.fold(fname, "SIMD")
             pooled = self.convert(pooled, simd, cin, f"{fname}.wc", l.name)
             m = MVAU(1, cin, cout, pe, simd, 1, IntType.parse(pooled.dtype), self.quant.weight_bits, ot,
-                     pack=self.mac_pack(fname))
+                     **self.mac_pack(fname))
             pooled = self.add(fname, "mvau", l.name, [pooled], m, **self.styles(fname))[0]
         gate = self.convert(pooled, n, c, f"{l.name}.gate_wc", l.name)
         e = Eltwise("se_scale", c, n, h * w, xt, self.qtype(l.quant), IntType(self.quant.gate, False))
@@ -233,9 +235,10 @@ def lower(arch: Arch, quant: QuantConfig, folding: Optional[Folding] = None, *,
     unknown = sorted(set(g.folding) - g.used - {"Defaults"})
     if strict and unknown:
         raise DescriptionError(f"folding names unknown layers: {unknown}")
-    misplaced = sorted(k for k, v in g.folding.items() if "mac_pack" in v and k in g.used and k not in g.packed)
+    misplaced = sorted(k for k, v in g.folding.items()
+                       if ("mac_pack" in v or "mac_pair" in v) and k in g.used and k not in g.packed)
     if strict and misplaced:
-        raise DescriptionError(f"mac_pack applies to conv/fc layers (their S=8 engine), not to {misplaced}")
+        raise DescriptionError(f"mac_pack/mac_pair apply to conv/fc layers (their S=8 engine), not to {misplaced}")
     acc = Accelerator(
         name=name or f"{arch.name}-{quant.name}", arch=arch.to_dict(), quant=quant.to_dict(),
         board=board, clock_mhz=clock_mhz,

@@ -25,7 +25,9 @@ cache (vg_ddr.h mvau_cached) that its master fills from its region of the parame
 a frame started with the top's load flag set (the host sets it for the first frame); a
 version-2 reader refused weights in URAM. Version 4: the caches share one loader. Version 5:
 an SE scale's frame waits for its gates in its input FIFO (the stream's `depth` holds it),
-not in a ping-pong buffer of the engine; its `memory` binds nothing.
+not in a ping-pong buffer of the engine; its `memory` binds nothing. Version 6: an MVAU's
+params carry `pair` ("pe" or "simd"): with `pack` 2, which two products share a DSP48E2
+(vg_mvau.h MAC_PAIR); earlier descriptions have only "pe" pairs, the default.
 
 Node kinds and their params: a node's `kind` names a registered engine class of hls/engines/
 and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
@@ -68,9 +70,10 @@ SCHEMA = "vargnet-accelerator"
 # description carries. A version-3 description is read when it has no cache (then nothing
 # differs); with one, its buffer was laid out for a master per cache and is refused. A
 # description before version 5 with an SE block is refused: its FIFO in front of se_scale was
-# sized for the old buffer and would deadlock today's engine.
-VERSION = 5
-READS = (1, 2, 3, 4, 5)
+# sized for the old buffer and would deadlock today's engine. 6: an MVAU's `pair` says which
+# two products share a DSP with pack 2 (PE lanes, as before, or SIMD elements of one lane).
+VERSION = 6
+READS = (1, 2, 3, 4, 5, 6)
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}

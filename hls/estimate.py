@@ -208,11 +208,13 @@ def place_resources(acc: Accelerator, board: Board, fraction: float = 0.8,
 def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
                       fixed: frozenset[str] = frozenset()) -> list[str]:
     """While the design's LUTs are above fraction x the board's, moves MVAUs whose lanes
-    multiply in LUTs to two lanes per DSP48E2 (vg_mvau.h MAC_PACK = 2, which binds the packed
-    product to a DSP: the code, not only the estimate, says DSP), most LUTs saved per DSP
-    first, while the DSP budget has room. Only where the engine can pack at its folding (an
-    even PE, the packed pair within 27 x 18 bits); nodes named in `fixed` (a user's folding
-    entry with resType or mac_pack) are kept. In place; returns the nodes moved.
+    multiply in LUTs to two products per DSP48E2 (vg_mvau.h MAC_PACK = 2, which binds the
+    packed product to a DSP: the code, not only the estimate, says DSP), most LUTs saved per
+    DSP first, while the DSP budget has room. Only where the engine can pack at its folding:
+    two PE lanes (an even PE) or two SIMD elements of a lane (an even SIMD), the packed
+    operands within 27 x 18 bits; of the two, each node takes the one that saves more LUTs
+    per DSP. Nodes named in `fixed` (a user's folding entry with resType, mac_pack or
+    mac_pair) are kept. In place; returns the nodes moved.
 
     A separate pass rather than a price in the folding search: there every node of a kind
     flips together when a price crosses its break-even (measured on the full-size
@@ -226,13 +228,18 @@ def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     cands = []
     for n in acc.nodes:
         e = n.engine()
-        if n.name in fixed or not isinstance(e, MVAU) or e.pack != 1 or not e.can_pack(e.pe, e.simd):
+        if n.name in fixed or not isinstance(e, MVAU) or e.pack != 1:
             continue
-        packed = replace(e, pack=2)
-        before, after = node_resources(n), packed.resources(n.memory, "dsp")
-        saved, used = before.lut - after.lut, after.dsp - before.dsp
-        if saved > 0 and used > 0:
-            cands.append((saved / used, n, packed, saved, used))
+        before = node_resources(n)
+        options = []
+        for pack, pair in e.packings(e.pe, e.simd):
+            packed = replace(e, pack=pack, pair=pair)
+            after = packed.resources(n.memory, "dsp")
+            saved, used = before.lut - after.lut, after.dsp - before.dsp
+            if saved > 0 and used > 0:
+                options.append((saved / used, n, packed, saved, used))
+        if options:
+            cands.append(max(options, key=lambda t: t[0]))
     moved = []
     for _, n, packed, saved, used in sorted(cands, key=lambda t: -t[0]):
         if lut <= budget["LUT"]:
@@ -262,7 +269,7 @@ def release_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
         e = n.engine()
         if n.name in fixed or not isinstance(e, MVAU) or e.pack != 2:
             continue
-        plain = replace(e, pack=1)
+        plain = replace(e, pack=1, pair="pe")
         before, after = node_resources(n), plain.resources(n.memory, "auto")
         freed, added = before.dsp - after.dsp, after.lut - before.lut
         if freed > 0:

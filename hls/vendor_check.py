@@ -55,6 +55,8 @@ def instances() -> dict[str, Any]:
         # two PE lanes per DSP48E2: II and latency checked as the others; its csynth report
         # should bind PE/2 * SIMD = 24 DSPs (read it there: the check does not parse DSPs)
         "mvau_packed": MVAU(2, 72, 16, 4, 12, 6, t4, 4, u4, pack=2),
+        # two SIMD elements of one PE lane per DSP48E2 (an odd PE): PE * SIMD/2 = 6 DSPs
+        "mvau_simd_paired": MVAU(2, 72, 16, 1, 12, 6, t4, 4, u4, pack=2, pair="simd"),
         # the requantization policies (hls/engines/activation.py): a multiply-add per lane
         "mvau_requant2": replace(MVAU(2, 72, 16, 4, 12, 6, t4, 4, u4), requant=2, rq_shift=16, rq_bits=24),
         "threshold": Eltwise("threshold", 24, 4, 10, i6, t4),

@@ -274,11 +274,12 @@ def test_old_descriptions_are_refused_by_name_where_they_mean_something_else():
     a version-3 description with a cache (a master per cache) is refused by name. Version 5
     holds an SE block's frame in the FIFO in front of se_scale: an older description with an
     SE block (its FIFO too shallow for that) is refused by name. One with neither means the
-    same in every version and is read."""
+    same in every version and is read; version 6 added an MVAU's `pair`, which an older node
+    lacks and reads as "pe"."""
     se = lower(tiny("vargfacenet"), QuantConfig(4, 4), DDR).to_dict()
     cached = lower(tiny("vargnet"), QuantConfig(4, 4), {"fc": {"ram_style": "ultra"}}).to_dict()
     plain = lower(tiny("vargnet"), QuantConfig(4, 4), {"fc": {"ram_style": "ddr"}}).to_dict()
-    assert se["version"] == cached["version"] == plain["version"] == 5
+    assert se["version"] == cached["version"] == plain["version"] == 6
     with pytest.raises(DescriptionError, match="version 3 has URAM weight caches .* rebuild"):
         Accelerator.from_dict({**cached, "version": 3})
     for v in (3, 4):
@@ -286,6 +287,10 @@ def test_old_descriptions_are_refused_by_name_where_they_mean_something_else():
             Accelerator.from_dict({**se, "version": v})
         assert Accelerator.from_dict({**plain, "version": v}).nodes[0].name == plain["nodes"][0]["name"]
     Accelerator.from_dict({**cached, "version": 4})
+    # version 6 added an MVAU's `pair`; a version-5 node without it pairs PE lanes, as then
+    old = {**plain, "version": 5, "nodes": [{**n, "params": {k: v for k, v in n["params"].items() if k != "pair"}}
+                                            for n in plain["nodes"]]}
+    assert all(n.engine().pair == "pe" for n in Accelerator.from_dict(old).nodes if n.kind == "mvau")
 
 
 def test_the_start_up_load_is_bounded_by_the_rows_and_the_hp_port():

@@ -18,7 +18,7 @@ from flow.agreement import layer_agreement
 from flow.build import BuildConfig, build
 from hls.csim_net import NetworkCsim
 from hls.csim import compile_flags
-from flow.folding import FoldingError
+from flow.folding import FoldingError, load_folding
 from flow.streamline import StreamlineError, load_export
 from model.arch import tiny
 from model.checkpoint import save
@@ -359,17 +359,27 @@ def test_board_fold_slows_down_until_its_sized_fifos_fit(monkeypatch):
     assert any(limit > c > fast.cycles_per_frame for c in sized)  # it bisected below the one kept
 
 
-def test_mac_pack_in_a_folding_is_checked_where_it_applies():
+def test_mac_pack_in_a_folding_is_checked_where_it_applies(tmp_path):
     from flow.folding import check_folding
 
     arch, quant = tiny("vargnet"), QuantConfig.parse("w4a4")
     conv = next(l.name for l in arch.layers if l.op == "conv" and l.grouped)
     add = next(l.name for l in arch.layers if l.op == "add")
     check_folding(arch, quant, {conv: {"PE": 2, "SIMD": 8, "mac_pack": 2}})  # legal
-    with pytest.raises(FoldingError, match="pack=2 needs an even PE"):
+    with pytest.raises(FoldingError, match="pack=2 by pe needs an even PE"):
         check_folding(arch, quant, {conv: {"PE": 1, "SIMD": 8, "mac_pack": 2}})
-    with pytest.raises(FoldingError, match=rf"mac_pack applies to conv/fc layers .*{add}"):
+    # an odd PE pairs SIMD elements instead; an odd SIMD cannot
+    check_folding(arch, quant, {conv: {"PE": 1, "SIMD": 8, "mac_pack": 2, "mac_pair": "simd"}})
+    with pytest.raises(FoldingError, match="pack=2 by simd needs an even SIMD"):
+        check_folding(arch, quant, {conv: {"PE": 1, "SIMD": 3, "mac_pack": 2, "mac_pair": "simd"}})
+    with pytest.raises(FoldingError, match="pair='simd' needs pack=2"):
+        check_folding(arch, quant, {conv: {"PE": 1, "SIMD": 8, "mac_pair": "simd"}})
+    with pytest.raises(FoldingError, match=rf"mac_pack/mac_pair apply to conv/fc layers .*{add}"):
         check_folding(arch, quant, {add: {"PE": 1, "mac_pack": 2}})
+    bad = tmp_path / "f.json"
+    bad.write_text(json.dumps({conv: {"PE": 1, "SIMD": 8, "mac_pack": 2, "mac_pair": "lane"}}))
+    with pytest.raises(FoldingError, match=r"mac_pair='lane': one of pe, simd"):
+        load_folding(bad)
 
 
 def test_bitstream_without_vendor_tools_says_what_was_generated_and_what_is_missing(tmp_path):

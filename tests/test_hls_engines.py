@@ -17,13 +17,14 @@ from tests.conftest import require_tool
 S = 8
 
 
-def conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe, simd, in_n, pack=1):
+def conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe, simd, in_n, pack=1,
+                  pair="pe"):
     gs = S if grouped else c
     g = c // gs
     mh = gs * expansion if grouped else expansion  # dense: expansion = cout
     swg = SWG(h, w, c, k, stride, pad, gs, in_n, simd, in_t)
     return ConvInstance(MVAU(g, k * k * gs, mh, pe, simd, swg.ofm_h * swg.ofm_w, in_t, w_bits, out_t,
-                             pack=pack), swg)
+                             pack=pack, pair=pair), swg)
 
 
 def random_codes(rng, t, shape):
@@ -71,9 +72,11 @@ def random_conv_instances(rng, n):
         in_n = int(rng.choice(legal_foldings(gs)))
         w_bits = int(rng.integers(2, 9))
         inst = conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe, simd, in_n)
-        if inst.mvau.can_pack(pe, simd) and rng.random() < 0.5:  # two lanes per DSP multiplier
+        packings = inst.mvau.packings(pe, simd)
+        if packings and rng.random() < 0.5:  # two products per DSP multiplier: PE lanes or SIMD elements
+            pack, pair = packings[int(rng.integers(0, len(packings)))]
             inst = conv_instance(h, w, c, k, stride, pad, grouped, expansion, in_t, w_bits, out_t, pe,
-                                 simd, in_n, pack=2)
+                                 simd, in_n, pack=pack, pair=pair)
         if out_t is not None and rng.random() < 0.4:  # an integer requantization, 1 or 2 pieces
             inst = replace(inst, mvau=replace(inst.mvau, requant=int(rng.integers(1, 3)),
                                               rq_shift=int(rng.integers(4, 20)), rq_bits=24))
@@ -136,11 +139,45 @@ def test_packed_lane_pairs_are_exact_at_the_extremes(in_t):
     assert np.array_equal(lib(0, x, w, None).reshape(2, 6, 6, 16), intops.conv_int(x, w, 1, 1, 2))
 
 
+@pytest.mark.parametrize("in_t,simd", [(IntType(4, True), 72), (IntType(4, False), 24), (IntType(2, True), 8)],
+                         ids=["int4-simd72", "uint4-simd24", "int2-simd8"])
+def test_simd_pairs_are_exact_at_the_extremes(in_t, simd):
+    """MAC_PACK 2 by SIMD (two elements of one PE lane share a multiplier, the pair's dot
+    product read from the middle field of their packed product): the largest dot products of
+    either sign, with the low field's cross products of the other sign, come out exactly;
+    at the widest SIMD the packed input pair fills the DSP's 18-bit port."""
+    inst = conv_instance(6, 6, 16, 3, 1, 1, True, 1, in_t, 4, None, 1, simd, 8, pack=2, pair="simd")
+    m = inst.mvau
+    assert (m.pack, m.pair) == (2, "simd") and not m.can_pack(1, simd, "pe")
+    lib = Library([inst], tag="simd-pair-extremes")
+    wt = IntType(4, True)
+    rng = np.random.default_rng(6)
+    for xv in (in_t.max, in_t.min):
+        x = np.full((1, 6, 6, 16), xv)
+        x[..., 1::2] = in_t.max if xv == in_t.min else in_t.min  # the pair's inputs of opposite signs too
+        for pattern in ([wt.min, wt.max], [wt.max, wt.min], [wt.min, wt.min], [wt.max, wt.max]):
+            w = np.empty((16, 8, 3, 3), np.int64)
+            w[:, 0::2], w[:, 1::2] = pattern  # elements 2j, 2j+1 of a window word: channels of a group
+            y = lib(0, x, w, None)
+            assert np.array_equal(y.reshape(1, 6, 6, 16), intops.conv_int(x, w, 1, 1, 2))
+    x = random_codes(rng, in_t, (2, 6, 6, 16))
+    w = random_codes(rng, wt, (16, 8, 3, 3))
+    assert np.array_equal(lib(0, x, w, None).reshape(2, 6, 6, 16), intops.conv_int(x, w, 1, 1, 2))
+
+
 def test_packing_that_does_not_fit_a_dsp_is_refused():
-    with pytest.raises(EngineError, match="pack=2 needs an even PE"):
+    with pytest.raises(EngineError, match="pack=2 by pe needs an even PE"):
         MVAU(1, 72, 8, 1, 8, 4, IntType(4, True), 4, None, pack=2)  # odd PE
-    with pytest.raises(EngineError, match="pack=2 needs"):
+    with pytest.raises(EngineError, match="pack=2 by pe needs"):
         MVAU(1, 72, 8, 2, 72, 4, IntType(16, True), 8, None, pack=2)  # 8 + 29 bits > 27
+    with pytest.raises(EngineError, match="pack=2 by simd needs an even SIMD"):
+        MVAU(1, 72, 8, 1, 9, 4, IntType(4, True), 4, None, pack=2, pair="simd")
+    with pytest.raises(EngineError, match="pack=2 by simd needs"):  # uint4 SIMD 72: 5 + 14 bits > 18
+        MVAU(1, 72, 8, 1, 72, 4, IntType(4, False), 4, None, pack=2, pair="simd")
+    with pytest.raises(EngineError, match="pair='simd' needs pack=2"):
+        MVAU(1, 72, 8, 1, 8, 4, IntType(4, True), 4, None, pair="simd")
+    with pytest.raises(EngineError, match="pair='lane'"):
+        MVAU(1, 72, 8, 2, 8, 4, IntType(4, True), 4, None, pack=2, pair="lane")
 
 
 def test_real_vargfacenet_layer_shapes():

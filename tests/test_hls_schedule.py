@@ -41,8 +41,10 @@ def random_conv(rng) -> ConvInstance:
               int(rng.choice(SWG.legal_simd(k, gs))), in_t)
     m = MVAU(c // gs, k * k * gs, mh, int(rng.choice(legal_foldings(mh))), swg.simd,
              swg.ofm_h * swg.ofm_w, in_t, int(rng.integers(2, 9)), out_t)
-    if m.can_pack(m.pe, m.simd) and rng.random() < 0.5:  # packed lanes: the same schedule
-        m = replace(m, pack=2)
+    packings = m.packings(m.pe, m.simd)
+    if packings and rng.random() < 0.5:  # two products per DSP (PE lanes or SIMD elements): the same schedule
+        pack, pair = packings[int(rng.integers(0, len(packings)))]
+        m = replace(m, pack=pack, pair=pair)
     return ConvInstance(m, swg)
 
 

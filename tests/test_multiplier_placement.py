@@ -1,8 +1,8 @@
 """Multiplier placement (hls/estimate.py place_multipliers): where a design's LUTs are over
-the board's budget, MVAU lane pairs move from LUT multipliers into DSP48E2s (vg_mvau.h
-MAC_PACK 2), most LUTs saved per DSP first, within the DSP budget; a user's MAC style is
-kept, and the moved design stays bit-exact. Where DSPs are over, release_multipliers moves
-pairs back."""
+the board's budget, MVAU products move from LUT multipliers into DSP48E2s two at a time
+(vg_mvau.h MAC_PACK 2: two PE lanes, or two SIMD elements of a lane where PE is odd), most
+LUTs saved per DSP first, within the DSP budget; a user's MAC style is kept, and the moved
+design stays bit-exact. Where DSPs are over, release_multipliers moves pairs back."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from model.quant import QuantConfig
 from sim.golden import GoldenModel, random_params
 
 PACKABLE = {"stage2.unit1.part1.pw": {"PE": 2, "SIMD": 4}, "stage3.unit1.part1.pw": {"PE": 4, "SIMD": 8},
-            "emb.pw": {"PE": 2, "SIMD": 8}}
+            "emb.pw": {"PE": 2, "SIMD": 8},
+            "stage3.unit1.part2.pw": {"PE": 1, "SIMD": 16}}  # odd PE: only SIMD elements can pair
 USER_LUT = {"stage4.unit1.part1.pw": {"PE": 2, "SIMD": 16, "resType": "lut"}}  # the user's choice
 FOLDING = {**PACKABLE, **USER_LUT}
 
@@ -45,20 +46,24 @@ def test_lane_pairs_move_into_dsps_where_luts_are_over_most_luts_per_dsp_first()
         n, e = acc.node(name), acc.node(name).engine()
         assert e.pack == 2 and n.mac == "dsp"
         after = node_resources(n)
-        assert after.lut < before[name].lut and after.dsp == before[name].dsp + e.pe // 2 * e.simd
+        assert after.lut < before[name].lut and after.dsp == before[name].dsp + e.pe * e.simd // 2
+    assert acc.node("stage3.unit1.part2.pw").engine().pair == "simd"
     assert acc.node("stage4.unit1.part1.pw").engine().pack == 1
     assert estimate(acc).total.lut < total.lut
 
     # DSPs for one move only: the one saving the most LUTs per DSP
-    def ratio(name: str) -> float:
+    def ratio(name: str) -> float:  # the better of the node's pairings
         n = _design().node(name)
         e = n.engine()
-        packed = replace(e, pack=2).resources(n.memory, "dsp")
-        return (node_resources(n).lut - packed.lut) / (packed.dsp - node_resources(n).dsp)
+        best = 0.0
+        for pack, pair in e.packings(e.pe, e.simd):
+            packed = replace(e, pack=pack, pair=pair).resources(n.memory, "dsp")
+            best = max(best, (node_resources(n).lut - packed.lut) / (packed.dsp - node_resources(n).dsp))
+        return best
 
-    best = max(FOLDING, key=ratio)  # no user entry kept this time: all four are candidates
+    best = max(FOLDING, key=ratio)  # no user entry kept this time: all five are candidates
     e = acc.node(best).engine()
-    need = e.pe // 2 * e.simd  # the DSPs its move adds
+    need = e.pe * e.simd // 2  # the DSPs its move adds
     one = _design()
     assert place_multipliers(one, _board(total.lut / 2, total.dsp + need), 1.0) == [best]
 
@@ -71,7 +76,8 @@ def test_lane_pairs_move_into_dsps_where_luts_are_over_most_luts_per_dsp_first()
 def test_a_design_with_lane_pairs_moved_into_dsps_is_bit_exact_in_csim():
     acc = _design()
     moved = place_multipliers(acc, _board(estimate(acc).total.lut / 2, 10_000), 1.0)
-    assert len(moved) == 4  # the user's entry is not passed as fixed here: all four pack
+    assert len(moved) == 5  # the user's entry is not passed as fixed here: all five pack
+    assert {acc.node(n).engine().pair for n in moved} == {"pe", "simd"}
     h, w, c = acc.input["shape"]
     x = np.random.default_rng(3).integers(0, 256, (2, h, w, c)).astype(np.uint8)
     params = random_params(acc, x)
@@ -86,13 +92,13 @@ def test_pairs_go_back_to_luts_while_dsps_are_over_fewest_luts_per_dsp_first():
     acc = _design()
     total = estimate(acc).total
     moved = place_multipliers(acc, _board(total.lut / 2, 10_000), 1.0)
-    assert len(moved) == 4
+    assert len(moved) == 5
     packed = estimate(acc).total
-    freed = {n: acc.node(n).engine().pe // 2 * acc.node(n).engine().simd for n in moved}
+    freed = {n: acc.node(n).engine().pe * acc.node(n).engine().simd // 2 for n in moved}
 
     def cost(name: str) -> float:  # LUTs added per DSP freed, as the release prices it
         n = acc.node(name)
-        plain = replace(n.engine(), pack=1).resources(n.memory, "auto")
+        plain = replace(n.engine(), pack=1, pair="pe").resources(n.memory, "auto")
         return (plain.lut - node_resources(n).lut) / freed[name]
 
     cheapest = min(moved, key=cost)

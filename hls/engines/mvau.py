@@ -4,7 +4,7 @@ pointwise convolutions and the FC, with optional multi-threshold activation."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from hls.engines.base import (NO_ACTIVATION, CppType, Engine, EngineError, IntTy
 from hls.engines.swg import SWG
 from hls.layout import mvau_thresholds, mvau_weights
 
+
+# which two products share a DSP48E2 with pack 2 (vg_mvau.h MAC_PAIR)
+PAIRS = ("pe", "simd")
 
 # the FIFO between a DDR weight reader and its engine: enough rows to cover a burst's restart
 DDR_ROWS_FIFO = 16
@@ -44,7 +47,8 @@ class MVAU(Engine):
     w_bits: int
     out_type: Optional[IntType]  # None: raw accumulators out (the last FC)
     acc: int = 0  # accumulator bits; 0 = the smallest that cannot overflow
-    pack: int = 1  # products per multiplier: 2 = two PE lanes share a DSP48E2 (vg_mvau.h)
+    pack: int = 1  # products per multiplier: 2 = two products share a DSP48E2 (vg_mvau.h)
+    pair: str = "pe"  # with pack 2, which two: "pe" lanes at one SIMD element, or "simd" elements of one lane
     requant: int = 0  # activation form: 0 thresholds, 1/2 integer requantization pieces
     rq_shift: int = 0  # its shift S (hls/engines/activation.py)
     rq_bits: int = 0  # its table's entry bits
@@ -66,13 +70,31 @@ class MVAU(Engine):
             raise EngineError(f"MVAU: accumulator of {self.acc} bits exceeds 64")
         if self.pack not in (1, 2):
             raise EngineError(f"MVAU: pack={self.pack}: 1 or 2 products per multiplier")
-        if self.pack == 2 and not self.can_pack(self.pe, self.simd):
-            raise EngineError(f"MVAU: pack=2 needs an even PE and the packed weight pair in 27 bits, "
-                              f"the input in 18 (PE={self.pe}, SIMD={self.simd}, int{self.w_bits} x "
-                              f"{self.in_type})")
+        if self.pair not in PAIRS:
+            raise EngineError(f"MVAU: pair={self.pair!r}: one of {', '.join(PAIRS)}")
+        if self.pack == 1 and self.pair != "pe":
+            raise EngineError(f"MVAU: pair={self.pair!r} needs pack=2 (one product per multiplier pairs nothing)")
+        if self.pack == 2 and not self.can_pack(self.pe, self.simd, self.pair):
+            what = ("an even PE and the packed weight pair in 27 bits, the input in 18" if self.pair == "pe" else
+                    "an even SIMD and the packed weight pair in 27 bits, the packed input pair in 18")
+            raise EngineError(f"MVAU: pack=2 by {self.pair} needs {what} (PE={self.pe}, SIMD={self.simd}, "
+                              f"int{self.w_bits} x {self.in_type})")
         if self.requant and self.out_type is None:
             raise EngineError("MVAU: requant needs an output type (raw accumulators have no activation)")
         self.activation()  # checks the requantization's parameters
+
+    # the description's params hold sizes as integers: `pair` as its vg::mac_pair code
+    def to_params(self) -> dict[str, Any]:
+        return {**super().to_params(), "pair": PAIRS.index(self.pair)}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "MVAU":
+        p = dict(params)
+        if "pair" in p:
+            if p["pair"] not in range(len(PAIRS)):
+                raise EngineError(f"MVAU: pair={p['pair']!r}: 0 (PE lanes) or 1 (SIMD elements share a DSP)")
+            p["pair"] = PAIRS[p["pair"]]
+        return super().from_params(p)  # type: ignore[return-value]
 
     def activation(self) -> Optional[Activation]:
         """The output channels' activation (None: raw accumulators out, the last FC)."""
@@ -84,10 +106,19 @@ class MVAU(Engine):
         """The field width of a packed lane pair: bits of one lane's signed sum over a word."""
         return acc_bits(simd, self.in_type, self.w_bits)
 
-    def can_pack(self, pe: int, simd: int) -> bool:
-        """Whether two PE lanes can share one DSP48E2 multiplier (27 x 18 bits) at this folding."""
-        return pe % 2 == 0 and self.w_bits + self.pack_shift(simd) <= 27 and \
-            self.in_type.bits + (0 if self.in_type.signed else 1) <= 18
+    def can_pack(self, pe: int, simd: int, pair: str = "pe") -> bool:
+        """Whether two products can share one DSP48E2 multiplier (27 x 18 bits) at this folding:
+        two PE lanes' (pair "pe": w1 * 2^SH + w0 times x), or two SIMD elements' of one lane
+        (pair "simd": w0 * 2^SH + w1 times x0 + x1 * 2^SH, vg_mvau.h)."""
+        sh = self.pack_shift(simd)
+        x_bits = self.in_type.bits + (0 if self.in_type.signed else 1)  # as a signed operand
+        if pair == "simd":
+            return simd % 2 == 0 and self.w_bits + sh <= 27 and x_bits + sh <= 18
+        return pe % 2 == 0 and self.w_bits + sh <= 27 and x_bits <= 18
+
+    def packings(self, pe: int, simd: int) -> list[tuple[int, str]]:
+        """The (pack, pair) this folding can take with two products per DSP."""
+        return [(2, p) for p in PAIRS if self.can_pack(pe, simd, p)]
 
     @property
     def min_acc_bits(self) -> int:
@@ -130,7 +161,8 @@ class MVAU(Engine):
         return single(JobRun(self.pixels, g * self.nf * self.sf, (g * self.sf,), (g * self.nf,)))
 
     def folding(self) -> dict[str, int]:
-        return {"PE": self.pe, "SIMD": self.simd, **({"mac_pack": 2} if self.pack == 2 else {})}
+        return {"PE": self.pe, "SIMD": self.simd, **({"mac_pack": 2} if self.pack == 2 else {}),
+                **({"mac_pair": self.pair} if self.pair != "pe" else {})}
 
     def macs(self) -> int:
         return self.pixels * self.groups * self.mh * self.mw
@@ -205,7 +237,10 @@ class MVAU(Engine):
         a = self.activation()
         if a is not None:
             r = r + a.resources(self.pe, self.groups * self.nf)
-        if self.pack == 2:
+        if self.pack == 2 and self.pair == "simd":
+            r = r + R.simd_paired_macs(self.pe, self.simd, self.w_bits, self.in_type.bits,
+                                       self.pack_shift(self.simd))
+        elif self.pack == 2:
             r = r + R.packed_mac_pairs(self.pe // 2, self.simd, self.w_bits + self.pack_shift(self.simd),
                                        self.in_type.bits, self.acc)
         else:
@@ -277,7 +312,9 @@ class MVAU(Engine):
         act = NO_ACTIVATION if a is None else a.policy()
         return {"G": self.groups, "MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd,
                 "PIXELS": self.pixels, "IN_BITS": self.in_type.bits, "IN_SIGNED": self.in_type.signed,
-                "W_BITS": self.w_bits, "ACC_BITS": self.acc, "MAC_PACK": self.pack, "in_t": CppType(ti),
+                "W_BITS": self.w_bits, "ACC_BITS": self.acc, "MAC_PACK": self.pack,
+                "MAC_PAIR": PAIRS.index(self.pair),  # vg::PAIR_PE = 0, PAIR_SIMD = 1
+                "in_t": CppType(ti),
                 "w_t": CppType(weight_type(self.w_bits)), "out_t": CppType(to), "act": act}
 
     def hls_call(self, ins: Sequence[str], outs: Sequence[str], arrays: dict[str, str], cfg: str) -> str:

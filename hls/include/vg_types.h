@@ -36,6 +36,11 @@ constexpr int acc_bits(long long terms, int in_bits, bool in_signed, int w_bits)
 // name a template parameter, so each engine has one specialization per binding.
 enum storage { STORAGE_AUTO = 0, STORAGE_LUTRAM = 1, STORAGE_BRAM = 2, STORAGE_URAM = 3 };
 
+// Which two products of an MVAU share one DSP48E2 multiplier with MAC_PACK = 2 (config
+// member MAC_PAIR, vg_mvau.h): two PE lanes' at one SIMD element, or two SIMD elements' of
+// one PE lane.
+enum mac_pair { PAIR_PE = 0, PAIR_SIMD = 1 };
+
 // ---- element types -----------------------------------------------------------------------
 // The smallest native integer that holds BITS (codes, not arithmetic semantics: values are
 // always kept inside their BITS-bit range by the engines).

@@ -18,7 +18,9 @@ template <int g, int mw, int mh, int pe, int simd, int pixels, int ib, bool is, 
           int pack, int storage, typename TI, typename TW, typename TO, typename ACT>
 struct MvauCfg {
   static const int G = g, MW = mw, MH = mh, PE = pe, SIMD = simd, PIXELS = pixels;
-  static const int IN_BITS = ib, W_BITS = wb, ACC_BITS = acc, MAC_PACK = pack, W_STORAGE = storage;
+  // pack -2: two SIMD elements per multiplier (MAC_PACK 2, MAC_PAIR PAIR_SIMD)
+  static const int IN_BITS = ib, W_BITS = wb, ACC_BITS = acc, MAC_PACK = pack < 0 ? -pack : pack;
+  static const int MAC_PAIR = pack < 0 ? vg::PAIR_SIMD : vg::PAIR_PE, W_STORAGE = storage;
   static const bool IN_SIGNED = is;
   typedef TI in_t;
   typedef TW w_t;
@@ -254,6 +256,17 @@ int main() {
           "MAC_PACK 2: dense 1x1 conv with raw accumulator output");
   r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 8, 4, false, 4, 4, true, 2>(),
           "MAC_PACK 2: uint4 input, SIMD 72 (a 15-bit field per lane)");
+  // two SIMD elements of one PE lane per DSP multiplier (MAC_PACK 2, MAC_PAIR PAIR_SIMD)
+  r.check(run_case<9, 7, 16, 3, 2, 1, 8, 2, 4, 8, 1, 4, true, 4, 4, true, -2>(),
+          "MAC_PAIR SIMD: group conv 3x3/2, int4, PE 1 SIMD 8");
+  r.check(run_case<5, 5, 16, 1, 1, 0, 16, 3, 16, 4, 3, 4, true, 4, 0, true, -2>(),
+          "MAC_PAIR SIMD: dense 1x1 conv, PE 3, raw accumulator output");
+  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 24, 1, 4, false, 4, 4, true, -2>(),
+          "MAC_PAIR SIMD: uint4 input, SIMD 24 (a 13-bit field, the input pair in 18 bits)");
+  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 1, 4, true, 4, 4, true, -2>(),
+          "MAC_PAIR SIMD: int4 input, SIMD 72 (a 14-bit field, the input pair in 18 bits)");
+  r.check(run_case<9, 7, 16, 3, 2, 1, 8, 2, 4, 8, 1, 4, true, 4, 4, true, -2, vg::STORAGE_BRAM, true>(),
+          "DDR weights: MAC_PAIR SIMD, group conv 3x3/2, 20 vectors");
   // weights read from a DDR buffer instead of the ROM (vg_ddr.h + mvau_streamed)
   r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 2, 4, false, 4, 4, true, 1, vg::STORAGE_BRAM, true>(),
           "DDR weights: group conv 3x3/1, 30 vectors, PE 2 SIMD 72 (a 576-bit row in a 1024-bit word)");

@@ -123,15 +123,17 @@ def packed_mac_pairs(pairs: int, simd: int, packed_bits: int, in_bits: int, acc:
     return Resources(dsp=pairs * simd, lut=pairs * simd * wide + pairs * 3 * acc)
 
 
-def simd_paired_macs(pe: int, simd: int, w_bits: int, in_bits: int, shift: int) -> Resources:
+def simd_paired_macs(pe: int, simd: int, chunk: int, w_bits: int, in_bits: int, shift: int) -> Resources:
     """vg_mvau.h's MAC_PACK = 2 by SIMD: one DSP per PE lane and pair of SIMD elements. In
     LUTs: each pair's packed weight operand (a w_bits-wide carry into the upper field), the
-    packed input operand once per pair for all lanes, the adder tree over a lane's pair
-    products modulo 2^(2 shift) (only the two low fields are read), and the extraction of the
-    middle field (two subtractions and a compare of shift bits)."""
-    pairs = simd // 2
+    packed input operand once per pair for all lanes, per lane and chunk of `chunk` elements
+    the adder tree over its pair products modulo 2^(2 shift) (only the two low fields are
+    read) and the extraction of the middle field (two subtractions and a compare of shift
+    bits), and the sum of a lane's chunks."""
+    pairs, chunks = simd // 2, simd // chunk
     return Resources(dsp=pe * pairs,
-                     lut=pe * pairs * (w_bits + 2 * shift) + pairs * in_bits + pe * 3 * shift)
+                     lut=pe * pairs * (w_bits + 2 * shift) + pairs * in_bits
+                     + pe * chunks * 3 * shift + pe * (chunks - 1) * (shift + chunks.bit_length()))
 
 
 def comparators(lanes: int, nt: int, bits: int) -> Resources:

@@ -139,13 +139,15 @@ def test_packed_lane_pairs_are_exact_at_the_extremes(in_t):
     assert np.array_equal(lib(0, x, w, None).reshape(2, 6, 6, 16), intops.conv_int(x, w, 1, 1, 2))
 
 
-@pytest.mark.parametrize("in_t,simd", [(IntType(4, True), 72), (IntType(4, False), 24), (IntType(2, True), 8)],
-                         ids=["int4-simd72", "uint4-simd24", "int2-simd8"])
+@pytest.mark.parametrize("in_t,simd", [(IntType(4, True), 72), (IntType(4, False), 72), (IntType(4, False), 24),
+                                       (IntType(2, True), 8)],
+                         ids=["int4-simd72", "uint4-simd72", "uint4-simd24", "int2-simd8"])
 def test_simd_pairs_are_exact_at_the_extremes(in_t, simd):
     """MAC_PACK 2 by SIMD (two elements of one PE lane share a multiplier, the pair's dot
     product read from the middle field of their packed product): the largest dot products of
     either sign, with the low field's cross products of the other sign, come out exactly;
-    at the widest SIMD the packed input pair fills the DSP's 18-bit port."""
+    at SIMD 72 the packed input pair fills the DSP's 18-bit port (int4) or takes the 27-bit
+    one (uint4: 19 bits, the weight pair 18)."""
     inst = conv_instance(6, 6, 16, 3, 1, 1, True, 1, in_t, 4, None, 1, simd, 8, pack=2, pair="simd")
     m = inst.mvau
     assert (m.pack, m.pair) == (2, "simd") and not m.can_pack(1, simd, "pe")
@@ -172,8 +174,9 @@ def test_packing_that_does_not_fit_a_dsp_is_refused():
         MVAU(1, 72, 8, 2, 72, 4, IntType(16, True), 8, None, pack=2)  # 8 + 29 bits > 27
     with pytest.raises(EngineError, match="pack=2 by simd needs an even SIMD"):
         MVAU(1, 72, 8, 1, 9, 4, IntType(4, True), 4, None, pack=2, pair="simd")
-    with pytest.raises(EngineError, match="pack=2 by simd needs"):  # uint4 SIMD 72: 5 + 14 bits > 18
-        MVAU(1, 72, 8, 1, 72, 4, IntType(4, False), 4, None, pack=2, pair="simd")
+    with pytest.raises(EngineError, match="pack=2 by simd needs"):  # 8 + 16 and 9 + 16 bits: both above 18
+        MVAU(1, 72, 8, 1, 72, 4, IntType(8, False), 8, None, pack=2, pair="simd")
+    MVAU(1, 72, 8, 1, 72, 4, IntType(4, False), 4, None, pack=2, pair="simd")  # 18 x 19 bits: fits
     with pytest.raises(EngineError, match="pair='simd' needs pack=2"):
         MVAU(1, 72, 8, 1, 8, 4, IntType(4, True), 4, None, pair="simd")
     with pytest.raises(EngineError, match="pair='lane'"):

@@ -76,7 +76,7 @@ class MVAU(Engine):
             raise EngineError(f"MVAU: pair={self.pair!r} needs pack=2 (one product per multiplier pairs nothing)")
         if self.pack == 2 and not self.can_pack(self.pe, self.simd, self.pair):
             what = ("an even PE and the packed weight pair in 27 bits, the input in 18" if self.pair == "pe" else
-                    "an even SIMD and the packed weight pair in 27 bits, the packed input pair in 18")
+                    "an even SIMD with an even divisor whose packed weight and input pairs fit 27 x 18 bits")
             raise EngineError(f"MVAU: pack=2 by {self.pair} needs {what} (PE={self.pe}, SIMD={self.simd}, "
                               f"int{self.w_bits} x {self.in_type})")
         if self.requant and self.out_type is None:
@@ -102,19 +102,32 @@ class MVAU(Engine):
             return None
         return Activation(self.nt, self.out_bias, self.acc, self.requant, self.rq_shift, self.rq_bits)
 
-    def pack_shift(self, simd: int) -> int:
-        """The field width of a packed lane pair: bits of one lane's signed sum over a word."""
-        return acc_bits(simd, self.in_type, self.w_bits)
+    def pack_shift(self, simd: int, pair: str = "pe") -> int:
+        """The field width of a packed pair: bits of a signed sum of the products one field
+        holds, over the word's SIMD elements (pair "pe") or over a chunk (pair "simd")."""
+        return acc_bits(self.pair_chunk(simd) if pair == "simd" else simd, self.in_type, self.w_bits)
+
+    def _pair_fits(self, chunk: int) -> bool:
+        """Whether SIMD pairs summed over `chunk` elements fit a DSP48E2 (27 x 18 bits, either
+        way round): the packed weight pair and input pair are each one bit wider than their
+        fields (vg_mvau.h)."""
+        sh = acc_bits(chunk, self.in_type, self.w_bits)
+        wp, xp = self.w_bits + sh + 1, self.in_type.bits + sh + 1
+        return max(wp, xp) <= 27 and min(wp, xp) <= 18
+
+    def pair_chunk(self, simd: int) -> int:
+        """SIMD elements summed before a split with pair "simd" (vg_mvau.h PAIR_CHUNK): the
+        largest even divisor of SIMD whose sums fit the multiplier; 0 where none does."""
+        return max((c for c in range(2, simd + 1, 2) if simd % c == 0 and self._pair_fits(c)), default=0)
 
     def can_pack(self, pe: int, simd: int, pair: str = "pe") -> bool:
         """Whether two products can share one DSP48E2 multiplier (27 x 18 bits) at this folding:
         two PE lanes' (pair "pe": w1 * 2^SH + w0 times x), or two SIMD elements' of one lane
         (pair "simd": w0 * 2^SH + w1 times x0 + x1 * 2^SH, vg_mvau.h)."""
-        sh = self.pack_shift(simd)
-        x_bits = self.in_type.bits + (0 if self.in_type.signed else 1)  # as a signed operand
         if pair == "simd":
-            return simd % 2 == 0 and self.w_bits + sh <= 27 and x_bits + sh <= 18
-        return pe % 2 == 0 and self.w_bits + sh <= 27 and x_bits <= 18
+            return self.pair_chunk(simd) > 0
+        x_bits = self.in_type.bits + (0 if self.in_type.signed else 1)  # as a signed operand
+        return pe % 2 == 0 and self.w_bits + self.pack_shift(simd) + 1 <= 27 and x_bits <= 18
 
     def packings(self, pe: int, simd: int) -> list[tuple[int, str]]:
         """The (pack, pair) this folding can take with two products per DSP."""
@@ -238,8 +251,8 @@ class MVAU(Engine):
         if a is not None:
             r = r + a.resources(self.pe, self.groups * self.nf)
         if self.pack == 2 and self.pair == "simd":
-            r = r + R.simd_paired_macs(self.pe, self.simd, self.w_bits, self.in_type.bits,
-                                       self.pack_shift(self.simd))
+            r = r + R.simd_paired_macs(self.pe, self.simd, self.pair_chunk(self.simd), self.w_bits,
+                                       self.in_type.bits, self.pack_shift(self.simd, "simd"))
         elif self.pack == 2:
             r = r + R.packed_mac_pairs(self.pe // 2, self.simd, self.w_bits + self.pack_shift(self.simd),
                                        self.in_type.bits, self.acc)
@@ -314,6 +327,7 @@ class MVAU(Engine):
                 "PIXELS": self.pixels, "IN_BITS": self.in_type.bits, "IN_SIGNED": self.in_type.signed,
                 "W_BITS": self.w_bits, "ACC_BITS": self.acc, "MAC_PACK": self.pack,
                 "MAC_PAIR": PAIRS.index(self.pair),  # vg::PAIR_PE = 0, PAIR_SIMD = 1
+                "PAIR_CHUNK": self.pair_chunk(self.simd) if self.pair == "simd" else self.simd,
                 "in_t": CppType(ti),
                 "w_t": CppType(weight_type(self.w_bits)), "out_t": CppType(to), "act": act}
 

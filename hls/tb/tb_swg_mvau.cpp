@@ -15,12 +15,13 @@ struct SwgCfg {
   typedef T elem_t;
 };
 template <int g, int mw, int mh, int pe, int simd, int pixels, int ib, bool is, int wb, int acc,
-          int pack, int storage, typename TI, typename TW, typename TO, typename ACT>
+          int pack, int storage, typename TI, typename TW, typename TO, typename ACT, int chunk = 0>
 struct MvauCfg {
   static const int G = g, MW = mw, MH = mh, PE = pe, SIMD = simd, PIXELS = pixels;
   // pack -2: two SIMD elements per multiplier (MAC_PACK 2, MAC_PAIR PAIR_SIMD)
   static const int IN_BITS = ib, W_BITS = wb, ACC_BITS = acc, MAC_PACK = pack < 0 ? -pack : pack;
   static const int MAC_PAIR = pack < 0 ? vg::PAIR_SIMD : vg::PAIR_PE, W_STORAGE = storage;
+  static const int PAIR_CHUNK = chunk > 0 ? chunk : simd;  // SIMD elements per split (PAIR_SIMD)
   static const bool IN_SIGNED = is;
   typedef TI in_t;
   typedef TW w_t;
@@ -162,7 +163,7 @@ void run_weights(hls::stream<TI>& in, hls::stream<TO>& out, const TW& wl, const 
 
 template <int H, int W, int C, int K, int ST, int PAD, int GS, int E, int IN_N, int SIMD, int PE,
           int IB, bool IS, int WB, int OB, bool OS, int PACK = 1, int STORAGE = vg::STORAGE_BRAM,
-          int SOURCE = 0>
+          int SOURCE = 0, int CHUNK = 0>
 bool run_case() {
   constexpr int G = C / GS, OH = (H + 2 * PAD - K) / ST + 1, OW = (W + 2 * PAD - K) / ST + 1;
   constexpr int MW = K * K * GS, MH = GS * E, NF = MH / PE, SF = MW / SIMD;
@@ -209,7 +210,7 @@ bool run_case() {
       }
   typedef typename std::conditional<(OB > 0), vg::thresholds<NT, BIAS, TT>, vg::no_activation>::type Act;
   vg::sliding_window<SwgCfg<H, W, C, K, ST, PAD, GS, IN_N, SIMD, TI> >(s_in, s_win);
-  typedef MvauCfg<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, PACK, STORAGE, TI, TW, TO, Act> Cfg;
+  typedef MvauCfg<G, MW, MH, PE, SIMD, OH * OW, IB, IS, WB, ACC, PACK, STORAGE, TI, TW, TO, Act, CHUNK> Cfg;
   run_weights<Cfg, G * NF * SF>(s_win, s_out, wl, tl, OH * OW, std::integral_constant<int, SOURCE>());
   bool ok = s_in.empty() && s_win.empty();
   for (int oy = 0; oy < OH; oy++)
@@ -262,11 +263,17 @@ int main() {
   r.check(run_case<5, 5, 16, 1, 1, 0, 16, 3, 16, 4, 3, 4, true, 4, 0, true, -2>(),
           "MAC_PAIR SIMD: dense 1x1 conv, PE 3, raw accumulator output");
   r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 24, 1, 4, false, 4, 4, true, -2>(),
-          "MAC_PAIR SIMD: uint4 input, SIMD 24 (a 13-bit field, the input pair in 18 bits)");
-  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 1, 4, true, 4, 4, true, -2>(),
-          "MAC_PAIR SIMD: int4 input, SIMD 72 (a 14-bit field, the input pair in 18 bits)");
+          "MAC_PAIR SIMD: uint4 input, SIMD 24 (13-bit fields, both pairs in 18 bits)");
+  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 1, 4, true, 4, 4, true, -2, vg::STORAGE_BRAM, 0, 36>(),
+          "MAC_PAIR SIMD: int4 input, SIMD 72 in two chunks of 36 (13-bit fields, both pairs in 18 bits)");
   r.check(run_case<9, 7, 16, 3, 2, 1, 8, 2, 4, 8, 1, 4, true, 4, 4, true, -2, vg::STORAGE_BRAM, true>(),
           "DDR weights: MAC_PAIR SIMD, group conv 3x3/2, 20 vectors");
+  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 1, 4, false, 4, 4, true, -2, vg::STORAGE_BRAM, 0, 24>(),
+          "MAC_PAIR SIMD: uint4 input, SIMD 72 in three chunks of 24");
+  r.check(run_case<5, 5, 16, 1, 1, 0, 16, 2, 16, 2, 1, 8, true, 4, 0, true, -2>(),
+          "MAC_PAIR SIMD: int8 input, dense (the input pair in 22 bits: on the 27-bit port)");
+  r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 24, 1, 4, true, 4, 4, true, -2, vg::STORAGE_BRAM, 0, 6>(),
+          "MAC_PAIR SIMD: int4 input, SIMD 24 in four chunks of 6");
   // weights read from a DDR buffer instead of the ROM (vg_ddr.h + mvau_streamed)
   r.check(run_case<6, 5, 16, 3, 1, 1, 8, 1, 2, 72, 2, 4, false, 4, 4, true, 1, vg::STORAGE_BRAM, true>(),
           "DDR weights: group conv 3x3/1, 30 vectors, PE 2 SIMD 72 (a 576-bit row in a 1024-bit word)");

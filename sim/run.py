@@ -26,7 +26,7 @@ from hls.accel import Accelerator, DescriptionError
 from hls.boards import BoardError, get_board
 from hls.design_files import MANIFEST, verify_manifest
 from hls.estimate import node_buffer_bits, place_resources, release_multipliers
-from flow import FoldingError, check_folding, fold_for_board, fold_for_fps, load_folding, mac_fixed
+from flow import FoldingError, check_folding, fold_and_size, fold_for_board, load_folding, mac_fixed
 from hls.engines import EngineError
 from model.arch import ArchError, named
 from model.argtypes import positive_float, positive_int
@@ -115,9 +115,12 @@ def _load_design(a: argparse.Namespace) -> tuple[Accelerator, Any, float]:
     return acc, get_board(a.board or acc.board), a.clock_mhz or acc.clock_mhz
 
 
-def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int]:
+def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int, Any]:
     """An architecture folded through the flow's public API (for the FPS target, or --fit the
-    board): the design, its board, clock and the cycles per frame its FIFOs must hold."""
+    board): the design, its board, clock, the cycles per frame its FIFOs must hold and, for
+    the FPS target, the sizing of its FIFOs (fold_and_size: where the folding is over the
+    budget once sized, the flow sizes the runner-up of its re-pricing too and keeps the one
+    less over); None for --fit, whose FIFOs the caller sizes."""
     model = a.model or "vargfacenet"
     if a.model is None and a.width is None:
         a.width = default_arch().params_["multiplier"]
@@ -133,10 +136,12 @@ def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int]:
     user = load_folding(a.folding) if a.folding else None
     if user:  # unknown layers or illegal PE/SIMD: refused as the flow refuses them
         check_folding(arch, quant, user)
+    sizing = None
     if a.fit:
         fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user)
     else:
-        fr = fold_for_fps(arch, quant, board, a.fps or DEFAULT_FPS_TARGET, clock_mhz=clock, user=user)
+        print("folding and sizing FIFOs by simulation (a few event simulations)...", flush=True)
+        fr, sizing = fold_and_size(arch, quant, board, clock, a.fps or DEFAULT_FPS_TARGET, 0.8, user)
     if a.requant_assumed:
         from flow import ASSUMED_TABLE_EXTRA_BITS, assume_requant
 
@@ -147,7 +152,7 @@ def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int]:
         print(f"what-if: {took} nodes given integer requantizations instead of thresholds (tables "
               f"{ASSUMED_TABLE_EXTRA_BITS} bits wider than their values; assumed exact, not checked)"
               + (f"; {len(back)} lane pairs back in LUTs to keep the DSPs within 80%" if back else ""))
-    return fr.accelerator, board, clock, fr.requested_cycles
+    return fr.accelerator, board, clock, fr.requested_cycles, sizing
 
 
 def _write_outputs(a: argparse.Namespace, acc: Accelerator, report: dict, ev: Any) -> None:
@@ -186,8 +191,8 @@ def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> 
         acc, board, clock = _load_design(a)
         size = a.size_fifos
     else:
-        acc, board, clock, target = _fold_model(a)
-        size = True
+        acc, board, clock, target, sized = _fold_model(a)
+        size = sized is None
     progs = programs(acc)
     an = analyse(acc)
     say(f"analytic: {an.fps(clock):.1f} FPS, latency {an.latency_ms(clock):.3f} ms "
@@ -204,6 +209,10 @@ def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> 
         say(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
     else:
         depths = {s.name: s.depth for s in acc.streams}
+    if a.design is None and not size:  # sized with the folding; --requant-assumed changed memories since
+        unbounded = sized.reference
+        place_resources(acc, board, 0.8, mac_fixed(load_folding(a.folding) if a.folding else None))
+        say(f"  {sized.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
     t1 = time.perf_counter()
     ev = simulate(progs, depths, a.frames, trace=bool(a.plot),
                   trace_step=max(1, int(an.latency_cycles + a.frames * an.cycles_per_frame) // 3000))

@@ -493,3 +493,40 @@ def test_weight_codes_round_exact_float32_ties_as_brevitas_does():
         want = torch.round(torch.from_numpy(ws) / torch.tensor(s)).numpy().astype(np.int64)
     assert codes.tolist() == want.tolist() == [[-62, 3]]
     assert scale.tolist() == [float(s)]
+
+
+def test_the_runner_up_folding_is_sized_where_the_chosen_one_is_over_once_sized():
+    """fold_and_size for an FPS target: the re-pricing rounds are compared without their
+    FIFOs, which are sized afterwards; where the design chosen so is over the budget once
+    sized, the runner-up (FoldingResult.alternatives) is sized too and the one less over is
+    kept. A chosen design that fits is kept, and its runner-up is never sized."""
+    from dataclasses import replace
+
+    from flow.folding import _build, _overshoot_est, _size_best
+    from hls.boards import get_board
+    from hls.estimate import estimate
+
+    arch, quant, zcu = tiny("vargnet"), QuantConfig(4, 4), get_board("zcu104")
+    fast_folding = {l.name: {"PE": 4, "SIMD": 4} for l in arch.layers  # the pointwise convs, 16 lanes each
+                    if l.op == "conv" and not l.grouped and l.k == 1}
+
+    def pair(board):
+        slow = _build(arch, quant, {}, board, 0.8, 200.0)
+        fast = _build(arch, quant, fast_folding, board, 0.8, 200.0)
+        return replace(fast, alternatives=(slow,)), slow
+
+    lut_fast = estimate(pair(zcu)[0].accelerator).total.lut
+    lut_slow = estimate(pair(zcu)[1].accelerator).total.lut
+    assert lut_fast > lut_slow  # the fast folding's lanes
+    tight = replace(zcu, lut=int(lut_slow / 0.8 * 0.9))  # both over by LUT, the fast one more
+    fr, slow = pair(tight)
+    kept, sizing = _size_best(fr, tight, 0.8)
+    assert kept.folding == slow.folding and kept.alternatives == ()
+    assert {s.name: s.depth for s in kept.accelerator.streams} == sizing.depths  # sized
+    assert _overshoot_est(estimate(kept.accelerator), tight, 0.8) < _overshoot_est(estimate(fr.accelerator), tight, 0.8)
+
+    roomy = replace(zcu, lut=10**7, ff=10**7, dsp=10**6, bram36=10**6, uram=10**5)
+    fr, slow = pair(roomy)  # the fast folding fits: kept, the slow one left unsized
+    before = {s.name: s.depth for s in slow.accelerator.streams}
+    kept, _ = _size_best(fr, roomy, 0.8)
+    assert kept is fr and {s.name: s.depth for s in slow.accelerator.streams} == before

@@ -184,14 +184,16 @@ void shared_conv(typename shared_types<E>::chunk maps[E::B][E::MAPS * E::SLOT_CH
       const int iy = gconv ? oy * o.stride + ky - o.pad : oy;
       const int ix = gconv ? ox * o.stride + kx - o.pad : ox;
       const bool inside = iy >= 0 && iy < o.h && ix >= 0 && ix < o.w;
+      // a padding position reads nothing: its address is the slot's first chunk, not a
+      // negative one (whose bank arithmetic would leave the banks)
       const long long first = (long long)o.src * E::SLOT_CHUNKS +
-                              ((long long)iy * o.w + ix) * o.cin8 + (gconv ? tile : sf) * GP;
+                              (inside ? ((long long)iy * o.w + ix) * o.cin8 + (gconv ? tile : sf) * GP : 0);
       Chunk rd[B];
 #pragma HLS ARRAY_PARTITION variable = rd complete
       for (int b = 0; b < B; b++) {
 #pragma HLS UNROLL
         const int i = (int)((b - first % B + B) % B);  // which of the GP chunks bank b holds
-        rd[b] = maps[b][inside && i < GP ? (int)((first + i) / B) : 0];
+        rd[b] = maps[b][i < GP ? (int)((first + i) / B) : 0];
       }
       const WRow w = wbuf[sf];
       for (int j = 0; j < GP; j++) {
@@ -215,9 +217,9 @@ void shared_conv(typename shared_types<E>::chunk maps[E::B][E::MAPS * E::SLOT_CH
 #pragma HLS UNROLL
           for (int e = 0; e < 8; e++) {
 #pragma HLS UNROLL
-            // OP_GCONV: group j = c / (mh / 8), lane (c % (mh / 8)) * 8 + e; OP_DENSE: lane c * 8 + e
+            // OP_GCONV: group j = c / (mh / 8), lane (c % (mh / 8)) * 8 + e; OP_DENSE: lane (c % 2) * 8 + e
             const int per = o.mh / 8;
-            const int j = gconv ? c / per : 0;
+            const int j = gconv ? (c / per) % GP : 0;  // % GP: chunks past out_chunks are not written
             const int k = gconv ? (c % per) * 8 + e : (c % 2) * 8 + e;
             Acc a = 0;
             if (gconv) {

@@ -137,6 +137,10 @@ class Plan:
     thr_bits: int
     map_bits: int
 
+    @property
+    def port_bits(self) -> int:
+        return get_board(self.board).hp_port_bits
+
     def wrow_bits(self) -> int:
         return PE * self.gp * 8 * self.w_bits
 
@@ -146,25 +150,24 @@ class Plan:
     def op_bytes(self, op: ConvOp) -> int:
         return op.tiles * (op.sf * self.wrow_bits() + op.trows * self.trow_bits()) // 8
 
-    def op_ddr_cycles(self, op: ConvOp, port_bits: int) -> int:
+    def op_ddr_cycles(self, op: ConvOp) -> int:
         """Cycles of a layer when its rows come at the port's peak and the engine waits for
         them: each tile max(engine cycles, rows' bits / port bits)."""
         tile_engine = op.iters // op.tiles
-        tile_ddr = -(-(op.sf * self.wrow_bits() + op.trows * self.trow_bits()) // port_bits)
+        tile_ddr = -(-(op.sf * self.wrow_bits() + op.trows * self.trow_bits()) // self.port_bits)
         return op.tiles * max(tile_engine, tile_ddr)
 
-    def rows(self, port_bits: int) -> list[dict[str, Any]]:
+    def rows(self) -> list[dict[str, Any]]:
         return [{"layer": o.layer, "kind": "gconv" if o.kind == OP_GCONV else "dense",
                  "map": f"{o.h}x{o.w}", "k": o.k, "stride": o.stride, "cin": o.cin8 * 8, "cout": o.cout8 * 8,
                  "tiles": o.tiles, "sf": o.sf, "trows": o.trows, "cycles": o.iters,
-                 "ddr_cycles": self.op_ddr_cycles(o, port_bits), "ddr_bytes": self.op_bytes(o),
+                 "ddr_cycles": self.op_ddr_cycles(o), "ddr_bytes": self.op_bytes(o),
                  "macs": o.macs(), "use": o.macs() / o.array_macs()} for o in self.ops]
 
     def summary(self, fps: Optional[float] = None) -> dict[str, Any]:
         board = get_board(self.board)
-        port_bits = board.hp_port_bits
         cycles = sum(o.iters for o in self.ops)
-        ddr_cycles = sum(self.op_ddr_cycles(o, port_bits) for o in self.ops)
+        ddr_cycles = sum(self.op_ddr_cycles(o) for o in self.ops)
         nbytes = sum(self.op_bytes(o) for o in self.ops)
         hz = self.clock_mhz * 1e6
         frame_fps = hz / ddr_cycles
@@ -211,13 +214,12 @@ def plan(arch: Arch, stages: Sequence[str], gp: int, board: str, clock_mhz: floa
 
 
 def format_plan(p: Plan, fps: Optional[float]) -> str:
-    port = get_board(p.board).hp_port_bits
     s = p.summary(fps)
     out = [f"shared engine program: {p.model}, stages {' '.join(p.stages)}, GP = {p.gp} "
            f"({s['macs_per_cycle']} MACs a cycle), {p.board} at {p.clock_mhz:g} MHz (estimate)",
            f"  {'layer':32s}{'kind':>6s}{'map':>7s}{'k/s':>5s}{'cin':>6s}{'cout':>6s}{'tiles':>6s}"
            f"{'SF':>4s}{'cycles':>10s}{'DDR-bound':>11s}{'kB':>8s}{'use':>6s}"]
-    for r in p.rows(port):
+    for r in p.rows():
         out.append(f"  {r['layer']:32s}{r['kind']:>6s}{r['map']:>7s}{r['k']:>3d}/{r['stride']:d}{r['cin']:>6d}"
                    f"{r['cout']:>6d}{r['tiles']:>6d}{r['sf']:>4d}{r['cycles']:>10,d}{r['ddr_cycles']:>11,d}"
                    f"{r['ddr_bytes'] / 1e3:>8.1f}{100 * r['use']:>5.0f}%")
@@ -225,7 +227,7 @@ def format_plan(p: Plan, fps: Optional[float]) -> str:
                f"port's peak {s['ddr_bound_cycles']:,} ({s['fps_ddr_bound']:.0f} FPS); MAC use "
                f"{100 * s['mac_use']:.0f}%")
     out.append(f"  DDR {s['ddr_bytes_per_frame'] / 1e6:.3f} MB a frame: {100 * s['ddr_fraction']:.0f}% of one "
-               f"{port}-bit HP port at {s['ddr_fps']:.0f} FPS; weight buffer {s['weight_buffer_bits'] / 1e3:.0f} "
+               f"{p.port_bits}-bit HP port at {s['ddr_fps']:.0f} FPS; weight buffer {s['weight_buffer_bits'] / 1e3:.0f} "
                f"kbit, a map slot {s['map_slot_bits'] / 1e3:.0f} kbit")
     if p.not_run:
         out.append(f"  not in the engine yet (not counted): {', '.join(p.not_run)}")
@@ -258,7 +260,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(format_plan(p, a.fps))
     if a.json:
         tmp = a.json.with_suffix(a.json.suffix + ".partial")
-        tmp.write_text(json.dumps({"summary": p.summary(a.fps), "rows": p.rows(get_board(a.board).hp_port_bits),
+        tmp.write_text(json.dumps({"summary": p.summary(a.fps), "rows": p.rows(),
                                    "ops": [asdict(o) for o in p.ops]}, indent=1))
         tmp.replace(a.json)
     return 0

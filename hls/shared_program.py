@@ -6,12 +6,16 @@ port (issue 27, items 1 and 4; an estimate for planning the partition).
     python -m hls.shared_program --model vargfacenet --stages stage4 embedding --gp 8
     python -m hls.shared_program --model vargnet --width 1.0 --input 224 --stages stage5 head --gp 4
 
-What the engine runs today (vg::shared_conv): group convolutions (8 inputs a group, 8 or 16
-outputs) and dense 1x1 layers from on-chip map slots, with thresholds. The blocks' residual
-adds and SE pieces are not in it yet: they are listed, not counted. The DDR-bound figure
-assumes the reader streams rows ahead of the engine (a FIFO in between) at the port's peak:
-a tile then takes max(its engine cycles, its rows' bits / port bits) cycles. Burst latency and
-DRAM refresh are not modelled; the numbers are upper bounds on throughput.
+The program (vg::shared_block) runs a part with one input map and one output map: OP_IN, then
+each layer in network order (group convs of 8 inputs a group and 8 or 16 outputs, dense 1x1
+layers and FCs, residual adds, global pools, and SE blocks as pool, FC1, FC2 to the gate and
+scale), then OP_OUT, all from on-chip map slots. The slots are allocated here: a value takes a
+free slot and frees it after its last use; an add's operands take slots of opposite parity.
+The DDR-bound figure assumes the reader (vg::shared_reader, one word of the master a cycle)
+runs ahead of the engine through a FIFO at the port's peak: a tile then takes max(its engine
+cycles, its rows' words) cycles. Burst latency and DRAM refresh are not modelled; the numbers
+are upper bounds on throughput. GAP (--gap) is the engine loop's pipeline depth as assumed
+here: only a synthesis report gives it.
 """
 
 from __future__ import annotations
@@ -27,20 +31,30 @@ from hls.boards import BOARDS, get_board
 from hls.engines.base import IntType, acc_bits, threshold_out
 from model.arch import Arch, Layer, named
 
-OP_GCONV, OP_DENSE = 0, 1  # vg::shared_op_kind
+# vg::shared_op_kind
+OP_GCONV, OP_DENSE, OP_ADD, OP_SCALE, OP_POOL, OP_IN, OP_OUT = range(7)
+KIND_NAMES = ("gconv", "dense", "add", "scale", "pool", "in", "out")
 PE = 16  # the engine's lanes (vg_shared.h)
+GAP = 12  # assumed pipeline depth of the engine's loop (cycles); only synthesis reports it
 
 
 class ProgramError(ValueError):
     """A layer the shared engine cannot run, or a bad request."""
 
 
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
 @dataclass(frozen=True)
-class ConvOp:
-    """One layer of the program: vg::conv_op and its derived fields, as make_conv_op sets them."""
+class SharedOp:
+    """One op of the program: vg::shared_op and its derived fields, as make_op sets them."""
 
     layer: str
     kind: int
+    src: int
+    src2: int
+    dst: int
     h: int
     w: int
     k: int
@@ -49,45 +63,84 @@ class ConvOp:
     cin8: int
     cout8: int
     mh: int
+    obias: int
     gp: int
     nt: int
+    gap: int = GAP
+
+    @property
+    def conv(self) -> bool:
+        return self.kind in (OP_GCONV, OP_DENSE)
+
+    @property
+    def ew(self) -> bool:
+        return self.kind in (OP_ADD, OP_SCALE, OP_POOL)
 
     @property
     def oh(self) -> int:
-        return (self.h + 2 * self.pad - self.k) // self.stride + 1
+        if self.kind == OP_GCONV:
+            return (self.h + 2 * self.pad - self.k) // self.stride + 1
+        return 1 if self.kind == OP_POOL else self.h
 
     @property
     def ow(self) -> int:
-        return (self.w + 2 * self.pad - self.k) // self.stride + 1
+        if self.kind == OP_GCONV:
+            return (self.w + 2 * self.pad - self.k) // self.stride + 1
+        return 1 if self.kind == OP_POOL else self.w
+
+    @property
+    def wrows(self) -> int:
+        return self.k * self.k if self.kind == OP_GCONV else _cdiv(self.cin8, self.gp) if self.kind == OP_DENSE else 0
 
     @property
     def sf(self) -> int:
-        return self.k * self.k if self.kind == OP_GCONV else self.cin8 // self.gp
+        """Steps a pixel."""
+        if self.conv:
+            return self.wrows
+        return self.cin8 // self.gp if self.kind in (OP_IN, OP_OUT) else 1
+
+    @property
+    def q(self) -> int:
+        """Thresholds a lane in one threshold row."""
+        return {OP_GCONV: 1, OP_DENSE: self.gp}.get(self.kind, 2 if self.ew else 0)
 
     @property
     def trows(self) -> int:
-        return self.nt if self.kind == OP_GCONV else -(-self.nt // self.gp)
+        return _cdiv(self.nt, self.q) if self.q else 0
+
+    @property
+    def lrows(self) -> int:
+        load = self.wrows + self.trows + (1 if self.kind == OP_SCALE else 0)
+        return 0 if self.kind == OP_IN else max(load, self.gap)
 
     @property
     def tiles(self) -> int:
-        return self.cin8 // self.gp if self.kind == OP_GCONV else self.cout8 // 2
+        if self.kind == OP_DENSE:
+            return self.cout8 // 2
+        return 1 if self.kind in (OP_IN, OP_OUT) else self.cin8 // self.gp
+
+    @property
+    def pixels(self) -> int:
+        """The pixels walked: the output map's for a convolution, the input's otherwise."""
+        return self.oh * self.ow if self.conv else self.h * self.w
 
     @property
     def iters(self) -> int:
-        """The engine's cycles for the layer (vg::conv_op_iters)."""
-        return self.tiles * (self.sf + self.trows + self.oh * self.ow * self.sf)
+        """The engine's cycles for the op (make_op's iters)."""
+        return self.tiles * (self.lrows + self.pixels * self.sf)
 
     def macs(self) -> int:
-        per_out = 8 * self.k * self.k if self.kind == OP_GCONV else 8 * self.cin8
-        return self.oh * self.ow * self.cout8 * 8 * per_out
+        if self.kind == OP_GCONV:
+            return self.oh * self.ow * self.cout8 * 8 * 8 * self.k * self.k
+        return self.oh * self.ow * self.cout8 * 8 * 8 * self.cin8 if self.kind == OP_DENSE else 0
 
     def array_macs(self) -> int:
-        """The MACs the array offers over the layer's compute steps (PE x GP x 8 a cycle)."""
-        return self.tiles * self.oh * self.ow * self.sf * PE * self.gp * 8
+        """The MACs the array offers over the op's compute steps (PE x GP x 8 a cycle)."""
+        return self.tiles * self.pixels * self.sf * PE * self.gp * 8 if self.conv else 0
 
     def check(self) -> None:
         name = self.layer
-        if self.cin8 % self.gp:
+        if self.kind != OP_DENSE and self.cin8 % self.gp:
             raise ProgramError(f"{name}: {self.cin8 * 8} input channels are not a multiple of GP x 8 = "
                                f"{self.gp * 8}: choose a GP that divides {self.cin8}")
         if self.kind == OP_GCONV and self.mh not in (8, 16):
@@ -99,7 +152,8 @@ class ConvOp:
             raise ProgramError(f"{name}: {self.cout8 * 8} outputs are not a multiple of 16")
 
 
-def op_for(layer: Layer, in_shape: tuple[int, int, int], gp: int, nt: int) -> ConvOp:
+def conv_op(layer: Layer, in_shape: tuple[int, int, int], src: int, dst: int, gp: int, nt: int, obias: int,
+            gap: int = GAP) -> SharedOp:
     """The program entry of one conv / fc layer (ProgramError if the engine cannot run it)."""
     c, h, w = in_shape
     if layer.op == "fc":
@@ -108,18 +162,161 @@ def op_for(layer: Layer, in_shape: tuple[int, int, int], gp: int, nt: int) -> Co
         raise ProgramError(f"{layer.name}: a {layer.op} layer is not a convolution")
     if c % 8 or layer.cout % 8:
         raise ProgramError(f"{layer.name}: channels {c} -> {layer.cout} are not multiples of 8")
+    if layer.quant is None:
+        raise ProgramError(f"{layer.name}: its output is the raw accumulator (no activation); the engine "
+                           f"writes codes: keep it resident")
     if layer.op == "conv" and layer.grouped:
         if layer.cin // layer.groups != 8:
             raise ProgramError(f"{layer.name}: {layer.cin // layer.groups} inputs a group, not S = 8")
-        op = ConvOp(layer.name, OP_GCONV, h, w, layer.k, layer.stride, layer.pad, c // 8,
-                    layer.cout // 8, layer.cout // layer.groups, gp, nt)
+        op = SharedOp(layer.name, OP_GCONV, src, -1, dst, h, w, layer.k, layer.stride, layer.pad, c // 8,
+                      layer.cout // 8, layer.cout // layer.groups, obias, gp, nt, gap)
     else:
         if layer.op == "conv" and (layer.k != 1 or layer.stride != 1):
             raise ProgramError(f"{layer.name}: a dense {layer.k}x{layer.k} stride-{layer.stride} conv "
                                f"(the engine's dense layers are 1x1)")
-        op = ConvOp(layer.name, OP_DENSE, h, w, 1, 1, 0, c // 8, layer.cout // 8, 16, gp, nt)
+        op = SharedOp(layer.name, OP_DENSE, src, -1, dst, h, w, 1, 1, 0, c // 8, layer.cout // 8, 16, obias,
+                      gp, nt, gap)
     op.check()
     return op
+
+
+def wwords(gp: int, w_bits: int, port_bits: int) -> int:
+    """Words of the master a weight row takes (vg::shared_wwords)."""
+    return _cdiv(PE * gp * 8 * w_bits, port_bits)
+
+
+def twords(gp: int, thr_bits: int, port_bits: int) -> int:
+    """Words of the master a threshold row takes (vg::shared_twords)."""
+    return _cdiv(PE * gp * thr_bits, port_bits)
+
+
+def op_words(op: SharedOp, ww: int, tw: int) -> int:
+    """The op's words in the engine's region of the buffer (vg::program_words: the reader's
+    cycles for it)."""
+    return op.tiles * (op.wrows * ww + op.trows * tw)
+
+
+class _Slots:
+    """The map slots: a value takes a free slot when made and frees it after its last use; an
+    add's operands take slots of opposite parity (their windows meet distinct banks)."""
+
+    def __init__(self) -> None:
+        self.owner: list[Optional[str]] = []
+        self.of: dict[str, int] = {}
+
+    def take(self, value: str, parity: Optional[int] = None) -> int:
+        for i, o in enumerate(self.owner):
+            if o is None and (parity is None or i % 2 == parity):
+                self.owner[i] = value
+                self.of[value] = i
+                return i
+        while parity is not None and len(self.owner) % 2 != parity:
+            self.owner.append(None)
+        self.owner.append(value)
+        self.of[value] = len(self.owner) - 1
+        return self.of[value]
+
+    def free(self, value: str) -> None:
+        self.owner[self.of[value]] = None
+
+
+def build_program(arch: Arch, stages: Sequence[str], gp: int, nt: int, act_obias: int, gate_obias: int,
+                  gap: int = GAP) -> tuple[list[SharedOp], int, int]:
+    """The program of `stages` (in network order, from OP_IN of the part's one input to OP_OUT of
+    its one output), the number of map slots and the chunks a slot must hold."""
+    chosen = [layer for layer in arch.layers if layer.stage in stages]
+    names = {layer.name for layer in chosen}
+    outside = sorted({i for layer in chosen for i in layer.inputs if i not in names})
+    if len(outside) != 1:
+        raise ProgramError(f"stages {', '.join(stages)} take {len(outside)} inputs ({', '.join(outside)}); "
+                           f"the shared part takes one map")
+    consumers: dict[str, list[str]] = {}
+    for layer in arch.layers:
+        for i in layer.inputs:
+            consumers.setdefault(i, []).append(layer.name)
+    results = [layer.name for layer in chosen
+               if any(c not in names for c in consumers.get(layer.name, [])) or not consumers.get(layer.name)]
+    if len(results) != 1:
+        raise ProgramError(f"stages {', '.join(stages)} give {len(results)} maps to the rest of the network "
+                           f"({', '.join(results)}); the shared part gives one")
+    last_use = {}
+    for n, layer in enumerate(chosen):
+        for i in layer.inputs:
+            last_use[i] = n
+    add_pairs = {}
+    for layer in chosen:
+        if layer.op == "add":
+            a, b = layer.inputs
+            add_pairs[a], add_pairs[b] = b, a
+    slots = _Slots()
+    sizes = []
+
+    def chunks(shape: tuple[int, int, int]) -> int:
+        sizes.append(shape[0] // 8 * shape[1] * shape[2])
+        return sizes[-1]
+
+    def make(value: str) -> int:
+        other = add_pairs.get(value)
+        parity = 1 - slots.of[other] % 2 if other in slots.of and slots.owner[slots.of[other]] == other else None
+        return slots.take(value, parity)
+
+    src = arch[outside[0]]
+    c, h, w = src.out_shape
+    if c % 8:
+        raise ProgramError(f"{src.name}: {c} channels are not a multiple of 8")
+    chunks(src.out_shape)
+    ops = [SharedOp(f"{src.name} (in)", OP_IN, -1, -1, make(src.name), h, w, 1, 1, 0, c // 8, c // 8, 8, 0,
+                    gp, 0, gap)]
+    for n, layer in enumerate(chosen):
+        ins = [slots.of[i] for i in layer.inputs]
+        shape = arch[layer.inputs[0]].out_shape
+        chunks(layer.out_shape)
+        if layer.op in ("conv", "fc"):
+            ops.append(conv_op(layer, shape, ins[0], make(layer.name), gp, nt, act_obias, gap))
+        elif layer.op == "add":
+            ops.append(SharedOp(layer.name, OP_ADD, ins[0], ins[1], make(layer.name), shape[1], shape[2], 1, 1, 0,
+                                shape[0] // 8, shape[0] // 8, 8, act_obias, gp, nt, gap))
+        elif layer.op == "pool":
+            ops.append(SharedOp(layer.name, OP_POOL, ins[0], -1, make(layer.name), shape[1], shape[2], 1, 1, 0,
+                                shape[0] // 8, shape[0] // 8, 8, act_obias, gp, nt, gap))
+        elif layer.op == "se":
+            ops.extend(_se_ops(layer, shape, ins[0], slots, make, gp, nt, act_obias, gate_obias, gap))
+        else:
+            raise ProgramError(f"{layer.name}: a {layer.op} layer; the engine runs conv, fc, add, pool and se")
+        for i in set(layer.inputs):
+            if last_use.get(i) == n and i not in results:
+                slots.free(i)
+        ops[-1].check()
+    ops.append(SharedOp(f"{results[0]} (out)", OP_OUT, slots.of[results[0]], -1, -1, *arch[results[0]].out_shape[1:],
+                        1, 1, 0, arch[results[0]].out_shape[0] // 8, arch[results[0]].out_shape[0] // 8, 8, 0, gp, 0,
+                        gap))
+    slot = max(sizes)
+    slot += (gp - slot % (2 * gp)) % (2 * gp)  # = GP mod 2 GP: slots of opposite parity meet distinct banks
+    return ops, len(slots.owner), slot
+
+
+def _se_ops(layer: Layer, shape: tuple[int, int, int], x: int, slots: _Slots, make: Any, gp: int, nt: int,
+            act_obias: int, gate_obias: int, gap: int) -> list[SharedOp]:
+    """An SE block: pool (to a 1 x 1 map), FC1 and FC2 (dense, to the gate codes), the scale."""
+    c, h, w = shape
+    r = c // layer.reduction
+    if r % 16:
+        raise ProgramError(f"{layer.name}: its FC1 has {r} outputs, not a multiple of 16")
+    n = layer.name
+    pool = SharedOp(f"{n}.pool", OP_POOL, x, -1, slots.take(f"{n}.pool"), h, w, 1, 1, 0, c // 8, c // 8, 8,
+                    act_obias, gp, nt, gap)
+    fc1 = SharedOp(f"{n}.fc1", OP_DENSE, pool.dst, -1, slots.take(f"{n}.fc1"), 1, 1, 1, 1, 0, c // 8, r // 8, 16,
+                   act_obias, gp, nt, gap)
+    slots.free(f"{n}.pool")
+    fc2 = SharedOp(f"{n}.fc2", OP_DENSE, fc1.dst, -1, slots.take(f"{n}.gate"), 1, 1, 1, 1, 0, r // 8, c // 8, 16,
+                   gate_obias, gp, nt, gap)
+    slots.free(f"{n}.fc1")
+    scale = SharedOp(f"{n}.scale", OP_SCALE, x, fc2.dst, make(n), h, w, 1, 1, 0, c // 8, c // 8, 8, act_obias,
+                     gp, nt, gap)
+    slots.free(f"{n}.gate")
+    for o in (pool, fc1, fc2, scale):
+        o.check()
+    return [pool, fc1, fc2, scale]
 
 
 @dataclass
@@ -131,8 +328,9 @@ class Plan:
     gp: int
     board: str
     clock_mhz: float
-    ops: list[ConvOp]
-    not_run: list[str]  # layers of the stages the engine does not run yet (adds, SE)
+    ops: list[SharedOp]
+    maps: int
+    slot_chunks: int
     w_bits: int
     thr_bits: int
     map_bits: int
@@ -141,28 +339,26 @@ class Plan:
     def port_bits(self) -> int:
         return get_board(self.board).hp_port_bits
 
-    def wrow_bits(self) -> int:
-        return PE * self.gp * 8 * self.w_bits
+    def op_words(self, op: SharedOp) -> int:
+        return op_words(op, wwords(self.gp, self.w_bits, self.port_bits),
+                        twords(self.gp, self.thr_bits, self.port_bits))
 
-    def trow_bits(self) -> int:
-        return PE * self.gp * self.thr_bits
+    def op_bytes(self, op: SharedOp) -> int:
+        return self.op_words(op) * self.port_bits // 8
 
-    def op_bytes(self, op: ConvOp) -> int:
-        return op.tiles * (op.sf * self.wrow_bits() + op.trows * self.trow_bits()) // 8
-
-    def op_ddr_cycles(self, op: ConvOp) -> int:
-        """Cycles of a layer when its rows come at the port's peak and the engine waits for
-        them: each tile max(engine cycles, rows' bits / port bits)."""
-        tile_engine = op.iters // op.tiles
-        tile_ddr = -(-(op.sf * self.wrow_bits() + op.trows * self.trow_bits()) // self.port_bits)
-        return op.tiles * max(tile_engine, tile_ddr)
+    def op_ddr_cycles(self, op: SharedOp) -> int:
+        """Cycles of an op when the reader (one word a cycle) runs ahead of the engine through
+        a FIFO and the engine waits for rows: each tile max(engine cycles, its words)."""
+        if op.tiles == 0:
+            return 0
+        return op.tiles * max(op.iters // op.tiles, self.op_words(op) // op.tiles)
 
     def rows(self) -> list[dict[str, Any]]:
-        return [{"layer": o.layer, "kind": "gconv" if o.kind == OP_GCONV else "dense",
-                 "map": f"{o.h}x{o.w}", "k": o.k, "stride": o.stride, "cin": o.cin8 * 8, "cout": o.cout8 * 8,
-                 "tiles": o.tiles, "sf": o.sf, "trows": o.trows, "cycles": o.iters,
-                 "ddr_cycles": self.op_ddr_cycles(o), "ddr_bytes": self.op_bytes(o),
-                 "macs": o.macs(), "use": o.macs() / o.array_macs()} for o in self.ops]
+        return [{"layer": o.layer, "kind": KIND_NAMES[o.kind], "map": f"{o.h}x{o.w}", "k": o.k,
+                 "stride": o.stride, "cin": o.cin8 * 8, "cout": o.cout8 * 8, "src": o.src, "src2": o.src2,
+                 "dst": o.dst, "tiles": o.tiles, "sf": o.sf, "trows": o.trows, "cycles": o.iters,
+                 "ddr_cycles": self.op_ddr_cycles(o), "ddr_bytes": self.op_bytes(o), "macs": o.macs(),
+                 "use": o.macs() / o.array_macs() if o.array_macs() else None} for o in self.ops]
 
     def summary(self, fps: Optional[float] = None) -> dict[str, Any]:
         board = get_board(self.board)
@@ -172,65 +368,60 @@ class Plan:
         hz = self.clock_mhz * 1e6
         frame_fps = hz / ddr_cycles
         at = fps if fps is not None else frame_fps
-        slot = max(max(o.h * o.w * o.cin8, o.oh * o.ow * o.cout8) for o in self.ops)
+        convs = [o for o in self.ops if o.conv]
         return {"model": self.model, "stages": self.stages, "gp": self.gp, "macs_per_cycle": PE * self.gp * 8,
-                "board": self.board, "clock_mhz": self.clock_mhz, "layers": len(self.ops),
-                "not_run": self.not_run, "engine_cycles": cycles, "ddr_bound_cycles": ddr_cycles,
+                "board": self.board, "clock_mhz": self.clock_mhz, "ops": len(self.ops),
+                "engine_cycles": cycles, "ddr_bound_cycles": ddr_cycles,
                 "fps_engine": hz / cycles, "fps_ddr_bound": frame_fps,
                 "macs": sum(o.macs() for o in self.ops),
-                "mac_use": sum(o.macs() for o in self.ops) / sum(o.array_macs() for o in self.ops),
+                "mac_use": sum(o.macs() for o in convs) / (PE * self.gp * 8 * ddr_cycles),
                 "ddr_bytes_per_frame": nbytes, "ddr_fps": at,
                 "ddr_fraction": nbytes * at / board.hp_port_bytes_per_s(self.clock_mhz),
-                "weight_buffer_bits": max(o.sf for o in self.ops) * self.wrow_bits(),
-                "map_slot_bits": slot * 8 * self.map_bits}
+                "weight_buffer_bits": max(o.wrows for o in self.ops) * PE * self.gp * 8 * self.w_bits,
+                "maps": self.maps, "slot_chunks": self.slot_chunks,
+                "map_bits_total": self.maps * self.slot_chunks * 8 * self.map_bits}
 
 
 def plan(arch: Arch, stages: Sequence[str], gp: int, board: str, clock_mhz: float,
-         w_bits: int = 4, act_bits: int = 4) -> Plan:
-    """The program of `stages`' conv and fc layers in network order, on an engine of GP groups
-    (w4a4 thresholds unless told: NT = 2^act_bits - 1, thresholds as wide as the widest
-    accumulator)."""
+         w_bits: int = 4, act_bits: int = 4, gap: int = GAP) -> Plan:
+    """The program of `stages`' layers in network order, on an engine of GP groups (w4a4 unless
+    told: NT = 2^act_bits - 1; signed activations and unsigned gates of act_bits, so maps of
+    act_bits + 1 bits; thresholds as wide as the widest accumulator)."""
     if gp < 1:
         raise ProgramError(f"GP must be at least 1, not {gp}")
     known = arch.stages()
     missing = [s for s in stages if s not in known]
     if missing:
         raise ProgramError(f"{arch.name} has no stage {', '.join(missing)} (its stages: {', '.join(known)})")
-    chosen = [layer for layer in arch.layers if layer.stage in stages]
-    nt, _ = threshold_out(IntType(act_bits, False))
-    ops, not_run = [], []
-    for layer in chosen:
-        if layer.op in ("conv", "fc"):
-            src = arch[layer.inputs[0]]
-            ops.append(op_for(layer, src.out_shape, gp, nt))
-        else:
-            not_run.append(f"{layer.name} ({layer.op})")
-    if not ops:
-        raise ProgramError(f"stages {', '.join(stages)} hold no conv or fc layer")
-    inp = IntType(act_bits, False)
-    widest = max(o.sf * gp * 8 for o in ops)
-    return Plan(arch.name, list(stages), gp, board, clock_mhz, ops, not_run, w_bits,
-                acc_bits(widest, inp, w_bits), act_bits)
+    act = IntType(act_bits, True)
+    nt, act_obias = threshold_out(act)
+    _, gate_obias = threshold_out(IntType(act_bits, False))
+    ops, maps, slot = build_program(arch, stages, gp, nt, act_obias, gate_obias, gap)
+    inp = IntType(act_bits + 1, True)
+    widest = max(o.wrows * gp * 8 for o in ops)
+    return Plan(arch.name, list(stages), gp, board, clock_mhz, ops, maps, slot, w_bits,
+                acc_bits(widest, inp, w_bits), act_bits + 1)
 
 
 def format_plan(p: Plan, fps: Optional[float]) -> str:
     s = p.summary(fps)
     out = [f"shared engine program: {p.model}, stages {' '.join(p.stages)}, GP = {p.gp} "
            f"({s['macs_per_cycle']} MACs a cycle), {p.board} at {p.clock_mhz:g} MHz (estimate)",
-           f"  {'layer':32s}{'kind':>6s}{'map':>7s}{'k/s':>5s}{'cin':>6s}{'cout':>6s}{'tiles':>6s}"
+           f"  {'op':32s}{'kind':>6s}{'map':>7s}{'k/s':>5s}{'cin':>6s}{'cout':>6s}{'slots':>9s}{'tiles':>6s}"
            f"{'SF':>4s}{'cycles':>10s}{'DDR-bound':>11s}{'kB':>8s}{'use':>6s}"]
     for r in p.rows():
+        slots = f"{r['src']},{r['src2']}>{r['dst']}".replace("-1", "-")
+        use = f"{100 * r['use']:>5.0f}%" if r["use"] is not None else f"{'':6s}"
         out.append(f"  {r['layer']:32s}{r['kind']:>6s}{r['map']:>7s}{r['k']:>3d}/{r['stride']:d}{r['cin']:>6d}"
-                   f"{r['cout']:>6d}{r['tiles']:>6d}{r['sf']:>4d}{r['cycles']:>10,d}{r['ddr_cycles']:>11,d}"
-                   f"{r['ddr_bytes'] / 1e3:>8.1f}{100 * r['use']:>5.0f}%")
+                   f"{r['cout']:>6d}{slots:>9s}{r['tiles']:>6d}{r['sf']:>4d}{r['cycles']:>10,d}{r['ddr_cycles']:>11,d}"
+                   f"{r['ddr_bytes'] / 1e3:>8.1f}{use}")
     out.append(f"  engine cycles {s['engine_cycles']:,} ({s['fps_engine']:.0f} FPS); with the rows at the HP "
                f"port's peak {s['ddr_bound_cycles']:,} ({s['fps_ddr_bound']:.0f} FPS); MAC use "
                f"{100 * s['mac_use']:.0f}%")
     out.append(f"  DDR {s['ddr_bytes_per_frame'] / 1e6:.3f} MB a frame: {100 * s['ddr_fraction']:.0f}% of one "
-               f"{p.port_bits}-bit HP port at {s['ddr_fps']:.0f} FPS; weight buffer {s['weight_buffer_bits'] / 1e3:.0f} "
-               f"kbit, a map slot {s['map_slot_bits'] / 1e3:.0f} kbit")
-    if p.not_run:
-        out.append(f"  not in the engine yet (not counted): {', '.join(p.not_run)}")
+               f"{p.port_bits}-bit HP port at {s['ddr_fps']:.0f} FPS")
+    out.append(f"  on chip: weight buffer {s['weight_buffer_bits'] / 1e3:.0f} kbit; maps {s['maps']} slots of "
+               f"{s['slot_chunks']:,} chunks, {s['map_bits_total'] / 1e3:.0f} kbit")
     return "\n".join(out)
 
 
@@ -249,11 +440,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--clock-mhz", type=float, default=200.0, help="PL clock (default 200)")
     ap.add_argument("--fps", type=float, default=None,
                     help="frame rate for the DDR fraction (default: the program's own DDR-bound rate)")
+    ap.add_argument("--gap", type=int, default=GAP,
+                    help=f"the engine loop's pipeline depth assumed: the least load phase of an op that reads "
+                         f"a slot (default {GAP}; only a synthesis report gives the real one)")
     ap.add_argument("--json", type=Path, help="also write the rows and the summary here")
     a = ap.parse_args(argv)
     try:
+        if a.gap < 0:
+            raise ProgramError(f"--gap must be at least 0, not {a.gap}")
         arch = named(a.model, a.width, a.input)
-        p = plan(arch, a.stages, a.gp, a.board, a.clock_mhz)
+        p = plan(arch, a.stages, a.gp, a.board, a.clock_mhz, gap=a.gap)
     except (ProgramError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

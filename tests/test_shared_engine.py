@@ -1,4 +1,4 @@
-"""The shared block engine's convolution (hls/include/vg_shared.h) and its program planner
+"""The shared block engine (hls/include/vg_shared.h) and its program planner
 (hls/shared_program.py): the Python cycle formula is the count of the C++ loop, and layers the
 engine cannot run are refused by name."""
 
@@ -7,58 +7,115 @@ from pathlib import Path
 
 import pytest
 
-from hls.shared_program import OP_DENSE, OP_GCONV, ConvOp, ProgramError, main, plan
+from hls.shared_program import (OP_ADD, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, OP_SCALE, ProgramError, SharedOp, main,
+                                op_words, plan, twords, wwords)
 from model.arch import named
 from tests.conftest import require_tool
 
 
-def tb_program(gp: int) -> list[ConvOp]:
-    """The program of hls/tb/tb_shared.cpp (Prog<GP>), NT = 15."""
-    return [ConvOp("g1", OP_GCONV, 6, 6, 3, 1, 1, 4, 8, 16, gp, 15),
-            ConvOp("d1", OP_DENSE, 6, 6, 1, 1, 0, 8, 4, 16, gp, 15),
-            ConvOp("g2", OP_GCONV, 6, 6, 3, 2, 1, 4, 8, 16, gp, 15),
-            ConvOp("d2", OP_DENSE, 3, 3, 1, 1, 0, 8, 6, 16, gp, 15),
-            ConvOp("g3", OP_GCONV, 3, 3, 3, 1, 0, 6, 6, 8, gp, 15)]
+def tb_programs(gp: int) -> dict[str, list[SharedOp]]:
+    """The programs of hls/tb/tb_shared.cpp (Convs<GP>, Unit<GP>): NT = 15, GAP = 12."""
+    def conv(kind, src, dst, h, w, k, s, pad, cin8, cout8, mh, obias=-8):
+        return SharedOp("", kind, src, -1, dst, h, w, k, s, pad, cin8, cout8, mh, obias, gp, 15, 12)
+
+    def ew(kind, src, src2, dst, h, w, c8):
+        return SharedOp("", kind, src, src2, dst, h, w, 1, 1, 0, c8, c8, 8, -8, gp, 15, 12)
+
+    def io(kind, slot, h, w, c8):
+        return SharedOp("", kind, slot if kind == OP_OUT else -1, -1, slot if kind == OP_IN else -1, h, w, 1, 1, 0,
+                        c8, c8, 8, 0, gp, 0, 12)
+
+    return {"convs": [io(OP_IN, 0, 6, 6, 4), conv(OP_GCONV, 0, 1, 6, 6, 3, 1, 1, 4, 8, 16),
+                      conv(OP_DENSE, 1, 2, 6, 6, 1, 1, 0, 8, 4, 16), conv(OP_GCONV, 2, 1, 6, 6, 3, 2, 1, 4, 8, 16),
+                      conv(OP_DENSE, 1, 0, 3, 3, 1, 1, 0, 8, 6, 16), conv(OP_GCONV, 0, 2, 3, 3, 3, 1, 0, 6, 6, 8),
+                      io(OP_OUT, 2, 1, 1, 6)],
+            "unit": [io(OP_IN, 0, 4, 4, 4), conv(OP_GCONV, 0, 1, 4, 4, 3, 1, 1, 4, 8, 16),
+                     conv(OP_DENSE, 1, 2, 4, 4, 1, 1, 0, 8, 4, 16), conv(OP_GCONV, 2, 1, 4, 4, 3, 1, 1, 4, 8, 16),
+                     conv(OP_DENSE, 1, 3, 4, 4, 1, 1, 0, 8, 4, 16), ew(OP_POOL, 3, -1, 2, 4, 4, 4),
+                     conv(OP_DENSE, 2, 1, 1, 1, 1, 1, 0, 4, 2, 16), conv(OP_DENSE, 1, 4, 1, 1, 1, 1, 0, 2, 4, 16, 0),
+                     ew(OP_SCALE, 3, 4, 1, 4, 4, 4), ew(OP_ADD, 0, 1, 2, 4, 4, 4), io(OP_OUT, 2, 4, 4, 4)]}
 
 
-def test_the_python_formula_is_the_counted_cycles_of_the_cpp_loop():
+def test_the_python_formulas_are_the_counted_cycles_of_the_engine_and_its_reader():
     require_tool("g++", "compiles the shared engine's testbench")
     from hls.testbench import run_one
 
     ok, out = run_one(Path(__file__).resolve().parents[1] / "hls" / "tb" / "tb_shared.cpp", "native")
     assert ok, out
-    counted = {int(gp): int(n) for gp, n in re.findall(r"GP=(\d+): counted cycles (\d+) ==", out)}
-    assert set(counted) == {1, 2}
-    for gp, n in counted.items():
-        assert sum(o.iters for o in tb_program(gp)) == n
+    engine = re.findall(r"shared_block (\w+) GP=(\d+): counted cycles (\d+) ==", out)
+    reader = re.findall(r"shared_reader (\w+) GP=(\d+): counted cycles (\d+) ==", out)
+    assert {(n, int(g)) for n, g, _ in engine} == {("convs", 1), ("convs", 2), ("unit", 1), ("unit", 2), ("unit", 4)}
+    for name, gp, n in engine:
+        assert sum(o.iters for o in tb_programs(int(gp))[name]) == int(n)
+    for name, gp, n in reader:  # 4-bit weights, 20-bit thresholds, a 128-bit master
+        g = int(gp)
+        assert sum(op_words(o, wwords(g, 4, 128), twords(g, 20, 128)) for o in tb_programs(g)[name]) == int(n)
 
 
-def test_dense_tiles_take_their_thresholds_gp_to_a_row():
-    d = ConvOp("d", OP_DENSE, 7, 7, 1, 1, 0, 80, 40, 16, 5, 15)
+def test_tiles_take_their_thresholds_packed_to_what_they_hold():
+    d = SharedOp("d", OP_DENSE, 0, -1, 1, 7, 7, 1, 1, 0, 80, 40, 16, -8, 5, 15)
     assert (d.sf, d.trows, d.tiles) == (16, 3, 20)
-    g = ConvOp("g", OP_GCONV, 7, 7, 3, 1, 1, 40, 80, 16, 5, 15)
+    g = SharedOp("g", OP_GCONV, 0, -1, 1, 7, 7, 3, 1, 1, 40, 80, 16, -8, 5, 15)
     assert (g.sf, g.trows, g.tiles) == (9, 15, 8)
     assert g.iters == 8 * (9 + 15 + 49 * 9)
     assert g.macs() == g.array_macs()  # 16 outputs a group fill the lanes
-    half = ConvOp("e", OP_GCONV, 7, 7, 7, 1, 0, 40, 40, 8, 5, 15)
+    half = SharedOp("e", OP_GCONV, 0, -1, 1, 7, 7, 7, 1, 0, 40, 40, 8, -8, 5, 15)
     assert half.macs() * 2 == half.array_macs()
+    add = SharedOp("a", OP_ADD, 0, 1, 2, 7, 7, 1, 1, 0, 40, 40, 8, -8, 5, 15)
+    assert (add.trows, add.tiles, add.lrows, add.iters) == (8, 8, 12, 8 * (12 + 49))  # GAP 12 > 8 rows
+    part = SharedOp("f", OP_DENSE, 0, -1, 1, 1, 1, 1, 1, 0, 10, 40, 16, 0, 4, 15)
+    assert part.sf == 3 and part.macs() * 12 == part.array_macs() * 10  # the last step half empty
 
 
-def test_the_full_size_stage4_program_reads_each_weight_once_a_frame():
+def run_symbolically(ops: list[SharedOp]) -> list[tuple[str, ...]]:
+    """Each op's inputs as the names of the maps its slots hold when it runs (the slots'
+    contents tracked op by op): what the allocation makes the engine read."""
+    held: dict[int, str] = {}
+    seen = []
+    for o in ops:
+        reads = [s for s in (o.src, o.src2) if s >= 0]
+        seen.append(tuple(held[s] for s in reads))
+        if o.dst >= 0:
+            held[o.dst] = o.layer.removesuffix(" (in)").removesuffix(".scale")  # the SE block's output
+    return seen
+
+
+def test_the_slot_allocation_gives_every_op_its_layers_inputs_and_adds_distinct_banks():
+    arch = named("vargfacenet")
+    p = plan(arch, ["stage4"], 4, "zcu104", 200.0)
+    reads = run_symbolically(p.ops)
+    for o, got in zip(p.ops, reads):
+        if o.layer in {layer.name for layer in arch.layers} and o.kind in (OP_GCONV, OP_DENSE, OP_ADD):
+            assert got == arch[o.layer].inputs, o.layer  # no live map was overwritten
+        if o.kind == OP_ADD:
+            assert ((o.src2 - o.src) * p.slot_chunks) % (2 * o.gp) == o.gp  # opposite parity
+        if o.kind == OP_SCALE:
+            assert got[1] == o.layer.removesuffix(".scale") + ".fc2"  # the gate codes
+    assert p.slot_chunks % 8 == 4 and p.slot_chunks >= 14 * 14 * 20
+
+
+def test_the_full_size_stage4_program_runs_every_layer_and_reads_each_weight_once_a_frame():
     arch = named("vargfacenet")
     p = plan(arch, ["stage4"], 5, "zcu104", 200.0)
     s = p.summary(1000.0)
+    layers = [layer for layer in arch.layers if layer.stage == "stage4"]
+    run = {o.layer.rsplit(".", 1)[0] if o.layer.endswith((".pool", ".fc1", ".fc2", ".scale")) else o.layer
+           for o in p.ops}
+    assert {layer.name for layer in layers} <= run
+    kinds = [o.kind for o in p.ops]
+    assert kinds[0] == OP_IN and kinds[-1] == OP_OUT and kinds.count(OP_SCALE) == 3 and kinds.count(OP_ADD) == 5
     weights = sum(layer.params() - 2 * layer.cout - (layer.cout if layer.act == "prelu" else 0)
-                  for layer in arch.layers if layer.stage == "stage4" and layer.op == "conv")
+                  for layer in layers if layer.op == "conv")
     assert s["ddr_bytes_per_frame"] >= weights * 4 / 8  # every 4-bit weight, plus thresholds
-    assert s["macs"] == sum(layer.macs() for layer in arch.layers if layer.stage == "stage4" and layer.op == "conv")
-    assert any("se" in n for n in s["not_run"]) and any("add" in n for n in s["not_run"])
+    assert s["macs"] == sum(layer.macs() for layer in layers if layer.op in ("conv", "se"))
     assert 0 < s["ddr_fraction"] < 1
 
 
 @pytest.mark.parametrize("stages,gp,message", [
     (["stage4"], 8, "not a multiple of GP x 8 = 64"),
-    (["head"], 1, "head.conv: channels 3 -> 40 are not multiples of 8"),
+    (["head"], 1, "input: 3 channels are not a multiple of 8"),
+    (["stage4", "embedding", "fc"], 4, "fc: its output is the raw accumulator"),
+    (["stage3", "embedding"], 4, "take 2 inputs"),
     (["stage9"], 1, "has no stage stage9"),
 ])
 def test_layers_the_engine_cannot_run_are_named(stages, gp, message):
@@ -69,7 +126,8 @@ def test_layers_the_engine_cannot_run_are_named(stages, gp, message):
 def test_the_cli_prints_the_program_and_refuses_bad_requests(capsys, tmp_path):
     assert main(["--stages", "stage4", "--gp", "5", "--fps", "1000", "--json", str(tmp_path / "p.json")]) == 0
     out = capsys.readouterr().out
-    assert "stage4.unit3.part2.pw" in out and "of one 128-bit HP port at 1000 FPS" in out
+    assert "stage4.unit3.part2.pw" in out and "stage4.unit3.se.scale" in out
+    assert "of one 128-bit HP port at 1000 FPS" in out
     assert (tmp_path / "p.json").exists()
     assert main(["--model", "vargnet", "--stages", "head", "--gp", "4"]) == 2
-    assert "fc: 1000 outputs are not a multiple of 16" in capsys.readouterr().err
+    assert "fc: its output is the raw accumulator" in capsys.readouterr().err

@@ -1,10 +1,13 @@
-"""The shared block engine (hls/include/vg_shared.h) and its program planner
-(hls/shared_program.py): the Python cycle formula is the count of the C++ loop, and layers the
-engine cannot run are refused by name."""
+"""The shared block engine (hls/include/vg_shared.h), its program planner
+(hls/shared_program.py) and the shared part of a described network (hls/shared_part.py): the
+Python cycle formulas are the counts of the C++ loops, the slot allocation keeps every live
+map, layers the engine cannot run are refused by name, and a network's stage 4 run by the
+engine from its packed rows is bit-exact with the golden model."""
 
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hls.shared_program import (OP_ADD, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, OP_SCALE, ProgramError, SharedOp, main,
@@ -131,3 +134,52 @@ def test_the_cli_prints_the_program_and_refuses_bad_requests(capsys, tmp_path):
     assert (tmp_path / "p.json").exists()
     assert main(["--model", "vargnet", "--stages", "head", "--gp", "4"]) == 2
     assert "fc: its output is the raw accumulator" in capsys.readouterr().err
+
+
+def _described(arch, seed: int = 3):
+    """A description of `arch` (w4a4, sequential folding), random calibrated weights, and the
+    golden model's trace of one random image."""
+    from flow.lowering import lower
+    from model.quant import QuantConfig
+    from sim.golden import GoldenModel, random_params
+
+    acc = lower(arch, QuantConfig(4, 4), {})
+    h, w, c = acc.input["shape"]
+    x = np.random.default_rng(seed).integers(0, 256, (1, h, w, c))
+    params = random_params(acc, x, seed=seed)
+    return acc, params, GoldenModel(acc, params).trace(x)
+
+
+@pytest.mark.parametrize("model,gp", [("default", 1), ("default", 2), ("default", 4), ("full", 4)])
+def test_the_shared_part_reading_its_rows_from_the_buffer_is_bit_exact_with_the_golden_model(model, gp):
+    require_tool("g++", "compiles the shared part's C-sim")
+    from hls.shared_part import PartCsim, pack_part, shared_part
+    from model.defaults import default_arch
+
+    acc, params, trace = _described(default_arch() if model == "default" else named("vargfacenet"))
+    part = shared_part(acc, ["stage4"], gp)
+    buf = pack_part(part, acc, params)
+    sim = PartCsim(part)
+    want = trace[part.out_stream][0]
+    got = sim.run(buf, trace[part.in_stream][0], want.shape)
+    assert len(np.unique(want)) == 16  # the part's output spreads over every code
+    assert np.array_equal(got, want)
+    # the engine's and the reader's loops take the planner's cycles
+    assert sim.counted[0] == sum(o.iters for o in part.ops)
+    assert sim.counted[1] * 16 == buf.size == sum(part.plan.op_bytes(o) for o in part.ops)
+
+
+def test_a_changed_row_of_the_buffer_changes_the_parts_output():
+    require_tool("g++", "compiles the shared part's C-sim")
+    from hls.shared_part import PartCsim, pack_part, shared_part
+    from model.defaults import default_arch
+
+    acc, params, trace = _described(default_arch())
+    part = shared_part(acc, ["stage4"], 2)
+    buf = pack_part(part, acc, params)
+    sim = PartCsim(part)
+    x, want = trace[part.in_stream][0], trace[part.out_stream][0]
+    bad = buf.copy()
+    bad[len(buf) // 3] ^= 0x10  # one bit of a middle op's rows
+    assert np.count_nonzero(sim.run(bad, x, want.shape) != want) > 0
+    assert np.array_equal(sim.run(buf, x, want.shape), want)

@@ -1,0 +1,281 @@
+"""A part of a described network run by the shared block engine (vg_shared.h): its program
+from the description's layers (hls/shared_program.py), its rows from the nodes' weights and
+thresholds, packed as the engine's DDR reader reads them, and the engine compiled with g++
+and run on the part's input map: the C-simulation of the shared part, bit-exact with the
+golden model's nodes for the same layers (tests/test_shared_engine.py).
+
+The rows (the engine's region of the parameter buffer; hls/README.md, "The shared engine's
+rows"): for each op with rows, tile by tile, the tile's weight rows and then its threshold
+rows, each row a whole number of words of the master (weights: W_BITS two's complement
+fields, lane k, group j, element e at field (k * GP + j) * 8 + e; thresholds: THR_BITS fields,
+field l = threshold r * Q + l / L of lane l % L), words little-endian. An integer
+requantization (requant tables) becomes the thresholds it equals (Activation.thresholds_of).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from hls.accel import Accelerator
+from hls.engines.base import IntType, acc_bits, clog2
+from hls.shared_program import (GAP, OP_ADD, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, OP_SCALE, PE, Plan,
+                                ProgramError, SharedOp, build_program, twords, wwords)
+from model.arch import Arch
+
+
+@dataclass
+class SharedPart:
+    """The program of a part and what the engine's config needs."""
+
+    plan: Plan
+    nodes: list[Optional[str]]  # the description node whose parameters each op takes
+    in_stream: str  # the description's streams carrying the part's input and output maps
+    out_stream: str
+    nt: int
+    map_type: IntType  # the one type of every slot's codes
+    w_bits: int
+    acc_bits: int  # the engine's accumulators and thresholds (ACC_BITS = THR_BITS)
+
+    @property
+    def ops(self) -> list[SharedOp]:
+        return self.plan.ops
+
+    @property
+    def gp(self) -> int:
+        return self.plan.gp
+
+
+def _value_node(acc: Accelerator, value: str) -> str:
+    """The node whose first output is a layer's value: the layer's own node, or an SE's scale."""
+    names = {n.name for n in acc.nodes}
+    for cand in (value, f"{value}.scale"):
+        if cand in names:
+            return cand
+    raise ProgramError(f"{value}: no node of the description gives its output")
+
+
+def _op_node(op: SharedOp) -> Optional[str]:
+    """The node whose weights and thresholds the op takes (None: OP_IN / OP_OUT)."""
+    if op.kind in (OP_IN, OP_OUT):
+        return None
+    if op.kind == OP_POOL and op.layer.endswith(".pool"):
+        return op.layer + "_q"  # an SE's pool: the sums' thresholds are the pool_q node's
+    return op.layer
+
+
+def shared_part(acc: Accelerator, stages: Sequence[str], gp: int, gap: int = GAP) -> SharedPart:
+    """The program of `stages` of the described network, each op checked against its node."""
+    arch = Arch.from_dict(acc.arch)
+    by_name = {n.name: n for n in acc.nodes}
+    layers = [layer for layer in arch.layers if layer.stage in stages]
+    if not layers:
+        raise ProgramError(f"{acc.name} has no layers in stages {', '.join(stages)}")
+    if any(layer.op == "pool" for layer in layers):
+        raise ProgramError("a global pool layer in the part: not mapped onto the engine's ops yet")
+    nts, biases, w_bits = set(), {}, set()
+    for layer in layers:
+        for n in acc.nodes:
+            if n.layer != layer.name:
+                continue
+            e = n.engine()
+            a = e.activation() if hasattr(e, "activation") else None
+            if a is not None:
+                nts.add(a.nt)
+                biases[n.name] = a.out_bias
+            if hasattr(e, "w_bits"):
+                w_bits.add(e.w_bits)
+    if len(nts) != 1 or len(w_bits) != 1:
+        raise ProgramError(f"stages {', '.join(stages)}: the engine takes one output width and one weight width; "
+                           f"the nodes have {len(nts)} and {len(w_bits)}")
+    nt = nts.pop()
+    lo = min(biases.values())
+    act_obias = lo
+    gate_obias = max(biases.values())
+    ops, maps, slot = build_program(arch, stages, gp, nt, act_obias, gate_obias, gap)
+    nodes = [_op_node(o) for o in ops]
+    for o, name in zip(ops, nodes):
+        if name is None:
+            continue
+        if name not in by_name:
+            raise ProgramError(f"{o.layer}: the description has no node {name}")
+        if biases.get(name) != o.obias:
+            raise ProgramError(f"{name}: output codes from {biases.get(name)}, the program's op from {o.obias}")
+    # the slots' one type: every code of the part's maps (signed activations, unsigned gates)
+    hi = max(b + nt for b in biases.values())
+    map_type = IntType(max(clog2(hi + 1), clog2(-lo)) + 1, True) if lo < 0 else IntType(clog2(hi + 1), False)
+    value_bits = max(by_name[n].engine().activation().value_bits for n in nodes if n is not None)
+    sf_max = max(o.wrows for o in ops)
+    pool = max([o.h * o.w for o in ops if o.kind == OP_POOL] or [1])
+    wb = w_bits.pop()
+    bits = max(acc_bits(sf_max * gp * 8, map_type, wb), acc_bits(1, map_type, map_type.bits + 1),
+               map_type.bits + 2 + clog2(pool), value_bits + 1)
+    plan = Plan(arch.name, list(stages), gp, acc.board, acc.clock_mhz, ops, maps, slot, wb, bits, map_type.bits)
+    first = next(o for o in ops if o.kind == OP_IN).layer.removesuffix(" (in)")
+    last = next(o for o in ops if o.kind == OP_OUT).layer.removesuffix(" (out)")
+    return SharedPart(plan, nodes, by_name[_value_node(acc, first)].outputs[0],
+                      by_name[_value_node(acc, last)].outputs[0], nt, map_type, wb, bits)
+
+
+# ---- the rows -------------------------------------------------------------------------------------
+def _pack_rows(fields: np.ndarray, bits: int, words: int, port_bits: int) -> np.ndarray:
+    """Rows (..., N) of `bits`-bit two's complement fields -> (..., words * port_bits / 8)
+    little-endian bytes, fields from bit 0, the rest zero."""
+    lead, n = fields.shape[:-1], fields.shape[-1]
+    u = np.asarray(fields, np.int64) & ((1 << bits) - 1)
+    b = ((u[..., None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(*lead, n * bits)
+    pad = words * port_bits - n * bits
+    b = np.concatenate([b, np.zeros((*lead, pad), np.uint8)], axis=-1)
+    return np.packbits(b, axis=-1, bitorder="little")
+
+
+def _thresholds(acc: Accelerator, node: str, params: dict) -> np.ndarray:
+    a = acc.node(node).engine().activation()
+    return np.asarray(a.thresholds_of(np.asarray(params[node]["thresholds"], np.int64)), np.int64)
+
+
+def op_rows(op: SharedOp, w: Optional[np.ndarray], thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The op's weight rows (tiles, WROWS, 16 * GP * 8) and threshold rows (tiles, TROWS,
+    16 * GP), in the fields' order of vg_shared.h."""
+    gp, t, nt = op.gp, op.tiles, op.nt
+    if op.kind == OP_GCONV:
+        k, mh, g = op.k, op.mh, op.cin8
+        w5 = np.asarray(w, np.int64).reshape(g, mh, 8, k * k)
+        w5 = np.concatenate([w5, np.zeros((g, 16 - mh, 8, k * k), np.int64)], axis=1)  # lanes past MH
+        wr = w5.reshape(t, gp, 16, 8, k * k).transpose(0, 4, 2, 1, 3).reshape(t, k * k, 16 * gp * 8)
+        t3 = thr.reshape(g, mh, nt)
+        t3 = np.concatenate([t3, np.zeros((g, 16 - mh, nt), np.int64)], axis=1)
+        tr = t3.reshape(t, gp, 16, nt).transpose(0, 3, 1, 2).reshape(t, nt, gp * 16)
+        return wr, tr
+    if op.kind == OP_DENSE:
+        sf, cin = op.sf, op.cin8 * 8
+        w2 = np.asarray(w, np.int64).reshape(op.cout8 * 8, cin)
+        w2 = np.concatenate([w2, np.zeros((w2.shape[0], sf * gp * 8 - cin), np.int64)], axis=1)
+        wr = w2.reshape(t, 16, sf, gp, 8).transpose(0, 2, 1, 3, 4).reshape(t, sf, 16 * gp * 8)
+        t3 = np.concatenate([thr, np.zeros((thr.shape[0], op.trows * gp - nt), np.int64)], axis=1)
+        tr = t3.reshape(t, 16, op.trows, gp).transpose(0, 2, 3, 1).reshape(t, op.trows, gp * 16)
+        return wr, tr
+    t3 = np.concatenate([thr, np.zeros((thr.shape[0], op.trows * 2 - nt), np.int64)], axis=1)
+    tr = t3.reshape(t, gp * 8, op.trows, 2).transpose(0, 2, 3, 1).reshape(t, op.trows, gp * 16)
+    return np.zeros((t, 0, 16 * gp * 8), np.int64), tr
+
+
+def pack_part(part: SharedPart, acc: Accelerator, params: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
+    """The engine's region of the parameter buffer (uint8), in the program's order."""
+    port = part.plan.port_bits
+    ww, tw = wwords(part.gp, part.w_bits, port), twords(part.gp, part.acc_bits, port)
+    chunks = []
+    for op, node in zip(part.ops, part.nodes):
+        if node is None:
+            continue
+        if node not in params:
+            raise ProgramError(f"node {node}: no weights/thresholds given")
+        w = params[node].get("weights") if op.kind in (OP_GCONV, OP_DENSE) else None
+        wr, tr = op_rows(op, w, _thresholds(acc, node, params))
+        wb = _pack_rows(wr, part.w_bits, ww, port)
+        tb = _pack_rows(tr, part.acc_bits, tw, port)
+        chunks.append(np.concatenate([wb.reshape(op.tiles, -1), tb.reshape(op.tiles, -1)], axis=1).reshape(-1))
+    return np.concatenate(chunks).astype(np.uint8)
+
+
+# ---- the engine's C-simulation -------------------------------------------------------------------
+def _op_cpp(o: SharedOp) -> str:
+    return (f"vg::make_op({o.kind}, {o.src}, {o.src2}, {o.dst}, {o.h}, {o.w}, {o.k}, {o.stride}, {o.pad}, "
+            f"{o.cin8}, {o.cout8}, {o.mh}, {o.obias}, {o.gp}, {o.nt}, {o.gap})")
+
+
+def engine_source(part: SharedPart, name: str = "part") -> str:
+    """The engine's config (the program as a constexpr table) and a C entry point that runs a
+    frame: the reader on the buffer's words, then the engine on the input map."""
+    p, t = part.plan, part.map_type
+    ops = ",\n    ".join(_op_cpp(o) for o in part.ops)
+    n = len(part.ops)
+    return f"""#include "vg_ddr.h"
+#include "vg_shared.h"
+
+struct {name}_prog {{
+  static constexpr vg::shared_op OPS_[{n}] = {{
+    {ops}}};
+}};
+constexpr vg::shared_op {name}_prog::OPS_[];
+
+struct {name}_engine {{
+  static const int GP = {p.gp}, PE = {PE}, B = {2 * p.gp}, MAPS = {p.maps}, SF_MAX = {max(o.wrows for o in p.ops)};
+  static const int GAP = {max(o.gap for o in p.ops)}, NT = {part.nt};
+  static const long long SLOT_CHUNKS = {p.slot_chunks};
+  static const int IN_BITS = {t.bits}, W_BITS = {part.w_bits}, ACC_BITS = {part.acc_bits}, THR_BITS = {part.acc_bits};
+  static const bool IN_SIGNED = {"true" if t.signed else "false"};
+  typedef vg::int_t<{t.bits}, {"true" if t.signed else "false"}>::type map_t;
+  typedef vg::int_t<{part.w_bits}, true>::type w_t;
+  typedef vg::thresholds<{part.nt}, 0, vg::acc_t<{part.acc_bits}>::type> act;
+  static const int OPS = {n};
+  static constexpr const vg::shared_op* PROG = {name}_prog::OPS_;
+  static const long long ITERS = vg::program_iters({name}_prog::OPS_, {n});
+}};
+
+typedef vg::shared_types<{name}_engine> {name}_types;
+static {name}_types::chunk {name}_maps[{2 * p.gp}][{name}_types::ROWS];
+
+extern "C" int vg_part_run(const unsigned char* bytes, long words, const int* in, long n_in, int* out, long n_out) {{
+  typedef {name}_engine E;
+  constexpr int PORT = {p.port_bits}, N = E::GP * 8;
+  if (n_in % N != 0 || n_out % N != 0) return 1;
+  std::vector<vg::ddr_word<PORT>::type> mem((size_t)words);
+  vg::ddr_words_from_bytes<PORT>(bytes, words, mem.data());
+  hls::stream<{name}_types::wrow> wts;
+  hls::stream<{name}_types::trow> thrs;
+  hls::stream<{name}_types::io_word> sin, sout;
+  for (long i = 0; i < n_in; i += N) {{
+    {name}_types::io_word w;
+    for (int e = 0; e < N; e++) w.v[e] = (E::map_t)in[i + e];
+    sin.write(w);
+  }}
+  VG_STAGE(0);
+  vg::shared_reader<E, PORT>(mem.data(), wts, thrs);
+  vg::shared_block<E>({name}_maps, wts, thrs, sin, sout);
+  long k = 0;
+  while (!sout.empty()) {{
+    const {name}_types::io_word w = sout.read();
+    for (int e = 0; e < N; e++, k++) if (k < n_out) out[k] = (int)w.v[e];
+  }}
+  return (k == n_out && wts.empty() && thrs.empty() && sin.empty()) ? 0 : 2;
+}}
+"""
+
+
+class PartCsim:
+    """The shared part compiled with g++ (native C-sim types; count: with VG_COUNT_CYCLES, so
+    that `counted` holds the engine's (0) and the reader's (1) loop iterations of the last run)."""
+
+    def __init__(self, part: SharedPart, count: bool = True):
+        from hls.csim import COUNTER_EXPORT, build_shared, compile_flags
+
+        self.part = part
+        self.count = count
+        src = "#include <vector>\n" + engine_source(part) + COUNTER_EXPORT
+        flags = compile_flags(True, "-O2") + (["-DVG_COUNT_CYCLES"] if count else [])
+        self._lib = ctypes.CDLL(str(build_shared(src, flags, tag="shared-part")))
+        self._lib.vg_part_run.restype = ctypes.c_int
+        self.counted = np.zeros(8, np.int64)
+
+    def run(self, buffer: np.ndarray, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+        """One frame: x (H x W x C codes of the part's input) -> the part's output map."""
+        port = self.part.plan.port_bits
+        buf = np.ascontiguousarray(buffer, np.uint8)
+        if buf.size % (port // 8):
+            raise ProgramError(f"the rows take {buf.size} bytes, not a whole number of {port}-bit words")
+        xin = np.ascontiguousarray(np.asarray(x).reshape(-1), np.int32)
+        out = np.zeros(int(np.prod(out_shape)), np.int32)
+        if self.count:
+            rows = self.counted = np.zeros(int(self._lib.vg_max_procs()), np.int64)
+            self._lib.vg_count_into(rows.ctypes.data_as(ctypes.POINTER(ctypes.c_longlong)))
+        rc = self._lib.vg_part_run(buf.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(buf.size // (port // 8)),
+                                   xin.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(xin.size),
+                                   out.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(out.size))
+        if rc != 0:
+            raise ProgramError(f"the shared part's C-sim failed (code {rc}: 1 a map not of whole stream words, "
+                               f"2 streams left unread or an output of the wrong size)")
+        return out.reshape(out_shape)

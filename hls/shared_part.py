@@ -22,7 +22,7 @@ import numpy as np
 
 from hls.accel import Accelerator
 from hls.engines.base import IntType, acc_bits, clog2
-from hls.shared_program import (GAP, OP_ADD, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, OP_SCALE, PE, Plan,
+from hls.shared_program import (GAP, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, PE, Plan,
                                 ProgramError, SharedOp, build_program, twords, wwords)
 from model.arch import Arch
 

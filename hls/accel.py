@@ -27,7 +27,13 @@ version-2 reader refused weights in URAM. Version 4: the caches share one loader
 an SE scale's frame waits for its gates in its input FIFO (the stream's `depth` holds it),
 not in a ping-pong buffer of the engine; its `memory` binds nothing. Version 6: an MVAU's
 params carry `pair` ("pe" or "simd"): with `pack` 2, which two products share a DSP48E2
-(vg_mvau.h MAC_PAIR); earlier descriptions have only "pe" pairs, the default.
+(vg_mvau.h MAC_PAIR); earlier descriptions have only "pe" pairs, the default. Version 7: a
+part of the network may be run by the shared block engine (vg_shared.h): `shared` names its
+stages, its array size GP and assumed pipeline depth GAP, the streams carrying its input and
+output maps, and the program's op count, cycles and rows' words as checks; the nodes between
+those streams have `memory` "shared" (their weights and thresholds live in the parameter
+buffer's shared region, packed by hls/shared_part.py, and no engine of their own is built).
+Readers recompute the program from the description and refuse a mismatch.
 
 Node kinds and their params: a node's `kind` names a registered engine class of hls/engines/
 and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
@@ -72,8 +78,9 @@ SCHEMA = "vargnet-accelerator"
 # description before version 5 with an SE block is refused: its FIFO in front of se_scale was
 # sized for the old buffer and would deadlock today's engine. 6: an MVAU's `pair` says which
 # two products share a DSP with pack 2 (PE lanes, as before, or SIMD elements of one lane).
-VERSION = 6
-READS = (1, 2, 3, 4, 5, 6)
+# 7: a shared part (`shared`, nodes with memory "shared": hls/shared_part.py).
+VERSION = 7
+READS = (1, 2, 3, 4, 5, 6, 7)
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}
@@ -149,6 +156,8 @@ class Accelerator:
     # the DDR nodes' weights as the host allocates them (hls/params_buffer.py): {"file",
     # "bytes", "sha256"}, written with the parameters; None where no node reads DDR
     params_buffer: Optional[dict[str, Any]] = None
+    # the part run by the shared block engine (hls/shared_part.py SharedSpec fields), or None
+    shared: Optional[dict[str, Any]] = None
 
     # ---- lookup ---------------------------------------------------------------------------
     def node(self, name: str) -> Node:
@@ -189,6 +198,7 @@ class Accelerator:
             "nodes": [asdict(n) for n in self.nodes],
             "streams": [asdict(s) for s in self.streams],
             "params_buffer": self.params_buffer,
+            "shared": self.shared,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -218,7 +228,7 @@ class Accelerator:
                 name=d["name"], arch=d["arch"], quant=d["quant"], board=d["board"],
                 clock_mhz=float(d["clock_mhz"]), input=d["input"], output=d["output"],
                 nodes=[Node(**n) for n in d["nodes"]], streams=[Stream(**s) for s in d["streams"]],
-                root=root, params_buffer=d.get("params_buffer"),
+                root=root, params_buffer=d.get("params_buffer"), shared=d.get("shared"),
             )
         except (KeyError, TypeError) as e:
             raise DescriptionError(f"malformed accelerator description: {e}") from None
@@ -301,6 +311,10 @@ def check_fields(d: dict[str, Any]) -> None:
                f"one of {', '.join(MEMORY_STYLES)}")
         _field(n.get("mac", "auto") in MAC_STYLES, f"{where}.mac", n.get("mac"),
                f"one of {', '.join(MAC_STYLES)}")
+    sh = d.get("shared")
+    _field(sh is None or isinstance(sh, dict), "shared", sh, "null or an object (the shared part)")
+    if sh is not None and d.get("version", 0) < 7:
+        _field(False, "shared", sh, "absent before version 7")
     pb = d.get("params_buffer")
     _field(pb is None or (isinstance(pb, dict) and isinstance(pb.get("file"), str)
                           and _is_int(pb.get("bytes")) and pb["bytes"] >= 0 and isinstance(pb.get("sha256"), str)),
@@ -314,7 +328,7 @@ def check_fields(d: dict[str, Any]) -> None:
             _field(_is_int(v) and v >= 1, f"{where}.{k}", v, "an integer >= 1")
 
 
-MEMORY_STYLES = ("auto", "lutram", "bram", "uram", "ddr")
+MEMORY_STYLES = ("auto", "lutram", "bram", "uram", "ddr", "shared")
 MAC_STYLES = ("auto", "lut", "dsp")
 
 
@@ -377,6 +391,14 @@ def validate(a: Accelerator) -> None:
     for s in a.streams:
         if s.depth < 1:
             raise DescriptionError(f"stream {s.name}: FIFO depth {s.depth} < 1")
+    shared = [n.name for n in a.nodes if n.memory == "shared"]
+    if a.shared is not None or shared:
+        from hls.shared_part import SharedPartError, check_shared
+
+        try:
+            check_shared(a)
+        except SharedPartError as e:
+            raise DescriptionError(f"shared part: {e}") from None
 
 
 def port_formats(n: Node, e) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]:

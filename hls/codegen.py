@@ -23,6 +23,18 @@ from hls.engines import IntType, word_type
 from hls import params_buffer as pb
 from hls import resources as R
 from hls.params_buffer import loads_cache, reads_buffer
+from hls.shared_part import SHARED, SHARED_FN, part_function
+
+
+def own_nodes(acc: Accelerator) -> list[Node]:
+    """The nodes with an engine of their own (not run by the shared engine)."""
+    return [n for n in acc.nodes if n.memory != SHARED]
+
+
+def top_streams(acc: Accelerator) -> list:
+    """The streams the top declares: all but those inside the shared part."""
+    shared = {n.name for n in acc.nodes if n.memory == SHARED}
+    return [s for s in acc.streams if not (s.producer in shared and s.consumer in shared)]
 
 
 def ident(name: str) -> str:
@@ -43,7 +55,9 @@ def _stype(acc: Accelerator, stream: str) -> str:
 def param_arrays(n: Node) -> list[tuple[str, str, tuple[int, ...]]]:
     """(key, C++ element type, shape) of the arrays a node needs (its engine's; a node that
     reads its weights from the parameter buffer, streamed or into its URAM cache, has no
-    weight array)."""
+    weight array; a node the shared engine runs has none: its rows are in the buffer)."""
+    if n.memory == SHARED:
+        return []
     return [a for a in n.engine().param_arrays() if not (reads_buffer(n) and a[0] == "w")]
 
 
@@ -146,12 +160,14 @@ def network_header(acc: Accelerator) -> str:
              f"// design {acc.name}, {len(acc.nodes)} engine nodes",
              "#ifndef VG_NETWORK_H", "#define VG_NETWORK_H",
              '#include "vg_swg.h"', '#include "vg_mvau.h"', '#include "vg_eltwise.h"',
-             '#include "vg_se.h"', '#include "vg_ddr.h"', ""]
-    for n in acc.nodes:
+             '#include "vg_se.h"', '#include "vg_ddr.h"', '#include "vg_shared.h"', ""]
+    for n in own_nodes(acc):
         lines += param_declarations(n)
     lines.append("")
-    lines += [node_function(n) for n in acc.nodes]
+    lines += [node_function(n) for n in own_nodes(acc)]
     lines += _cache_loader(acc)
+    if acc.shared is not None:
+        lines.append(part_function(acc, _shared_stage(acc)))
     lines.append("#endif")
     return "\n".join(lines) + "\n"
 
@@ -177,7 +193,7 @@ def _stream_decls(acc: Accelerator, indent: str, depths: bool) -> list[str]:
     """The description's streams and the caches' fill streams (depth 2: the loader and the
     cache's load loop both run at II = 1)."""
     out = []
-    named = [(stream_ident(st.name), _stype(acc, st.name), st.depth) for st in acc.streams]
+    named = [(stream_ident(st.name), _stype(acc, st.name), st.depth) for st in top_streams(acc)]
     named += [(fill_stream(n), fill_type(n), 2) for n in acc.nodes if loads_cache(n)]
     for name, t, depth in named:
         out.append(f"{indent}hls::stream<{t} > {name};")
@@ -199,9 +215,21 @@ def _node_calls(acc: Accelerator, indent: str) -> list[str]:
     m = pb.cache_master(acc)
     loader = [] if m is None else [
         f"{indent}{CACHE_LOADER}({', '.join([master_pointer(m), LOAD_FLAG] + [fill_stream(acc.node(r.node)) for r in m.regions])});"]
-    return loader + [f"{indent}VG_STAGE({i}); node_{ident(n.name)}("
-                     f"{', '.join([stream_ident(x) for x in n.inputs + n.outputs] + _node_args(n))});"
-                     for i, n in enumerate(acc.nodes)]
+    calls = []
+    for i, n in enumerate(acc.nodes):
+        if n.memory != SHARED:
+            calls.append(f"{indent}VG_STAGE({i}); node_{ident(n.name)}("
+                         f"{', '.join([stream_ident(x) for x in n.inputs + n.outputs] + _node_args(n))});")
+        elif i == _shared_stage(acc):
+            sh = acc.shared
+            calls.append(f"{indent}VG_STAGE({i}); {SHARED_FN}({stream_ident(sh['in_stream'])}, "
+                         f"{stream_ident(sh['out_stream'])}, {_ddr_name(pb.SHARED_REGION)});")
+    return loader + calls
+
+
+def _shared_stage(acc: Accelerator) -> int:
+    """The counters' row of the shared part: its first node's (-1: none)."""
+    return next((i for i, n in enumerate(acc.nodes) if n.memory == SHARED), -1)
 
 
 def csim_top(acc: Accelerator) -> str:
@@ -211,7 +239,7 @@ def csim_top(acc: Accelerator) -> str:
              "#define VG_PARAM_CONST", '#include "network.h"', "#include <stdint.h>", ""]
     loaders = []
     for i, n in enumerate(acc.nodes):
-        for kind, t, shape in param_arrays(n):
+        for kind, t, shape in param_arrays(n):  # none for the shared part's nodes
             name = array_name(n, kind)
             dims = "".join(f"[{d}]" for d in shape)
             size = int(np.prod(shape))
@@ -227,8 +255,8 @@ def csim_top(acc: Accelerator) -> str:
     for m in pb.masters(acc):
         lines.append(f"static {master_word_type(m)} {master_pointer(m)}[{m.words}];")
         for r in m.regions:
-            ddr_loaders.append(
-                f"  if (node == {index[r.node]}) {{ if (n != {r.nbytes}L) return 2; "
+            ddr_loaders.append(  # the shared region: node -1
+                f"  if (node == {index.get(r.node, -1)}) {{ if (n != {r.nbytes}L) return 2; "
                 f"vg::ddr_words_from_bytes<{m.port_bits}>(b, {r.rows}L, {master_pointer(m)} + {m.first_word(r)}L); return 0; }}")
     lines += ['extern "C" int vg_load_ddr(int node, const uint8_t* b, long n) {',
               *ddr_loaders, "  return 1;", "}", ""]
@@ -249,7 +277,7 @@ def csim_top(acc: Accelerator) -> str:
         f"    if ((long){stream_ident(s_out.name)}.size() != {s_out.words}L) return 10;",
         f"    for (long i = 0; i < {s_out.words}L; i++) {{ vg::Word<{to}, {s_out.n}> w = {stream_ident(s_out.name)}.read();",
         f"      for (int k = 0; k < {s_out.n}; k++) {{ yf[i * {s_out.n} + k] = (int64_t)w.v[k]; }} }}",
-        *[f"    if (!{name}.empty()) return 11;" for name in [stream_ident(s.name) for s in acc.streams]
+        *[f"    if (!{name}.empty()) return 11;" for name in [stream_ident(s.name) for s in top_streams(acc)]
           + [fill_stream(n) for n in acc.nodes if loads_cache(n)]],
         "  }",
         "  return 0;",

@@ -16,7 +16,7 @@ import numpy as np
 from hls.accel import Accelerator
 from hls.codegen import csim_top, engine_layout, network_header, param_arrays
 from hls.design_files import check_params
-from hls.params_buffer import loads_cache, node_words, reads_buffer
+from hls.params_buffer import SHARED_REGION, loads_cache, node_words, reads_buffer, region_words, regions
 from hls.csim import COUNTER_EXPORT, CsimError, build_shared, compile_flags
 from hls.engines import IntType
 
@@ -65,14 +65,17 @@ class NetworkCsim:
                                        a.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(a.size))
                 if rc != 0:
                     raise CsimError(f"node {n.name}: loading {kind} failed ({rc})")
+        for r in regions(acc):  # the shared engine's rows, packed as the host packs them
+            if r.node == SHARED_REGION:
+                self.load_ddr(r.node, region_words(acc, r, params))
         s_out = acc.stream(acc.output["stream"])
         self.out_size = s_out.words * s_out.n
 
     def load_ddr(self, node: str, data: bytes) -> None:
         """What a node's AXI master reads: its region of the parameter buffer (bytes). A URAM
         cache takes it in the next frame run with load (run's default after this call)."""
-        i = next(k for k, n in enumerate(self.acc.nodes) if n.name == node)
-        self.pending_load = self.pending_load or loads_cache(self.acc.nodes[i])
+        i = next((k for k, n in enumerate(self.acc.nodes) if n.name == node), -1)  # -1: the shared region
+        self.pending_load = self.pending_load or (i >= 0 and loads_cache(self.acc.nodes[i]))
         b = np.frombuffer(data, dtype=np.uint8)
         if self._lib.vg_load_ddr(ctypes.c_int(i), b.ctypes.data_as(ctypes.c_void_p), ctypes.c_long(b.size)) != 0:
             raise CsimError(f"node {node}: loading its DDR region ({b.size} bytes) failed")

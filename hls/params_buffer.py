@@ -17,6 +17,10 @@ Layout (the one definition; hls/README.md, "Parameter buffer"):
 Masters (`masters`): a DDR node has its own, aimed at its region; all caches share one, the
 loader (vg_ddr.h fill_cache), aimed at the first cache's region and reading every cache's
 region from there in a loading frame.
+
+The shared part (description version 7, hls/shared_part.py): its region, named "shared",
+comes last: the shared engine's rows (hls/shared_part.py pack_part; words of the board's HP
+port), read each frame by the part's own master (vg_shared.h shared_reader).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from typing import Optional
 import numpy as np
 
 from hls.accel import Accelerator, Node
+from hls.boards import get_board
 
 ALIGN = 4096
 FILE = "params.bin"
+SHARED_REGION = "shared"  # the shared engine's region and master (not a node name)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ def regions(acc: Accelerator) -> list[Region]:
         r = Region(n.name, off, n.engine().weight_rows(), region_port_bits(acc, n))
         out.append(r)
         off = -(-(off + r.nbytes) // ALIGN) * ALIGN
+    if acc.shared is not None:  # words of the HP port (the program's rows, checked on reading)
+        out.append(Region(SHARED_REGION, off, acc.shared["words"], get_board(acc.board).hp_port_bits))
     return out
 
 
@@ -116,6 +124,9 @@ def masters(acc: Accelerator) -> list[Master]:
     if caches:
         start = caches[0].offset
         out.append(Master(None, start, caches[-1].offset + caches[-1].nbytes - start, caches[0].port_bits, caches))
+    if SHARED_REGION in rs:
+        r = rs[SHARED_REGION]
+        out.append(Master(SHARED_REGION, r.offset, r.nbytes, r.port_bits, (r,)))
     return out
 
 
@@ -155,8 +166,17 @@ def pack(acc: Accelerator, params: dict[str, dict[str, np.ndarray]]) -> bytes:
     """The whole buffer, padding zero."""
     buf = bytearray(size(acc))
     for r in regions(acc):
-        buf[r.offset:r.offset + r.nbytes] = node_words(acc, acc.node(r.node), params[r.node])
+        buf[r.offset:r.offset + r.nbytes] = region_words(acc, r, params)
     return bytes(buf)
+
+
+def region_words(acc: Accelerator, r: Region, params: dict[str, dict[str, np.ndarray]]) -> bytes:
+    """A region's contents: a node's rows, or the shared engine's."""
+    if r.node == SHARED_REGION:
+        from hls.shared_part import pack_part, spec_part
+
+        return pack_part(spec_part(acc), acc, params).tobytes()
+    return node_words(acc, acc.node(r.node), params[r.node])
 
 
 def digest(data: bytes) -> str:

@@ -14,17 +14,25 @@ requantization (requant tables) becomes the thresholds it equals (Activation.thr
 
 from __future__ import annotations
 
+import copy
 import ctypes
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from hls.accel import Accelerator
+from hls.accel import Accelerator, Node
 from hls.engines.base import IntType, acc_bits, clog2
 from hls.shared_program import (GAP, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, PE, Plan,
-                                ProgramError, SharedOp, build_program, twords, wwords)
+                                ProgramError, SharedOp, build_program, op_words, twords, wwords)
 from model.arch import Arch
+
+
+SHARED = "shared"  # the memory of a node the shared engine runs
+
+
+class SharedPartError(ProgramError):
+    """A description whose shared part does not hold together; the message names the problem."""
 
 
 @dataclass
@@ -47,6 +55,18 @@ class SharedPart:
     @property
     def gp(self) -> int:
         return self.plan.gp
+
+    def words(self) -> int:
+        """Words of the master the rows take (the reader's cycles a frame)."""
+        port = self.plan.port_bits
+        ww, tw = wwords(self.gp, self.w_bits, port), twords(self.gp, self.acc_bits, port)
+        return sum(op_words(o, ww, tw) for o in self.ops)
+
+    def spec(self, gap: int) -> dict[str, Any]:
+        """The description's `shared` entry (version 7)."""
+        return {"stages": list(self.plan.stages), "gp": self.gp, "gap": gap, "in_stream": self.in_stream,
+                "out_stream": self.out_stream, "ops": len(self.ops), "cycles": sum(o.iters for o in self.ops),
+                "words": self.words()}
 
 
 def _value_node(acc: Accelerator, value: str) -> str:
@@ -120,6 +140,103 @@ def shared_part(acc: Accelerator, stages: Sequence[str], gp: int, gap: int = GAP
                       by_name[_value_node(acc, last)].outputs[0], nt, map_type, wb, bits)
 
 
+def region_nodes(acc: Accelerator, in_stream: str, out_stream: str) -> list[Node]:
+    """The nodes strictly between two streams, in description order: every node reached from
+    in_stream's consumer without crossing out_stream. The region must be closed: its nodes
+    read only in_stream and each other's streams, and write only out_stream and streams the
+    region reads."""
+    streams = acc.streams_by_name()
+    for s in (in_stream, out_stream):
+        if s not in streams:
+            raise SharedPartError(f"no stream {s!r} in the description")
+    by_name = {n.name: n for n in acc.nodes}
+    seen: set[str] = set()
+    todo = [streams[in_stream].consumer]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        if name not in by_name:
+            raise SharedPartError(f"the region from {in_stream} reaches {name} without passing {out_stream}")
+        seen.add(name)
+        for o in by_name[name].outputs:
+            c = streams[o].consumer
+            if o != out_stream and c not in seen:
+                todo.append(c)
+    region = [n for n in acc.nodes if n.name in seen]
+    inner = {o for n in region for o in n.outputs}
+    for n in region:
+        bad = [i for i in n.inputs if i != in_stream and i not in inner]
+        if bad:
+            raise SharedPartError(f"node {n.name} of the part reads {', '.join(bad)} from outside it")
+    if streams[out_stream].producer not in seen:
+        raise SharedPartError(f"{out_stream} is not written by the part that {in_stream} enters")
+    return region
+
+
+def share(acc: Accelerator, stages: Sequence[str], gp: int, gap: int = GAP) -> Accelerator:
+    """The description with `stages` run by the shared block engine (version 7): the part's
+    nodes get memory "shared", the description its `shared` entry."""
+    part = shared_part(acc, stages, gp, gap)
+    names = {n.name for n in region_nodes(acc, part.in_stream, part.out_stream)}
+    out = copy.deepcopy(acc)
+    for n in out.nodes:
+        if n.name in names:
+            n.memory = SHARED
+        elif n.memory == SHARED:
+            n.memory = "auto"
+    out = replace(out, version=max(acc.version, 7), shared=part.spec(gap), root=acc.root)
+    check_shared(out)
+    return out
+
+
+SPEC_FIELDS = {"stages": list, "gp": int, "gap": int, "in_stream": str, "out_stream": str, "ops": int,
+               "cycles": int, "words": int}
+
+
+def spec_part(acc: Accelerator) -> SharedPart:
+    """The shared part a description's `shared` entry names (SharedPartError if it names none
+    or one that does not fit the description)."""
+    sh = acc.shared
+    if not isinstance(sh, dict):
+        raise SharedPartError("the description has no shared part")
+    for k, t in SPEC_FIELDS.items():
+        v = sh.get(k)
+        if not isinstance(v, t) or isinstance(v, bool) or (t is int and v < (0 if k == "gap" else 1)):
+            raise SharedPartError(f"field {k} = {v!r}: must be {'a list of stage names' if t is list else t.__name__}"
+                                  f"{'' if t is not int else ' >= 0' if k == 'gap' else ' >= 1'}")
+    try:
+        return shared_part(acc, sh["stages"], sh["gp"], sh["gap"])
+    except SharedPartError:
+        raise
+    except ProgramError as e:
+        raise SharedPartError(str(e)) from None
+
+
+def check_shared(acc: Accelerator) -> None:
+    """The description's shared part against the description: the program recomputed from it
+    has the recorded streams, op count, cycles and words, and the nodes with memory "shared"
+    are exactly those between its streams."""
+    marked = [n.name for n in acc.nodes if n.memory == SHARED]
+    if acc.shared is None:
+        raise SharedPartError(f"nodes {', '.join(marked[:3])}{' ...' if len(marked) > 3 else ''} have memory "
+                              f"'shared' but the description names no shared part")
+    part = spec_part(acc)
+    sh = acc.shared
+    got = part.spec(sh["gap"])
+    for k in ("in_stream", "out_stream", "ops", "cycles", "words"):
+        if got[k] != sh[k]:
+            raise SharedPartError(f"{k} is {sh[k]!r} in the description, {got[k]!r} by this code's program planner: "
+                                  f"rebuild the design with python -m flow build")
+    region = {n.name for n in region_nodes(acc, part.in_stream, part.out_stream)}
+    if region != set(marked):
+        extra, missing = sorted(set(marked) - region), sorted(region - set(marked))
+        raise SharedPartError(f"the nodes with memory 'shared' are not the part's: "
+                              f"{'outside it: ' + ', '.join(extra[:3]) if extra else ''}"
+                              f"{'; ' if extra and missing else ''}"
+                              f"{'not marked: ' + ', '.join(missing[:3]) if missing else ''}")
+
+
 # ---- the rows -------------------------------------------------------------------------------------
 def _pack_rows(fields: np.ndarray, bits: int, words: int, port_bits: int) -> np.ndarray:
     """Rows (..., N) of `bits`-bit two's complement fields -> (..., words * port_bits / 8)
@@ -187,16 +304,13 @@ def _op_cpp(o: SharedOp) -> str:
             f"{o.cin8}, {o.cout8}, {o.mh}, {o.obias}, {o.gp}, {o.nt}, {o.gap})")
 
 
-def engine_source(part: SharedPart, name: str = "part") -> str:
-    """The engine's config (the program as a constexpr table) and a C entry point that runs a
-    frame: the reader on the buffer's words, then the engine on the input map."""
+def config_text(part: SharedPart, name: str) -> str:
+    """The engine's program (a constexpr table, {name}_prog) and config struct ({name}_engine)."""
     p, t = part.plan, part.map_type
     ops = ",\n    ".join(_op_cpp(o) for o in part.ops)
     n = len(part.ops)
-    return f"""#include "vg_ddr.h"
-#include "vg_shared.h"
-
-struct {name}_prog {{
+    signed = "true" if t.signed else "false"
+    return f"""struct {name}_prog {{
   static constexpr vg::shared_op OPS_[{n}] = {{
     {ops}}};
 }};
@@ -207,15 +321,62 @@ struct {name}_engine {{
   static const int GAP = {max(o.gap for o in p.ops)}, NT = {part.nt};
   static const long long SLOT_CHUNKS = {p.slot_chunks};
   static const int IN_BITS = {t.bits}, W_BITS = {part.w_bits}, ACC_BITS = {part.acc_bits}, THR_BITS = {part.acc_bits};
-  static const bool IN_SIGNED = {"true" if t.signed else "false"};
-  typedef vg::int_t<{t.bits}, {"true" if t.signed else "false"}>::type map_t;
+  static const bool IN_SIGNED = {signed};
+  typedef vg::int_t<{t.bits}, {signed}>::type map_t;
   typedef vg::int_t<{part.w_bits}, true>::type w_t;
   typedef vg::thresholds<{part.nt}, 0, vg::acc_t<{part.acc_bits}>::type> act;
   static const int OPS = {n};
   static constexpr const vg::shared_op* PROG = {name}_prog::OPS_;
   static const long long ITERS = vg::program_iters({name}_prog::OPS_, {n});
 }};
+"""
 
+
+SHARED_FN = "shared_part"
+
+
+def part_function(acc: Accelerator, stage: int) -> str:
+    """network.h's shared part: its config and one function, a DATAFLOW region of the edge
+    converters (the part's streams to and from the engine's GP * 8-element words and map
+    type), the DDR reader and the engine; counted as processes 2 and 3 (edges), 1 (reader) and
+    0 (engine) of stage `stage` (the first shared node's index)."""
+    from hls.engines import word_type
+
+    part = spec_part(acc)
+    s_in, s_out = acc.stream(part.in_stream), acc.stream(part.out_stream)
+    p = part.plan
+    n = p.gp * 8
+    ti, to = IntType.parse(s_in.dtype).cpp(), IntType.parse(s_out.dtype).cpp()
+    word = f"vg::ddr_word<{p.port_bits}>::type"
+    return f"""// the shared block engine (vg_shared.h): stages {', '.join(p.stages)}, GP = {p.gp}, {len(part.ops)} ops
+// (hls/shared_part.py), its rows from the parameter buffer's shared region
+{config_text(part, SHARED_FN)}
+inline void {SHARED_FN}(hls::stream<{word_type(s_in.n, s_in.dtype)} >& in, hls::stream<{word_type(s_out.n, s_out.dtype)} >& out,
+                        const {word}* ddr) {{
+#pragma HLS DATAFLOW
+  typedef vg::shared_types<{SHARED_FN}_engine> Ty;
+  static Ty::chunk maps[{2 * p.gp}][Ty::ROWS];
+  hls::stream<Ty::io_word> to_engine, from_engine;
+  hls::stream<Ty::wrow> wts;
+  hls::stream<Ty::trow> thrs;
+#pragma HLS STREAM variable = wts depth = {2 * max(o.wrows for o in p.ops)}
+#pragma HLS STREAM variable = thrs depth = {2 * part.nt}
+  vg::width_convert<{s_in.words * s_in.n}, {s_in.n}, {n}, {ti}, {SHARED_FN}_engine::map_t, 2>(in, to_engine);
+  vg::shared_reader<{SHARED_FN}_engine, {p.port_bits}>(ddr, wts, thrs);
+  vg::shared_block<{SHARED_FN}_engine>(maps, wts, thrs, to_engine, from_engine);
+  vg::width_convert<{s_out.words * s_out.n}, {n}, {s_out.n}, {SHARED_FN}_engine::map_t, {to}, 3>(from_engine, out);
+}}
+"""
+
+
+def engine_source(part: SharedPart, name: str = "part") -> str:
+    """The engine's config (the program as a constexpr table) and a C entry point that runs a
+    frame: the reader on the buffer's words, then the engine on the input map."""
+    p = part.plan
+    return f"""#include "vg_ddr.h"
+#include "vg_shared.h"
+
+{config_text(part, name)}
 typedef vg::shared_types<{name}_engine> {name}_types;
 static {name}_types::chunk {name}_maps[{2 * p.gp}][{name}_types::ROWS];
 

@@ -313,7 +313,11 @@ class Engine:
         return self.ddr_capable and memory == "uram"
 
     def memory_problem(self, memory: str) -> Optional[str]:
-        """Why this engine cannot hold its memory in style `memory` (None: it can)."""
+        """Why this engine cannot hold its memory in style `memory` (None: it can). Any node
+        may be run by the shared block engine (memory "shared"); the description's checks
+        (hls/shared_part.py check_shared) say which may."""
+        if memory == "shared":
+            return None
         if self.reads_buffer(memory):
             return self.ddr_problem()
         if memory in self.memory_styles():

@@ -65,9 +65,11 @@ constexpr long long width_convert_cycles(long long total, int in_n, int out_n) {
 // larger), keeping element order. One flattened loop: an iteration reads a word when fewer
 // than OUT_N elements wait (always, when IN_N < OUT_N) and writes one when OUT_N are there
 // (always, when IN_N >= OUT_N). Holding fewer than OUT_N + IN_N elements, the register
-// buffer appends at a variable position and drops OUT_N from its front.
-template <int TOTAL, int IN_N, int OUT_N, typename T>
-void width_convert(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, OUT_N> >& out) {
+// buffer appends at a variable position and drops OUT_N from its front. TO: the output's
+// element type (the codes unchanged: the shared engine's edges widen and narrow them), PROC:
+// the process its loop counts as.
+template <int TOTAL, int IN_N, int OUT_N, typename T, typename TO = T, int PROC = 0>
+void width_convert(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<TO, OUT_N> >& out) {
   static_assert(TOTAL % IN_N == 0, "width_convert: IN_N must divide the frame's elements");
   static_assert(TOTAL % OUT_N == 0, "width_convert: OUT_N must divide the frame's elements");
   constexpr int BUF = IN_N + OUT_N;
@@ -77,7 +79,7 @@ void width_convert(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, OUT_N> >
   int fill = 0;
   for (int it = 0; it < ITERS; it++) {
 #pragma HLS PIPELINE II = 1
-    VG_CYCLE(0);
+    VG_CYCLE(PROC);
     if (fill < OUT_N) {
       const Word<T, IN_N> w = in.read();
       for (int k = 0; k < IN_N; k++) {
@@ -87,10 +89,10 @@ void width_convert(hls::stream<Word<T, IN_N> >& in, hls::stream<Word<T, OUT_N> >
       fill += IN_N;
     }
     if (fill >= OUT_N) {
-      Word<T, OUT_N> o;
+      Word<TO, OUT_N> o;
       for (int k = 0; k < OUT_N; k++) {
 #pragma HLS UNROLL
-        o.v[k] = buf[k];
+        o.v[k] = (TO)buf[k];
       }
       out.write(o);
       for (int k = 0; k < IN_N; k++) {  // BUF - OUT_N elements move to the front

@@ -25,13 +25,14 @@ from flow.build import BuildConfig, BuildError, build
 from flow.steps import NAMES
 from hls.estimate import ddr_overload, estimate
 from flow.folding import FoldingError
+from flow.partition import PartitionError
 from flow.requantize import MODES as REQUANT_MODES
 from flow.streamline import StreamlineError
 from flow.tcl import HLS_VERSION
 from hls.csim import CsimError
 from hls.engines import EngineError
 from model.arch import ArchError
-from model.argtypes import fraction, nonneg_int, positive_float
+from model.argtypes import fraction, nonneg_int, positive_float, positive_int
 from model.checkpoint import CheckpointError
 from model.scoring import ScoringError
 
@@ -69,6 +70,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                             "(v*M + B) >> S where it is exactly equal: auto (where the resource "
                             "estimate says it is cheaper), always (wherever exact), off "
                             "(see flow/requantize.py)")
+        p.add_argument("--shared-stages", nargs="+", default=(),
+                       help="run these stages (e.g. stage4) on the shared block engine, their weights "
+                            "and thresholds read from DDR each frame, instead of an engine per layer "
+                            "(hls/include/vg_shared.h; default: none)")
+        p.add_argument("--shared-gp", type=positive_int, default=None,
+                       help="the shared engine's groups of 8 inputs a cycle (16 x GP x 8 MACs; default: "
+                            "the smallest GP whose frame meets --fps)")
         p.add_argument("--start-step", choices=NAMES, default=None,
                        help="start at this step on the build folder an earlier run left in --out "
                             "(its earlier steps' outputs are read from there; see flow/steps.py)")
@@ -95,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = BuildConfig(out=a.out, checkpoint=a.checkpoint, onnx=a.onnx, board=a.board,
                           clock_mhz=a.clock_mhz, fps=a.fps, fraction=a.fraction, folding=a.folding,
                           verify_images=a.verify_images, weights_header=not a.no_weights_header,
-                          requant=a.requant, start_step=a.start_step, stop_step=a.stop_step)
+                          requant=a.requant, start_step=a.start_step, stop_step=a.stop_step,
+                          shared_stages=tuple(a.shared_stages), shared_gp=a.shared_gp)
         res = build(cfg)
     except (BuildError, BoardError, FoldingError, StreamlineError, DescriptionError, ArchError,
-            EngineError, CheckpointError, ScoringError, CsimError) as e:
+            EngineError, CheckpointError, ScoringError, CsimError, PartitionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     v = res.report.get("verification") or {}

@@ -41,6 +41,8 @@ class BuildConfig:
     finn_report: bool = True
     weights_header: bool = True
     requant: str = "auto"  # activation form per node: auto | always | off (flow/requantize.py)
+    shared_stages: tuple[str, ...] = ()  # stages the shared block engine runs (flow/partition.py)
+    shared_gp: Optional[int] = None  # its array's groups (None: the smallest that meets the FPS)
     start_step: Optional[str] = None  # None: the first (flow/steps.py NAMES)
     stop_step: Optional[str] = None  # None: the last
 

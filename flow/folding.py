@@ -23,7 +23,9 @@ from typing import Callable, Optional, Union
 from hls.accel import Accelerator, DescriptionError, engine_params
 from hls.boards import Board
 from hls.estimate import DesignEstimate, estimate, frame_cycles, place_resources
+from flow import partition
 from flow.lowering import Folding, lower
+from flow.partition import SharedChoice
 from flow.prices import Prices, cost, default_prices
 from flow.requantize import Forms
 from hls.engines import MVAU, SWG, LaneEngine, legal_foldings
@@ -133,11 +135,14 @@ def _source_key(acc: Accelerator, stream: str) -> Optional[str]:
 
 def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
                     user: Optional[Folding] = None, max_rounds: int = 20,
-                    prices: Optional[Prices] = None, forms: Optional[Forms] = None) -> Folding:
+                    prices: Optional[Prices] = None, forms: Optional[Forms] = None,
+                    shared: Optional[SharedChoice] = None) -> Folding:
     """The cheapest folding whose every node takes at most `budget` cycles per frame
     (where the parallelism allows), at the given resource prices; `forms`: each node priced
-    with the activation form it would take (flow/requantize.py)."""
+    with the activation form it would take (flow/requantize.py). The layers the shared
+    engine runs (`shared`) keep the sequential folding: they get no engines of their own."""
     user = dict(user or {})
+    skip = shared.layers(arch) if shared is not None else set()
     prices = prices or default_prices(board)
     base = lower(arch, quant, user, strict=False)
     folding: Folding = {k: dict(v) for k, v in user.items()}
@@ -145,6 +150,8 @@ def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
     for n in base.nodes:
         e = n.engine()
         fixed = user.get(n.name, {})
+        if n.layer in skip:
+            continue
         if e.width_from == "node":
             if "PE" in fixed and "SIMD" in fixed:
                 continue
@@ -165,10 +172,10 @@ def fold_for_cycles(arch: Arch, quant: QuantConfig, budget: int, board: Board,
             e = n.engine()
             # a node folded by its own entry is already as fast as its entry makes it; a wider
             # producer speeds up only a node that reads narrower words than it could
-            if e.cycles() <= budget or e.width_from == "node" or not e.input_limits_speed():
+            if e.cycles() <= budget or e.width_from == "node" or not e.input_limits_speed() or n.layer in skip:
                 continue
             key = _source_key(acc, n.inputs[0]) if n.inputs else None
-            if key is None or key in user:
+            if key is None or key in user or key in skip:
                 continue
             cur = folding.get(key, {"PE": 1})
             src = acc.node(key) if any(x.name == key for x in acc.nodes) else None
@@ -198,14 +205,15 @@ class FoldingResult:
 
 def _fold_priced(arch: Arch, quant: QuantConfig, budget: int, board: Board, fraction: float,
                  clock_mhz: float, user: Optional[Folding], rounds: int = 5,
-                 forms: Optional[Forms] = None) -> FoldingResult:
+                 forms: Optional[Forms] = None, shared: Optional[SharedChoice] = None) -> FoldingResult:
     """fold_for_cycles, re-priced: a resource over fraction x budget gets dearer, so the
     search trades it for others (e.g. LUT multipliers for DSPs)."""
     prices = default_prices(board)
     seen: list[FoldingResult] = []
     for _ in range(rounds):
-        r = _build(arch, quant, fold_for_cycles(arch, quant, budget, board, user, prices=prices, forms=forms),
-                   board, fraction, clock_mhz, forms, user)
+        r = _build(arch, quant, fold_for_cycles(arch, quant, budget, board, user, prices=prices, forms=forms,
+                                                shared=shared),
+                   board, fraction, clock_mhz, forms, user, shared, budget)
         over = r.estimate.over(board, fraction)
         if not over:
             return r
@@ -223,10 +231,12 @@ def _overshoot(r: "FoldingResult", board: Board, fraction: float) -> float:
 
 
 def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fraction: float,
-           clock_mhz: float, forms: Optional[Forms] = None, user: Optional[Folding] = None) -> FoldingResult:
+           clock_mhz: float, forms: Optional[Forms] = None, user: Optional[Folding] = None,
+           shared: Optional[SharedChoice] = None, budget: Optional[int] = None) -> FoldingResult:
     """The folding's design and estimate; with `forms`, its nodes carry the activation forms
-    they would take (at the board's default prices, as the streamline step's choice). Its
-    memories and multipliers are placed for the board (`_place`)."""
+    they would take (at the board's default prices, as the streamline step's choice); with
+    `shared`, its shared part (flow/partition.py, GP chosen for `budget`). Its memories and
+    multipliers are placed for the board (`_place`)."""
     acc = lower(arch, quant, folding, board=board.name, clock_mhz=clock_mhz, strict=False)
     if forms is not None:
         prices = default_prices(board)
@@ -235,6 +245,7 @@ def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fract
             f = forms.apply(e, n.name, prices, n.memory, n.mac)
             if f is not e:
                 n.params = engine_params(f)
+    acc = partition.apply(acc, shared, board, budget)
     folding = _place(acc, folding, board, fraction, user)
     return FoldingResult(folding, acc, estimate(acc), frame_cycles(acc, board))
 
@@ -262,23 +273,25 @@ def _place(acc: Accelerator, folding: Folding, board: Board, fraction: float,
 
 def fold_for_fps(arch: Arch, quant: QuantConfig, board: Board, fps: float, *,
                  clock_mhz: Optional[float] = None, fraction: float = 0.8,
-                 user: Optional[Folding] = None, forms: Optional[Forms] = None) -> FoldingResult:
+                 user: Optional[Folding] = None, forms: Optional[Forms] = None,
+                 shared: Optional[SharedChoice] = None) -> FoldingResult:
     clk = clock_mhz or board.clock_mhz
     budget = int(clk * 1e6 / fps)
-    fr = _fold_priced(arch, quant, budget, board, fraction, clk, user, forms=forms)
+    fr = _fold_priced(arch, quant, budget, board, fraction, clk, user, forms=forms, shared=shared)
     return replace(fr, requested_cycles=budget,
                    alternatives=tuple(replace(a, requested_cycles=budget) for a in fr.alternatives))
 
 
 def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: float = 0.8,
                    clock_mhz: Optional[float] = None, user: Optional[Folding] = None,
-                   steps: int = 18, forms: Optional[Forms] = None) -> FoldingResult:
+                   steps: int = 18, forms: Optional[Forms] = None,
+                   shared: Optional[SharedChoice] = None) -> FoldingResult:
     """Highest throughput that fits fraction x every resource of the board (bisection on the
     frame's cycle budget; the FIFOs are sized afterwards: fold_and_size)."""
     clk = clock_mhz or board.clock_mhz
     # the slowest folding, re-priced like the others: at default prices it is not the
     # smallest (LUT multipliers and LUTRAM), and a budget it misses is not one no folding fits
-    slow = _fold_priced(arch, quant, 1 << 40, board, fraction, clk, user, forms=forms)
+    slow = _fold_priced(arch, quant, 1 << 40, board, fraction, clk, user, forms=forms, shared=shared)
     if not slow.estimate.fits(board, fraction):
         return slow  # even the smallest design does not fit; the report says which resource
     lo, hi = 1, slow.cycles_per_frame  # hi fits
@@ -287,7 +300,7 @@ def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: fl
         if hi - lo <= max(1, hi // 200):
             break
         mid = (lo + hi) // 2
-        r = _fold_priced(arch, quant, mid, board, fraction, clk, user, forms=forms)
+        r = _fold_priced(arch, quant, mid, board, fraction, clk, user, forms=forms, shared=shared)
         if r.estimate.fits(board, fraction):
             hi, best = min(mid, r.cycles_per_frame), r
         else:
@@ -296,7 +309,7 @@ def fold_for_board(arch: Arch, quant: QuantConfig, board: Board, *, fraction: fl
 
 
 def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float], fraction: float,
-                  user, attempts: int = 8, forms: Optional[Forms] = None):
+                  user, attempts: int = 8, forms: Optional[Forms] = None, shared: Optional[SharedChoice] = None):
     """The folding (for `fps`, or the fastest within `fraction` of the board) with its FIFOs
     sized by simulation and the large memories placed again around them. Returns the folding
     and its sizing; the caller checks whether it fits.
@@ -308,9 +321,11 @@ def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float],
     bisecting (geometrically) between the last that did not and the first that did, at most
     `attempts` sizings, stopping within 10%."""
     if fps:
-        fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user, forms=forms)
+        fr = fold_for_fps(arch, quant, board, fps, clock_mhz=clock, fraction=fraction, user=user, forms=forms,
+                          shared=shared)
         return _size_best(fr, board, fraction, user)
-    fr = fold_for_board(arch, quant, board, fraction=fraction, clock_mhz=clock, user=user, forms=forms)
+    fr = fold_for_board(arch, quant, board, fraction=fraction, clock_mhz=clock, user=user, forms=forms,
+                        shared=shared)
     sz, est = _size(fr, board, fraction, user)
     if est.fits(board, fraction):
         return fr, sz
@@ -320,7 +335,7 @@ def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float],
         if hi is not None and hi <= lo * 1.1:
             break
         target = 2 * lo if hi is None else int((lo * hi) ** 0.5)
-        r = _fold_priced(arch, quant, target, board, fraction, clock, user, forms=forms)
+        r = _fold_priced(arch, quant, target, board, fraction, clock, user, forms=forms, shared=shared)
         r_sz, r_est = _size(r, board, fraction, user)
         if r_est.fits(board, fraction):
             hi, fitted, best = r.cycles_per_frame, True, (r, r_sz, r_est)
@@ -357,8 +372,8 @@ def _size(fr: FoldingResult, board: Board, fraction: float, user: Optional[Foldi
 
     acc = fr.accelerator
     sz = size_fifos(programs(acc), target_cycles=fr.requested_cycles)
-    for s in acc.streams:
-        s.depth = sz.depths[s.name]
+    for s in acc.streams:  # those inside a shared part are not hardware: they keep theirs
+        s.depth = sz.depths.get(s.name, s.depth)
     fr.folding = _place(acc, fr.folding, board, fraction, user)  # the FIFOs' memories were not known before
     return sz, estimate(acc)
 

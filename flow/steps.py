@@ -111,11 +111,13 @@ def step_check_folding(st: BuildState, cfg) -> BuildState:
 
 def step_fold(st: BuildState, cfg) -> BuildState:
     from flow.folding import fold_and_size
+    from flow.partition import SharedChoice
     from flow.requantize import strip_forms
 
     forms = _exact_forms(st, cfg.requant)
+    shared = SharedChoice(tuple(cfg.shared_stages), cfg.shared_gp) if cfg.shared_stages else None
     fr, st.sizing = fold_and_size(st.arch, st.quant, st.board, st.clock, cfg.fps, cfg.fraction, st.user,
-                                  forms=forms)
+                                  forms=forms, shared=shared)
     est = estimate(fr.accelerator)  # with the forms the folding priced
     strip_forms(fr.accelerator)  # the streamline step chooses and writes them
     st.acc = fr.accelerator
@@ -125,6 +127,10 @@ def step_fold(st: BuildState, cfg) -> BuildState:
     (st.folder / SIZING).write_text(json.dumps(st.sizing.as_dict(), indent=1))
     st.said = (f"folded for {st.board.name}: {st.clock * 1e6 / fr.cycles_per_frame:.1f} FPS estimated; "
                f"sized {len(st.acc.streams)} FIFOs by simulation ({st.sizing.describe()})")
+    if st.acc.shared is not None:
+        sh = st.acc.shared
+        st.said += (f"; stages {', '.join(sh['stages'])} run by the shared block engine (GP {sh['gp']}, "
+                    f"{sh['ops']} ops, {sh['cycles']:,} cycles a frame, {sh['words']:,} words of rows from DDR)")
     if est.over(st.board, cfg.fraction):
         u = est.utilisation(st.board)
         st.said += (f"\n[flow] warning: the design does not fit {cfg.fraction:.0%} of {st.board.name} by "

@@ -33,8 +33,9 @@ def own_nodes(acc: Accelerator) -> list[Node]:
 
 def top_streams(acc: Accelerator) -> list:
     """The streams the top declares: all but those inside the shared part."""
-    shared = {n.name for n in acc.nodes if n.memory == SHARED}
-    return [s for s in acc.streams if not (s.producer in shared and s.consumer in shared)]
+    from hls.shared_cost import hardware_streams
+
+    return hardware_streams(acc)
 
 
 def ident(name: str) -> str:

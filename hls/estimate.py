@@ -68,9 +68,11 @@ def timed_engine(n: Node, board: Optional[Board] = None) -> Engine:
 
 
 def frame_cycles(acc: Accelerator, board: Optional[Board] = None) -> int:
-    """Cycles a frame at the slowest node (the design's initiation interval)."""
+    """Cycles a frame at the slowest node or the shared part (the design's initiation interval)."""
+    from hls.shared_cost import hardware_nodes
+
     b = board if board is not None else get_board(acc.board)
-    return max(1, max(timed_engine(n, b).cycles() for n in acc.nodes))
+    return max(1, max(timed_engine(n, b).cycles() for n in hardware_nodes(acc)))
 
 
 @dataclass
@@ -123,9 +125,13 @@ def cache_load(acc: Accelerator, board: Board) -> dict:
 
 
 def estimate(acc: Accelerator) -> DesignEstimate:
-    per = {n.name: node_resources(n) for n in acc.nodes}
+    """Per engine (the shared part as one, hls/shared_cost.py) and in total, with the FIFOs
+    of the streams the hardware has."""
+    from hls.shared_cost import hardware_nodes, hardware_streams
+
+    per = {n.name: node_resources(n) for n in hardware_nodes(acc)}
     fifo = R.Resources()
-    for s in acc.streams:
+    for s in hardware_streams(acc):
         fifo = fifo + R.fifo(s.depth, s.width_bits)
     total = fifo + cache_loader(acc)
     for r in per.values():
@@ -228,7 +234,7 @@ def place_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     cands = []
     for n in acc.nodes:
         e = n.engine()
-        if n.name in fixed or not isinstance(e, MVAU) or e.pack != 1:
+        if n.name in fixed or not isinstance(e, MVAU) or e.pack != 1 or n.memory == "shared":
             continue
         before = node_resources(n)
         options = []
@@ -267,7 +273,7 @@ def release_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
     cands = []
     for n in acc.nodes:
         e = n.engine()
-        if n.name in fixed or not isinstance(e, MVAU) or e.pack != 2:
+        if n.name in fixed or not isinstance(e, MVAU) or e.pack != 2 or n.memory == "shared":
             continue
         plain = replace(e, pack=1, pair="pe")
         before, after = node_resources(n), plain.resources(n.memory, "auto")
@@ -332,10 +338,16 @@ def _placement_candidates(acc: Accelerator, fps: float):
 
 
 def ddr_traffic(acc: Accelerator, board: Board, fps: Optional[float]) -> dict:
-    """What the nodes that read their weights from DDR (memory "ddr") read, per frame and at
-    `fps`, against one HP port's peak at the design's clock (hls/boards.py). An estimate of
-    sustained bandwidth: it leaves out burst latency and the DMA's own traffic on the port."""
+    """What the nodes that read their weights from DDR (memory "ddr") and the shared part
+    (its rows) read, per frame and at `fps`, against one HP port's peak at the design's clock
+    (hls/boards.py). An estimate of sustained bandwidth: it leaves out burst latency and the
+    DMA's own traffic on the port."""
+    from hls.shared_cost import part_node
+
     nodes = {n.name: n.engine().ddr_bytes() for n in acc.nodes if n.memory == "ddr"}
+    pn = part_node(acc)
+    if pn is not None:
+        nodes[pn.name] = pn.engine().ddr_bytes()
     per_frame = sum(nodes.values())
     peak = board.hp_port_bytes_per_s(acc.clock_mhz)
     rate = per_frame * fps if fps else 0.0

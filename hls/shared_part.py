@@ -339,7 +339,9 @@ def part_function(acc: Accelerator, stage: int) -> str:
     """network.h's shared part: its config and one function, a DATAFLOW region of the edge
     converters (the part's streams to and from the engine's GP * 8-element words and map
     type), the DDR reader and the engine; counted as processes 2 and 3 (edges), 1 (reader) and
-    0 (engine) of stage `stage` (the first shared node's index)."""
+    0 (engine) of stage `stage` (the first shared node's index). The FIFOs between the
+    converters and the engine hold a frame, so that the converters overlap the engine's
+    frame (hls/shared_cost.py's timing model)."""
     from hls.engines import word_type
 
     part = spec_part(acc)
@@ -359,6 +361,8 @@ inline void {SHARED_FN}(hls::stream<{word_type(s_in.n, s_in.dtype)} >& in, hls::
   hls::stream<Ty::io_word> to_engine, from_engine;
   hls::stream<Ty::wrow> wts;
   hls::stream<Ty::trow> thrs;
+#pragma HLS STREAM variable = to_engine depth = {s_in.words * s_in.n // n}
+#pragma HLS STREAM variable = from_engine depth = {s_out.words * s_out.n // n}
 #pragma HLS STREAM variable = wts depth = {2 * max(o.wrows for o in p.ops)}
 #pragma HLS STREAM variable = thrs depth = {2 * part.nt}
   vg::width_convert<{s_in.words * s_in.n}, {s_in.n}, {n}, {ti}, {SHARED_FN}_engine::map_t, 2>(in, to_engine);

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from hls.accel import HOST, Accelerator
 from hls.boards import get_board
 from hls.estimate import timed_engine
+from hls.shared_cost import hardware_nodes
 
 
 @dataclass
@@ -50,10 +51,11 @@ def analyse(acc: Accelerator) -> Analytic:
     t_start[s_in.name], t_end[s_in.name] = 0.0, float(s_in.words)
     nodes: dict[str, NodeTiming] = {}
     board = get_board(acc.board)
-    for n in acc.nodes:
+    for n in hardware_nodes(acc):  # the shared part as one node
         e = timed_engine(n, board)
         cyc = e.cycles()
-        start, end = e.output_times([(t_start[i], t_end[i]) for i in n.inputs], e.latency)
+        # (the shared part's inner streams are its own: its first input is the part's)
+        start, end = e.output_times([(t_start[i], t_end[i]) for i in n.inputs if i in t_start], e.latency)
         for o in n.outputs:
             t_start[o], t_end[o] = start, end
         nodes[n.name] = NodeTiming(n.name, n.kind, cyc, start, end)

@@ -230,7 +230,8 @@ class _Wiring:
 def _wire(progs: list[Program], depths: dict[str, int]) -> _Wiring:
     names = sorted({s for p in progs for s in p.inputs + p.outputs})
     idx = {s: i for i, s in enumerate(names)}
-    w = _Wiring(names, idx, [depths.get(s, UNBOUNDED) for s in names], [-1] * len(names),
+    fixed = {s: d for p in progs for s, d in p.fixed.items()}  # FIFOs the hardware sizes itself
+    w = _Wiring(names, idx, [fixed.get(s, depths.get(s, UNBOUNDED)) for s in names], [-1] * len(names),
                 [-1] * len(names), [[idx[s] for s in p.inputs] for p in progs],
                 [[idx[s] for s in p.outputs] for p in progs])
     for i in range(len(progs)):

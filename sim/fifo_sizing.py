@@ -43,7 +43,6 @@ from typing import Optional
 
 import numpy as np
 
-from hls.engines import engine_class
 from sim.events import SimResult, simulate
 from sim.programs import Program, min_depths
 
@@ -112,7 +111,7 @@ def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,
     # unless its input FIFO holds them, everything upstream stalls at each frame boundary
     # (full-size VarGFaceNet lost 1.2% to it and the rounds below did not converge).
     for p in progs:
-        if p.kind != "host" and engine_class(p.kind).buffers_lead:
+        if p.buffers_lead:
             for s, w in zip(p.inputs, p.lead_consume()):
                 depths[s] = max(depths[s], min(int(w), max(ref.fifos[s].peak, 2)))
 

@@ -11,7 +11,7 @@ simulator takes a job's input words at its start and makes its output words visi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -19,6 +19,7 @@ import numpy as np
 from hls.accel import Accelerator, Node
 from hls.boards import Board, get_board
 from hls.estimate import timed_engine
+from hls.shared_cost import hardware_nodes
 from hls.engines import JobRun, Process
 
 # Each engine kind's pipeline depth (cycles from a job's last iteration to its output being
@@ -38,6 +39,8 @@ class Program:
     inputs: list[str]
     outputs: list[str]
     latency: int
+    buffers_lead: bool = False  # its engine's: the FIFO in front should hold its lead
+    fixed: dict = field(default_factory=dict)  # depths of its streams that the hardware fixes
 
     @property
     def frame_cycles(self) -> int:
@@ -70,17 +73,21 @@ def _arrays(runs: tuple[JobRun, ...], n_in: int, n_out: int) -> tuple[np.ndarray
     return cyc, cons, prod
 
 
-def _program(n: Node, p: Process, latency: int) -> Program:
+def _program(n: Node, p: Process, latency: int, buffers_lead: bool = False) -> Program:
     cyc, cons, prod = _arrays(p.jobs, len(p.inputs), len(p.outputs))
     return Program(f"{n.name}.{p.name}" if p.name else n.name, n.kind, cyc, cons, prod,
-                   [n.inputs[i] for i in p.inputs], [n.outputs[i] for i in p.outputs], latency)
+                   [n.inputs[i] for i in p.inputs], [n.outputs[i] for i in p.outputs], latency, buffers_lead)
 
 
 def node_programs(n: Node, board: Optional[Board] = None) -> list[Program]:
     """The processes of a node (a node reading DDR: its jobs as the board's HP port lets them
     run, hls/estimate.py)."""
     e = timed_engine(n, board)
-    return [_program(n, p, e.latency) for p in e.processes()]
+    progs = [_program(n, p, e.latency, e.buffers_lead) for p in e.processes()]
+    fixed = e.fixed_depths() if hasattr(e, "fixed_depths") else {}  # the shared part's inner FIFOs
+    for p in progs:
+        p.fixed = {s: d for s, d in fixed.items() if s in p.outputs}
+    return progs
 
 
 def host_programs(acc: Accelerator) -> tuple[Program, Program]:
@@ -98,7 +105,7 @@ def host_programs(acc: Accelerator) -> tuple[Program, Program]:
 def programs(acc: Accelerator) -> list[Program]:
     src, sink = host_programs(acc)
     board = get_board(acc.board)
-    return [src] + [p for n in acc.nodes for p in node_programs(n, board)] + [sink]
+    return [src] + [p for n in hardware_nodes(acc) for p in node_programs(n, board)] + [sink]
 
 
 def min_depths(progs: list[Program]) -> dict[str, int]:

@@ -38,6 +38,7 @@ from typing import Any, Optional
 from hls.accel import Accelerator
 from hls.boards import Board
 from hls.estimate import DesignEstimate, cache_load, ddr_traffic, estimate, node_buffer_bits, timed_engine
+from hls.shared_cost import hardware_nodes, hardware_streams
 from sim.analytic import Analytic
 from sim.events import SimResult
 
@@ -46,7 +47,7 @@ def stage_rows(acc: Accelerator, est: DesignEstimate, board: Board, clock_mhz: f
                fps: Optional[float]) -> list[dict[str, Any]]:
     """The design by part of the architecture (see `stages` above), in network order."""
     rows: dict[str, dict[str, Any]] = {}
-    for n in acc.nodes:
+    for n in hardware_nodes(acc):  # the shared part as one row, named for its stages
         stage = n.layer.split(".")[0]
         r = rows.setdefault(stage, {"stage": stage, "LUT": 0.0, "DSP": 0.0, "BRAM36": 0.0, "URAM": 0.0,
                                     "buffers": {}, "macs": 0, "weights": 0})
@@ -70,7 +71,7 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
                  depths: dict[str, int], unbounded: Optional[SimResult] = None) -> dict[str, Any]:
     est = estimate(acc)
     layers = []
-    for n in acc.nodes:
+    for n in hardware_nodes(acc):
         e = timed_engine(n, board)
         names = {n.name} | {f"{n.name}.{p.name}" for p in e.processes() if p.name}
         procs = [p for name, p in ev.procs.items() if name in names]
@@ -84,7 +85,7 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
             "first_output": min(first) if first else None,
         })
     fifos = []
-    for s in acc.streams:
+    for s in hardware_streams(acc):
         f = ev.fifos.get(s.name)
         fifos.append({
             "name": s.name, "producer": s.producer, "consumer": s.consumer,
@@ -93,7 +94,7 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
             "peak_unbounded": unbounded.fifos[s.name].peak if unbounded and s.name in unbounded.fifos else None,
         })
     buffers: dict[str, int] = {}
-    for n in acc.nodes:
+    for n in hardware_nodes(acc):
         for k, v in node_buffer_bits(n).items():
             buffers[k] = buffers.get(k, 0) + v
     buffers["fifo"] = sum(d["depth"] * d["width_bits"] for d in fifos)

@@ -26,7 +26,8 @@ from hls.accel import Accelerator, DescriptionError
 from hls.boards import BoardError, get_board
 from hls.design_files import MANIFEST, verify_manifest
 from hls.estimate import node_buffer_bits, place_resources, release_multipliers
-from flow import FoldingError, check_folding, fold_and_size, fold_for_board, load_folding, mac_fixed
+from flow import (FoldingError, PartitionError, SharedChoice, check_folding, fold_and_size, fold_for_board,
+                  load_folding, mac_fixed)
 from hls.engines import EngineError
 from model.arch import ArchError, named
 from model.argtypes import positive_float, positive_int
@@ -66,6 +67,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                          "as measured on the default design (which nodes are exact needs weights: "
                          "python -m flow build decides that; flow/requantize.py)")
     ap.add_argument("--folding", help="FINN-format folding JSON for --model ({layer: {PE, SIMD}})")
+    ap.add_argument("--shared-stages", nargs="+", default=None,
+                    help="for --model: run these stages (e.g. stage4) on the shared block engine, its "
+                         "rows read from DDR each frame (flow/partition.py; default: none)")
+    ap.add_argument("--shared-gp", type=positive_int, default=None,
+                    help="for --model: the shared engine's groups of 8 inputs a cycle (default: the "
+                         "smallest that meets the FPS target)")
     ap.add_argument("--frames", type=positive_int, default=2, help="frames to event-simulate (default 2)")
     ap.add_argument("--size-fifos", action="store_true",
                     help="size the FIFOs by simulation even for a --design (always done for --model)")
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(a)
     except (ArchError, QuantConfigError, BoardError, FoldingError, DescriptionError,
-            EngineError) as e:
+            EngineError, PartitionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -93,7 +100,8 @@ def _check_sources(a: argparse.Namespace) -> None:
     fixed: options that would change them are refused, never silently ignored."""
     model_only = [o for o, v in (("--width", a.width), ("--input", a.input), ("--quant", a.quant),
                                  ("--fps", a.fps), ("--fit", a.fit or None), ("--folding", a.folding),
-                                 ("--requant-assumed", a.requant_assumed or None))
+                                 ("--requant-assumed", a.requant_assumed or None),
+                                 ("--shared-stages", a.shared_stages), ("--shared-gp", a.shared_gp))
                   if v is not None]
     if a.design and a.model:
         raise DescriptionError("--design and --model: give one (a build folder, or an architecture)")
@@ -137,11 +145,13 @@ def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int, An
     if user:  # unknown layers or illegal PE/SIMD: refused as the flow refuses them
         check_folding(arch, quant, user)
     sizing = None
+    shared = SharedChoice(tuple(a.shared_stages), a.shared_gp) if a.shared_stages else None
     if a.fit:
-        fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user)
+        fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user, shared=shared)
     else:
         print("folding and sizing FIFOs by simulation (a few event simulations)...", flush=True)
-        fr, sizing = fold_and_size(arch, quant, board, clock, a.fps or DEFAULT_FPS_TARGET, 0.8, user)
+        fr, sizing = fold_and_size(arch, quant, board, clock, a.fps or DEFAULT_FPS_TARGET, 0.8, user,
+                                   shared=shared)
     if a.requant_assumed:
         from flow import ASSUMED_TABLE_EXTRA_BITS, assume_requant
 
@@ -165,7 +175,7 @@ def _write_outputs(a: argparse.Namespace, acc: Accelerator, report: dict, ev: An
         print(f"wrote {a.json}")
     if a.plot:
         by_layer: dict[str, dict[str, int]] = {}
-        for n in acc.nodes:
+        for n in hardware_nodes(acc):
             d = by_layer.setdefault(n.layer, {})
             for k, v in node_buffer_bits(n).items():
                 d[k] = d.get(k, 0) + v
@@ -202,8 +212,8 @@ def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> 
         say("sizing FIFOs by simulation (a few event simulations)...", flush=True)
         sz = size_fifos(progs, frames=max(a.frames, 3), target_cycles=target)
         depths, unbounded = sz.depths, sz.reference
-        for s in acc.streams:
-            s.depth = depths[s.name]
+        for s in acc.streams:  # those inside a shared part are not hardware: they keep theirs
+            s.depth = depths.get(s.name, s.depth)
         if a.design is None:  # the folding placed memories before the FIFOs had sizes
             place_resources(acc, board, 0.8, mac_fixed(load_folding(a.folding) if a.folding else None))
         say(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)

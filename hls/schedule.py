@@ -24,9 +24,11 @@ import numpy as np
 
 def count_nodes(acc, params: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
     """One frame of the network C-sim with counting on: per node, the counted iterations (the
-    largest process's) beside the formula."""
+    largest process's) beside the formula; the shared part as one row, each of its loops
+    (engine, reader, in and out converters) against its count (SharedBlock.loop_counts)."""
     from hls.csim_net import NetworkCsim
     from hls.engines import IntType
+    from hls.shared_cost import part_node
 
     net = NetworkCsim(acc, params, count=True)
     h, w, c = acc.input["shape"]
@@ -34,13 +36,24 @@ def count_nodes(acc, params: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]
     x = np.random.default_rng(0).integers(t.min, t.max + 1, (1, h, w, c))
     _, rows = net.counted(x)
     nodes = []
+    shared_row = None
     for n, row in zip(acc.nodes, rows):
+        if n.memory == "shared":  # counted in the first shared node's row: the shared part's
+            shared_row = row if shared_row is None else shared_row
+            continue
         e = n.engine()
         nodes.append({"name": n.name, "kind": n.kind, "counted": int(row.max()),
                       "formula": int(e.cycles()),
                       "processes": [int(v) for v in row[:len(e.processes())]]})
+    pn = part_node(acc)
+    if pn is not None and shared_row is not None:
+        loops = pn.engine().loop_counts()
+        counted = [int(v) for v in shared_row[:len(loops)]]
+        nodes.append({"name": pn.name, "kind": pn.kind, "counted": max(counted), "formula": max(loops),
+                      "processes": counted, "process_formulas": loops,
+                      "differs": counted != loops})
     return {"design": acc.name, "nodes": nodes,
-            "differing": sum(1 for r in nodes if r["counted"] != r["formula"])}
+            "differing": sum(1 for r in nodes if r["counted"] != r["formula"] or r.get("differs"))}
 
 
 def check(design: Path) -> dict[str, Any]:

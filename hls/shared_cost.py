@@ -90,6 +90,12 @@ class SharedBlock(Engine):
         return [Process(0, "engine", (1,), (1,), tuple(r for r in runs if r.count)),
                 Process(2, "in", (0,), (0,), p_in.jobs), Process(3, "out", (2,), (2,), p_out.jobs)]
 
+    def loop_counts(self) -> list[int]:
+        """What the C++ counts a frame (hls/schedule.py): the engine's loop (program_iters),
+        the reader's (the rows' words), the in and out converters' (vg::width_convert)."""
+        e_in, e_out = self.edges()
+        return [sum(o.iters for o in self.part.ops), self.part.words(), e_in.cycles(), e_out.cycles()]
+
     def cycles(self) -> int:
         """The slowest of its concurrent processes (DATAFLOW)."""
         return max(p.cycles for p in self.processes())

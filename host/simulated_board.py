@@ -50,6 +50,8 @@ from typing import Optional
 
 import numpy as np
 
+from hls.params_buffer import SHARED_REGION
+
 import pynq
 from pynq.buffer import PynqBuffer
 
@@ -168,7 +170,7 @@ class _Fabric:
 
     def __init__(self, design: Path, model: str, read):
         from hls.design_files import load_params
-        from hls.params_buffer import loads_cache, masters, node_words
+        from hls.params_buffer import loads_cache, masters, region_words
 
         self.desc = Description.load(design)
         params = load_params(self.desc)
@@ -182,8 +184,7 @@ class _Fabric:
             self.pointers[self.load_flag] = 0
         self.loaded = False  # whether a frame has filled the caches
         # what the golden model computes with: the build's weights (it cannot compute with others)
-        self.expected = {r.node: node_words(self.desc, self.desc.node(r.node), params[r.node])
-                         for m in self.masters for r in m.regions}
+        self.expected = {r.node: region_words(self.desc, r, params) for m in self.masters for r in m.regions}
         self.kind = model
         if model == "csim":
             from hls.csim_net import NetworkCsim
@@ -234,7 +235,8 @@ class _Fabric:
                 continue
             off = bd.ddr_pointer_offset(i)
             addr = self.pointers[off] | (self.pointers[off + 4] << 32)
-            what = "the cache loader" if m.loads_caches else f"node {m.node}"
+            what = ("the cache loader" if m.loads_caches else "the shared engine" if m.node == SHARED_REGION
+                    else f"node {m.node}")
             try:
                 span = self.read(addr, m.nbytes)
             except SimulatedBoardError:
@@ -248,7 +250,8 @@ class _Fabric:
                 if self.kind == "csim":
                     self.model.load_ddr(r.node, data)
                 elif data != self.expected[r.node]:
-                    raise SimulatedBoardError(f"node {r.node}: its DDR region differs from the build's weights; "
+                    raise SimulatedBoardError(f"{'the shared engine' if r.node == SHARED_REGION else 'node ' + r.node}: "
+                                              f"its DDR region differs from the build's weights; "
                                               f"the golden fabric computes only with those (use fabric='csim')")
 
 

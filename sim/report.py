@@ -158,7 +158,8 @@ def format_report(r: dict[str, Any], top: Optional[int] = None) -> str:
                  f"{'yes' if fits['within_80_percent'] else 'no (over: ' + ', '.join(fits['over_80_percent']) + ')'}")
     d = r.get("ddr") or {}
     if d.get("nodes"):
-        lines.append(f"weights read from DDR ({len(d['nodes'])} nodes): {d['bytes_per_frame'] / 1e6:.3f} MB/frame, "
+        readers = ", ".join(sorted(d["nodes"])) if len(d["nodes"]) <= 3 else f"{len(d['nodes'])} nodes"
+        lines.append(f"weights read from DDR ({readers}): {d['bytes_per_frame'] / 1e6:.3f} MB/frame, "
                      f"{d['bytes_per_s'] / 1e9:.2f} GB/s at the simulated FPS = "
                      f"{100 * d['fraction_of_hp_port']:.0f}% of one HP port's peak "
                      f"({d['hp_port_bytes_per_s'] / 1e9:.1f} GB/s)")

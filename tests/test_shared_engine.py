@@ -183,3 +183,61 @@ def test_a_changed_row_of_the_buffer_changes_the_parts_output():
     bad[len(buf) // 3] ^= 0x10  # one bit of a middle op's rows
     assert np.count_nonzero(sim.run(bad, x, want.shape) != want) > 0
     assert np.array_equal(sim.run(buf, x, want.shape), want)
+
+
+def test_a_description_with_a_shared_part_round_trips_and_refuses_what_does_not_fit_it():
+    import json
+
+    from flow.lowering import lower
+    from hls.accel import Accelerator, DescriptionError
+    from hls.shared_part import share
+    from model.defaults import default_arch
+    from model.quant import QuantConfig
+
+    acc = share(lower(default_arch(), QuantConfig(4, 4), {}), ["stage4"], 2)
+    d = json.loads(json.dumps(acc.to_dict()))
+    assert d["version"] == 7 and d["shared"]["ops"] == 39
+    back = Accelerator.from_dict(d)
+    assert back.shared == acc.shared and sum(n.memory == "shared" for n in back.nodes) > 40
+
+    def refused(change, message):
+        e = json.loads(json.dumps(d))
+        change(e)
+        with pytest.raises(DescriptionError, match=message):
+            Accelerator.from_dict(e)
+
+    refused(lambda e: e["shared"].update(cycles=e["shared"]["cycles"] + 1), "cycles is .* by this code's program planner")
+    refused(lambda e: e["nodes"][3].update(memory="shared"), "not the part's: outside it: ")
+    refused(lambda e: [n.update(memory="auto") for n in e["nodes"] if n["name"] == "stage4.unit1.add"],
+            "not marked: stage4.unit1.add")
+    refused(lambda e: e["shared"].update(gp=3), "input channels are not a multiple of GP x 8")
+    refused(lambda e: e["shared"].update(stages=["stage9"]), "no stage stage9|no layers in stages stage9")
+    refused(lambda e: e.update(version=6), "shared = .*absent before version 7")
+    refused(lambda e: e.update(shared=None), "memory 'shared' but the description names no shared part")
+
+
+def test_a_flow_build_with_stage4_shared_is_bit_exact_from_csim_to_the_synthesis_top(tmp_path):
+    """The tiny VarGFaceNet built with --shared-stages stage4: the fold chooses GP for the FPS
+    target, the parameter buffer holds the engine's rows, and the verification finds C-sim,
+    the synthesis top (its master reading params.bin), the integer ONNX and Brevitas equal;
+    the schedule check counts the part's loops as its formulas."""
+    require_tool("g++", "compiles the C-sim and the synthesis top")
+    from flow.build import BuildConfig, build
+    from hls.schedule import check
+    from model.checkpoint import save
+    from tests.flow_builds import calibrated_net
+
+    net, _ = calibrated_net("vargfacenet", "w4a4")
+    save(net, tmp_path / "ck.pt")
+    res = build(BuildConfig(out=tmp_path / "build", checkpoint=tmp_path / "ck.pt", fps=20000, verify_images=3,
+                            finn_report=False, requant="always", shared_stages=("stage4",)))
+    acc, v = res.accelerator, res.report["verification"]
+    assert acc.shared["stages"] == ["stage4"] and acc.params_buffer["bytes"] >= acc.shared["words"] * 16
+    assert v["csim_equals_golden"] and v["synthesis_top_equals_golden"] and v["qonnx_integer_graph_equals_golden"]
+    assert v["brevitas_codes_differing_off_ties"] == 0
+    top = (tmp_path / "build" / "hls" / "top.cpp").read_text()
+    assert "shared_part(" in top and "m_axi port = ddr_shared" in top
+    rep = check(tmp_path / "build")
+    part = next(r for r in rep["nodes"] if r["name"] == "shared_part")
+    assert part["processes"] == part["process_formulas"] and rep["differing"] == 0
+    assert any(layer["name"] == "shared_part" for layer in res.report["layers"])

@@ -240,3 +240,42 @@ def test_a_cache_never_loaded_is_named_on_the_golden_fabric(cached_design, tmp_p
     acc.backend.ip.write(acc.backend.load_flag, 0)
     with pytest.raises(SimulatedBoardError, match="URAM cache was never loaded: node fc"):
         acc.infer(faces(1))
+
+
+# ---- a design whose stage 4 the shared block engine runs, its rows read from DDR each frame -----
+@pytest.fixture(scope="module")
+def shared_design(tmp_path_factory):
+    from hls.shared_part import share
+
+    arch = vargfacenet(0.25, 32, last_channels=64, emb_size=32, units=(2, 2, 2))
+    acc = lower(arch, QuantConfig(4, 4), {})
+    x, _ = load_orl((1, 2, 3), 32, per_id=2)
+    params = random_params(acc, x, seed=9)
+    out = tmp_path_factory.mktemp("shared")
+    write_design(share(acc, ["stage4"], 2), params, np.full(32, 1e-3), {"l2norm": True}, out)
+    return out
+
+
+def test_the_shared_engine_reads_its_rows_from_the_host_buffer_bit_exactly(shared_design, tmp_path):
+    """The shared part's master is aimed at its region of the buffer pynq.allocate gave; its
+    rows corrupted in DDR reach the result; on the golden fabric such a buffer is named."""
+    from hls.params_buffer import SHARED_REGION, masters, regions
+
+    dev = SimulatedZynqMP("zcu104", fabric="csim")
+    acc = Accelerator(shared_design, backend="board",
+                      bitstream_dir=write_simulated_overlay(shared_design, tmp_path / "ov"), device=dev)
+    (m,), (r,) = masters(acc.desc), regions(acc.desc)
+    assert m.node == r.node == SHARED_REGION and acc.desc.version == 7
+    buf = acc.backend.params_buf
+    assert acc.backend.ip.read(bd.ddr_pointer_offset(0)) == (buf.physical_address + r.offset) & 0xFFFFFFFF
+    assert compare(acc, faces(3))["bit_exact"]
+    ddr = dev._memory.locate(buf.physical_address, buf.nbytes)[1]
+    ddr[r.offset:r.offset + r.nbytes] ^= 0x11
+    assert not compare(acc, faces(2))["bit_exact"]
+    gold = SimulatedZynqMP("zcu104", fabric="golden")
+    acc = Accelerator(shared_design, backend="board",
+                      bitstream_dir=write_simulated_overlay(shared_design, tmp_path / "ov2"), device=gold, timeout_s=0.2)
+    g = gold._memory.locate(acc.backend.params_buf.physical_address, acc.backend.params_buf.nbytes)[1]
+    g[r.offset] ^= 0x01
+    with pytest.raises(SimulatedBoardError, match="the shared engine: its DDR region differs"):
+        acc.infer(faces(1))

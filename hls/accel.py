@@ -311,10 +311,7 @@ def check_fields(d: dict[str, Any]) -> None:
                f"one of {', '.join(MEMORY_STYLES)}")
         _field(n.get("mac", "auto") in MAC_STYLES, f"{where}.mac", n.get("mac"),
                f"one of {', '.join(MAC_STYLES)}")
-    sh = d.get("shared")
-    _field(sh is None or isinstance(sh, dict), "shared", sh, "null or an object (the shared part)")
-    if sh is not None and d.get("version", 0) < 7:
-        _field(False, "shared", sh, "absent before version 7")
+    _check_shared_field(d)
     pb = d.get("params_buffer")
     _field(pb is None or (isinstance(pb, dict) and isinstance(pb.get("file"), str)
                           and _is_int(pb.get("bytes")) and pb["bytes"] >= 0 and isinstance(pb.get("sha256"), str)),
@@ -326,6 +323,13 @@ def check_fields(d: dict[str, Any]) -> None:
         for k in ("n", "words", "depth"):
             v = st.get(k, 2 if k == "depth" else None)
             _field(_is_int(v) and v >= 1, f"{where}.{k}", v, "an integer >= 1")
+
+
+def _check_shared_field(d: dict[str, Any]) -> None:
+    sh = d.get("shared")
+    _field(sh is None or isinstance(sh, dict), "shared", sh, "null or an object (the shared part)")
+    if sh is not None and d.get("version", 0) < 7:
+        _field(False, "shared", sh, "absent before version 7")
 
 
 MEMORY_STYLES = ("auto", "lutram", "bram", "uram", "ddr", "shared")
@@ -391,14 +395,19 @@ def validate(a: Accelerator) -> None:
     for s in a.streams:
         if s.depth < 1:
             raise DescriptionError(f"stream {s.name}: FIFO depth {s.depth} < 1")
-    shared = [n.name for n in a.nodes if n.memory == "shared"]
-    if a.shared is not None or shared:
-        from hls.shared_part import SharedPartError, check_shared
+    _validate_shared(a)
 
-        try:
-            check_shared(a)
-        except SharedPartError as e:
-            raise DescriptionError(f"shared part: {e}") from None
+
+def _validate_shared(a: Accelerator) -> None:
+    """The shared part (version 7) against the description: hls/shared_part.py check_shared."""
+    if a.shared is None and not any(n.memory == "shared" for n in a.nodes):
+        return
+    from hls.shared_part import SharedPartError, check_shared
+
+    try:
+        check_shared(a)
+    except SharedPartError as e:
+        raise DescriptionError(f"shared part: {e}") from None
 
 
 def port_formats(n: Node, e) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, int]]]:

@@ -14,7 +14,6 @@ output phase gives the part's output words at the out converter's rate.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Optional
 

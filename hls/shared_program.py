@@ -220,11 +220,8 @@ class _Slots:
         self.owner[self.of[value]] = None
 
 
-def build_program(arch: Arch, stages: Sequence[str], gp: int, nt: int, act_obias: int, gate_obias: int,
-                  gap: int = GAP) -> tuple[list[SharedOp], int, int]:
-    """The program of `stages` (in network order, from OP_IN of the part's one input to OP_OUT of
-    its one output), the number of map slots and the chunks a slot must hold."""
-    chosen = [layer for layer in arch.layers if layer.stage in stages]
+def _part_edges(arch: Arch, chosen: list[Layer], stages: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The one map the part takes and the one it gives (ProgramError otherwise)."""
     names = {layer.name for layer in chosen}
     outside = sorted({i for layer in chosen for i in layer.inputs if i not in names})
     if len(outside) != 1:
@@ -239,6 +236,15 @@ def build_program(arch: Arch, stages: Sequence[str], gp: int, nt: int, act_obias
     if len(results) != 1:
         raise ProgramError(f"stages {', '.join(stages)} give {len(results)} maps to the rest of the network "
                            f"({', '.join(results)}); the shared part gives one")
+    return outside, results
+
+
+def build_program(arch: Arch, stages: Sequence[str], gp: int, nt: int, act_obias: int, gate_obias: int,
+                  gap: int = GAP) -> tuple[list[SharedOp], int, int]:
+    """The program of `stages` (in network order, from OP_IN of the part's one input to OP_OUT of
+    its one output), the number of map slots and the chunks a slot must hold."""
+    chosen = [layer for layer in arch.layers if layer.stage in stages]
+    outside, results = _part_edges(arch, chosen, stages)
     last_use = {}
     for n, layer in enumerate(chosen):
         for i in layer.inputs:

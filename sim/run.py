@@ -26,6 +26,7 @@ from hls.accel import Accelerator, DescriptionError
 from hls.boards import BoardError, get_board
 from hls.design_files import MANIFEST, verify_manifest
 from hls.estimate import node_buffer_bits, place_resources, release_multipliers
+from hls.shared_cost import hardware_nodes
 from flow import (FoldingError, PartitionError, SharedChoice, check_folding, fold_and_size, fold_for_board,
                   load_folding, mac_fixed)
 from hls.engines import EngineError

@@ -275,11 +275,11 @@ def test_old_descriptions_are_refused_by_name_where_they_mean_something_else():
     holds an SE block's frame in the FIFO in front of se_scale: an older description with an
     SE block (its FIFO too shallow for that) is refused by name. One with neither means the
     same in every version and is read; version 6 added an MVAU's `pair`, which an older node
-    lacks and reads as "pe"."""
+    lacks and reads as "pe"; version 7 added `shared` (none in an older one)."""
     se = lower(tiny("vargfacenet"), QuantConfig(4, 4), DDR).to_dict()
     cached = lower(tiny("vargnet"), QuantConfig(4, 4), {"fc": {"ram_style": "ultra"}}).to_dict()
     plain = lower(tiny("vargnet"), QuantConfig(4, 4), {"fc": {"ram_style": "ddr"}}).to_dict()
-    assert se["version"] == cached["version"] == plain["version"] == 6
+    assert se["version"] == cached["version"] == plain["version"] == 7 and se["shared"] is None
     with pytest.raises(DescriptionError, match="version 3 has URAM weight caches .* rebuild"):
         Accelerator.from_dict({**cached, "version": 3})
     for v in (3, 4):

@@ -153,7 +153,8 @@ def _described(arch, seed: int = 3):
 @pytest.mark.parametrize("model,gp", [("default", 1), ("default", 2), ("default", 4), ("full", 4)])
 def test_the_shared_part_reading_its_rows_from_the_buffer_is_bit_exact_with_the_golden_model(model, gp):
     require_tool("g++", "compiles the shared part's C-sim")
-    from hls.shared_part import PartCsim, pack_part, shared_part
+    from hls.shared_csim import PartCsim
+    from hls.shared_part import pack_part, shared_part
     from model.defaults import default_arch
 
     acc, params, trace = _described(default_arch() if model == "default" else named("vargfacenet"))
@@ -171,7 +172,8 @@ def test_the_shared_part_reading_its_rows_from_the_buffer_is_bit_exact_with_the_
 
 def test_a_changed_row_of_the_buffer_changes_the_parts_output():
     require_tool("g++", "compiles the shared part's C-sim")
-    from hls.shared_part import PartCsim, pack_part, shared_part
+    from hls.shared_csim import PartCsim
+    from hls.shared_part import pack_part, shared_part
     from model.defaults import default_arch
 
     acc, params, trace = _described(default_arch())

@@ -9,7 +9,7 @@ from typing import Optional
 
 from hls.accel import Accelerator
 from hls.boards import Board
-from hls.shared_program import GAP, ProgramError
+from hls.shared_program import GAP, ProgramError, part_layers
 
 GP_MAX = 32  # the largest array tried: 16 x 32 x 8 = 4096 MACs a cycle
 
@@ -31,7 +31,7 @@ class SharedChoice:
             from model.arch import Arch
 
             arch = Arch.from_dict(acc_or_arch.arch)
-        return {layer.name for layer in arch.layers if layer.stage in self.stages}
+        return {layer.name for layer in part_layers(arch, self.stages)}
 
 
 def part_cycles(acc: Accelerator, stages: tuple[str, ...], gp: int, gap: int) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 
 from hls.engines.base import IntType, acc_bits, clog2
 from hls.shared_program import (GAP, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, PE, Plan,
-                                ProgramError, SharedOp, build_program, op_words, twords, wwords)
+                                ProgramError, SharedOp, build_program, op_words, part_layers, twords, wwords)
 from model.arch import Arch
 
 if TYPE_CHECKING:  # hls.accel checks a description's shared part with this module
@@ -94,9 +94,7 @@ def shared_part(acc: Accelerator, stages: Sequence[str], gp: int, gap: int = GAP
     """The program of `stages` of the described network, each op checked against its node."""
     arch = Arch.from_dict(acc.arch)
     by_name = {n.name: n for n in acc.nodes}
-    layers = [layer for layer in arch.layers if layer.stage in stages]
-    if not layers:
-        raise ProgramError(f"{acc.name} has no layers in stages {', '.join(stages)}")
+    layers = part_layers(arch, stages)
     if any(layer.op == "pool" for layer in layers):
         raise ProgramError("a global pool layer in the part: not mapped onto the engine's ops yet")
     nts, biases, w_bits = set(), {}, set()
@@ -271,11 +269,12 @@ def op_rows(op: SharedOp, w: Optional[np.ndarray], thr: np.ndarray) -> tuple[np.
         tr = t3.reshape(t, gp, 16, nt).transpose(0, 3, 1, 2).reshape(t, nt, gp * 16)
         return wr, tr
     if op.kind == OP_DENSE:
-        sf, cin = op.sf, op.cin8 * 8
-        w2 = np.asarray(w, np.int64).reshape(op.cout8 * 8, cin)
-        w2 = np.concatenate([w2, np.zeros((w2.shape[0], sf * gp * 8 - cin), np.int64)], axis=1)
+        sf, cin, cout = op.sf, op.cin8 * 8, op.cout8 * 8
+        w2 = np.zeros((t * 16, sf * gp * 8), np.int64)  # rows past cout (an odd cout8's last tile) zero
+        w2[:cout, :cin] = np.asarray(w, np.int64).reshape(cout, cin)
         wr = w2.reshape(t, 16, sf, gp, 8).transpose(0, 2, 1, 3, 4).reshape(t, sf, 16 * gp * 8)
-        t3 = np.concatenate([thr, np.zeros((thr.shape[0], op.trows * gp - nt), np.int64)], axis=1)
+        t3 = np.zeros((t * 16, op.trows * gp), np.int64)
+        t3[:cout, :nt] = thr
         tr = t3.reshape(t, 16, op.trows, gp).transpose(0, 2, 3, 1).reshape(t, op.trows, gp * 16)
         return wr, tr
     t3 = np.concatenate([thr, np.zeros((thr.shape[0], op.trows * 2 - nt), np.int64)], axis=1)

@@ -3,8 +3,8 @@ cycles from the engine's loop (vg_shared.h, counted equal in tb_shared.cpp), DDR
 weight and threshold rows it streams, and the frame time when the rows come through one HP
 port (issue 27, items 1 and 4; an estimate for planning the partition).
 
-    python -m hls.shared_program --model vargfacenet --stages stage4 embedding --gp 8
-    python -m hls.shared_program --model vargnet --width 1.0 --input 224 --stages stage5 head --gp 4
+    python -m hls.shared_program --model vargfacenet --stages stage4 --gp 5 --fps 1000
+    python -m hls.shared_program --model vargnet --width 1.0 --input 224 --stages stage5 --gp 4
 
 The program (vg::shared_block) runs a part with one input map and one output map: OP_IN, then
 each layer in network order (group convs of 8 inputs a group and 8 or 16 outputs, dense 1x1
@@ -116,7 +116,7 @@ class SharedOp:
     @property
     def tiles(self) -> int:
         if self.kind == OP_DENSE:
-            return self.cout8 // 2
+            return _cdiv(self.cout8, 2)
         return 1 if self.kind in (OP_IN, OP_OUT) else self.cin8 // self.gp
 
     @property
@@ -148,8 +148,6 @@ class SharedOp:
                                f"takes 8 or 16")
         if self.kind == OP_DENSE and (self.k, self.stride, self.pad) != (1, 1, 0):
             raise ProgramError(f"{name}: a dense layer must be 1x1, stride 1, no padding")
-        if self.kind == OP_DENSE and self.cout8 % 2:
-            raise ProgramError(f"{name}: {self.cout8 * 8} outputs are not a multiple of 16")
 
 
 def conv_op(layer: Layer, in_shape: tuple[int, int, int], src: int, dst: int, gp: int, nt: int, obias: int,
@@ -220,6 +218,27 @@ class _Slots:
         self.owner[self.of[value]] = None
 
 
+def part_layers(arch: Arch, parts: Sequence[str]) -> list[Layer]:
+    """The layers of a part named by stages ("stage4") or blocks ("stage3.unit6": a prefix of
+    its layers' names), in network order (ProgramError for a name that matches no layer)."""
+    unknown = [p for p in parts if not any(layer.stage == p or layer.name.startswith(p + ".") for layer in arch.layers)]
+    if unknown:
+        raise ProgramError(f"{arch.name} has no stage or block {', '.join(unknown)} (its stages: "
+                           f"{', '.join(arch.stages())})")
+    return [layer for layer in arch.layers
+            if layer.stage in parts or any(layer.name.startswith(p + ".") for p in parts)]
+
+
+def blocks(arch: Arch) -> list[str]:
+    """The network's blocks in order: the first two parts of a layer's name ("stage4.unit1")."""
+    out: list[str] = []
+    for layer in arch.layers:
+        b = ".".join(layer.name.split(".")[:2])
+        if layer.op != "input" and (not out or out[-1] != b):
+            out.append(b)
+    return out
+
+
 def _part_edges(arch: Arch, chosen: list[Layer], stages: Sequence[str]) -> tuple[list[str], list[str]]:
     """The one map the part takes and the one it gives (ProgramError otherwise)."""
     names = {layer.name for layer in chosen}
@@ -243,7 +262,7 @@ def build_program(arch: Arch, stages: Sequence[str], gp: int, nt: int, act_obias
                   gap: int = GAP) -> tuple[list[SharedOp], int, int]:
     """The program of `stages` (in network order, from OP_IN of the part's one input to OP_OUT of
     its one output), the number of map slots and the chunks a slot must hold."""
-    chosen = [layer for layer in arch.layers if layer.stage in stages]
+    chosen = part_layers(arch, stages)
     outside, results = _part_edges(arch, chosen, stages)
     last_use = {}
     for n, layer in enumerate(chosen):
@@ -306,8 +325,8 @@ def _se_ops(layer: Layer, shape: tuple[int, int, int], x: int, slots: _Slots, ma
     """An SE block: pool (to a 1 x 1 map), FC1 and FC2 (dense, to the gate codes), the scale."""
     c, h, w = shape
     r = c // layer.reduction
-    if r % 16:
-        raise ProgramError(f"{layer.name}: its FC1 has {r} outputs, not a multiple of 16")
+    if r % 8:
+        raise ProgramError(f"{layer.name}: its FC1 has {r} outputs, not a multiple of 8")
     n = layer.name
     pool = SharedOp(f"{n}.pool", OP_POOL, x, -1, slots.take(f"{n}.pool"), h, w, 1, 1, 0, c // 8, c // 8, 8,
                     act_obias, gp, nt, gap)
@@ -395,10 +414,6 @@ def plan(arch: Arch, stages: Sequence[str], gp: int, board: str, clock_mhz: floa
     act_bits + 1 bits; thresholds as wide as the widest accumulator)."""
     if gp < 1:
         raise ProgramError(f"GP must be at least 1, not {gp}")
-    known = arch.stages()
-    missing = [s for s in stages if s not in known]
-    if missing:
-        raise ProgramError(f"{arch.name} has no stage {', '.join(missing)} (its stages: {', '.join(known)})")
     act = IntType(act_bits, True)
     nt, act_obias = threshold_out(act)
     _, gate_obias = threshold_out(IntType(act_bits, False))
@@ -438,8 +453,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="the architecture (default vargfacenet)")
     ap.add_argument("--width", type=float, default=None, help="width multiplier (default: the model's full size)")
     ap.add_argument("--input", type=int, default=None, help="input size (default: 112 / 224)")
-    ap.add_argument("--stages", nargs="+", default=["stage4", "embedding"],
-                    help="the stages the shared engine runs (default: stage4 embedding)")
+    ap.add_argument("--stages", nargs="+", default=["stage4"],
+                    help="the stages (stage4) or blocks (stage3.unit6) the shared engine runs (default: stage4)")
     ap.add_argument("--gp", type=int, default=8, help="groups of 8 inputs the MAC array takes a cycle "
                                                       "(16 x GP x 8 MACs; default 8)")
     ap.add_argument("--board", choices=sorted(BOARDS), default="zcu104", help="board (its HP port width)")

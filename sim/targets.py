@@ -46,6 +46,12 @@ TARGETS = (
            ("--model", "vargnet", "--width", "1.0", "--input", "224", "--board", "zcu104", "--fps", "800"),
            800.0, "Vitis AI DPU (2x B4096, 300 MHz): MobileNet-v1 784, v2 609 FPS; "
                   "FINN MobileNet-v1 w4a4 ~460 FPS"),
+    Target("zcu104-vargfacenet-shared", "VarGFaceNet 1.25x w4a4, ZCU104, stage 4 on the shared engine",
+           ("--model", "vargfacenet", "--board", "zcu104", "--fps", "1000", "--shared-stages", "stage4"), 1000.0,
+           "stretch 2000 FPS"),
+    Target("zcu104-vargnet-shared", "VarGNet 1.0x at 224, ZCU104, stage 5 on the shared engine",
+           ("--model", "vargnet", "--width", "1.0", "--input", "224", "--board", "zcu104", "--fps", "800",
+            "--shared-stages", "stage5"), 800.0),
     Target("kv260-vargfacenet", "VarGFaceNet 1.25x w4a4, KV260, best that fits",
            ("--model", "vargfacenet", "--board", "kv260", "--fit"), None),
     Target("zcu104-default", "the default design's architecture (0.25x), ZCU104",

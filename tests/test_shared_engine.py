@@ -35,7 +35,7 @@ def tb_programs(gp: int) -> dict[str, list[SharedOp]]:
             "unit": [io(OP_IN, 0, 4, 4, 4), conv(OP_GCONV, 0, 1, 4, 4, 3, 1, 1, 4, 8, 16),
                      conv(OP_DENSE, 1, 2, 4, 4, 1, 1, 0, 8, 4, 16), conv(OP_GCONV, 2, 1, 4, 4, 3, 1, 1, 4, 8, 16),
                      conv(OP_DENSE, 1, 3, 4, 4, 1, 1, 0, 8, 4, 16), ew(OP_POOL, 3, -1, 2, 4, 4, 4),
-                     conv(OP_DENSE, 2, 1, 1, 1, 1, 1, 0, 4, 2, 16), conv(OP_DENSE, 1, 4, 1, 1, 1, 1, 0, 2, 4, 16, 0),
+                     conv(OP_DENSE, 2, 1, 1, 1, 1, 1, 0, 4, 1, 16), conv(OP_DENSE, 1, 4, 1, 1, 1, 1, 0, 1, 4, 16, 0),
                      ew(OP_SCALE, 3, 4, 1, 4, 4, 4), ew(OP_ADD, 0, 1, 2, 4, 4, 4), io(OP_OUT, 2, 4, 4, 4)]}
 
 
@@ -119,7 +119,7 @@ def test_the_full_size_stage4_program_runs_every_layer_and_reads_each_weight_onc
     (["head"], 1, "input: 3 channels are not a multiple of 8"),
     (["stage4", "embedding", "fc"], 4, "fc: its output is the raw accumulator"),
     (["stage3", "embedding"], 4, "take 2 inputs"),
-    (["stage9"], 1, "has no stage stage9"),
+    (["stage9"], 1, "has no stage or block stage9"),
 ])
 def test_layers_the_engine_cannot_run_are_named(stages, gp, message):
     with pytest.raises(ProgramError, match=re.escape(message)):
@@ -213,7 +213,7 @@ def test_a_description_with_a_shared_part_round_trips_and_refuses_what_does_not_
     refused(lambda e: [n.update(memory="auto") for n in e["nodes"] if n["name"] == "stage4.unit1.add"],
             "not marked: stage4.unit1.add")
     refused(lambda e: e["shared"].update(gp=3), "input channels are not a multiple of GP x 8")
-    refused(lambda e: e["shared"].update(stages=["stage9"]), "no stage stage9|no layers in stages stage9")
+    refused(lambda e: e["shared"].update(stages=["stage9"]), "no stage or block stage9")
     refused(lambda e: e.update(version=6), "shared = .*absent before version 7")
     refused(lambda e: e.update(shared=None), "memory 'shared' but the description names no shared part")
 

@@ -24,7 +24,7 @@
 //   OP_DENSE  pointwise conv or FC (1x1, stride 1): a tile is 16 output channels (lane k:
 //             channel tile * 16 + k, the sum over all GP groups); SF = ceil(C8 / GP) steps a
 //             pixel, GP input chunks each (past C8 they count as zero). 2 chunks a pixel and
-//             tile.
+//             tile (the last tile of an odd cout8: 1).
 // and the elementwise ops, a tile being GP chunks of channels (GP * 8 lanes), one step a pixel:
 //   OP_ADD    act(a + b), a from src and b from src2 at the same chunk (a residual join)
 //   OP_SCALE  act(x * g) of an SE block: x from src, the gate g a 1 x 1 map in src2 (read
@@ -99,7 +99,7 @@ constexpr shared_op make_op(int kind, int src, int src2, int dst, int h, int w, 
     o.ow = w;
     o.wrows = o.sf = ceil_div(cin8, gp);
     o.q = gp;
-    o.tiles = cout8 / 2;
+    o.tiles = ceil_div(cout8, 2);
     o.out_chunks = 2;
     o.mh = 16;
   } else if (ew) {
@@ -145,7 +145,7 @@ constexpr shared_op make_io_op(int kind, int slot, int h, int w, int c8, int gp,
 // codes.
 enum shared_op_problem {
   OP_OK = 0, OP_BAD_KIND, OP_BAD_SLOTS, OP_BAD_SHAPE, OP_GP_DIVIDES_CIN, OP_GCONV_CHANNELS,
-  OP_GCONV_MH, OP_DENSE_SHAPE, OP_DENSE_COUT, OP_SF_MAX, OP_SLOT_SIZE, OP_ADD_BANKS, OP_OUT_RANGE, OP_GAP
+  OP_GCONV_MH, OP_DENSE_SHAPE, OP_SF_MAX, OP_SLOT_SIZE, OP_ADD_BANKS, OP_OUT_RANGE, OP_GAP
 };
 constexpr bool slot_ok(int s, int maps) { return s >= 0 && s < maps; }
 constexpr int op_check(const shared_op& o, int gp, int maps, long long slot_chunks, int sf_max, int nt, int gap,
@@ -164,7 +164,6 @@ constexpr int op_check(const shared_op& o, int gp, int maps, long long slot_chun
   if (o.kind == OP_GCONV && o.cout8 * 8 != o.cin8 * o.mh) return OP_GCONV_CHANNELS;
   if (o.kind == OP_GCONV && o.mh != 8 && o.mh != 16) return OP_GCONV_MH;
   if (o.kind == OP_DENSE && (o.k != 1 || o.stride != 1 || o.pad != 0)) return OP_DENSE_SHAPE;
-  if (o.kind == OP_DENSE && o.cout8 % 2 != 0) return OP_DENSE_COUT;
   if (o.wrows > sf_max) return OP_SF_MAX;
   if ((long long)o.h * o.w * o.cin8 > slot_chunks || (long long)o.oh * o.ow * o.cout8 > slot_chunks)
     return OP_SLOT_SIZE;
@@ -404,10 +403,12 @@ void shared_block(typename shared_types<E>::chunk maps[E::B][shared_types<E>::RO
       }
       const long long ofirst = (long long)o.dst * E::SLOT_CHUNKS + (pool ? 0 : (long long)p * o.cout8) +
                                (is_in ? sf * GP : tile * o.out_chunks);
+      // (a dense layer's last tile of an odd cout8 writes one chunk, not two)
+      const int first_chunk = is_in ? sf * GP : tile * o.out_chunks;
       for (int b = 0; b < B; b++) {
 #pragma HLS UNROLL
         const int i = (int)((b - ofirst % B + B) % B);
-        if (i < o.out_chunks) {
+        if (i < o.out_chunks && first_chunk + i < o.cout8) {
           maps[b][(int)((ofirst + i) / B)] = res[i];
         }
       }

@@ -5,7 +5,8 @@
 //          layers over several tiles;
 //   unit   a VarGFaceNet unit: gconv, pointwise, gconv, pointwise, SE (pool, FC1, FC2 to
 //          unsigned gate codes, scale) and the residual add, between the part's input and
-//          output streams; FC2's 2 input chunks leave the GP = 4 array's last step part empty.
+//          output streams; FC1's 8 outputs fill half a dense tile, and FC2's one input chunk
+//          leaves most of a step of the GP = 2 and 4 arrays empty.
 // and the counted cycles of the engine and the reader against the program's formulas.
 #define VG_COUNT_CYCLES
 #include "tb_common.h"
@@ -48,8 +49,8 @@ struct Unit {
       vg::make_conv_op(vg::OP_GCONV, 2, 1, 4, 4, 3, 1, 1, 4, 8, 16, ACT, GP, NT, GAP),
       vg::make_conv_op(vg::OP_DENSE, 1, 3, 4, 4, 1, 1, 0, 8, 4, 16, ACT, GP, NT, GAP),
       vg::make_ew_op(vg::OP_POOL, 3, -1, 2, 4, 4, 4, ACT, GP, NT, GAP),
-      vg::make_conv_op(vg::OP_DENSE, 2, 1, 1, 1, 1, 1, 0, 4, 2, 16, ACT, GP, NT, GAP),
-      vg::make_conv_op(vg::OP_DENSE, 1, 4, 1, 1, 1, 1, 0, 2, 4, 16, GATE, GP, NT, GAP),
+      vg::make_conv_op(vg::OP_DENSE, 2, 1, 1, 1, 1, 1, 0, 4, 1, 16, ACT, GP, NT, GAP),
+      vg::make_conv_op(vg::OP_DENSE, 1, 4, 1, 1, 1, 1, 0, 1, 4, 16, GATE, GP, NT, GAP),
       vg::make_ew_op(vg::OP_SCALE, 3, 4, 1, 4, 4, 4, ACT, GP, NT, GAP),
       vg::make_ew_op(vg::OP_ADD, 0, 1, 2, 4, 4, 4, ACT, GP, NT, GAP),
       vg::make_io_op(vg::OP_OUT, 2, 4, 4, 4, GP, GAP),
@@ -174,7 +175,7 @@ static void pack(const vg::shared_op& o, const Params& L, std::vector<unsigned c
             if (o.kind == vg::OP_GCONV) {
               const int g = t * GP + j, ky = sf / o.k, kx = sf % o.k;
               if (k < o.mh) v = L.w[(((size_t)(g * o.mh + k) * o.k + ky) * o.k + kx) * 8 + e];
-            } else if (sf * GP + j < o.cin8) {
+            } else if (sf * GP + j < o.cin8 && t * 16 + k < o.cout8 * 8) {  // past cout: zero
               v = L.w[(size_t)(t * 16 + k) * cin + (sf * GP + j) * 8 + e];
             }
             row[(k * GP + j) * 8 + e] = v;
@@ -190,7 +191,7 @@ static void pack(const vg::shared_op& o, const Params& L, std::vector<unsigned c
         if (o.kind == vg::OP_GCONV && lane % 16 < o.mh) ch = (t * GP + lane / 16) * o.mh + lane % 16;
         if (o.kind == vg::OP_DENSE) ch = t * 16 + lane;
         if (o.kind != vg::OP_GCONV && o.kind != vg::OP_DENSE) ch = t * GP * 8 + lane;
-        if (tt < NT && ch >= 0) row[l] = L.thr[(size_t)ch * NT + tt];
+        if (tt < NT && ch >= 0 && ch < o.cout8 * 8) row[l] = L.thr[(size_t)ch * NT + tt];
       }
       put_row(buf, row, THR_BITS);
     }

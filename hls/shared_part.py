@@ -114,17 +114,14 @@ def shared_part(acc: Accelerator, stages: Sequence[str], gp: int, gap: int = GAP
                            f"the nodes have {len(nts)} and {len(w_bits)}")
     nt = nts.pop()
     lo = min(biases.values())
-    act_obias = lo
-    gate_obias = max(biases.values())
-    ops, maps, slot = build_program(arch, stages, gp, nt, act_obias, gate_obias, gap)
+    ops, maps, slot = build_program(arch, stages, gp, nt, lo, max(biases.values()), gap)
     nodes = [_op_node(o) for o in ops]
-    for o, name in zip(ops, nodes):
+    for i, (o, name) in enumerate(zip(ops, nodes)):
         if name is None:
             continue
-        if name not in by_name:
-            raise ProgramError(f"{o.layer}: the description has no node {name}")
-        if biases.get(name) != o.obias:
-            raise ProgramError(f"{name}: output codes from {biases.get(name)}, the program's op from {o.obias}")
+        if name not in by_name or name not in biases:
+            raise ProgramError(f"{o.layer}: the description has no node {name} with an activation")
+        ops[i] = replace(o, obias=biases[name])  # each op's codes as its node's (ReLU: 0, signed: -2^(b-1))
     # the slots' one type: every code of the part's maps (signed activations, unsigned gates)
     hi = max(b + nt for b in biases.values())
     map_type = IntType(max(clog2(hi + 1), clog2(-lo)) + 1, True) if lo < 0 else IntType(clog2(hi + 1), False)

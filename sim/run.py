@@ -90,10 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run(a)
-    except (ArchError, QuantConfigError, BoardError, FoldingError, DescriptionError,
-            EngineError, PartitionError) as e:
+    except ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+# what a design or a fold can be refused with (a message, not a traceback)
+ERRORS = (ArchError, QuantConfigError, BoardError, FoldingError, DescriptionError, EngineError, PartitionError)
 
 
 def _check_sources(a: argparse.Namespace) -> None:

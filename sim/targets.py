@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from sim.run import parse, simulate_design
+from sim.run import ERRORS, parse, simulate_design
 
 RESOURCES = ("LUT", "FF", "DSP", "BRAM36", "URAM")
 FIT = 0.8  # of every resource
@@ -123,11 +123,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--plot", type=Path, help="also write targets.png (utilisation per target) into this folder")
     a = ap.parse_args(argv)
     rows: list[Row] = []
+    failed = []
     for t in TARGETS:
         if a.only and t.key not in a.only:
             continue
         print(f"[targets] {t.what}: python sim/run.py {' '.join(t.options)} ...", file=sys.stderr, flush=True)
-        rows.append(measure(t, a.requant_assumed))
+        try:
+            rows.append(measure(t, a.requant_assumed))
+        except ERRORS as e:  # the row cannot be folded: say why, go on with the others
+            failed.append(f"{t.what}: {e}")
+            print(f"[targets]   error: {e}", file=sys.stderr, flush=True)
+            continue
         print(f"[targets]   {rows[-1].fps:.0f} FPS in {rows[-1].seconds:.0f} s", file=sys.stderr, flush=True)
     print(format_rows(rows))
     if a.plot and rows:
@@ -141,7 +147,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         tmp.write_text(json.dumps({"rows": [asdict(r) for r in rows], "requant_assumed": a.requant_assumed},
                                   indent=1))
         tmp.replace(a.json)
-    return 0
+    for f in failed:
+        print(f"error: {f}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

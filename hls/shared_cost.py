@@ -137,10 +137,13 @@ class SharedBlock(Engine):
         gp, mb, acc = p.gp, part.map_type.bits, part.acc_bits
         sf_max = max(o.wrows for o in p.ops)
         wrow, trow = PE * gp * 8 * part.w_bits, PE * gp * acc
-        # the MAC array (PE x GP x 8 products of a weight and a map code, plain multiplies as
-        # the code writes them), its adder trees, the GP x PE accumulators and a dense
-        # tile's sum over the GP groups
-        r = R.mac_lanes(PE * gp * 8, part.w_bits, mb, gp * 8, PE, mac)
+        # the MAC array (PE x GP x 8 products of a weight and a map code; two lanes' a DSP48E2
+        # where they fit, as the code packs them), its adder trees, the GP x PE accumulators
+        # and a dense tile's sum over the GP groups
+        if part.mac_pack() == 2:  # two lanes a DSP48E2 (vg_shared.h MAC_PACK 2)
+            r = R.packed_mac_pairs(PE // 2 * gp, 8, part.w_bits + part.pack_shift(), mb, acc)
+        else:
+            r = R.mac_lanes(PE * gp * 8, part.w_bits, mb, gp * 8, PE, mac)
         r = r + R.Resources(lut=2 * PE * gp * acc)
         # thresholds: a tile's in registers, compared on up to 2 GP chunks (16 GP lanes) a cycle
         r = r + R.Resources(ff=PE * gp * part.nt * acc) + R.comparators(PE * gp, part.nt, acc)

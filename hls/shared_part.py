@@ -59,6 +59,15 @@ class SharedPart:
     def gp(self) -> int:
         return self.plan.gp
 
+    def pack_shift(self) -> int:
+        """SH of two lanes' products in one multiplier: the bits of an 8-term sum (vg_shared.h)."""
+        return acc_bits(8, self.map_type, self.w_bits)
+
+    def mac_pack(self) -> int:
+        """2 (two lanes' products a DSP48E2) where the packed operands fit its 27 x 18 bits, else 1."""
+        m = self.map_type
+        return 2 if self.w_bits + self.pack_shift() + 1 <= 27 and m.bits + (0 if m.signed else 1) <= 18 else 1
+
     def words(self) -> int:
         """Words of the master the rows take (the reader's cycles a frame)."""
         port = self.plan.port_bits
@@ -317,7 +326,7 @@ constexpr vg::shared_op {name}_prog::OPS_[];
 
 struct {name}_engine {{
   static const int GP = {p.gp}, PE = {PE}, B = {2 * p.gp}, MAPS = {p.maps}, SF_MAX = {max(o.wrows for o in p.ops)};
-  static const int GAP = {max(o.gap for o in p.ops)}, NT = {part.nt};
+  static const int GAP = {max(o.gap for o in p.ops)}, NT = {part.nt}, MAC_PACK = {part.mac_pack()};
   static const long long SLOT_CHUNKS = {p.slot_chunks};
   static const int IN_BITS = {t.bits}, W_BITS = {part.w_bits}, ACC_BITS = {part.acc_bits}, THR_BITS = {part.acc_bits};
   static const bool IN_SIGNED = {signed};

@@ -45,14 +45,16 @@ def test_the_python_formulas_are_the_counted_cycles_of_the_engine_and_its_reader
 
     ok, out = run_one(Path(__file__).resolve().parents[1] / "hls" / "tb" / "tb_shared.cpp", "native")
     assert ok, out
-    engine = re.findall(r"shared_block (\w+) GP=(\d+): counted cycles (\d+) ==", out)
-    reader = re.findall(r"shared_reader (\w+) GP=(\d+): counted cycles (\d+) ==", out)
-    assert {(n, int(g)) for n, g, _ in engine} == {("convs", 1), ("convs", 2), ("unit", 1), ("unit", 2), ("unit", 4)}
-    for name, gp, n in engine:
-        assert sum(o.iters for o in tb_programs(int(gp))[name]) == int(n)
+    engine = re.findall(r"shared_block ([\w-]+) GP=(\d+): counted cycles (\d+) ==", out)
+    reader = re.findall(r"shared_reader ([\w-]+) GP=(\d+): counted cycles (\d+) ==", out)
+    assert {(n, int(g)) for n, g, _ in engine} == {("convs", 1), ("convs", 2), ("unit", 1), ("unit", 2), ("unit", 4),
+                                                   ("convs-packed", 2), ("unit-packed", 2)}
+    for name, gp, n in engine:  # MAC_PACK 2 ("-packed") does not change the schedule
+        assert sum(o.iters for o in tb_programs(int(gp))[name.removesuffix("-packed")]) == int(n)
     for name, gp, n in reader:  # 4-bit weights, 20-bit thresholds, a 128-bit master
         g = int(gp)
-        assert sum(op_words(o, wwords(g, 4, 128), twords(g, 20, 128)) for o in tb_programs(g)[name]) == int(n)
+        ops = tb_programs(g)[name.removesuffix("-packed")]
+        assert sum(op_words(o, wwords(g, 4, 128), twords(g, 20, 128)) for o in ops) == int(n)
 
 
 def test_tiles_take_their_thresholds_packed_to_what_they_hold():

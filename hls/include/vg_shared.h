@@ -15,8 +15,9 @@
 // their slots' starts differ by GP modulo B (SLOT_CHUNKS = GP mod B, slots of opposite
 // parity: the program's slot allocation, hls/shared_program.py, keeps to it).
 //
-// The MAC array: PE = 16 lanes x GP groups x 8 elements (PE * GP * 8 multipliers). A weight
-// row holds lane k, group j, element s at v[(k * GP + j) * 8 + s].
+// The MAC array: PE = 16 lanes x GP groups x 8 elements (PE * GP * 8 products a cycle; with
+// MAC_PACK 2, two lanes' products share one DSP48E2 multiplier: PE * GP * 4 of them). A
+// weight row holds lane k, group j, element s at v[(k * GP + j) * 8 + s].
 //   OP_GCONV  variable group conv (S = 8 input channels a group, MH = 8 or 16 outputs each):
 //             a tile is GP consecutive groups; group j's input chunk feeds lanes k < MH of
 //             group j; SF = K * K steps a pixel (one kernel position each, row-major).
@@ -48,7 +49,7 @@
 // (make_op below fills in the fields; program_iters sums them).
 //
 // Config E (one struct per design, generated): GP, PE (16), B (2 * GP), MAPS, SLOT_CHUNKS,
-// SF_MAX, GAP, IN_BITS, IN_SIGNED, W_BITS, ACC_BITS, THR_BITS, NT; map_t, w_t; act (thresholds
+// SF_MAX, GAP, MAC_PACK, IN_BITS, IN_SIGNED, W_BITS, ACC_BITS, THR_BITS, NT; map_t, w_t; act (thresholds
 // <NT, 0, thr_t>); OPS and PROG (a static constexpr shared_op array), ITERS =
 // program_iters(PROG, OPS).
 #ifndef VG_SHARED_H
@@ -243,6 +244,13 @@ void shared_block(typename shared_types<E>::chunk maps[E::B][shared_types<E>::RO
                     E::ACC_BITS >= E::IN_BITS + 2 + clog2(program_pool_pixels(E::PROG, E::OPS)),
                 "shared_block: ACC_BITS too narrow for a dense tile, an SE product or a pool");
 
+  // MAC_PACK 2: two lanes' products in one DSP48E2 multiplier, SH bits apart (vg_mvau.h)
+  static_assert(E::MAC_PACK == 1 || E::MAC_PACK == 2, "shared_block: MAC_PACK is 1 or 2 products per multiplier");
+  constexpr int SH = acc_bits(8, E::IN_BITS, E::IN_SIGNED, E::W_BITS);
+  constexpr long long PACK_SCALE = 1LL << SH;
+  static_assert(E::MAC_PACK == 1 || (E::W_BITS + SH + 1 <= 27 && E::IN_BITS + (E::IN_SIGNED ? 0 : 1) <= 18),
+                "shared_block: MAC_PACK 2 needs the packed weight pair in 27 bits and the map code in 18");
+  typedef typename acc_t<E::W_BITS + SH + E::IN_BITS + 5>::type Wide;
   WRow wbuf[E::SF_MAX];  // the tile's weight rows: one wide memory, one row a cycle
   TT tlane[GP * PE][NT] = {};  // the tile's thresholds, lane-major (registers)
 #pragma HLS ARRAY_PARTITION variable = tlane complete dim = 0
@@ -325,7 +333,7 @@ void shared_block(typename shared_types<E>::chunk maps[E::B][shared_types<E>::RO
     }
 
     // ---- a compute step ----
-    if (compute && conv) {
+    if (compute && conv && E::MAC_PACK == 1) {
       const WRow w = wbuf[sf];
       for (int j = 0; j < GP; j++) {
 #pragma HLS UNROLL
@@ -337,6 +345,33 @@ void shared_block(typename shared_types<E>::chunk maps[E::B][shared_types<E>::RO
             s += (Acc)w.v[(k * GP + j) * 8 + e] * (Acc)x1[j].v[e];
           }
           acc[j][k] = (sf == 0 ? (Acc)0 : acc[j][k]) + s;
+        }
+      }
+    }
+    if (compute && conv && E::MAC_PACK == 2) {
+      // Lanes 2m and 2m+1 of a group share one multiplier per input element (a DSP48E2), as
+      // vg_mvau.h's PAIR_PE: (w1 * 2^SH + w0) * x = w1*x * 2^SH + w0*x. Summed over the 8
+      // elements, the low SH bits hold lane 2m's sum exactly (|sum| < 2^(SH-1) by SH's
+      // choice), the rest is lane 2m+1's.
+      const WRow w = wbuf[sf];
+      for (int j = 0; j < GP; j++) {
+#pragma HLS UNROLL
+        for (int m = 0; m < PE / 2; m++) {
+#pragma HLS UNROLL
+          Wide t = 0;
+          for (int e = 0; e < 8; e++) {
+#pragma HLS UNROLL
+            const Wide packed = (Wide)w.v[((2 * m + 1) * GP + j) * 8 + e] * (Wide)PACK_SCALE +
+                                (Wide)w.v[(2 * m * GP + j) * 8 + e];
+            const Wide prod = packed * (Wide)x1[j].v[e];
+#pragma HLS BIND_OP variable = prod op = mul impl = dsp
+            t += prod;
+          }
+          Wide lo = t & (Wide)(PACK_SCALE - 1);
+          if (lo >= (Wide)(PACK_SCALE / 2)) lo -= (Wide)PACK_SCALE;
+          const Wide hi = (t - lo) >> SH;  // exact: t - lo is a multiple of 2^SH
+          acc[j][2 * m] = (sf == 0 ? (Acc)0 : acc[j][2 * m]) + (Acc)lo;
+          acc[j][2 * m + 1] = (sf == 0 ? (Acc)0 : acc[j][2 * m + 1]) + (Acc)hi;
         }
       }
     }

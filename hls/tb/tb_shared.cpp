@@ -7,7 +7,8 @@
 //          unsigned gate codes, scale) and the residual add, between the part's input and
 //          output streams; FC1's 8 outputs fill half a dense tile, and FC2's one input chunk
 //          leaves most of a step of the GP = 2 and 4 arrays empty.
-// and the counted cycles of the engine and the reader against the program's formulas.
+// with the MAC array plain and with two lanes' products a DSP (MAC_PACK 2), and the counted
+// cycles of the engine and the reader against the program's formulas.
 #define VG_COUNT_CYCLES
 #include "tb_common.h"
 #include "vg_ddr.h"
@@ -59,9 +60,9 @@ struct Unit {
 template <int GP>
 constexpr vg::shared_op Unit<GP>::OPS_[];
 
-template <int GP_, template <int> class P>
+template <int GP_, template <int> class P, int PACK = 1>
 struct Eng {
-  static const int GP = GP_, PE = 16, B = 2 * GP_, MAPS = ::MAPS, SF_MAX = 9, GAP = ::GAP;
+  static const int GP = GP_, PE = 16, B = 2 * GP_, MAPS = ::MAPS, SF_MAX = 9, GAP = ::GAP, MAC_PACK = PACK;
   static const long long SLOT_CHUNKS = slot_chunks(GP_);
   static const int IN_BITS = MAP_BITS, W_BITS = WB, ACC_BITS = 20, THR_BITS = ::THR_BITS, NT = ::NT;
   static const bool IN_SIGNED = true;
@@ -198,9 +199,9 @@ static void pack(const vg::shared_op& o, const Params& L, std::vector<unsigned c
   }
 }
 
-template <int GP, template <int> class P>
+template <int GP, template <int> class P, int PACK = 1>
 static void run(tb::Report& rep, const char* name) {
-  typedef Eng<GP, P> E;
+  typedef Eng<GP, P, PACK> E;
   typedef vg::shared_types<E> Ty;
   constexpr int B = E::B;
   constexpr long long SC = E::SLOT_CHUNKS, ROWS = Ty::ROWS;
@@ -276,5 +277,7 @@ int main() {
   run<1, Unit>(rep, "unit");
   run<2, Unit>(rep, "unit");
   run<4, Unit>(rep, "unit");
+  run<2, Convs, 2>(rep, "convs-packed");  // two lanes a DSP
+  run<2, Unit, 2>(rep, "unit-packed");
   return rep.done();
 }

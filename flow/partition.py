@@ -31,7 +31,10 @@ class SharedChoice:
             from model.arch import Arch
 
             arch = Arch.from_dict(acc_or_arch.arch)
-        return {layer.name for layer in part_layers(arch, self.stages)}
+        try:
+            return {layer.name for layer in part_layers(arch, self.stages)}
+        except ProgramError as e:
+            raise PartitionError(str(e)) from None
 
 
 def part_cycles(acc: Accelerator, stages: tuple[str, ...], gp: int, gap: int) -> int:
@@ -62,7 +65,10 @@ def choose_gp(acc: Accelerator, choice: SharedChoice, budget: Optional[int]) -> 
         if best is None or cyc < best[1]:
             best = (gp, cyc)
     if best is None:
-        raise PartitionError(f"the shared engine cannot run stages {', '.join(choice.stages)} at any GP up to "
+        first = problems[0].split(": ", 1)[1] if problems else ""
+        if problems and all(p.split(": ", 1)[1] == first for p in problems):  # the same at every GP
+            raise PartitionError(f"the shared engine cannot run {', '.join(choice.stages)}: {first}")
+        raise PartitionError(f"the shared engine cannot run {', '.join(choice.stages)} at any GP up to "
                              f"{GP_MAX}: {problems[0] if problems else ''}")
     return best[0]
 

@@ -106,22 +106,27 @@ def shared_part(acc: Accelerator, stages: Sequence[str], gp: int, gap: int = GAP
     layers = part_layers(arch, stages)
     if any(layer.op == "pool" for layer in layers):
         raise ProgramError("a global pool layer in the part: not mapped onto the engine's ops yet")
-    nts, biases, w_bits = set(), {}, set()
-    for layer in layers:
-        for n in acc.nodes:
-            if n.layer != layer.name:
-                continue
-            e = n.engine()
-            a = e.activation() if hasattr(e, "activation") else None
-            if a is not None:
-                nts.add(a.nt)
-                biases[n.name] = a.out_bias
-            if hasattr(e, "w_bits"):
-                w_bits.add(e.w_bits)
+    nts: dict[int, str] = {}  # output levels - 1 -> a node that has them
+    biases, w_bits = {}, set()
+    names = {layer.name for layer in layers}
+    for n in acc.nodes:
+        if n.layer not in names:
+            continue
+        e = n.engine()
+        a = e.activation() if hasattr(e, "activation") else None
+        if a is not None:
+            nts.setdefault(a.nt, n.name)
+            biases[n.name] = a.out_bias
+        elif n.kind == "mvau":
+            raise ProgramError(f"{n.name}: its output is the raw accumulator (no activation); the engine "
+                               f"writes codes: keep it resident")
+        if hasattr(e, "w_bits"):
+            w_bits.add(e.w_bits)
     if len(nts) != 1 or len(w_bits) != 1:
-        raise ProgramError(f"stages {', '.join(stages)}: the engine takes one output width and one weight width; "
-                           f"the nodes have {len(nts)} and {len(w_bits)}")
-    nt = nts.pop()
+        raise ProgramError(f"parts {', '.join(stages)}: the engine takes one output width and one weight width; "
+                           f"the nodes have {' and '.join(f'{k + 1} output levels ({v})' for k, v in nts.items())}, "
+                           f"weights of {' and '.join(map(str, sorted(w_bits)))} bits")
+    nt = next(iter(nts))
     lo = min(biases.values())
     ops, maps, slot = build_program(arch, stages, gp, nt, lo, max(biases.values()), gap)
     nodes = [_op_node(o) for o in ops]

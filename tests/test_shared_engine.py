@@ -250,3 +250,16 @@ def test_a_flow_build_with_stage4_shared_is_bit_exact_from_csim_to_the_synthesis
     part = next(r for r in rep["nodes"] if r["name"] == "shared_part")
     assert part["processes"] == part["process_formulas"] and rep["differing"] == 0
     assert any(layer["name"] == "shared_part" for layer in res.report["layers"])
+
+
+@pytest.mark.parametrize("parts,message", [
+    ("stage9", "has no stage or block stage9"),
+    ("fc", "fc: its output is the raw accumulator"),
+    ("embedding", "16 output levels (emb.conv1) and 256 output levels (emb.pw)"),
+])
+def test_sim_run_names_the_parts_the_shared_engine_cannot_run(parts, message, capsys):
+    from sim.run import main as sim_main
+
+    assert sim_main(["--model", "vargfacenet", "--width", "0.25", "--shared-stages", parts]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -214,7 +214,8 @@ def spec_part(acc: Accelerator) -> SharedPart:
         raise SharedPartError("the description has no shared part")
     for k, t in SPEC_FIELDS.items():
         v = sh.get(k)
-        if not isinstance(v, t) or isinstance(v, bool) or (t is int and v < (0 if k == "gap" else 1)):
+        if not isinstance(v, t) or isinstance(v, bool) or (t is int and v < (0 if k == "gap" else 1)) \
+                or (t is list and not (v and all(isinstance(x, str) and x for x in v))):
             raise SharedPartError(f"field {k} = {v!r}: must be {'a list of stage names' if t is list else t.__name__}"
                                   f"{'' if t is not int else ' >= 0' if k == 'gap' else ' >= 1'}")
     try:

@@ -222,6 +222,7 @@ def test_a_description_with_a_shared_part_round_trips_and_refuses_what_does_not_
     refused(lambda e: e["shared"].update(gp=3), "input channels are not a multiple of GP x 8")
     refused(lambda e: e["shared"].update(stages=["stage9"]), "no stage or block stage9")
     refused(lambda e: e.update(version=6), "shared = .*absent before version 7")
+    refused(lambda e: e["shared"].update(stages=[4]), "field stages = \\[4\\]: must be a list of stage names")
     refused(lambda e: e.update(shared=None), "memory 'shared' but the description names no shared part")
 
 

@@ -81,6 +81,15 @@ class SharedPart:
                 "words": self.words()}
 
 
+def engine_bits(ops: list[SharedOp], gp: int, map_type: IntType, w_bits: int, value_bits: int = 0) -> int:
+    """The engine's ACC_BITS (= THR_BITS): its widest dense tile, an SE product of two map codes,
+    a pool's sum (vg_shared.h's static asserts), and the nodes' values and thresholds."""
+    sf_max = max(o.wrows for o in ops)
+    pool = max([o.h * o.w for o in ops if o.kind == OP_POOL] or [1])
+    return max(acc_bits(sf_max * gp * 8, map_type, w_bits), acc_bits(1, map_type, map_type.bits + 1),
+               map_type.bits + 2 + clog2(pool), value_bits + 1)
+
+
 def _value_node(acc: Accelerator, value: str) -> str:
     """The node whose first output is a layer's value: the layer's own node, or an SE's scale."""
     names = {n.name for n in acc.nodes}
@@ -140,11 +149,8 @@ def shared_part(acc: Accelerator, stages: Sequence[str], gp: int, gap: int = GAP
     hi = max(b + nt for b in biases.values())
     map_type = IntType(max(clog2(hi + 1), clog2(-lo)) + 1, True) if lo < 0 else IntType(clog2(hi + 1), False)
     value_bits = max(by_name[n].engine().activation().value_bits for n in nodes if n is not None)
-    sf_max = max(o.wrows for o in ops)
-    pool = max([o.h * o.w for o in ops if o.kind == OP_POOL] or [1])
     wb = w_bits.pop()
-    bits = max(acc_bits(sf_max * gp * 8, map_type, wb), acc_bits(1, map_type, map_type.bits + 1),
-               map_type.bits + 2 + clog2(pool), value_bits + 1)
+    bits = engine_bits(ops, gp, map_type, wb, value_bits)
     plan = Plan(arch.name, list(stages), gp, acc.board, acc.clock_mhz, ops, maps, slot, wb, bits, map_type.bits)
     first = next(o for o in ops if o.kind == OP_IN).layer.removesuffix(" (in)")
     last = next(o for o in ops if o.kind == OP_OUT).layer.removesuffix(" (out)")
@@ -296,16 +302,28 @@ def op_rows(op: SharedOp, w: Optional[np.ndarray], thr: np.ndarray) -> tuple[np.
 
 def pack_part(part: SharedPart, acc: Accelerator, params: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
     """The engine's region of the parameter buffer (uint8), in the program's order."""
-    port = part.plan.port_bits
-    ww, tw = wwords(part.gp, part.w_bits, port), twords(part.gp, part.acc_bits, port)
-    chunks = []
+    per_op: list[tuple[Optional[np.ndarray], Optional[np.ndarray]]] = []
     for op, node in zip(part.ops, part.nodes):
         if node is None:
+            per_op.append((None, None))
             continue
         if node not in params:
             raise ProgramError(f"node {node}: no weights/thresholds given")
         w = params[node].get("weights") if op.kind in (OP_GCONV, OP_DENSE) else None
-        wr, tr = op_rows(op, w, _thresholds(acc, node, params))
+        per_op.append((w, _thresholds(acc, node, params)))
+    return pack_rows_of(part, per_op)
+
+
+def pack_rows_of(part: SharedPart, per_op: list[tuple[Optional[np.ndarray], Optional[np.ndarray]]]) -> np.ndarray:
+    """The rows of each op given its weights (PyTorch layout) and thresholds (C x NT), in the
+    program's order (ops with neither, OP_IN and OP_OUT, have no rows)."""
+    port = part.plan.port_bits
+    ww, tw = wwords(part.gp, part.w_bits, port), twords(part.gp, part.acc_bits, port)
+    chunks = []
+    for op, (w, thr) in zip(part.ops, per_op):
+        if thr is None:
+            continue
+        wr, tr = op_rows(op, w, np.asarray(thr, np.int64))
         wb = _pack_rows(wr, part.w_bits, ww, port)
         tb = _pack_rows(tr, part.acc_bits, tw, port)
         chunks.append(np.concatenate([wb.reshape(op.tiles, -1), tb.reshape(op.tiles, -1)], axis=1).reshape(-1))
@@ -318,8 +336,10 @@ def _op_cpp(o: SharedOp) -> str:
             f"{o.cin8}, {o.cout8}, {o.mh}, {o.obias}, {o.gp}, {o.nt}, {o.gap})")
 
 
-def config_text(part: SharedPart, name: str) -> str:
-    """The engine's program (a constexpr table, {name}_prog) and config struct ({name}_engine)."""
+def config_text(part: SharedPart, name: str, define: bool = True) -> str:
+    """The engine's program (a constexpr table, {name}_prog) and config struct ({name}_engine);
+    define: with the table's out-of-class definition (C++14 wants one, in one translation
+    unit: program_definition for a header included by several)."""
     p, t = part.plan, part.map_type
     ops = ",\n    ".join(_op_cpp(o) for o in part.ops)
     n = len(part.ops)
@@ -328,7 +348,7 @@ def config_text(part: SharedPart, name: str) -> str:
   static constexpr vg::shared_op OPS_[{n}] = {{
     {ops}}};
 }};
-constexpr vg::shared_op {name}_prog::OPS_[];
+{program_definition(name) if define else ""}
 
 struct {name}_engine {{
   static const int GP = {p.gp}, PE = {PE}, B = {2 * p.gp}, MAPS = {p.maps}, SF_MAX = {max(o.wrows for o in p.ops)};
@@ -344,6 +364,10 @@ struct {name}_engine {{
   static const long long ITERS = vg::program_iters({name}_prog::OPS_, {n});
 }};
 """
+
+
+def program_definition(name: str) -> str:
+    return f"constexpr vg::shared_op {name}_prog::OPS_[];"
 
 
 SHARED_FN = "shared_part"

@@ -10,6 +10,7 @@ from typing import Optional
 from hls.accel import Accelerator
 from hls.boards import Board
 from hls.shared_program import GAP, ProgramError, part_layers
+from model.arch import Arch
 
 GP_MAX = 32  # the largest array tried: 16 x 32 x 8 = 4096 MACs a cycle
 
@@ -24,13 +25,8 @@ class SharedChoice:
     gp: Optional[int] = None  # None: the smallest array that meets the frame's cycle budget
     gap: int = GAP
 
-    def layers(self, acc_or_arch) -> set[str]:
+    def layers(self, arch: Arch) -> set[str]:
         """The layers the shared engine runs."""
-        arch = acc_or_arch
-        if isinstance(acc_or_arch, Accelerator):
-            from model.arch import Arch
-
-            arch = Arch.from_dict(acc_or_arch.arch)
         try:
             return {layer.name for layer in part_layers(arch, self.stages)}
         except ProgramError as e:

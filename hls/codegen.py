@@ -23,6 +23,7 @@ from hls.engines import IntType, word_type
 from hls import params_buffer as pb
 from hls import resources as R
 from hls.params_buffer import loads_cache, reads_buffer
+from hls.shared_cost import hardware_streams
 from hls.shared_part import SHARED, SHARED_FN, part_function
 
 
@@ -31,11 +32,6 @@ def own_nodes(acc: Accelerator) -> list[Node]:
     return [n for n in acc.nodes if n.memory != SHARED]
 
 
-def top_streams(acc: Accelerator) -> list:
-    """The streams the top declares: all but those inside the shared part."""
-    from hls.shared_cost import hardware_streams
-
-    return hardware_streams(acc)
 
 
 def ident(name: str) -> str:
@@ -194,7 +190,7 @@ def _stream_decls(acc: Accelerator, indent: str, depths: bool) -> list[str]:
     """The description's streams and the caches' fill streams (depth 2: the loader and the
     cache's load loop both run at II = 1)."""
     out = []
-    named = [(stream_ident(st.name), _stype(acc, st.name), st.depth) for st in top_streams(acc)]
+    named = [(stream_ident(st.name), _stype(acc, st.name), st.depth) for st in hardware_streams(acc)]
     named += [(fill_stream(n), fill_type(n), 2) for n in acc.nodes if loads_cache(n)]
     for name, t, depth in named:
         out.append(f"{indent}hls::stream<{t} > {name};")
@@ -278,7 +274,7 @@ def csim_top(acc: Accelerator) -> str:
         f"    if ((long){stream_ident(s_out.name)}.size() != {s_out.words}L) return 10;",
         f"    for (long i = 0; i < {s_out.words}L; i++) {{ vg::Word<{to}, {s_out.n}> w = {stream_ident(s_out.name)}.read();",
         f"      for (int k = 0; k < {s_out.n}; k++) {{ yf[i * {s_out.n} + k] = (int64_t)w.v[k]; }} }}",
-        *[f"    if (!{name}.empty()) return 11;" for name in [stream_ident(s.name) for s in top_streams(acc)]
+        *[f"    if (!{name}.empty()) return 11;" for name in [stream_ident(s.name) for s in hardware_streams(acc)]
           + [fill_stream(n) for n in acc.nodes if loads_cache(n)]],
         "  }",
         "  return 0;",

@@ -22,7 +22,7 @@ from hls.accel import Accelerator, Node, Stream
 from hls.engines.base import Engine, IntType, JobRun, Ports, Process
 from hls.engines.width import WidthConvert
 from hls.shared_part import SHARED, SharedPart, spec_part
-from hls.shared_program import OP_DENSE, OP_GCONV, OP_IN, OP_OUT, PE, op_words, twords, wwords
+from hls.shared_program import OP_DENSE, OP_GCONV, OP_IN, OP_OUT, PE
 
 
 PART_NODE = "shared_part"
@@ -54,14 +54,8 @@ class SharedBlock(Engine):
 
     def tile_cycles(self) -> list[tuple[int, int]]:
         """(tiles, cycles of a tile as the rows let it run) of each op between OP_IN and OP_OUT."""
-        port = self.part.plan.port_bits
-        ww, tw = wwords(self.part.gp, self.part.w_bits, port), twords(self.part.gp, self.part.acc_bits, port)
-        out = []
-        for o in self.part.ops:
-            if o.kind in (OP_IN, OP_OUT):
-                continue
-            out.append((o.tiles, max(o.iters // o.tiles, op_words(o, ww, tw) // o.tiles)))
-        return out
+        p = self.part.plan
+        return [(o.tiles, p.op_tile_cycles(o)) for o in p.ops if o.kind not in (OP_IN, OP_OUT)]
 
     def io_words(self) -> tuple[int, int]:
         """Engine words (GP * 8 codes) of the part's input and output maps a frame."""

@@ -24,7 +24,7 @@ import numpy as np
 
 from hls.engines.base import IntType, acc_bits, clog2
 from hls.shared_program import (GAP, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, PE, Plan,
-                                ProgramError, SharedOp, build_program, op_words, part_layers, twords, wwords)
+                                ProgramError, SharedOp, build_program, engine_bits, part_layers, twords, wwords)
 from model.arch import Arch
 
 if TYPE_CHECKING:  # hls.accel checks a description's shared part with this module
@@ -48,8 +48,6 @@ class SharedPart:
     out_stream: str
     nt: int
     map_type: IntType  # the one type of every slot's codes
-    w_bits: int
-    acc_bits: int  # the engine's accumulators and thresholds (ACC_BITS = THR_BITS)
 
     @property
     def ops(self) -> list[SharedOp]:
@@ -58,6 +56,15 @@ class SharedPart:
     @property
     def gp(self) -> int:
         return self.plan.gp
+
+    @property
+    def w_bits(self) -> int:
+        return self.plan.w_bits
+
+    @property
+    def acc_bits(self) -> int:
+        """The engine's accumulators and thresholds (ACC_BITS = THR_BITS): the plan's thr_bits."""
+        return self.plan.thr_bits
 
     def pack_shift(self) -> int:
         """SH of two lanes' products in one multiplier: the bits of an 8-term sum (vg_shared.h)."""
@@ -70,24 +77,13 @@ class SharedPart:
 
     def words(self) -> int:
         """Words of the master the rows take (the reader's cycles a frame)."""
-        port = self.plan.port_bits
-        ww, tw = wwords(self.gp, self.w_bits, port), twords(self.gp, self.acc_bits, port)
-        return sum(op_words(o, ww, tw) for o in self.ops)
+        return self.plan.words()
 
     def spec(self, gap: int) -> dict[str, Any]:
         """The description's `shared` entry (version 7)."""
         return {"stages": list(self.plan.stages), "gp": self.gp, "gap": gap, "in_stream": self.in_stream,
                 "out_stream": self.out_stream, "ops": len(self.ops), "cycles": sum(o.iters for o in self.ops),
                 "words": self.words()}
-
-
-def engine_bits(ops: list[SharedOp], gp: int, map_type: IntType, w_bits: int, value_bits: int = 0) -> int:
-    """The engine's ACC_BITS (= THR_BITS): its widest dense tile, an SE product of two map codes,
-    a pool's sum (vg_shared.h's static asserts), and the nodes' values and thresholds."""
-    sf_max = max(o.wrows for o in ops)
-    pool = max([o.h * o.w for o in ops if o.kind == OP_POOL] or [1])
-    return max(acc_bits(sf_max * gp * 8, map_type, w_bits), acc_bits(1, map_type, map_type.bits + 1),
-               map_type.bits + 2 + clog2(pool), value_bits + 1)
 
 
 def _value_node(acc: Accelerator, value: str) -> str:
@@ -155,7 +151,7 @@ def shared_part(acc: Accelerator, stages: Sequence[str], gp: int, gap: int = GAP
     first = next(o for o in ops if o.kind == OP_IN).layer.removesuffix(" (in)")
     last = next(o for o in ops if o.kind == OP_OUT).layer.removesuffix(" (out)")
     return SharedPart(plan, nodes, by_name[_value_node(acc, first)].outputs[0],
-                      by_name[_value_node(acc, last)].outputs[0], nt, map_type, wb, bits)
+                      by_name[_value_node(acc, last)].outputs[0], nt, map_type)
 
 
 def region_nodes(acc: Accelerator, in_stream: str, out_stream: str) -> list[Node]:

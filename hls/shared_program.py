@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from hls.boards import BOARDS, get_board
-from hls.engines.base import IntType, acc_bits, threshold_out
+from hls.engines.base import IntType, acc_bits, clog2, threshold_out
 from model.arch import Arch, Layer, named
 
 # vg::shared_op_kind
@@ -186,6 +186,15 @@ def wwords(gp: int, w_bits: int, port_bits: int) -> int:
 def twords(gp: int, thr_bits: int, port_bits: int) -> int:
     """Words of the master a threshold row takes (vg::shared_twords)."""
     return _cdiv(PE * gp * thr_bits, port_bits)
+
+
+def engine_bits(ops: list[SharedOp], gp: int, map_type: IntType, w_bits: int, value_bits: int = 0) -> int:
+    """The engine's ACC_BITS (= THR_BITS): its widest dense tile, an SE product of two map codes,
+    a pool's sum (vg_shared.h's static asserts), and the nodes' values and thresholds."""
+    sf_max = max(o.wrows for o in ops)
+    pool = max([o.h * o.w for o in ops if o.kind == OP_POOL] or [1])
+    return max(acc_bits(sf_max * gp * 8, map_type, w_bits), acc_bits(1, map_type, map_type.bits + 1),
+               map_type.bits + 2 + clog2(pool), value_bits + 1)
 
 
 def op_words(op: SharedOp, ww: int, tw: int) -> int:
@@ -371,12 +380,18 @@ class Plan:
     def op_bytes(self, op: SharedOp) -> int:
         return self.op_words(op) * self.port_bits // 8
 
+    def op_tile_cycles(self, op: SharedOp) -> int:
+        """A tile's cycles when the reader (one word a cycle) runs ahead of the engine through
+        a FIFO and the engine waits for rows: max(its loop's cycles, its rows' words)."""
+        return max(op.iters // op.tiles, self.op_words(op) // op.tiles) if op.tiles else 0
+
+    def words(self) -> int:
+        """Words of the master all rows take (the reader's cycles a frame)."""
+        return sum(self.op_words(o) for o in self.ops)
+
     def op_ddr_cycles(self, op: SharedOp) -> int:
-        """Cycles of an op when the reader (one word a cycle) runs ahead of the engine through
-        a FIFO and the engine waits for rows: each tile max(engine cycles, its words)."""
-        if op.tiles == 0:
-            return 0
-        return op.tiles * max(op.iters // op.tiles, self.op_words(op) // op.tiles)
+        """Cycles of an op when the rows come at the port's peak (op_tile_cycles a tile)."""
+        return op.tiles * self.op_tile_cycles(op)
 
     def rows(self) -> list[dict[str, Any]]:
         return [{"layer": o.layer, "kind": KIND_NAMES[o.kind], "map": f"{o.h}x{o.w}", "k": o.k,
@@ -418,10 +433,8 @@ def plan(arch: Arch, stages: Sequence[str], gp: int, board: str, clock_mhz: floa
     nt, act_obias = threshold_out(act)
     _, gate_obias = threshold_out(IntType(act_bits, False))
     ops, maps, slot = build_program(arch, stages, gp, nt, act_obias, gate_obias, gap)
-    inp = IntType(act_bits + 1, True)
-    widest = max(o.wrows * gp * 8 for o in ops)
     return Plan(arch.name, list(stages), gp, board, clock_mhz, ops, maps, slot, w_bits,
-                acc_bits(widest, inp, w_bits), act_bits + 1)
+                engine_bits(ops, gp, IntType(act_bits + 1, True), w_bits), act_bits + 1)
 
 
 def format_plan(p: Plan, fps: Optional[float]) -> str:

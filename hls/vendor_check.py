@@ -113,15 +113,13 @@ class SharedCheck:
     def build(self) -> dict[str, Any]:
         if self._built is None:
             from hls.shared_cost import SharedBlock
-            from hls.shared_part import SharedPart, engine_bits, pack_rows_of
+            from hls.shared_part import SharedPart, pack_rows_of
             from hls.shared_program import plan
             from model.arch import tiny
 
             p = plan(tiny("vargfacenet"), [self.stages], self.gp, "zcu104", 200.0)
             mt = IntType(p.map_bits, True)
-            part = SharedPart(p, [None] * len(p.ops), "", "", 15, mt, p.w_bits, 0)
-            part.acc_bits = engine_bits(p.ops, p.gp, mt, p.w_bits)
-            p.thr_bits = part.acc_bits
+            part = SharedPart(p, [None] * len(p.ops), "", "", 15, mt)
             rng = np.random.default_rng(0)
             first = p.ops[0]
             xs = rng.integers(-8, 8, (FRAMES, first.h, first.w, first.cin8 * 8))

@@ -84,7 +84,7 @@ def node_programs(n: Node, board: Optional[Board] = None) -> list[Program]:
     run, hls/estimate.py)."""
     e = timed_engine(n, board)
     progs = [_program(n, p, e.latency, e.buffers_lead) for p in e.processes()]
-    fixed = e.fixed_depths() if hasattr(e, "fixed_depths") else {}  # the shared part's inner FIFOs
+    fixed = e.fixed_depths()  # the shared part's inner FIFOs
     for p in progs:
         p.fixed = {s: d for s, d in fixed.items() if s in p.outputs}
     return progs

@@ -252,6 +252,11 @@ class Engine:
     def processes(self) -> list[Process]:
         raise NotImplementedError
 
+    def fixed_depths(self) -> dict[str, int]:
+        """Depths of streams between its own processes that the hardware fixes (the shared
+        part's frame FIFOs, hls/shared_cost.py); none for a description node's engine."""
+        return {}
+
     def output_times(self, ins: Sequence[tuple[float, float]], latency: int) -> tuple[float, float]:
         """(first, last) output word of frame 0 given each input's (first, last) word, for the
         analytic model (sim/analytic.py): output starts once the input its first writing job

@@ -124,7 +124,7 @@ class SharedBlock(Engine):
     def buffer_bits(self) -> dict[str, int]:
         p = self.part.plan
         return {"maps": p.maps * p.slot_chunks * 8 * self.part.map_type.bits,
-                "weights": max(o.wrows for o in p.ops) * PE * p.gp * 8 * self.part.w_bits}
+                "row_buffer": max(o.wrows for o in p.ops) * PE * p.gp * 8 * self.part.w_bits}
 
     def resources(self, memory: str = "auto", mac: str = "auto") -> R.Resources:
         part, p = self.part, self.part.plan

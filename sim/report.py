@@ -50,7 +50,7 @@ def stage_rows(acc: Accelerator, est: DesignEstimate, board: Board, clock_mhz: f
     for n in hardware_nodes(acc):  # the shared part as one row, named for its stages
         stage = n.layer.split(".")[0]
         r = rows.setdefault(stage, {"stage": stage, "LUT": 0.0, "DSP": 0.0, "BRAM36": 0.0, "URAM": 0.0,
-                                    "buffers": {}, "macs": 0, "weights": 0})
+                                    "buffers": {}, "macs": 0, "weights": 0, "streamed": 0})
         for k, v in est.per_node[n.name].as_dict().items():
             if k in r:
                 r[k] += v
@@ -59,10 +59,12 @@ def stage_rows(acc: Accelerator, est: DesignEstimate, board: Board, clock_mhz: f
         e = n.engine()
         r["macs"] += e.macs()
         r["weights"] += e.weight_count()
+        r["streamed"] += e.ddr_bytes() if n.memory == "shared" else 0  # the shared part's rows, read each frame
     port = board.hp_port_bytes_per_s(clock_mhz)
     for r in rows.values():
         r["reuse"] = r["macs"] / r["weights"] if r["weights"] else None
-        r["ddr_bytes_per_frame"] = (r["buffers"].get("weights", 0) + r["buffers"].get("thresholds", 0)) / 8
+        r["ddr_bytes_per_frame"] = (r["buffers"].get("weights", 0) + r["buffers"].get("thresholds", 0)) / 8 \
+            + r.pop("streamed")
         r["ddr_fraction"] = r["ddr_bytes_per_frame"] * fps / port if fps else None
     return list(rows.values())
 

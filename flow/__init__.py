@@ -7,9 +7,11 @@ from flow.agreement import layer_agreement, totals
 from flow.build import BuildConfig, BuildError, build
 from flow.folding import (FoldingError, check_folding, fold_and_size, fold_for_board, fold_for_fps, load_folding,
                           mac_fixed)
-from flow.partition import PartitionError, SharedChoice
+from flow.partition import AUTO, PartitionError, SharedChoice, choice as shared_choice
+from flow.partition_search import resolve as resolve_partition
 from flow.requantize import ASSUMED_TABLE_EXTRA_BITS, assume as assume_requant
 
 __all__ = ["BuildConfig", "BuildError", "build", "layer_agreement", "totals", "FoldingError",
            "check_folding", "fold_and_size", "fold_for_board", "fold_for_fps", "load_folding", "mac_fixed",
-           "ASSUMED_TABLE_EXTRA_BITS", "assume_requant", "PartitionError", "SharedChoice"]
+           "ASSUMED_TABLE_EXTRA_BITS", "assume_requant", "AUTO", "PartitionError", "SharedChoice",
+           "shared_choice", "resolve_partition"]

@@ -70,10 +70,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                             "(v*M + B) >> S where it is exactly equal: auto (where the resource "
                             "estimate says it is cheaper), always (wherever exact), off "
                             "(see flow/requantize.py)")
-        p.add_argument("--shared-stages", nargs="+", default=(),
-                       help="run these stages (e.g. stage4) on the shared block engine, their weights "
-                            "and thresholds read from DDR each frame, instead of an engine per layer "
-                            "(hls/include/vg_shared.h; default: none)")
+        p.add_argument("--shared-stages", nargs="+", default=("auto",),
+                       help="the blocks the shared block engine runs (hls/include/vg_shared.h), their "
+                            "weights and thresholds read from DDR each frame instead of an engine per "
+                            "layer: stages or blocks (e.g. stage4, stage3.unit6), auto (the default: "
+                            "the flow searches the contiguous block ranges and shares one only where "
+                            "the resident design is over --fraction of the board or its DDR traffic "
+                            "over half an HP port; flow/partition_search.py), or none")
         p.add_argument("--shared-gp", type=positive_int, default=None,
                        help="the shared engine's groups of 8 inputs a cycle (16 x GP x 8 MACs; default: "
                             "the smallest GP whose frame meets --fps)")

@@ -41,7 +41,9 @@ class BuildConfig:
     finn_report: bool = True
     weights_header: bool = True
     requant: str = "auto"  # activation form per node: auto | always | off (flow/requantize.py)
-    shared_stages: tuple[str, ...] = ()  # stages the shared block engine runs (flow/partition.py)
+    # the blocks the shared block engine runs (flow/partition.py): stage or block names, ("auto",)
+    # for the flow's search (flow/partition_search.py), () or ("none",) for every layer resident
+    shared_stages: tuple[str, ...] = ("auto",)
     shared_gp: Optional[int] = None  # its array's groups (None: the smallest that meets the FPS)
     start_step: Optional[str] = None  # None: the first (flow/steps.py NAMES)
     stop_step: Optional[str] = None  # None: the last

@@ -227,7 +227,7 @@ def _fold_priced(arch: Arch, quant: QuantConfig, budget: int, board: Board, frac
 
 
 def _overshoot(r: "FoldingResult", board: Board, fraction: float) -> float:
-    return _overshoot_est(r.estimate, board, fraction)
+    return r.estimate.overshoot(board, fraction)
 
 
 def _build(arch: Arch, quant: QuantConfig, folding: Folding, board: Board, fraction: float,
@@ -343,7 +343,7 @@ def fold_and_size(arch, quant, board: Board, clock: float, fps: Optional[float],
             if hi is None and r.cycles_per_frame <= lo:
                 break  # a larger budget gives no slower folding: the slowest is over too
             lo = max(lo, target)
-            if not fitted and _overshoot_est(r_est, board, fraction) < _overshoot_est(best[2], board, fraction):
+            if not fitted and r_est.overshoot(board, fraction) < best[2].overshoot(board, fraction):
                 best = (r, r_sz, r_est)
     return best[0], best[1]
 
@@ -359,7 +359,7 @@ def _size_best(fr: FoldingResult, board: Board, fraction: float, user: Optional[
         return fr, sz
     alt = replace(fr.alternatives[0], alternatives=())
     alt_sz, alt_est = _size(alt, board, fraction, user)
-    if _overshoot_est(alt_est, board, fraction) < _overshoot_est(est, board, fraction):
+    if alt_est.overshoot(board, fraction) < est.overshoot(board, fraction):
         return alt, alt_sz
     return fr, sz
 
@@ -376,7 +376,3 @@ def _size(fr: FoldingResult, board: Board, fraction: float, user: Optional[Foldi
         s.depth = sz.depths.get(s.name, s.depth)
     fr.folding = _place(acc, fr.folding, board, fraction, user)  # the FIFOs' memories were not known before
     return sz, estimate(acc)
-
-
-def _overshoot_est(est: DesignEstimate, board: Board, fraction: float) -> float:
-    return sum(max(0.0, v - fraction) for v in est.utilisation(board).values())

@@ -111,13 +111,16 @@ def step_check_folding(st: BuildState, cfg) -> BuildState:
 
 def step_fold(st: BuildState, cfg) -> BuildState:
     from flow.folding import fold_and_size
-    from flow.partition import SharedChoice
+    from flow.partition import choice
+    from flow.partition_search import resolve
     from flow.requantize import strip_forms
 
     forms = _exact_forms(st, cfg.requant)
-    shared = SharedChoice(tuple(cfg.shared_stages), cfg.shared_gp) if cfg.shared_stages else None
-    fr, st.sizing = fold_and_size(st.arch, st.quant, st.board, st.clock, cfg.fps, cfg.fraction, st.user,
-                                  forms=forms, shared=shared)
+    searched: list[str] = []
+    shared, folded = resolve(choice(cfg.shared_stages, cfg.shared_gp), st.arch, st.quant, st.board, st.clock,
+                             cfg.fps, cfg.fraction, st.user, forms, say=lambda m: _progress(m, searched))
+    fr, st.sizing = folded or fold_and_size(st.arch, st.quant, st.board, st.clock, cfg.fps, cfg.fraction, st.user,
+                                            forms=forms, shared=shared)
     est = estimate(fr.accelerator)  # with the forms the folding priced
     strip_forms(fr.accelerator)  # the streamline step chooses and writes them
     st.acc = fr.accelerator
@@ -127,6 +130,7 @@ def step_fold(st: BuildState, cfg) -> BuildState:
     (st.folder / SIZING).write_text(json.dumps(st.sizing.as_dict(), indent=1))
     st.said = (f"folded for {st.board.name}: {st.clock * 1e6 / fr.cycles_per_frame:.1f} FPS estimated; "
                f"sized {len(st.acc.streams)} FIFOs by simulation ({st.sizing.describe()})")
+    st.said += "".join("\n" + line for line in searched)
     if st.acc.shared is not None:
         sh = st.acc.shared
         st.said += (f"; stages {', '.join(sh['stages'])} run by the shared block engine (GP {sh['gp']}, "
@@ -137,6 +141,14 @@ def step_fold(st: BuildState, cfg) -> BuildState:
                     f"the estimate (" + ", ".join(f"{k} {100 * v:.0f}%" for k, v in u.items() if k != "FF")
                     + "); `bitstream` refuses it")
     return st
+
+
+def _progress(message: str, kept: list[str]) -> None:
+    """A long search's progress ("...") printed now, its results kept for the step's summary."""
+    if message.endswith("..."):
+        print(f"[flow] {message}", flush=True)
+    else:
+        kept.append(message)
 
 
 def _exact_forms(st: BuildState, mode: str):

@@ -21,6 +21,10 @@ JSON keys:
                     weight per frame), and what-if figures for computing the part on a shared
                     engine that streams its weights and thresholds from DDR: ddr_bytes_per_frame
                     and ddr_fraction (that traffic at the simulated FPS over one HP port's peak)
+  partition         which blocks are resident and which the shared block engine runs:
+                    resident (the stages with resident nodes), shared (null, or its stages or
+                    blocks, gp, ops, cycles a frame, the rows' bytes a frame and their fraction
+                    of one HP port's peak at the simulated FPS, its estimated resources)
   ddr               the nodes that read their weights from DDR (memory "ddr"): bytes per
                     frame by node and in all, bytes/s at the simulated FPS and its fraction of
                     one HP port's peak (hls/estimate.py ddr_traffic)
@@ -67,6 +71,24 @@ def stage_rows(acc: Accelerator, est: DesignEstimate, board: Board, clock_mhz: f
             + r.pop("streamed")
         r["ddr_fraction"] = r["ddr_bytes_per_frame"] * fps / port if fps else None
     return list(rows.values())
+
+
+def partition(acc: Accelerator, est: DesignEstimate, board: Board, clock_mhz: float,
+              fps: Optional[float]) -> dict[str, Any]:
+    """The design's partition (see `partition` above)."""
+    resident: list[str] = []
+    shared = None
+    for n in hardware_nodes(acc):
+        if n.memory == "shared":
+            sh, e = acc.shared, n.engine()
+            rate = e.ddr_bytes() * fps if fps else 0.0
+            shared = {"stages": sh["stages"], "gp": sh["gp"], "ops": sh["ops"], "cycles": e.cycles(),
+                      "bytes_per_frame": e.ddr_bytes(),
+                      "fraction_of_hp_port": rate / board.hp_port_bytes_per_s(clock_mhz),
+                      "resources": est.per_node[n.name].as_dict()}
+        elif n.layer.split(".")[0] not in resident:
+            resident.append(n.layer.split(".")[0])
+    return {"resident": resident, "shared": shared}
 
 
 def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic, ev: SimResult,
@@ -116,6 +138,7 @@ def build_report(acc: Accelerator, board: Board, clock_mhz: float, an: Analytic,
                       "utilisation": est.utilisation(board),
                       "model": "hls/resources.py analytic estimate (not a synthesis result)"},
         "stages": stage_rows(acc, est, board, clock_mhz, fps),
+        "partition": partition(acc, est, board, clock_mhz, fps),
         "ddr": ddr_traffic(acc, board, fps),
         "cache_load": cache_load(acc, board),
         "fits": {"board": est.fits(board, 1.0), "within_80_percent": est.fits(board, 0.8),
@@ -158,6 +181,7 @@ def format_report(r: dict[str, Any], top: Optional[int] = None) -> str:
     fits = r["fits"]
     lines.append(f"fits {r['board']}: {'yes' if fits['board'] else 'no'}; within 80% of every resource: "
                  f"{'yes' if fits['within_80_percent'] else 'no (over: ' + ', '.join(fits['over_80_percent']) + ')'}")
+    lines += format_partition(r.get("partition"))
     d = r.get("ddr") or {}
     if d.get("nodes"):
         readers = ", ".join(sorted(d["nodes"])) if len(d["nodes"]) <= 3 else f"{len(d['nodes'])} nodes"
@@ -174,6 +198,18 @@ def format_report(r: dict[str, Any], top: Optional[int] = None) -> str:
     big = sorted(r["fifos"], key=lambda f: -f["depth"])[:5]
     lines.append("deepest FIFOs (words): " + ", ".join(f"{f['name']} {f['depth']}" for f in big))
     return "\n".join(lines)
+
+
+def format_partition(p: Optional[dict[str, Any]]) -> list[str]:
+    """The partition's lines of the text report (nothing for a design without a shared part)."""
+    if not p or not p["shared"]:
+        return []
+    sh = p["shared"]
+    res = sh["resources"]
+    return [f"partition: resident {', '.join(p['resident'])}; shared block engine runs {', '.join(sh['stages'])} "
+            f"(GP {sh['gp']}, {sh['ops']} ops, {sh['cycles']:,} cycles a frame; its rows {sh['bytes_per_frame'] / 1e6:.3f} "
+            f"MB/frame from DDR = {100 * sh['fraction_of_hp_port']:.0f}% of one HP port at the simulated FPS; "
+            f"LUT {res['LUT']:,.0f}, DSP {res['DSP']:,.0f}, BRAM36 {res['BRAM36']:,.0f})"]
 
 
 def format_stages(stages: list[dict[str, Any]]) -> list[str]:

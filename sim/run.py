@@ -27,8 +27,8 @@ from hls.boards import BoardError, get_board
 from hls.design_files import MANIFEST, verify_manifest
 from hls.estimate import node_buffer_bits, place_resources, release_multipliers
 from hls.shared_cost import hardware_nodes
-from flow import (FoldingError, PartitionError, SharedChoice, check_folding, fold_and_size, fold_for_board,
-                  load_folding, mac_fixed)
+from flow import (AUTO, FoldingError, PartitionError, check_folding, fold_and_size, fold_for_board,
+                  load_folding, mac_fixed, resolve_partition, shared_choice)
 from hls.engines import EngineError
 from model.arch import ArchError, named
 from model.argtypes import positive_float, positive_int
@@ -69,8 +69,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                          "python -m flow build decides that; flow/requantize.py)")
     ap.add_argument("--folding", help="FINN-format folding JSON for --model ({layer: {PE, SIMD}})")
     ap.add_argument("--shared-stages", nargs="+", default=None,
-                    help="for --model: run these stages (e.g. stage4) on the shared block engine, its "
-                         "rows read from DDR each frame (flow/partition.py; default: none)")
+                    help="for --model: the blocks the shared block engine runs, their rows read from "
+                         "DDR each frame: stages or blocks (e.g. stage4, stage3.unit6), 'auto' (the "
+                         "default: the flow searches the contiguous block ranges and shares one only "
+                         "where the resident design is over 80%% of the board; "
+                         "flow/partition_search.py) or 'none' (every layer resident)")
     ap.add_argument("--shared-gp", type=positive_int, default=None,
                     help="for --model: the shared engine's groups of 8 inputs a cycle (default: the "
                          "smallest that meets the FPS target)")
@@ -149,9 +152,12 @@ def _fold_model(a: argparse.Namespace) -> tuple[Accelerator, Any, float, int, An
     if user:  # unknown layers or illegal PE/SIMD: refused as the flow refuses them
         check_folding(arch, quant, user)
     sizing = None
-    shared = SharedChoice(tuple(a.shared_stages), a.shared_gp) if a.shared_stages else None
+    shared, folded = resolve_partition(shared_choice(a.shared_stages or [AUTO], a.shared_gp), arch, quant, board,
+                                       clock, None if a.fit else a.fps or DEFAULT_FPS_TARGET, 0.8, user)
     if a.fit:
         fr = fold_for_board(arch, quant, board, clock_mhz=clock, user=user, shared=shared)
+    elif folded is not None:  # the partition search folded and sized it already
+        fr, sizing = folded
     else:
         print("folding and sizing FIFOs by simulation (a few event simulations)...", flush=True)
         fr, sizing = fold_and_size(arch, quant, board, clock, a.fps or DEFAULT_FPS_TARGET, 0.8, user,

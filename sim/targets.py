@@ -22,11 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
+from hls.estimate import DDR_BUDGET
 from sim.run import ERRORS, parse, simulate_design
 
 RESOURCES = ("LUT", "FF", "DSP", "BRAM36", "URAM")
 FIT = 0.8  # of every resource
-DDR_SHARE = 0.5  # of one HP port
+DDR_SHARE = DDR_BUDGET  # of one HP port
 
 
 @dataclass(frozen=True)
@@ -39,21 +40,28 @@ class Target:
 
 
 TARGETS = (
-    Target("zcu104-vargfacenet", "VarGFaceNet 1.25x w4a4, ZCU104 200 MHz",
-           ("--model", "vargfacenet", "--board", "zcu104", "--fps", "1000"), 1000.0,
+    Target("zcu104-vargfacenet", "VarGFaceNet 1.25x w4a4, ZCU104 200 MHz, every layer resident",
+           ("--model", "vargfacenet", "--board", "zcu104", "--fps", "1000", "--shared-stages", "none"), 1000.0,
            "stretch 2000 FPS"),
-    Target("zcu104-vargnet", "VarGNet 1.0x at 224, 1000 classes, ZCU104 200 MHz",
-           ("--model", "vargnet", "--width", "1.0", "--input", "224", "--board", "zcu104", "--fps", "800"),
+    Target("zcu104-vargnet", "VarGNet 1.0x at 224, 1000 classes, ZCU104 200 MHz, every layer resident",
+           ("--model", "vargnet", "--width", "1.0", "--input", "224", "--board", "zcu104", "--fps", "800",
+            "--shared-stages", "none"),
            800.0, "Vitis AI DPU (2x B4096, 300 MHz): MobileNet-v1 784, v2 609 FPS; "
                   "FINN MobileNet-v1 w4a4 ~460 FPS"),
     Target("zcu104-vargfacenet-shared", "VarGFaceNet 1.25x w4a4, ZCU104, stage 4 on the shared engine",
            ("--model", "vargfacenet", "--board", "zcu104", "--fps", "1000", "--shared-stages", "stage4"), 1000.0,
            "stretch 2000 FPS"),
+    Target("zcu104-vargfacenet-auto", "VarGFaceNet 1.25x w4a4, ZCU104, the flow's partition",
+           ("--model", "vargfacenet", "--board", "zcu104", "--fps", "1000", "--shared-stages", "auto"), 1000.0,
+           "stretch 2000 FPS"),
     Target("zcu104-vargnet-shared", "VarGNet 1.0x at 224, ZCU104, stage 5 on the shared engine",
            ("--model", "vargnet", "--width", "1.0", "--input", "224", "--board", "zcu104", "--fps", "800",
             "--shared-stages", "stage5"), 800.0),
-    Target("kv260-vargfacenet", "VarGFaceNet 1.25x w4a4, KV260, best that fits",
-           ("--model", "vargfacenet", "--board", "kv260", "--fit"), None),
+    Target("zcu104-vargnet-auto", "VarGNet 1.0x at 224, ZCU104, the flow's partition",
+           ("--model", "vargnet", "--width", "1.0", "--input", "224", "--board", "zcu104", "--fps", "800",
+            "--shared-stages", "auto"), 800.0),
+    Target("kv260-vargfacenet", "VarGFaceNet 1.25x w4a4, KV260, best that fits, the flow's partition",
+           ("--model", "vargfacenet", "--board", "kv260", "--fit", "--shared-stages", "auto"), None),
     Target("zcu104-default", "the default design's architecture (0.25x), ZCU104",
            ("--model", "vargfacenet", "--width", "0.25", "--board", "zcu104", "--fps", "1000"), 1000.0,
            "keep its figures"),

@@ -502,7 +502,7 @@ def test_the_runner_up_folding_is_sized_where_the_chosen_one_is_over_once_sized(
     kept. A chosen design that fits is kept, and its runner-up is never sized."""
     from dataclasses import replace
 
-    from flow.folding import _build, _overshoot_est, _size_best
+    from flow.folding import _build, _size_best
     from hls.boards import get_board
     from hls.estimate import estimate
 
@@ -523,7 +523,7 @@ def test_the_runner_up_folding_is_sized_where_the_chosen_one_is_over_once_sized(
     kept, sizing = _size_best(fr, tight, 0.8)
     assert kept.folding == slow.folding and kept.alternatives == ()
     assert {s.name: s.depth for s in kept.accelerator.streams} == sizing.depths  # sized
-    assert _overshoot_est(estimate(kept.accelerator), tight, 0.8) < _overshoot_est(estimate(fr.accelerator), tight, 0.8)
+    assert estimate(kept.accelerator).overshoot(tight, 0.8) < estimate(fr.accelerator).overshoot(tight, 0.8)
 
     roomy = replace(zcu, lut=10**7, ff=10**7, dsp=10**6, bram36=10**6, uram=10**5)
     fr, slow = pair(roomy)  # the fast folding fits: kept, the slow one left unsized

@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hls.shared_program import (OP_ADD, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, OP_SCALE, ProgramError, SharedOp, main,
-                                op_words, plan, twords, wwords)
-from model.arch import named
+from flow.partition import Scored, block_ranges, compact
+from hls.boards import get_board
+from hls.shared_program import (OP_ADD, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, OP_SCALE, ProgramError, SharedOp, blocks,
+                                main, op_words, plan, twords, wwords)
+from model.arch import named, tiny
+from model.defaults import default_quant
 from tests.conftest import require_tool
 
 
@@ -262,5 +265,54 @@ def test_sim_run_names_the_parts_the_shared_engine_cannot_run(parts, message, ca
     from sim.run import main as sim_main
 
     assert sim_main(["--model", "vargfacenet", "--width", "0.25", "--shared-stages", parts]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_the_partition_search_shares_nothing_where_the_resident_design_fits():
+    from flow.partition_search import search
+
+    board = get_board("zcu104")
+    found = search(tiny("vargfacenet"), default_quant(), board, board.clock_mhz, 20000, 0.8)
+    assert found.chosen is None and found.ranges == 0 and found.resident.overshoot == 0
+    assert "nothing shared" in found.lines()[0]
+
+
+def test_the_partition_search_keeps_the_sized_design_least_over_the_budget_within_the_ddr_limit():
+    """At a budget the tiny network's resident design is far over, the search shares a range:
+    the one whose folded and sized design is least over, among those within the DDR limit; its
+    table marks it; with no DDR to spare nothing is shared."""
+    from flow.partition_search import search
+
+    board, arch, quant = get_board("zcu104"), tiny("vargfacenet"), default_quant()
+    found = search(arch, quant, board, board.clock_mhz, 20000, 0.02, sized=2)
+    assert found.chosen is not None and found.ranges == len(block_ranges(arch)) > found.runnable > 0
+    assert all(s.ddr_fraction <= found.ddr_limit for s in found.refolded + found.sized_scores)
+    best = min(found.sized_scores, key=Scored.key)
+    assert best.stages == found.chosen.stages and best.overshoot < found.resident.overshoot
+    fr, _ = found.sized[found.chosen.stages]
+    assert fr.accelerator.shared["stages"] == list(found.chosen.stages)
+    assert any(line.startswith("  * ") and best.name in line for line in found.lines())
+    none = search(arch, quant, board, board.clock_mhz, 20000, 0.02, ddr_limit=0.0, sized=0)
+    assert none.chosen is None and none.over_ddr == none.runnable and not none.refolded
+
+
+def test_block_ranges_are_the_contiguous_ranges_named_by_whole_stages_where_they_can_be():
+    arch = tiny("vargfacenet")
+    n = len(blocks(arch))
+    ranges = block_ranges(arch)
+    assert len(ranges) == n * (n + 1) // 2 == len(set(ranges))
+    assert ("stage3",) in ranges and ("stage3", "stage4.down") in ranges
+    assert compact(arch, ["stage3.down", "stage3.unit1", "stage4.down"]) == ("stage3", "stage4.down")
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--shared-stages", "auto", "stage4"], "--shared-stages auto stage4: auto stands alone"),
+    (["--shared-stages", "none", "--shared-gp", "2"], "--shared-gp 2 with --shared-stages none"),
+])
+def test_sim_run_refuses_auto_or_none_mixed_with_other_partition_options(options, message, capsys):
+    from sim.run import main as sim_main
+
+    assert sim_main(["--model", "vargfacenet", "--width", "0.25"] + options) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 
 from hls.accel import Accelerator
 from hls.boards import Board
+from hls.engines import EngineError
 from hls.estimate import ddr_traffic, estimate, frame_cycles
 from hls.shared_program import GAP, ProgramError, blocks, part_layers
 from model.arch import Arch
@@ -58,7 +59,7 @@ def choose_gp(acc: Accelerator, choice: SharedChoice, budget: Optional[int]) -> 
     for gp in range(1, GP_MAX + 1):
         try:
             cyc = part_cycles(acc, choice.stages, gp, choice.gap)
-        except ProgramError as e:
+        except (ProgramError, EngineError) as e:  # EngineError: the part's stream converters refuse its maps
             problems.append(f"GP {gp}: {e}")
             continue
         if budget is not None and cyc <= budget:
@@ -83,7 +84,7 @@ def apply(acc: Accelerator, choice: Optional[SharedChoice], board: Board, budget
     gp = choose_gp(acc, choice, budget)
     try:
         return share(acc, list(choice.stages), gp, choice.gap)
-    except ProgramError as e:
+    except (ProgramError, EngineError) as e:
         raise PartitionError(f"shared stages {', '.join(choice.stages)} at GP {gp}: {e}") from None
 
 

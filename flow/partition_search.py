@@ -6,7 +6,7 @@ contiguous blocks the shared block engine runs, from the board's budget and the 
    resident design with the range shared at the GP its frame budget needs, nothing refolded.
    Ranges the engine cannot run (an FC without an activation, mixed output widths, a global
    pool) and ranges whose DDR traffic exceeds `ddr_limit` of one HP port drop out.
-3. Refold the best `shortlist` of them with the range shared (the other nodes' folding and
+3. Refold the best `shortlist` of them (one of each predicted design) with the range shared (the other nodes' folding and
    memories re-placed around the part) and score those designs.
 4. For an FPS target: fold and size the best `sized` of those and the resident design as the
    build does (fold_and_size: event simulations, 2-5 min each at full size), and score them
@@ -110,7 +110,7 @@ def search(arch: Arch, quant: QuantConfig, board: Board, clock_mhz: float, fps: 
     found.ranges, found.runnable = len(ranges), len(scored)
     within = [p for p in scored if p.ddr_fraction <= ddr_limit]
     found.over_ddr = len(scored) - len(within)
-    for p in sorted(within, key=Scored.key)[:shortlist]:
+    for p in _distinct(sorted(within, key=Scored.key))[:shortlist]:
         say(f"partition search: refolding with {p.name} shared...")
         try:
             found.refolded.append(score(fold(SharedChoice(p.stages, gp, gap)).accelerator, board, fraction, fps))
@@ -123,6 +123,20 @@ def search(arch: Arch, quant: QuantConfig, board: Board, clock_mhz: float, fps: 
     best = min(pool, key=Scored.key)
     found.chosen = SharedChoice(best.stages, gp, gap) if best.stages else None
     return found
+
+
+def _distinct(ranked: list[Scored]) -> list[Scored]:
+    """One range of each predicted design: units of one stage have the same shapes, so a
+    stage's ranges of the same length score alike (VarGFaceNet's stage 3 units 1-4, 2-5 and
+    3-6); the first of them stands for the others, and the refolds go to different designs."""
+    seen: set[tuple] = set()
+    out = []
+    for p in ranked:
+        sig = (tuple(round(v, 6) for v in p.utilisation.values()), p.gp, p.ddr_bytes)
+        if sig not in seen:
+            seen.add(sig)
+            out.append(p)
+    return out
 
 
 def _size_best(found: Search, pool: list[Scored], arch: Arch, quant: QuantConfig, board: Board, clock_mhz: float,

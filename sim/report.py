@@ -201,9 +201,11 @@ def format_report(r: dict[str, Any], top: Optional[int] = None) -> str:
 
 
 def format_partition(p: Optional[dict[str, Any]]) -> list[str]:
-    """The partition's lines of the text report (nothing for a design without a shared part)."""
-    if not p or not p["shared"]:
+    """The partition's lines of the text report."""
+    if not p:
         return []
+    if not p["shared"]:
+        return ["partition: every layer resident (no shared block engine)"]
     sh = p["shared"]
     res = sh["resources"]
     return [f"partition: resident {', '.join(p['resident'])}; shared block engine runs {', '.join(sh['stages'])} "

@@ -130,11 +130,11 @@ def step_fold(st: BuildState, cfg) -> BuildState:
     (st.folder / SIZING).write_text(json.dumps(st.sizing.as_dict(), indent=1))
     st.said = (f"folded for {st.board.name}: {st.clock * 1e6 / fr.cycles_per_frame:.1f} FPS estimated; "
                f"sized {len(st.acc.streams)} FIFOs by simulation ({st.sizing.describe()})")
-    st.said += "".join("\n" + line for line in searched)
     if st.acc.shared is not None:
         sh = st.acc.shared
         st.said += (f"; stages {', '.join(sh['stages'])} run by the shared block engine (GP {sh['gp']}, "
                     f"{sh['ops']} ops, {sh['cycles']:,} cycles a frame, {sh['words']:,} words of rows from DDR)")
+    st.said += "".join("\n" + line for line in searched)  # the partition search's table
     if est.over(st.board, cfg.fraction):
         u = est.utilisation(st.board)
         st.said += (f"\n[flow] warning: the design does not fit {cfg.fraction:.0%} of {st.board.name} by "

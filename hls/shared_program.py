@@ -13,8 +13,10 @@ scale), then OP_OUT, all from on-chip map slots. The slots are allocated here: a
 free slot and frees it after its last use; an add's operands take slots of opposite parity.
 The DDR-bound figure assumes the reader (vg::shared_reader, one word of the master a cycle)
 runs ahead of the engine through a FIFO at the port's peak: a tile then takes max(its engine
-cycles, its rows' words) cycles. Burst latency and DRAM refresh are not modelled; the numbers
-are upper bounds on throughput. GAP (--gap) is the engine loop's pipeline depth as assumed
+cycles, its rows' words) cycles. That holds while a DDR round trip is within the words the
+reader's master keeps in flight (hidden_round_trip: 256 cycles, 1.28 us at 200 MHz); DRAM
+refresh and other masters' traffic are not modelled: the numbers are upper bounds on
+throughput. GAP (--gap) is the engine loop's pipeline depth as assumed
 here: only a synthesis report gives it.
 """
 
@@ -29,6 +31,7 @@ from typing import Any, Optional, Sequence
 
 from hls.boards import BOARDS, get_board
 from hls.engines.base import IntType, acc_bits, clog2, threshold_out
+from hls.resources import AXI_MAX_READ_BURST, axi_read_outstanding
 from model.arch import Arch, Layer, named
 
 # vg::shared_op_kind
@@ -418,8 +421,18 @@ class Plan:
                 "ddr_bytes_per_frame": nbytes, "ddr_fps": at,
                 "ddr_fraction": nbytes * at / board.hp_port_bytes_per_s(self.clock_mhz),
                 "weight_buffer_bits": max(o.wrows for o in self.ops) * PE * self.gp * 8 * self.w_bits,
+                "hidden_round_trip_cycles": hidden_round_trip(),
                 "maps": self.maps, "slot_chunks": self.slot_chunks,
                 "map_bits_total": self.maps * self.slot_chunks * 8 * self.map_bits}
+
+
+def hidden_round_trip() -> int:
+    """The longest DDR round trip (AR to first R beat, cycles of the PL clock) after which the
+    reader still gets one word a cycle: its master keeps num_read_outstanding bursts of
+    max_read_burst_length words in flight (the pragmas codegen writes, hls/resources.py), so a
+    burst asked for that many words earlier arrives in time. A longer round trip would slow
+    the rows to in-flight words / round trip; only a board measurement gives the real one."""
+    return axi_read_outstanding("ddr") * AXI_MAX_READ_BURST
 
 
 def plan(arch: Arch, stages: Sequence[str], gp: int, board: str, clock_mhz: float,
@@ -454,6 +467,9 @@ def format_plan(p: Plan, fps: Optional[float]) -> str:
                f"{100 * s['mac_use']:.0f}%")
     out.append(f"  DDR {s['ddr_bytes_per_frame'] / 1e6:.3f} MB a frame: {100 * s['ddr_fraction']:.0f}% of one "
                f"{p.port_bits}-bit HP port at {s['ddr_fps']:.0f} FPS")
+    out.append(f"  the reader keeps {s['hidden_round_trip_cycles']} words in flight: a DDR round trip up to "
+               f"{s['hidden_round_trip_cycles']} cycles ({s['hidden_round_trip_cycles'] / p.clock_mhz:.2f} us) leaves "
+               f"it at one word a cycle")
     out.append(f"  on chip: weight buffer {s['weight_buffer_bits'] / 1e3:.0f} kbit; maps {s['maps']} slots of "
                f"{s['slot_chunks']:,} chunks, {s['map_bits_total'] / 1e3:.0f} kbit")
     return "\n".join(out)

@@ -13,7 +13,7 @@ import pytest
 from flow.partition import Scored, block_ranges, compact
 from hls.boards import get_board
 from hls.shared_program import (OP_ADD, OP_DENSE, OP_GCONV, OP_IN, OP_OUT, OP_POOL, OP_SCALE, ProgramError, SharedOp, blocks,
-                                main, op_words, plan, twords, wwords)
+                                hidden_round_trip, main, op_words, plan, twords, wwords)
 from model.arch import named, tiny
 from model.defaults import default_quant
 from tests.conftest import require_tool
@@ -250,6 +250,10 @@ def test_a_flow_build_with_stage4_shared_is_bit_exact_from_csim_to_the_synthesis
     assert v["brevitas_codes_differing_off_ties"] == 0
     top = (tmp_path / "build" / "hls" / "top.cpp").read_text()
     assert "shared_part(" in top and "m_axi port = ddr_shared" in top
+    # the round trip the planner says the reader hides is the words its master keeps in flight
+    burst, outstanding = map(int, re.search(r"m_axi port = ddr_shared .*max_read_burst_length = (\d+) "
+                                            r"num_read_outstanding = (\d+)", top).groups())
+    assert hidden_round_trip() == burst * outstanding
     rep = check(tmp_path / "build")
     part = next(r for r in rep["nodes"] if r["name"] == "shared_part")
     assert part["processes"] == part["process_formulas"] and rep["differing"] == 0

@@ -33,7 +33,11 @@ stages, its array size GP and assumed pipeline depth GAP, the streams carrying i
 output maps, and the program's op count, cycles and rows' words as checks; the nodes between
 those streams have `memory` "shared" (their weights and thresholds live in the parameter
 buffer's shared region, packed by hls/shared_part.py, and no engine of their own is built).
-Readers recompute the program from the description and refuse a mismatch.
+Readers recompute the program from the description and refuse a mismatch. Version 8: a
+stream's `impl` may be "uram" (absent means "auto"): its FIFO is bound to URAM
+(`bind_storage type = fifo impl = uram`); hls/fifo_packing.py gives such a stream words of
+several elements, between two width converters, so that a deep narrow FIFO fills URAM's
+72-bit words.
 
 Node kinds and their params: a node's `kind` names a registered engine class of hls/engines/
 and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
@@ -78,9 +82,10 @@ SCHEMA = "vargnet-accelerator"
 # description before version 5 with an SE block is refused: its FIFO in front of se_scale was
 # sized for the old buffer and would deadlock today's engine. 6: an MVAU's `pair` says which
 # two products share a DSP with pack 2 (PE lanes, as before, or SIMD elements of one lane).
-# 7: a shared part (`shared`, nodes with memory "shared": hls/shared_part.py).
-VERSION = 7
-READS = (1, 2, 3, 4, 5, 6, 7)
+# 7: a shared part (`shared`, nodes with memory "shared": hls/shared_part.py). 8: a stream's
+# `impl` "uram" binds its FIFO to URAM (hls/fifo_packing.py packs a narrow one into words).
+VERSION = 7  # written when nothing of version 8 is used (hls/fifo_packing.py raises it)
+READS = (1, 2, 3, 4, 5, 6, 7, 8)
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}
@@ -100,6 +105,7 @@ class Stream:
     dtype: str
     words: int
     depth: int = 2
+    impl: str = "auto"  # the FIFO's storage: auto (the tool's choice), or uram (version 8)
 
     @property
     def width_bits(self) -> int:
@@ -196,7 +202,7 @@ class Accelerator:
             "clock_mhz": self.clock_mhz, "arch": self.arch, "quant": self.quant,
             "input": self.input, "output": self.output,
             "nodes": [asdict(n) for n in self.nodes],
-            "streams": [asdict(s) for s in self.streams],
+            "streams": [_stream_dict(s) for s in self.streams],
             "params_buffer": self.params_buffer,
             "shared": self.shared,
         }
@@ -229,6 +235,7 @@ class Accelerator:
                 clock_mhz=float(d["clock_mhz"]), input=d["input"], output=d["output"],
                 nodes=[Node(**n) for n in d["nodes"]], streams=[Stream(**s) for s in d["streams"]],
                 root=root, params_buffer=d.get("params_buffer"), shared=d.get("shared"),
+                version=max(VERSION, d["version"]),  # what it uses of a later version stays declared
             )
         except (KeyError, TypeError) as e:
             raise DescriptionError(f"malformed accelerator description: {e}") from None
@@ -254,6 +261,15 @@ class Accelerator:
             return Accelerator.from_dict(d, root=path.parent)
         except DescriptionError as e:
             raise DescriptionError(f"{path}: {e}") from None
+
+
+def _stream_dict(s: Stream) -> dict[str, Any]:
+    """A stream's entry; `impl` only where it binds storage (version 8), so that descriptions
+    without URAM FIFOs keep their earlier form."""
+    d = asdict(s)
+    if d["impl"] == "auto":
+        del d["impl"]
+    return d
 
 
 def _is_int(v: Any) -> bool:
@@ -323,6 +339,10 @@ def check_fields(d: dict[str, Any]) -> None:
         for k in ("n", "words", "depth"):
             v = st.get(k, 2 if k == "depth" else None)
             _field(_is_int(v) and v >= 1, f"{where}.{k}", v, "an integer >= 1")
+        impl = st.get("impl", "auto")
+        _field(impl in FIFO_IMPLS, f"{where}.impl", impl, f"one of {', '.join(FIFO_IMPLS)}")
+        if impl != "auto" and d.get("version", 0) < 8:
+            _field(False, f"{where}.impl", impl, "absent before version 8")
 
 
 def _check_shared_field(d: dict[str, Any]) -> None:
@@ -333,6 +353,7 @@ def _check_shared_field(d: dict[str, Any]) -> None:
 
 
 MEMORY_STYLES = ("auto", "lutram", "bram", "uram", "ddr", "shared")
+FIFO_IMPLS = ("auto", "uram")
 MAC_STYLES = ("auto", "lut", "dsp")
 
 

@@ -190,12 +190,14 @@ def _stream_decls(acc: Accelerator, indent: str, depths: bool) -> list[str]:
     """The description's streams and the caches' fill streams (depth 2: the loader and the
     cache's load loop both run at II = 1)."""
     out = []
-    named = [(stream_ident(st.name), _stype(acc, st.name), st.depth) for st in hardware_streams(acc)]
-    named += [(fill_stream(n), fill_type(n), 2) for n in acc.nodes if loads_cache(n)]
-    for name, t, depth in named:
+    named = [(stream_ident(st.name), _stype(acc, st.name), st.depth, st.impl) for st in hardware_streams(acc)]
+    named += [(fill_stream(n), fill_type(n), 2, "auto") for n in acc.nodes if loads_cache(n)]
+    for name, t, depth, impl in named:
         out.append(f"{indent}hls::stream<{t} > {name};")
         if depths:
             out.append(f"#pragma HLS STREAM variable = {name} depth = {depth}")
+            if impl != "auto":  # a packed deep FIFO (hls/fifo_packing.py)
+                out.append(f"#pragma HLS BIND_STORAGE variable = {name} type = fifo impl = {impl}")
     return out
 
 

@@ -11,6 +11,7 @@ from hls.accel import Accelerator, Node
 from hls.boards import Board, get_board
 from hls.engines import Engine, Process
 from hls import resources as R
+from hls.fifo_packing import place_fifos
 
 
 def node_resources(n: Node, e=None) -> R.Resources:
@@ -138,7 +139,7 @@ def estimate(acc: Accelerator) -> DesignEstimate:
     per = {n.name: node_resources(n) for n in hardware_nodes(acc)}
     fifo = R.Resources()
     for s in hardware_streams(acc):
-        fifo = fifo + R.fifo(s.depth, s.width_bits)
+        fifo = fifo + R.fifo(s.depth, s.width_bits, s.impl)
     total = fifo + cache_loader(acc)
     for r in per.values():
         total = total + r
@@ -163,6 +164,9 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     """While the design's BRAM is above fraction x the board's, rebinds the memories whose
     node leaves the style to the flow (`memory` auto; in place, a user's ram_style is kept):
 
+    0. FIFOs that hold BRAM into URAM, packed into its 72-bit words (hls/fifo_packing.py: a
+       URAM block then saves up to 8 BRAM36, more than any weight cache, and needs no loader);
+
     1. ROMs (weights) read about once a frame (an engine on a single vector: the embedding's
        last layers, the FC) into DDR, most BRAM saved first, while their traffic at the
        design's throughput stays within `ddr_budget` of one HP port's peak;
@@ -184,6 +188,7 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     room = {"BRAM36": tot.bram36, "URAM": float(tot.uram), "LUT": tot.lut}  # the design's use
     fps = acc.clock_mhz * 1e6 / frame_cycles(acc, board)
     ddr_room = ddr_budget * board.hp_port_bytes_per_s(acc.clock_mhz) - ddr_traffic(acc, board, fps)["bytes_per_s"]
+    place_fifos(acc, board, fraction, room)  # deep narrow FIFOs packed into URAM: BRAM freed first
     to_uram, to_ddr, to_lutram = _placement_candidates(acc, fps)
     for _, n, saved, (rate, luts) in sorted(to_ddr, key=lambda t: t[0]):
         if room["BRAM36"] <= budget["BRAM36"]:

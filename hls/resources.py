@@ -172,8 +172,12 @@ def finish(r: Resources) -> Resources:
     return r
 
 
-def fifo(depth: int, width: int) -> Resources:
-    """A stream FIFO: shift registers (SRL) when shallow, else BRAM/URAM-backed."""
+def fifo(depth: int, width: int, impl: str = "auto") -> Resources:
+    """A stream FIFO: shift registers (SRL) when shallow, else LUTRAM or BRAM as the memory
+    model chooses; impl "uram" binds it to URAM (72 bits x 4096 words a block, no
+    narrower aspect ratio: hls/fifo_packing.py packs narrow streams first)."""
+    if impl == "uram":
+        return memory(depth, width, style="uram") + Resources(lut=30, ff=2 * width)
     if depth <= 32:
         return Resources(lut=math.ceil(depth / 32) * width, ff=width)
     return memory(depth, width) + Resources(lut=30, ff=2 * width)

@@ -233,6 +233,8 @@ def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> 
         unbounded = sized.reference
         place_resources(acc, board, 0.8, mac_fixed(load_folding(a.folding) if a.folding else None))
         say(f"  {sized.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
+    if a.design is None:  # the placement may have packed FIFOs into URAM: new nodes and streams
+        progs, depths = programs(acc), {s.name: s.depth for s in acc.streams}
     t1 = time.perf_counter()
     ev = simulate(progs, depths, a.frames, trace=bool(a.plot),
                   trace_step=max(1, int(an.latency_cycles + a.frames * an.cycles_per_frame) // 3000))

@@ -1,0 +1,119 @@
+"""Deep narrow FIFOs in URAM (issue 27 item 2, "URAM for deep memories").
+
+A FIFO that holds most of a frame (an SE block's, a residual shortcut's: up to 130k words of
+one 4-bit element in the full-size VarGFaceNet's head) costs BRAM by its bits. URAM holds 288
+kbit a block, but only as 4096 words of 72 bits: bound to URAM one element a word, such a
+FIFO would use 4 of each word's 72 bits. `pack` therefore puts the stream between two width
+converters (hls/engines/width.py, vg::width_convert):
+
+    producer -> s (n a word) -> pack (n -> k n) -> s_uram (k n a word, URAM) -> unpack (k n -> n)
+             -> s_out (n a word) -> consumer
+
+(s and s_out k words deep: each converter's job takes or gives k narrow words)
+with k the largest factor whose packed word fits one URAM word (k n bits <= 72) and that
+divides the stream's words a frame (the converters' rule). The converters move one narrow word
+a cycle, the stream's own rate; the packed FIFO's depth is the old depth / k plus one word, so
+it holds at least what the old one held (the converters hold a packed word more each). The
+generated code binds the packed FIFO with `BIND_STORAGE type = fifo impl = uram` (description
+version 8). The values are unchanged: the network's C-sim equals the golden model as before.
+
+`place_fifos` packs the FIFOs whose BRAM a URAM block saves most, while the design's BRAM36 is
+above its budget and its URAM within it (hls/estimate.py place_memories calls it first).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from hls import resources as R
+from hls.accel import Accelerator, Node, Stream, engine_params
+from hls.boards import Board
+from hls.engines import IntType
+from hls.engines.width import WidthConvert
+from hls.shared_cost import hardware_streams
+
+URAM_VERSION = 8  # the description version that binds a FIFO to URAM
+
+
+def pack_factor(s: Stream) -> int:
+    """Elements-words of s a packed word holds (1: none fit, s stays as it is)."""
+    for k in range(R.URAM_WIDTH // s.width_bits, 1, -1):
+        if s.words % k == 0:
+            return k
+    return 1
+
+
+def converters(s: Stream, k: int) -> tuple[WidthConvert, WidthConvert]:
+    """The pack and unpack converters around s at factor k."""
+    total, dtype = s.words * s.n, IntType.parse(s.dtype)
+    return WidthConvert(total, s.n, s.n * k, dtype), WidthConvert(total, s.n * k, s.n, dtype)
+
+
+def saving(s: Stream) -> tuple[float, int, int]:
+    """(BRAM36 saved, URAM blocks used, LUTs added) if s were packed into URAM; (0, 0, 0) where
+    it cannot be: a FIFO the estimate keeps in SRL or LUTRAM, one already packed, a DMA end, or
+    one with no factor."""
+    k = pack_factor(s)
+    if s.impl != "auto" or k < 2 or s.producer == "host" or s.consumer == "host":
+        return 0.0, 0, 0
+    before = R.fifo(s.depth, s.width_bits)
+    if before.bram36 == 0:
+        return 0.0, 0, 0
+    after = R.fifo(packed_depth(s.depth, k), s.width_bits * k, "uram")
+    luts = sum(c.resources().lut for c in converters(s, k)) + after.lut - before.lut
+    return before.bram36, after.uram, luts
+
+
+def packed_depth(depth: int, k: int) -> int:
+    return math.ceil(depth / k) + 1
+
+
+def pack(acc: Accelerator, name: str) -> Optional[str]:
+    """Packs stream `name` into URAM (in place; the description becomes version 8); returns
+    the packed stream's name, or None where it has no factor."""
+    s = acc.streams_by_name()[name]
+    k = pack_factor(s)
+    if k < 2:
+        return None
+    by_name = {n.name: n for n in acc.nodes}
+    consumer = by_name[s.consumer]
+    packer, unpacker = converters(s, k)
+    wide = Stream(f"{s.name}_uram", "", "", s.n * k, s.dtype, s.words // k, packed_depth(s.depth, k), "uram")
+    out = Stream(f"{s.name}_out", "", s.consumer, s.n, s.dtype, s.words, k)
+    pk = Node(f"{s.consumer}.{s.name}.pack", "width_convert", consumer.layer, [s.name], [wide.name],
+              engine_params(packer))
+    up = Node(f"{s.consumer}.{s.name}.unpack", "width_convert", consumer.layer, [wide.name], [out.name],
+              engine_params(unpacker))
+    wide.producer, wide.consumer, out.producer = pk.name, up.name, up.name
+    s.consumer, s.depth = pk.name, k  # a converter's job takes or gives k narrow words
+    consumer.inputs = [out.name if i == name else i for i in consumer.inputs]
+    at = acc.nodes.index(consumer)
+    acc.nodes[at:at] = [pk, up]  # still in dataflow order: both run just before the consumer
+    acc.streams += [wide, out]
+    acc.version = max(acc.version, URAM_VERSION)
+    return wide.name
+
+
+def place_fifos(acc: Accelerator, board: Board, fraction: float, room: dict[str, float]) -> list[str]:
+    """Packs FIFOs into URAM, most BRAM36 saved per URAM block first, while room["BRAM36"] (the
+    design's use) is above fraction x the board's and room["URAM"] stays within it; updates
+    `room` (BRAM36, URAM, LUT); returns the packed streams."""
+    budget = board.budget(fraction)
+    cands = []
+    for s in hardware_streams(acc):
+        saved, blocks, luts = saving(s)
+        if blocks and saved > blocks:  # a URAM block holds what 8 BRAM36 hold: at least 1 for 1
+            cands.append((-saved / blocks, s.name, saved, blocks, luts))
+    packed = []
+    for _, name, saved, blocks, luts in sorted(cands):
+        if room["BRAM36"] <= budget["BRAM36"]:
+            break
+        if room["URAM"] + blocks > budget["URAM"] or room["LUT"] <= budget["LUT"] < room["LUT"] + luts:
+            continue  # no URAM left, or the converters would push the LUTs over a budget they met
+        pack(acc, name)
+        room["BRAM36"] -= saved
+        room["URAM"] += blocks
+        room["LUT"] += luts
+        packed.append(name)
+    return packed

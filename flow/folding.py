@@ -365,14 +365,15 @@ def _size_best(fr: FoldingResult, board: Board, fraction: float, user: Optional[
 
 
 def _size(fr: FoldingResult, board: Board, fraction: float, user: Optional[Folding] = None):
-    """Sizes fr's FIFOs by simulation (in place), places the memories and multipliers again;
+    """Sizes fr's FIFOs by simulation (in place), places the memories and multipliers again,
+    and sizes again where that packed FIFOs into URAM (sim/fifo_sizing.py size_and_place);
     (sizing, estimate)."""
-    from sim.fifo_sizing import size_fifos
-    from sim.programs import programs
+    from sim.fifo_sizing import size_and_place
 
     acc = fr.accelerator
-    sz = size_fifos(programs(acc), target_cycles=fr.requested_cycles)
-    for s in acc.streams:  # those inside a shared part are not hardware: they keep theirs
-        s.depth = sz.depths.get(s.name, s.depth)
-    fr.folding = _place(acc, fr.folding, board, fraction, user)  # the FIFOs' memories were not known before
+
+    def place() -> None:  # the FIFOs' memories were not known before
+        fr.folding = _place(acc, fr.folding, board, fraction, user)
+
+    sz = size_and_place(acc, place, target_cycles=fr.requested_cycles)
     return sz, estimate(acc)

@@ -332,6 +332,10 @@ def check_fields(d: dict[str, Any]) -> None:
     _field(pb is None or (isinstance(pb, dict) and isinstance(pb.get("file"), str)
                           and _is_int(pb.get("bytes")) and pb["bytes"] >= 0 and isinstance(pb.get("sha256"), str)),
            "params_buffer", pb, 'null or {"file": name, "bytes": size, "sha256": hex digest}')
+    _check_stream_fields(d)
+
+
+def _check_stream_fields(d: dict[str, Any]) -> None:
     for i, st in enumerate(d["streams"]):
         where = f"streams[{i}] ({st.get('name')})"
         for k in ("name", "producer", "consumer", "dtype"):

@@ -39,12 +39,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from sim.events import SimResult, simulate
-from sim.programs import Program, min_depths
+from sim.programs import Program, min_depths, programs
 
 
 @dataclass
@@ -90,6 +90,40 @@ def rate_matched(progs: list[Program]) -> list[Program]:
 
 
 FRAMES = 3  # frames simulated per sizing round
+
+
+def write_depths(acc, sz: "Sizing", progs: list[Program]) -> None:
+    """The sizing's depths into the description; a stream the hardware fixes (a program's
+    `fixed`: the narrow sides of a packed FIFO) gets the fixed depth the simulation used, and
+    one the simulation does not see (inside a shared part) keeps its own."""
+    fixed = {s: d for p in progs for s, d in p.fixed.items()}
+    for st in acc.streams:
+        st.depth = fixed.get(st.name, sz.depths.get(st.name, st.depth))
+
+
+def size_and_place(acc, place: Callable[[], None], target_cycles: Optional[float] = None,
+                   frames: int = FRAMES, limit: int = 3) -> "Sizing":
+    """The design's FIFOs sized (size_fifos, the depths written into `acc`), then `place()`
+    (the caller's memory and multiplier placement, hls/estimate.py place_resources). Where that
+    packed FIFOs into URAM (hls/fifo_packing.py), the design has new converters and streams
+    whose words move in groups: it is sized again, the packed FIFOs with it, and placed again,
+    until the placement packs nothing more (at most `limit` sizings). One sizing's depths on a
+    packed design can deadlock: the full-size VarGFaceNet at 1000 FPS did (2026-12-07), its
+    joins trimmed to a frame meeting a shortcut whose words now come k at a time."""
+    def sized() -> Sizing:
+        progs = programs(acc)
+        sz = size_fifos(progs, frames=frames, target_cycles=target_cycles)
+        write_depths(acc, sz, progs)
+        return sz
+
+    sz = sized()
+    for _ in range(limit - 1):
+        streams = len(acc.streams)
+        place()
+        if len(acc.streams) == streams:
+            break
+        sz = sized()
+    return sz
 
 
 def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,

@@ -11,6 +11,7 @@ simulator takes a job's input words at its start and makes its output words visi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -105,7 +106,42 @@ def host_programs(acc: Accelerator) -> tuple[Program, Program]:
 def programs(acc: Accelerator) -> list[Program]:
     src, sink = host_programs(acc)
     board = get_board(acc.board)
-    return [src] + [p for n in hardware_nodes(acc) for p in node_programs(n, board)] + [sink]
+    progs = [src] + [p for n in hardware_nodes(acc) for p in node_programs(n, board)] + [sink]
+    fixed = packing_fixed(acc)
+    if fixed:
+        need = no_lockstep_depths(progs)
+        for p in progs:
+            p.fixed.update({s: max(d, need.get(s, 2)) for s, d in fixed.items() if s in p.outputs})
+    return progs
+
+
+def no_lockstep_depths(progs: list[Program]) -> dict[str, int]:
+    """Per stream, the depth at which jobs of a words (its producer's) and of b words (its
+    consumer's) can never block each other: a + b - gcd(a, b). A fixed FIFO must have it;
+    a sized one finds its own."""
+    put: dict[str, int] = {}
+    take: dict[str, int] = {}
+    for p in progs:
+        for s, w in zip(p.outputs, p.max_job_produce()):
+            put[s] = max(put.get(s, 1), int(w))
+        for s, w in zip(p.inputs, p.max_job_consume()):
+            take[s] = max(take.get(s, 1), int(w))
+    return {s: put[s] + take.get(s, 1) - math.gcd(put[s], take.get(s, 1)) for s in put}
+
+
+def packing_fixed(acc: Accelerator) -> dict[str, int]:
+    """The narrow streams on either side of a FIFO packed into URAM (hls/fifo_packing.py) keep
+    the depth the packing gave them, a converter job's words: the sizing deepens the packed
+    FIFO itself, not them (left free, it moved a frame's worth back into the narrow FIFO in
+    front of the join, in BRAM again: full-size VarGFaceNet on KV260, 2026-12-07)."""
+    streams = acc.streams_by_name()
+    nodes = {n.name: n for n in acc.nodes}
+    fixed: dict[str, int] = {}
+    for w in acc.streams:
+        if w.impl == "uram" and w.producer in nodes and w.consumer in nodes:
+            for s in (nodes[w.producer].inputs[0], nodes[w.consumer].outputs[0]):
+                fixed[s] = streams[s].depth
+    return fixed
 
 
 def min_depths(progs: list[Program]) -> dict[str, int]:

@@ -36,7 +36,7 @@ from model.defaults import DEFAULT_BOARD, DEFAULT_FPS_TARGET, default_arch, defa
 from model.quant import QuantConfig, QuantConfigError
 from sim.analytic import analyse
 from sim.events import simulate
-from sim.fifo_sizing import size_fifos
+from sim.fifo_sizing import size_and_place, size_fifos, write_depths
 from sim.plots import plot_all
 from sim.programs import programs
 from sim.report import build_report, format_report
@@ -200,6 +200,33 @@ def run(a: argparse.Namespace) -> int:
     return 1 if ev.deadlock else 0
 
 
+def _size(a: argparse.Namespace, acc: Accelerator, board: Any, target: int | None, progs: list, sized: Any,
+          say: Callable[..., None], t0: float) -> Any:
+    """The design's FIFOs sized by simulation (unless the fold sized them: `sized`) and, for a
+    folded model, its memories placed around them, sized again where the placement packed FIFOs
+    into URAM (size_and_place). Returns the unbounded reference simulation."""
+    fixed = mac_fixed(load_folding(a.folding) if a.folding else None)
+
+    def place() -> None:
+        place_resources(acc, board, 0.8, fixed)
+
+    if sized is not None:  # sized with the folding; --requant-assumed changed memories since
+        streams = len(acc.streams)
+        place()
+        if len(acc.streams) != streams:  # it packed FIFOs into URAM: size the packed design
+            sized = size_and_place(acc, place, target_cycles=target, frames=max(a.frames, 3))
+        say(f"  {sized.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
+        return sized.reference
+    say("sizing FIFOs by simulation (a few event simulations)...", flush=True)
+    if a.design is None:  # the folding placed memories before the FIFOs had sizes
+        sz = size_and_place(acc, place, target_cycles=target, frames=max(a.frames, 3))
+    else:
+        sz = size_fifos(progs, frames=max(a.frames, 3), target_cycles=target)
+        write_depths(acc, sz, progs)
+    say(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
+    return sz.reference
+
+
 def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> tuple[Accelerator, dict, Any]:
     """The design the options name, folded (for --model), its FIFOs sized and its frames
     event-simulated: (description, report of sim/report.py, event result). Progress goes to
@@ -207,6 +234,7 @@ def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> 
     t0 = time.perf_counter()
     _check_sources(a)
     target: int | None = None  # cycles per frame the sized FIFOs must hold (None: unbounded's)
+    sized = None  # the fold's sizing, where it sized
     if a.design:
         acc, board, clock = _load_design(a)
         size = a.size_fifos
@@ -217,24 +245,8 @@ def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> 
     an = analyse(acc)
     say(f"analytic: {an.fps(clock):.1f} FPS, latency {an.latency_ms(clock):.3f} ms "
           f"({time.perf_counter() - t0:.2f} s)", flush=True)
-    unbounded = None
-    if size:
-        say("sizing FIFOs by simulation (a few event simulations)...", flush=True)
-        sz = size_fifos(progs, frames=max(a.frames, 3), target_cycles=target)
-        depths, unbounded = sz.depths, sz.reference
-        for s in acc.streams:  # those inside a shared part are not hardware: they keep theirs
-            s.depth = depths.get(s.name, s.depth)
-        if a.design is None:  # the folding placed memories before the FIFOs had sizes
-            place_resources(acc, board, 0.8, mac_fixed(load_folding(a.folding) if a.folding else None))
-        say(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
-    else:
-        depths = {s.name: s.depth for s in acc.streams}
-    if a.design is None and not size:  # sized with the folding; --requant-assumed changed memories since
-        unbounded = sized.reference
-        place_resources(acc, board, 0.8, mac_fixed(load_folding(a.folding) if a.folding else None))
-        say(f"  {sized.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
-    if a.design is None:  # the placement may have packed FIFOs into URAM: new nodes and streams
-        progs, depths = programs(acc), {s.name: s.depth for s in acc.streams}
+    unbounded = _size(a, acc, board, target, progs, sized, say, t0) if size or sized is not None else None
+    progs, depths = programs(acc), {s.name: s.depth for s in acc.streams}
     t1 = time.perf_counter()
     ev = simulate(progs, depths, a.frames, trace=bool(a.plot),
                   trace_step=max(1, int(an.latency_cycles + a.frames * an.cycles_per_frame) // 3000))

@@ -21,9 +21,9 @@ from model.arch import tiny
 from model.orl import load_orl
 from model.quant import QuantConfig
 from sim.events import simulate
-from sim.fifo_sizing import size_fifos
+from sim.fifo_sizing import size_and_place, size_fifos
 from sim.golden import GoldenModel, random_params
-from sim.programs import programs
+from sim.programs import packing_fixed, programs
 
 
 def _sized_tiny():
@@ -58,6 +58,8 @@ def test_a_packed_fifo_keeps_the_values_the_rate_and_moves_its_bits_to_uram():
     assert packed.impl == "uram" and packed.n == old.n * k and packed.width_bits <= 72
     assert packed.words * k == old.words and packed.depth * k >= 3000
     assert acc.version == 8
+    # the narrow sides hold a converter job's k words, and the sizing leaves them so
+    assert packing_fixed(acc) == {old.name: k, f"{old.name}_out": k}
     assert np.array_equal(NetworkCsim(acc, params).run(x), want)
     ev = simulate(programs(acc), {t.name: t.depth for t in acc.streams}, 3)
     assert ev.deadlock is None and ev.cycles_per_frame() <= base.cycles_per_frame() * 1.01
@@ -84,6 +86,21 @@ def test_the_compiled_synthesis_top_with_a_packed_fifo_equals_the_golden_model(t
     want = pack_output(GoldenModel(acc, params).run(x))
     y, line = TopCsim(tmp_path).run_beats(pack_input(x.astype(np.uint8)), want)
     assert np.array_equal(y, want) and line.startswith("PASS")
+
+
+def test_sizing_a_packed_design_deepens_the_packed_fifo_not_its_narrow_sides():
+    acc, _ = _sized_tiny()
+    s = _deepest(acc)
+    name, k = s.name, pack_factor(s)
+    s.depth = max(s.depth, 3000)
+    wide = pack(acc, name)
+    sz = size_and_place(acc, lambda: None)
+    streams = acc.streams_by_name()
+    fixed = {s: d for p in programs(acc) for s, d in p.fixed.items()}
+    assert streams[name].depth == fixed[name] >= k and streams[f"{name}_out"].depth == fixed[f"{name}_out"] >= k
+    assert streams[wide].depth == sz.depths[wide] >= 1
+    ev = simulate(programs(acc), {t.name: t.depth for t in acc.streams}, 3)
+    assert ev.deadlock is None
 
 
 def test_the_description_carries_the_uram_fifo_at_version_8_and_refuses_it_earlier(tmp_path):

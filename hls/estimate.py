@@ -164,8 +164,6 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     """While the design's BRAM is above fraction x the board's, rebinds the memories whose
     node leaves the style to the flow (`memory` auto; in place, a user's ram_style is kept):
 
-    0. FIFOs that hold BRAM into URAM, packed into its 72-bit words (hls/fifo_packing.py: a
-       URAM block then saves up to 8 BRAM36, more than any weight cache, and needs no loader);
 
     1. ROMs (weights) read about once a frame (an engine on a single vector: the embedding's
        last layers, the FC) into DDR, most BRAM saved first, while their traffic at the
@@ -176,6 +174,10 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
        much as 8), within the URAM budget; each cache brings its fill stream from the
        design's one loader, whose LUTs may not be what breaks the LUT budget (`_take_uram`;
        the loader's master is counted once, by `estimate`);
+    2b. FIFOs that hold BRAM into the URAM left, packed into its 72-bit words
+       (hls/fifo_packing.py: a block saves up to 8 BRAM36). After the caches, not before:
+       taking URAM first, the FIFOs left weights to LUTRAM (full-size VarGFaceNet at 1000 FPS,
+       2026-12-07: LUT 199% -> 208%, BRAM36 116% -> 104%);
     3. then ROMs that the estimate puts in BRAM into LUTRAM, fewest LUTs per BRAM saved
        first, while the LUT budget has room.
 
@@ -188,7 +190,6 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     room = {"BRAM36": tot.bram36, "URAM": float(tot.uram), "LUT": tot.lut}  # the design's use
     fps = acc.clock_mhz * 1e6 / frame_cycles(acc, board)
     ddr_room = ddr_budget * board.hp_port_bytes_per_s(acc.clock_mhz) - ddr_traffic(acc, board, fps)["bytes_per_s"]
-    place_fifos(acc, board, fraction, room)  # deep narrow FIFOs packed into URAM: BRAM freed first
     to_uram, to_ddr, to_lutram = _placement_candidates(acc, fps)
     for _, n, saved, (rate, luts) in sorted(to_ddr, key=lambda t: t[0]):
         if room["BRAM36"] <= budget["BRAM36"]:
@@ -200,6 +201,7 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
         ddr_room -= rate
         room["LUT"] += luts  # the reader's
     _take_uram(to_uram, budget, room)
+    place_fifos(acc, board, fraction, room)  # deep narrow FIFOs into the URAM the caches left
     for _, n, saved, luts in sorted(to_lutram, key=lambda t: t[0]):
         if room["BRAM36"] <= budget["BRAM36"]:
             return

@@ -9,7 +9,8 @@ converters (hls/engines/width.py, vg::width_convert):
     producer -> s (n a word) -> pack (n -> k n) -> s_uram (k n a word, URAM) -> unpack (k n -> n)
              -> s_out (n a word) -> consumer
 
-(s and s_out k words deep: each converter's job takes or gives k narrow words)
+(s and s_out start k words deep, a converter's job; the simulator and the sizing hold them at
+a + b - gcd(a, b) for the jobs of a and b words on either side, sim/programs.py)
 with k the largest factor whose packed word fits one URAM word (k n bits <= 72) and that
 divides the stream's words a frame (the converters' rule). The converters move one narrow word
 a cycle, the stream's own rate; the packed FIFO's depth is the old depth / k plus one word, so

@@ -115,10 +115,8 @@ def programs(acc: Accelerator) -> list[Program]:
     return progs
 
 
-def no_lockstep_depths(progs: list[Program]) -> dict[str, int]:
-    """Per stream, the depth at which jobs of a words (its producer's) and of b words (its
-    consumer's) can never block each other: a + b - gcd(a, b). A fixed FIFO must have it;
-    a sized one finds its own."""
+def _job_words(progs: list[Program]) -> tuple[dict[str, int], dict[str, int]]:
+    """Per stream, the most words one job of its producer puts and of its consumer takes."""
     put: dict[str, int] = {}
     take: dict[str, int] = {}
     for p in progs:
@@ -126,6 +124,14 @@ def no_lockstep_depths(progs: list[Program]) -> dict[str, int]:
             put[s] = max(put.get(s, 1), int(w))
         for s, w in zip(p.inputs, p.max_job_consume()):
             take[s] = max(take.get(s, 1), int(w))
+    return put, take
+
+
+def no_lockstep_depths(progs: list[Program]) -> dict[str, int]:
+    """Per stream, the depth at which jobs of a words (its producer's) and of b words (its
+    consumer's) can never block each other: a + b - gcd(a, b). A fixed FIFO must have it;
+    a sized one finds its own."""
+    put, take = _job_words(progs)
     return {s: put[s] + take.get(s, 1) - math.gcd(put[s], take.get(s, 1)) for s in put}
 
 
@@ -147,10 +153,5 @@ def packing_fixed(acc: Accelerator) -> dict[str, int]:
 def min_depths(progs: list[Program]) -> dict[str, int]:
     """Smallest FIFO depth per stream at which one job of its producer and of its consumer
     fit (below it the simulated design cannot move at all); at least 2."""
-    need: dict[str, int] = {}
-    for p in progs:
-        for s, w in zip(p.inputs, p.max_job_consume()):
-            need[s] = max(need.get(s, 2), int(w))
-        for s, w in zip(p.outputs, p.max_job_produce()):
-            need[s] = max(need.get(s, 2), int(w))
-    return need
+    put, take = _job_words(progs)
+    return {s: max(2, put.get(s, 1), take.get(s, 1)) for s in put.keys() | take.keys()}

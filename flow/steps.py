@@ -233,16 +233,18 @@ def step_estimate(st: BuildState, cfg) -> BuildState:
 def _simulated(st: BuildState):
     """(the simulation with the sized FIFOs, their depths, the unbounded reference): this run's
     sizing, or, in a resumed build, the same simulations run again on the folded design
-    (deterministic: the figures are the ones the fold step saw)."""
+    (deterministic: the figures are the ones the fold step saw; the sized one over the
+    steady-state frames, as the sizing's last check ran it)."""
     if st.sizing is not None:
         return st.sizing.final, st.sizing.depths, st.sizing.reference
-    from sim.events import simulate
+    from sim.events import simulate, simulate_steady
     from sim.fifo_sizing import FRAMES
     from sim.programs import programs
 
     progs = programs(st.acc)
     depths = {s.name: s.depth for s in st.acc.streams}
-    return simulate(progs, depths, FRAMES), depths, simulate(progs, {}, FRAMES)
+    ref = simulate(progs, {}, FRAMES)
+    return simulate_steady(progs, depths, max(FRAMES, ref.steady_frames())), depths, ref
 
 
 def step_verify(st: BuildState, cfg) -> BuildState:

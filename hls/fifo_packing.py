@@ -10,7 +10,8 @@ converters (hls/engines/width.py, vg::width_convert):
              -> s_out (n a word) -> consumer
 
 (s and s_out start k words deep, a converter's job; the simulator and the sizing hold them at
-a + b - gcd(a, b) for the jobs of a and b words on either side, sim/programs.py)
+2 (a + b) for the jobs of a and b words on either side, the depth at which neither waits on
+the other: sim/programs.py full_rate_depths)
 with k the largest factor whose packed word fits one URAM word (k n bits <= 72) and that
 divides the stream's words a frame (the converters' rule). The converters move one narrow word
 a cycle, the stream's own rate; the packed FIFO's depth is the old depth / k plus one word, so

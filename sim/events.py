@@ -12,6 +12,7 @@ names the cycle, the waiting processes and the full or empty FIFOs they wait on.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -61,6 +62,12 @@ class SimResult:
     deadlock: Optional[Deadlock]
     end_cycle: int
     sink: str
+    settled_cycles: Optional[float] = None  # the steady state's interval, once reached (_settled)
+    fed_cycles: Optional[float] = None  # the sink's last interval while the source still fed
+
+    @property
+    def settled(self) -> bool:
+        return self.settled_cycles is not None
 
     def frame_ends(self) -> list[int]:
         return self.procs[self.sink].frame_done
@@ -70,9 +77,15 @@ class SimResult:
         return max(self.procs.values(), key=lambda p: p.busy).name
 
     def cycles_per_frame(self) -> Optional[float]:
-        """Steady state: the interval between the bottleneck process's last two frames (a
-        deep pipeline needs many frames before its output interval settles; the bottleneck's
-        own interval shows at once whether anything stalls it)."""
+        """The steady state's interval where the simulation reached it (settled_cycles), else
+        the sink's last interval while the source still fed where the frames were enough to
+        see one (fed_cycles), else the interval between the bottleneck process's last two
+        frames. A deep pipeline needs many frames before its interval settles:
+        simulate_steady runs enough."""
+        if self.settled_cycles is not None:
+            return float(self.settled_cycles)
+        if self.fed_cycles is not None and self.frames >= STEADY_MIN_FED:
+            return float(self.fed_cycles)
         ends = self.procs[self.bottleneck()].frame_done
         if len(ends) >= 2:
             return float(ends[-1] - ends[-2])
@@ -83,6 +96,42 @@ class SimResult:
         """Batch-1 latency: first input word of frame 0 to its last output word."""
         ends = self.frame_ends()
         return ends[0] if ends else None
+
+    def steady_frames(self) -> int:
+        """Frames a simulation of this design needs for a steady-state interval (steady_frames
+        of its latency and cycles per frame)."""
+        return steady_frames(self.latency_cycles() or 0, self.cycles_per_frame() or 1)
+
+
+MOST_FRAMES = 96  # the longest simulation steady_frames and simulate_steady run
+STEADY_MIN_FED = 8  # frames from which the sink's interval while fed stands for the rate
+
+
+def steady_frames(latency_cycles: float, cycles_per_frame: float) -> int:
+    """Frames to simulate for the bottleneck's last interval to be the steady state: the first
+    frames run into empty FIFOs, and a FIFO that fills only once the frames overlap all the way
+    down the pipeline (latency / cycles per frame frames deep) back-pressures its producers
+    only then. Two frames more give an interval wholly in that regime. Measured on the
+    full-size VarGFaceNet at 1000 FPS (2026-12-07, 14.3 frames deep): its sized FIFOs held
+    203,437 cycles a frame over 3 frames and 359,732 from the fifth frame on; the default
+    0.25x design read 1324 FPS over 2 frames and 1027 over 8 (its FIFOs hold the requested
+    1000)."""
+    deep = math.ceil(latency_cycles / max(cycles_per_frame, 1.0))
+    return int(min(MOST_FRAMES, max(3, deep + 2)))
+
+
+def simulate_steady(progs: list[Program], depths: dict[str, int], least: int = 3, **kw) -> "SimResult":
+    """simulate() over `least` frames and, unless the result settled (a frame ended in the
+    state of one of the few before it), once more over twice as many, no more than
+    MOST_FRAMES; the result's `settled` says whether it did. Its cycles_per_frame is then the
+    steady state's, or the latest while the source fed, not the first frames' (which run into
+    empty FIFOs: the 64x64 VarGFaceNet's FIFOs sized over 3 frames gave 152,392 cycles over
+    2 frames, 244,570 over 12 and settled at 360,162 from the 19th)."""
+    f = min(MOST_FRAMES, max(1, least))
+    res = simulate(progs, depths, f, **kw)
+    if res.settled or res.deadlock is not None or f >= MOST_FRAMES:
+        return res
+    return simulate(progs, depths, min(MOST_FRAMES, 2 * f), **kw)
 
 
 # simulate() is longer than the house limit on purpose: it is the simulator's hot loop (a
@@ -123,6 +172,7 @@ def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
     heapq.heapify(heap)
     t = 0
     last_sample = [-trace_step] * F
+    states: list[tuple[int, tuple]] = []  # (cycle, state) at the sink's frame ends
 
     def record(f: int, now: int) -> None:
         v = count[f] + inflight[f]
@@ -203,6 +253,10 @@ def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
         seq += 1
         if nxt[i] % jobs[i] == 0:
             stats[i].frame_done.append(end + lat[i])
+            if i == P - 1 and nxt[0] < total_jobs[0]:  # the sink, while the source still feeds
+                done = nxt[i] // jobs[i]
+                states.append((end + lat[i], tuple(count[f] + inflight[f] for f in range(F))
+                               + tuple(nxt[k] - done * jobs[k] for k in range(P))))
         if nxt[i] == total_jobs[i]:
             stats[i].finished = end + lat[i]
 
@@ -210,9 +264,25 @@ def simulate(progs: list[Program], depths: dict[str, int], frames: int = 2,
     deadlock = _deadlock(progs, wire, unfinished, busy, [nxt[i] % jobs[i] for i in range(P)], cons, prod,
                          count, inflight, t) if unfinished else None
     return SimResult(frames, {p.name: s for p, s in zip(progs, stats)},
-                     {f.name: f for f in fstats}, deadlock, t, progs[-1].name)
+                     {f.name: f for f in fstats}, deadlock, t, progs[-1].name, *_settled(states))
 
 
+PERIODS = 4  # the longest repeat, in frames, _settled looks for
+
+
+def _settled(states: list[tuple[int, tuple]]) -> tuple[Optional[float], Optional[float]]:
+    """(the steady state's cycles a frame, the sink's last interval while the source fed).
+    The first where a frame ended in the same state as one of the PERIODS before it (every
+    FIFO as full, every process as many jobs ahead of the sink) while the source was still
+    feeding: the simulation is deterministic, so from there on the frames repeat (up to the
+    phases within jobs). None where none did (too few frames; or a design whose fast
+    upstream keeps drifting: the second figure is then the best measure, free of the drain
+    at the end, when the source has stopped and the last frames run ahead)."""
+    fed = float(states[-1][0] - states[-2][0]) if len(states) >= 2 else None
+    for p in range(1, PERIODS + 1):
+        if len(states) > p and states[-1][1] == states[-1 - p][1]:
+            return (states[-1][0] - states[-1 - p][0]) / p, fed
+    return None, fed
 @dataclass
 class _Wiring:
     """The FIFOs by index: names, depths, producer and consumer process of each, the FIFOs

@@ -35,8 +35,8 @@ from model.argtypes import positive_float, positive_int
 from model.defaults import DEFAULT_BOARD, DEFAULT_FPS_TARGET, default_arch, default_quant
 from model.quant import QuantConfig, QuantConfigError
 from sim.analytic import analyse
-from sim.events import simulate
-from sim.fifo_sizing import size_and_place, size_fifos, write_depths
+from sim.events import STEADY_MIN_FED, simulate, simulate_steady, steady_frames
+from sim.fifo_sizing import FRAMES, size_and_place, size_fifos, write_depths
 from sim.plots import plot_all
 from sim.programs import programs
 from sim.report import build_report, format_report
@@ -77,7 +77,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--shared-gp", type=positive_int, default=None,
                     help="for --model: the shared engine's groups of 8 inputs a cycle (default: the "
                          "smallest that meets the FPS target)")
-    ap.add_argument("--frames", type=positive_int, default=2, help="frames to event-simulate (default 2)")
+    ap.add_argument("--frames", type=positive_int, default=None,
+                    help="frames to event-simulate (default: enough for the steady state: as many as the "
+                         "pipeline is deep in frames by the analytic latency, plus 2, at least 3, and twice "
+                         "that where the frames have not settled into a repeating state; the first frames "
+                         "run into empty FIFOs and overstate the rate; sim/events.py simulate_steady)")
     ap.add_argument("--size-fifos", action="store_true",
                     help="size the FIFOs by simulation even for a --design (always done for --model)")
     ap.add_argument("--json", help="write the results as JSON here (keys: see sim/report.py)")
@@ -88,7 +92,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
-    if a.frames < 1:
+    if a.frames is not None and a.frames < 1:
         print("error: --frames must be at least 1", file=sys.stderr)
         return 2
     try:
@@ -214,14 +218,14 @@ def _size(a: argparse.Namespace, acc: Accelerator, board: Any, target: int | Non
         streams = len(acc.streams)
         place()
         if len(acc.streams) != streams:  # it packed FIFOs into URAM: size the packed design
-            sized = size_and_place(acc, place, target_cycles=target, frames=max(a.frames, 3))
+            sized = size_and_place(acc, place, target_cycles=target, frames=max(a.frames or 0, FRAMES))
         say(f"  {sized.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
         return sized.reference
     say("sizing FIFOs by simulation (a few event simulations)...", flush=True)
     if a.design is None:  # the folding placed memories before the FIFOs had sizes
-        sz = size_and_place(acc, place, target_cycles=target, frames=max(a.frames, 3))
+        sz = size_and_place(acc, place, target_cycles=target, frames=max(a.frames or 0, FRAMES))
     else:
-        sz = size_fifos(progs, frames=max(a.frames, 3), target_cycles=target)
+        sz = size_fifos(progs, frames=max(a.frames or 0, FRAMES), target_cycles=target)
         write_depths(acc, sz, progs)
     say(f"  {sz.describe()}, {time.perf_counter() - t0:.1f} s", flush=True)
     return sz.reference
@@ -247,10 +251,15 @@ def simulate_design(a: argparse.Namespace, say: Callable[..., None] = print) -> 
           f"({time.perf_counter() - t0:.2f} s)", flush=True)
     unbounded = _size(a, acc, board, target, progs, sized, say, t0) if size or sized is not None else None
     progs, depths = programs(acc), {s.name: s.depth for s in acc.streams}
+    least = a.frames or steady_frames(an.latency_cycles, an.cycles_per_frame)
     t1 = time.perf_counter()
-    ev = simulate(progs, depths, a.frames, trace=bool(a.plot),
-                  trace_step=max(1, int(an.latency_cycles + a.frames * an.cycles_per_frame) // 3000))
-    say(f"event simulation of {a.frames} frames: {time.perf_counter() - t1:.2f} s", flush=True)
+    trace = {"trace": bool(a.plot),
+             "trace_step": max(1, int(an.latency_cycles + 2 * least * an.cycles_per_frame) // 3000)}
+    ev = simulate(progs, depths, least, **trace) if a.frames else simulate_steady(progs, depths, least, **trace)
+    say(f"event simulation of {ev.frames} frames"
+        + (" (settled into its steady state)" if ev.settled else " (not settled: the latest interval while fed)"
+           if ev.fed_cycles is not None and ev.frames >= STEADY_MIN_FED else "")
+        + f": {time.perf_counter() - t1:.2f} s", flush=True)
     return acc, build_report(acc, board, clock, an, ev, depths, unbounded), ev
 
 

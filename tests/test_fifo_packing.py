@@ -5,6 +5,7 @@ the generated code binds it, the description says so at version 8, and the place
 only while BRAM36 is over the budget and URAM has room."""
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from model.quant import QuantConfig
 from sim.events import simulate
 from sim.fifo_sizing import size_and_place, size_fifos
 from sim.golden import GoldenModel, random_params
-from sim.programs import packing_fixed, programs
+from sim.programs import Program, _uniform, full_rate_depths, packing_fixed, programs
 
 
 def _sized_tiny():
@@ -93,7 +94,11 @@ def test_sizing_a_packed_design_deepens_the_packed_fifo_not_its_narrow_sides():
     s = _deepest(acc)
     name, k = s.name, pack_factor(s)
     s.depth = max(s.depth, 3000)
+    rate = simulate(programs(acc), {}, 3).cycles_per_frame()
     wide = pack(acc, name)
+    # the narrow sides' fixed depths cost no rate: with every other FIFO unbounded, the packed
+    # design runs as the unpacked one did
+    assert simulate(programs(acc), {}, 3).cycles_per_frame() == rate
     sz = size_and_place(acc, lambda: None)
     streams = acc.streams_by_name()
     fixed = {s: d for p in programs(acc) for s, d in p.fixed.items()}
@@ -140,3 +145,21 @@ def test_the_placement_packs_the_most_bram_per_uram_first_only_while_bram_is_ove
     assert estimate(acc).total.bram36 == pytest.approx(tot.bram36 - need)
     # already within the budget: nothing more
     assert place_fifos(acc, board, fraction, room) == []
+
+
+def _pair(a: int, b: int, frame: int) -> list[Program]:
+    """A producer of a words a job and a consumer of b words a job, each a word a cycle."""
+    put = Program("put", "test", *_uniform(frame // a, a, [], [a]), [], ["s"], 2)
+    take = Program("take", "test", *_uniform(frame // b, b, [b], []), ["s"], [], 2)
+    return [put, take]
+
+
+def test_the_fixed_narrow_depth_keeps_converters_and_neighbours_at_their_own_rate():
+    # a dup's 40-word pixel job feeding a 16-word pack job, the pair of the full-size
+    # VarGFaceNet's head block
+    a, b, frame = 40, 16, 40 * 16 * 20
+    progs = _pair(a, b, frame)
+    depth = full_rate_depths(progs)["s"]
+    assert simulate(progs, {"s": depth}, 3).cycles_per_frame() == frame
+    # the least depth free of deadlock is not enough: the producer waits for room
+    assert simulate(progs, {"s": a + b - math.gcd(a, b)}, 3).cycles_per_frame() > frame

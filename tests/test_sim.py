@@ -17,7 +17,7 @@ from model.arch import tiny
 from model.quant import QuantConfig
 from sim.analytic import analyse
 from sim.events import simulate
-from sim.fifo_sizing import size_fifos
+from sim.fifo_sizing import _hold_steady, size_fifos
 from sim.programs import programs
 
 T4 = IntType(4, True)
@@ -201,11 +201,30 @@ def test_fifos_sized_for_the_requested_rate_stay_small_where_every_layer_is_a_bo
     target = fr.requested_cycles
     assert target == int(board.clock_mhz * 1e6 / 1050)
     progs = programs(fr.accelerator)
-    sz = size_fifos(progs, frames=3, target_cycles=target)
+    sz = size_fifos(progs, frames=3, target_cycles=target, steady=False)  # the next test: steady
     assert sz.requested and not sz.fell_back
     assert sz.final.deadlock is None and sz.final.cycles_per_frame() <= target
     peaks = sum(max(f.peak, 2) for f in sz.reference.fifos.values())
     assert sum(sz.depths.values()) < peaks / 2  # words (measured: 95,731 against 329,195)
+
+
+def test_fifo_depths_hold_the_rate_over_the_steady_state_frames_not_only_the_first_few():
+    """The same design is 22 frames deep: depths that hold the requested rate over 3 frames
+    lost 47% of it over 24 (measured 2026-12-07), until its frame-deep FIFOs were deepened."""
+    from flow.folding import fold_for_fps
+    from model.arch import vargfacenet
+    from model.defaults import default_quant
+
+    fr = fold_for_fps(vargfacenet(multiplier=0.25, input_size=64), default_quant(), get_board("zcu104"), 1050)
+    progs = programs(fr.accelerator)
+    short = size_fifos(progs, frames=3, target_cycles=fr.requested_cycles, steady=False)
+    long = short.reference.steady_frames()
+    assert long > 3 and short.steady_frames == 0
+    assert simulate(progs, short.depths, long).cycles_per_frame() > fr.requested_cycles
+    sz = _hold_steady(progs, short, 3)  # size_fifos's last step
+    assert sz.steady_frames >= long and sz.holds_steady and sz.steady_deepened > 0
+    assert sz.final.frames == sz.steady_frames and sz.final.cycles_per_frame() <= fr.requested_cycles
+    assert simulate(progs, sz.depths, sz.steady_frames + 8).cycles_per_frame() <= fr.requested_cycles
 
 
 @pytest.mark.parametrize("model", ["vargfacenet", "vargnet"])

@@ -155,12 +155,13 @@ def _move_gain(n: Node, style: str) -> tuple[int, R.Resources]:
     return before.bram18 - after.bram18, R.Resources(lut=after.lut - before.lut, uram=after.uram - before.uram)
 
 
-# the share of one HP port the weights read from DDR may take (issue 27's target: at most half)
-DDR_PORT_BUDGET = 0.5
+# the share of one HP port the weight traffic may take (issue 27's target; the flow's partition
+# search keeps to it, sim/targets.py judges by it): the rest is left to the DMA and the PS
+DDR_BUDGET = 0.5
 
 
 def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
-                   ddr_budget: float = DDR_PORT_BUDGET) -> None:
+                   ddr_budget: float = DDR_BUDGET) -> None:
     """While the design's BRAM is above fraction x the board's, rebinds the memories whose
     node leaves the style to the flow (`memory` auto; in place, a user's ram_style is kept):
 
@@ -348,11 +349,6 @@ def _placement_candidates(acc: Accelerator, fps: float):
                 if saved > 0:
                     to_ddr.append((-saved, n, saved, (e.ddr_bytes() * fps, added.lut)))
     return to_uram, to_ddr, to_lutram
-
-
-# the share of one HP port the weight traffic may take (issue 27's target; the flow's partition
-# search keeps to it, sim/targets.py judges by it): the rest is left to the DMA and the PS
-DDR_BUDGET = 0.5
 
 
 def ddr_traffic(acc: Accelerator, board: Board, fps: Optional[float]) -> dict:

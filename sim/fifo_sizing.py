@@ -43,6 +43,7 @@ bottleneck's rate (nothing can absorb a stall) may need every FIFO at its unboun
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
@@ -253,13 +254,13 @@ def _hold_steady(progs: list[Program], sz: Sizing, frames: int) -> Sizing:
     fixed = {s for p in progs for s in p.fixed}  # the hardware's depths: not the sizing's to change
     words = _frame_words(progs)
     depths = dict(sz.depths)
-    res = simulate_steady(progs, depths, long)
+    res = _steady(progs, depths, long, "the sized depths")
     if holds(res):
         return replace(sz, final=res, steady_frames=res.frames)
     deep = {s: d for s, d in depths.items() if s not in fixed and words.get(s, 0) >= TRIM_MIN_WORDS
             and d >= 0.9 * words[s]}
     grown = {**depths, **{s: 2 * d for s, d in deep.items()}}
-    res = simulate_steady(progs, grown, long)
+    res = _steady(progs, grown, long, f"{len(deep)} frame-deep FIFOs doubled")
     if holds(res):
         best, res, given = _give_back(progs, grown, res, deep, res.frames, holds, STEADY_GIVE_BACK)
         return replace(sz, depths=best, final=res, steady_frames=res.frames, steady_deepened=len(deep) - given)
@@ -272,11 +273,20 @@ def _hold_steady(progs: list[Program], sz: Sizing, frames: int) -> Sizing:
         for s in blamed:
             depths[s] = max(math.ceil(STEADY_GROWTH * depths[s]), depths[s] + 1)
         deepened |= blamed
-        res = simulate_steady(progs, depths, long)
+        res = _steady(progs, depths, long, f"{len(blamed)} blamed FIFOs deepened")
         if holds(res):
             break
     return replace(sz, depths=depths, final=res, steady_frames=res.frames, steady_deepened=len(deepened),
                    holds_steady=holds(res))
+
+
+def _steady(progs: list[Program], depths: dict[str, int], least: int, what: str) -> SimResult:
+    """simulate_steady with a progress line (at full size one takes 1-3 min)."""
+    t0 = time.perf_counter()
+    res = simulate_steady(progs, depths, least)
+    print(f"  steady-state check, {what}: {res.cycles_per_frame() or 0:,.0f} cycles a frame over {res.frames} "
+          f"frames{'' if res.settled else ' (not settled)'} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return res
 
 
 def _frame_words(progs: list[Program]) -> dict[str, int]:

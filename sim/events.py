@@ -283,6 +283,8 @@ def _settled(states: list[tuple[int, tuple]]) -> tuple[Optional[float], Optional
         if len(states) > p and states[-1][1] == states[-1 - p][1]:
             return (states[-1][0] - states[-1 - p][0]) / p, fed
     return None, fed
+
+
 @dataclass
 class _Wiring:
     """The FIFOs by index: names, depths, producer and consumer process of each, the FIFOs

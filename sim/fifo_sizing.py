@@ -177,18 +177,14 @@ def _size_over(progs: list[Program], frames: int, rounds: int, tolerance: float,
             for s, w in zip(p.inputs, p.lead_consume()):
                 depths[s] = max(depths[s], min(int(w), max(ref.fifos[s].peak, 2)))
 
-    def holds(res: SimResult) -> bool:
-        cpf = res.cycles_per_frame()
-        return res.deadlock is None and cpf is not None and cpf <= goal
-
+    holds = _holds(goal)
     res = ref
     for r in range(1, rounds + 1):
         res = simulate(progs, depths, frames)
         if holds(res):
             depths, res, trimmed = _trim_to_frame(progs, depths, res, lmin, frames, holds) if trim else (depths, res, 0)
             return Sizing(depths, ref, res, r, False, 0, goal, requested, trimmed)
-        blamed = set(res.deadlock.full) if res.deadlock else (_too_shallow(progs, res)
-                                                              | _bottleneck_chain(progs, res))
+        blamed = _blamed(progs, res)
         if not blamed:
             break
         for s in blamed:  # deadlock: to the peak at once; lost throughput: doubling
@@ -233,24 +229,18 @@ STEADY_GROWTH = 1.5  # each deepens a blamed FIFO by half
 def _hold_steady(progs: list[Program], sz: Sizing, frames: int) -> Sizing:
     """The sized depths simulated until the frames settle into their steady state
     (sim/events.py simulate_steady, from the reference's steady_frames). Where they do not
-    hold the goal there, every frame-deep FIFO (a residual's shortcut, an SE
-    block's frame: what they must hold depends on how the frames overlap, which a few frames
-    do not show) is doubled, and the ones that need not be are given back by group
-    testing over as many frames (at most STEADY_GIVE_BACK simulations; a trial that has not
-    settled by then does not hold); if that does not hold
-    either, the FIFOs the simulation blames are deepened by half, as the rounds do, at most
-    STEADY_ROUNDS times. Measured (2026-12-07): the full-size VarGFaceNet at 1000 FPS held 3
-    frames and lost 43% of its rate from the fifth (three shortcuts cut to just over a frame;
-    all three at 1.5 times held, any two did not); the 64x64 one folded for 1050 FPS lost 47%
-    over 24 frames, its 26 frame-deep FIFOs at 1.5 times still lost 34%, and doubled held. Sizing.holds_steady says
-    whether it held."""
+    hold the goal there, every frame-deep FIFO (a residual's shortcut, an SE block's frame:
+    what they must hold depends on how the frames overlap, which a few frames do not show) is
+    doubled, and the ones that need not be are given back by group testing over as many
+    frames (at most STEADY_GIVE_BACK simulations); if that does not hold either, the FIFOs the
+    simulation blames are deepened by half, as the rounds do, at most STEADY_ROUNDS times.
+    Measured (2026-12-07): the full-size VarGFaceNet at 1000 FPS held 3 frames and lost 43% of
+    its rate from the fifth (three shortcuts cut to just over a frame; all three at 1.5 times
+    held 8 frames, any two did not); the 64x64 one folded for 1050 FPS lost 47% over 24
+    frames, its 26 frame-deep FIFOs at 1.5 times still lost 34%, and doubled held.
+    Sizing.holds_steady says whether it held."""
     long = max(frames, sz.reference.steady_frames())
-    goal = sz.goal_cycles
-
-    def holds(res: SimResult) -> bool:  # at the steady state, or the latest interval while fed
-        cpf = res.cycles_per_frame()
-        return res.deadlock is None and cpf is not None and cpf <= goal
-
+    holds = _holds(sz.goal_cycles)  # at the steady state, or the latest interval while fed
     fixed = {s for p in progs for s in p.fixed}  # the hardware's depths: not the sizing's to change
     words = _frame_words(progs)
     depths = dict(sz.depths)
@@ -266,8 +256,7 @@ def _hold_steady(progs: list[Program], sz: Sizing, frames: int) -> Sizing:
         return replace(sz, depths=best, final=res, steady_frames=res.frames, steady_deepened=len(deep) - given)
     depths, deepened = grown, set(deep)
     for _ in range(STEADY_ROUNDS):
-        blamed = (set(res.deadlock.full) if res.deadlock else _too_shallow(progs, res)
-                  | _bottleneck_chain(progs, res)) - fixed
+        blamed = _blamed(progs, res) - fixed
         if not blamed:
             break
         for s in blamed:
@@ -278,6 +267,22 @@ def _hold_steady(progs: list[Program], sz: Sizing, frames: int) -> Sizing:
             break
     return replace(sz, depths=depths, final=res, steady_frames=res.frames, steady_deepened=len(deepened),
                    holds_steady=holds(res))
+
+
+def _holds(goal: float) -> Callable[[SimResult], bool]:
+    """Whether a simulation holds `goal` cycles a frame, without a deadlock."""
+    def holds(res: SimResult) -> bool:
+        cpf = res.cycles_per_frame()
+        return res.deadlock is None and cpf is not None and cpf <= goal
+    return holds
+
+
+def _blamed(progs: list[Program], res: SimResult) -> set[str]:
+    """The FIFOs to deepen after a simulation that did not hold: the full ones of a deadlock,
+    else the too shallow ones and those along the bottleneck's hold-ups."""
+    if res.deadlock:
+        return set(res.deadlock.full)
+    return _too_shallow(progs, res) | _bottleneck_chain(progs, res)
 
 
 def _steady(progs: list[Program], depths: dict[str, int], least: int, what: str) -> SimResult:

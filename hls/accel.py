@@ -37,7 +37,9 @@ Readers recompute the program from the description and refuse a mismatch. Versio
 stream's `impl` may be "uram" (absent means "auto"): its FIFO is bound to URAM
 (`bind_storage type = fifo impl = uram`); hls/fifo_packing.py gives such a stream words of
 several elements, between two width converters, so that a deep narrow FIFO fills URAM's
-72-bit words.
+72-bit words. Version 9: the shared part's `maps_impl` may be "uram" (absent means "bram"):
+the engine's map slots are bound to URAM (`bind_storage type = ram_2p impl = uram`); they
+need no initial contents, the engine writes every slot it reads within the frame.
 
 Node kinds and their params: a node's `kind` names a registered engine class of hls/engines/
 and its `params` are that class's fields (datatypes as "int4"/"uint8" strings): swg (SWG),
@@ -84,8 +86,10 @@ SCHEMA = "vargnet-accelerator"
 # two products share a DSP with pack 2 (PE lanes, as before, or SIMD elements of one lane).
 # 7: a shared part (`shared`, nodes with memory "shared": hls/shared_part.py). 8: a stream's
 # `impl` "uram" binds its FIFO to URAM (hls/fifo_packing.py packs a narrow one into words).
-VERSION = 7  # written when nothing of version 8 is used (hls/fifo_packing.py raises it)
-READS = (1, 2, 3, 4, 5, 6, 7, 8)
+# 9: the shared part's map slots may be bound to URAM (`shared.maps_impl`, hls/estimate.py
+# place_shared_maps).
+VERSION = 7  # written when nothing of versions 8-9 is used (hls/fifo_packing.py, place_shared_maps raise it)
+READS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 HOST = "host"
 INPUT_PACKING = {"beat_bits": 32, "layout": "row-major pixels, one pixel per beat, channel c "
                                             "in bits [8c, 8c+8) as uint8"}
@@ -354,10 +358,15 @@ def _check_shared_field(d: dict[str, Any]) -> None:
     _field(sh is None or isinstance(sh, dict), "shared", sh, "null or an object (the shared part)")
     if sh is not None and d.get("version", 0) < 7:
         _field(False, "shared", sh, "absent before version 7")
+    if isinstance(sh, dict) and "maps_impl" in sh:
+        _field(sh["maps_impl"] in MAP_IMPLS, "shared.maps_impl", sh["maps_impl"], f"one of {', '.join(MAP_IMPLS)}")
+        if d.get("version", 0) < 9:
+            _field(False, "shared.maps_impl", sh["maps_impl"], "absent before version 9")
 
 
 MEMORY_STYLES = ("auto", "lutram", "bram", "uram", "ddr", "shared")
 FIFO_IMPLS = ("auto", "uram")
+MAP_IMPLS = ("bram", "uram")  # the shared engine's map slots (version 9)
 MAC_STYLES = ("auto", "lut", "dsp")
 
 

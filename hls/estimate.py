@@ -165,6 +165,7 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     """While the design's BRAM is above fraction x the board's, rebinds the memories whose
     node leaves the style to the flow (`memory` auto; in place, a user's ram_style is kept):
 
+    0. the shared engine's map slots into URAM (place_shared_maps: nothing to load, no LUTs);
 
     1. ROMs (weights) read about once a frame (an engine on a single vector: the embedding's
        last layers, the FC) into DDR, most BRAM saved first, while their traffic at the
@@ -191,6 +192,7 @@ def place_memories(acc: Accelerator, board: Board, fraction: float = 0.8,
     room = {"BRAM36": tot.bram36, "URAM": float(tot.uram), "LUT": tot.lut}  # the design's use
     fps = acc.clock_mhz * 1e6 / frame_cycles(acc, board)
     ddr_room = ddr_budget * board.hp_port_bytes_per_s(acc.clock_mhz) - ddr_traffic(acc, board, fps)["bytes_per_s"]
+    place_shared_maps(acc, budget, room)
     to_uram, to_ddr, to_lutram = _placement_candidates(acc, fps)
     for _, n, saved, (rate, luts) in sorted(to_ddr, key=lambda t: t[0]):
         if room["BRAM36"] <= budget["BRAM36"]:
@@ -302,6 +304,35 @@ def release_multipliers(acc: Accelerator, board: Board, fraction: float = 0.8,
         dsp -= freed
         back.append(n.name)
     return back
+
+
+MAPS_URAM_VERSION = 9  # the description version that binds the shared engine's map slots to URAM
+
+
+def place_shared_maps(acc: Accelerator, budget: dict[str, float], room: dict[str, float]) -> bool:
+    """The shared engine's map slots moved from BRAM to URAM (the description's
+    `shared.maps_impl`, version 9) while BRAM is over its budget, if that saves at least 2
+    BRAM36 per URAM288 and the URAM budget has room. The cheapest URAM move there is: the
+    engine writes every slot within the frame before reading it, so there is nothing to load
+    and no fill stream (measured on the full-size VarGFaceNet on KV260 with stages 3 and 4
+    shared at GP 1, 2026-12-08: two banks of 24.5k x 32 bits, 48 BRAM36 as BRAM). `room` is
+    the design's use, updated in place; returns whether the slots moved."""
+    from hls.shared_cost import part_node
+
+    if acc.shared is None or acc.shared.get("maps_impl", "bram") != "bram" or room["BRAM36"] <= budget["BRAM36"]:
+        return False
+    spec = acc.shared
+    before = part_node(acc).engine().resources()
+    acc.shared = {**spec, "maps_impl": "uram"}
+    after = part_node(acc).engine().resources()
+    saved, used = before.bram36 - after.bram36, after.uram - before.uram
+    if used <= 0 or saved < 2 * used or room["URAM"] + used > budget["URAM"]:
+        acc.shared = spec
+        return False
+    acc.version = max(acc.version, MAPS_URAM_VERSION)
+    room["BRAM36"] -= saved
+    room["URAM"] += used
+    return True
 
 
 def _take_uram(cands, budget: dict[str, float], room: dict[str, float]) -> None:

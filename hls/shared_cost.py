@@ -142,7 +142,8 @@ class SharedBlock(Engine):
         # thresholds: a tile's in registers, compared on up to 2 GP chunks (16 GP lanes) a cycle
         r = r + R.Resources(ff=PE * gp * part.nt * acc) + R.comparators(PE * gp, part.nt, acc)
         # the map slots in 2 GP banks of 8-code chunks, the tile's weight rows, the row FIFOs
-        r = r + R.memory(-(-p.maps * p.slot_chunks // (2 * gp)), 8 * mb, 2 * gp)
+        r = r + R.memory(-(-p.maps * p.slot_chunks // (2 * gp)), 8 * mb, 2 * gp,
+                         "uram" if part.maps_impl == "uram" else "auto")
         r = r + R.memory(sf_max, wrow)
         r = r + R.fifo(2 * sf_max, wrow) + R.fifo(2 * part.nt, trow)
         for depth in self.fixed_depths().values():  # the frame FIFOs at the edges

@@ -48,6 +48,7 @@ class SharedPart:
     out_stream: str
     nt: int
     map_type: IntType  # the one type of every slot's codes
+    maps_impl: str = "bram"  # the map slots' memory: bram, or uram (description version 9)
 
     @property
     def ops(self) -> list[SharedOp]:
@@ -80,10 +81,11 @@ class SharedPart:
         return self.plan.words()
 
     def spec(self, gap: int) -> dict[str, Any]:
-        """The description's `shared` entry (version 7)."""
-        return {"stages": list(self.plan.stages), "gp": self.gp, "gap": gap, "in_stream": self.in_stream,
+        """The description's `shared` entry (version 7; maps_impl, only where uram: version 9)."""
+        spec = {"stages": list(self.plan.stages), "gp": self.gp, "gap": gap, "in_stream": self.in_stream,
                 "out_stream": self.out_stream, "ops": len(self.ops), "cycles": sum(o.iters for o in self.ops),
                 "words": self.words()}
+        return {**spec, "maps_impl": self.maps_impl} if self.maps_impl != "bram" else spec
 
 
 def _value_node(acc: Accelerator, value: str) -> str:
@@ -220,8 +222,13 @@ def spec_part(acc: Accelerator) -> SharedPart:
                 or (t is list and not (v and all(isinstance(x, str) and x for x in v))):
             raise SharedPartError(f"field {k} = {v!r}: must be {'a list of stage names' if t is list else t.__name__}"
                                   f"{'' if t is not int else ' >= 0' if k == 'gap' else ' >= 1'}")
+    from hls.accel import MAP_IMPLS
+
+    impl = sh.get("maps_impl", "bram")
+    if impl not in MAP_IMPLS:
+        raise SharedPartError(f"field maps_impl = {impl!r}: must be one of {', '.join(MAP_IMPLS)}")
     try:
-        return shared_part(acc, sh["stages"], sh["gp"], sh["gap"])
+        return replace(shared_part(acc, sh["stages"], sh["gp"], sh["gap"]), maps_impl=impl)
     except SharedPartError:
         raise
     except ProgramError as e:
@@ -284,11 +291,18 @@ def op_rows(op: SharedOp, w: Optional[np.ndarray], thr: np.ndarray) -> tuple[np.
         return wr, tr
     if op.kind == OP_DENSE:
         sf, cin, cout = op.sf, op.cin8 * 8, op.cout8 * 8
-        w2 = np.zeros((t * 16, sf * gp * 8), np.int64)  # rows past cout (an odd cout8's last tile) zero
-        w2[:cout, :cin] = np.asarray(w, np.int64).reshape(cout, cin)
+        # rows past the layer's outputs (an odd cout8's last tile, an SE FC1's pad lanes) and
+        # columns past its inputs (an SE FC2 reading FC1's pad lanes) zero
+        w2 = np.zeros((t * 16, sf * gp * 8), np.int64)
+        wl = np.asarray(w, np.int64)
+        wl = wl.reshape(wl.shape[0], -1)
+        if wl.shape[0] > cout or wl.shape[1] > cin:
+            raise ProgramError(f"{op.layer}: weights {wl.shape[0]} x {wl.shape[1]} do not fit the op's "
+                               f"{cout} x {cin}")
+        w2[:wl.shape[0], :wl.shape[1]] = wl
         wr = w2.reshape(t, 16, sf, gp, 8).transpose(0, 2, 1, 3, 4).reshape(t, sf, 16 * gp * 8)
         t3 = np.zeros((t * 16, op.trows * gp), np.int64)
-        t3[:cout, :nt] = thr
+        t3[:thr.shape[0], :nt] = thr  # a pad lane's thresholds 0: its code is never used
         tr = t3.reshape(t, 16, op.trows, gp).transpose(0, 2, 3, 1).reshape(t, op.trows, gp * 16)
         return wr, tr
     t3 = np.concatenate([thr, np.zeros((thr.shape[0], op.trows * 2 - nt), np.int64)], axis=1)
@@ -369,6 +383,15 @@ def program_definition(name: str) -> str:
 SHARED_FN = "shared_part"
 
 
+def _maps_binding(part: SharedPart) -> str:
+    """The map slots' storage where the description binds it (version 9: uram; each of the
+    2 GP banks one memory). URAM's read latency is within the loop's assumed pipeline depth
+    GAP: a claim only the synthesis report confirms."""
+    if part.maps_impl == "bram":
+        return ""
+    return f"\n#pragma HLS BIND_STORAGE variable = maps type = ram_2p impl = {part.maps_impl}"
+
+
 def part_function(acc: Accelerator, stage: int) -> str:
     """network.h's shared part: its config and one function, a DATAFLOW region of the edge
     converters (the part's streams to and from the engine's GP * 8-element words and map
@@ -391,7 +414,7 @@ inline void {SHARED_FN}(hls::stream<{word_type(s_in.n, s_in.dtype)} >& in, hls::
                         const {word}* ddr) {{
 #pragma HLS DATAFLOW
   typedef vg::shared_types<{SHARED_FN}_engine> Ty;
-  static Ty::chunk maps[{2 * p.gp}][Ty::ROWS];
+  static Ty::chunk maps[{2 * p.gp}][Ty::ROWS];{_maps_binding(part)}
   hls::stream<Ty::io_word> to_engine, from_engine;
   hls::stream<Ty::wrow> wts;
   hls::stream<Ty::trow> thrs;

@@ -166,7 +166,9 @@ def conv_op(layer: Layer, in_shape: tuple[int, int, int], src: int, dst: int, gp
     if layer.quant is None:
         raise ProgramError(f"{layer.name}: its output is the raw accumulator (no activation); the engine "
                            f"writes codes: keep it resident")
-    if layer.op == "conv" and layer.grouped:
+    # a k x k conv of 8 inputs a group is the engine's group conv, one group or many (the
+    # 0.25x network's stage-2 downsampling convs have 8 inputs and groups = 1)
+    if layer.op == "conv" and (layer.grouped or (layer.k > 1 and layer.cin // layer.groups == 8)):
         if layer.cin // layer.groups != 8:
             raise ProgramError(f"{layer.name}: {layer.cin // layer.groups} inputs a group, not S = 8")
         op = SharedOp(layer.name, OP_GCONV, src, -1, dst, h, w, layer.k, layer.stride, layer.pad, c // 8,
@@ -336,16 +338,16 @@ def _se_ops(layer: Layer, shape: tuple[int, int, int], x: int, slots: _Slots, ma
             act_obias: int, gate_obias: int, gap: int) -> list[SharedOp]:
     """An SE block: pool (to a 1 x 1 map), FC1 and FC2 (dense, to the gate codes), the scale."""
     c, h, w = shape
-    r = c // layer.reduction
-    if r % 8:
-        raise ProgramError(f"{layer.name}: its FC1 has {r} outputs, not a multiple of 8")
+    # FC1's outputs padded to whole chunks: the pad lanes' weights are zero and so are FC2's
+    # weights that read them (op_rows), so the gate codes are the layer's exactly
+    r8 = _cdiv(c // layer.reduction, 8)
     n = layer.name
     pool = SharedOp(f"{n}.pool", OP_POOL, x, -1, slots.take(f"{n}.pool"), h, w, 1, 1, 0, c // 8, c // 8, 8,
                     act_obias, gp, nt, gap)
-    fc1 = SharedOp(f"{n}.fc1", OP_DENSE, pool.dst, -1, slots.take(f"{n}.fc1"), 1, 1, 1, 1, 0, c // 8, r // 8, 16,
+    fc1 = SharedOp(f"{n}.fc1", OP_DENSE, pool.dst, -1, slots.take(f"{n}.fc1"), 1, 1, 1, 1, 0, c // 8, r8, 16,
                    act_obias, gp, nt, gap)
     slots.free(f"{n}.pool")
-    fc2 = SharedOp(f"{n}.fc2", OP_DENSE, fc1.dst, -1, slots.take(f"{n}.gate"), 1, 1, 1, 1, 0, r // 8, c // 8, 16,
+    fc2 = SharedOp(f"{n}.fc2", OP_DENSE, fc1.dst, -1, slots.take(f"{n}.gate"), 1, 1, 1, 1, 0, r8, c // 8, 16,
                    gate_obias, gp, nt, gap)
     slots.free(f"{n}.fc1")
     scale = SharedOp(f"{n}.scale", OP_SCALE, x, fc2.dst, make(n), h, w, 1, 1, 0, c // 8, c // 8, 8, act_obias,

@@ -157,10 +157,11 @@ def _described(arch, seed: int = 3):
 
 @pytest.mark.parametrize("model,stage,gp", [("default", "stage4", 1), ("default", "stage4", 2),
                                             ("default", "stage4", 4), ("full", "stage4", 4),
-                                            ("vargnet", "stage5", 2)])
+                                            ("default", "stage2", 1), ("vargnet", "stage5", 2)])
 def test_the_shared_part_reading_its_rows_from_the_buffer_is_bit_exact_with_the_golden_model(model, stage, gp):
-    """Stage 4 of VarGFaceNet (PReLU: signed codes, SE gates unsigned) and stage 5 of a small
-    VarGNet (ReLU: unsigned codes, its adds signed)."""
+    """Stage 4 of VarGFaceNet (PReLU: signed codes, SE gates unsigned), its stage 2 (an SE
+    whose FC1 has 4 outputs, padded to a chunk of 8) and stage 5 of a small VarGNet (ReLU:
+    unsigned codes, its adds signed)."""
     require_tool("g++", "compiles the shared part's C-sim")
     from hls.shared_csim import PartCsim
     from hls.shared_part import pack_part, shared_part
@@ -227,6 +228,43 @@ def test_a_description_with_a_shared_part_round_trips_and_refuses_what_does_not_
     refused(lambda e: e.update(version=6), "shared = .*absent before version 7")
     refused(lambda e: e["shared"].update(stages=[4]), "field stages = \\[4\\]: must be a list of stage names")
     refused(lambda e: e.update(shared=None), "memory 'shared' but the description names no shared part")
+
+
+def test_the_map_slots_move_to_uram_only_where_bram_is_over_and_the_description_binds_them():
+    """place_shared_maps: with BRAM over its budget the slots go to URAM (version 9, the
+    generated part binds them, the estimate counts URAM for them); with BRAM in budget, or no
+    URAM left, they stay; a reader refuses maps_impl before version 9 or of an unknown kind."""
+    import json
+
+    from flow.lowering import lower
+    from hls.accel import Accelerator, DescriptionError
+    from hls.estimate import place_shared_maps
+    from hls.shared_cost import part_node
+    from hls.shared_part import part_function, share
+    from model.defaults import default_arch
+    from model.quant import QuantConfig
+
+    acc = share(lower(default_arch(), QuantConfig(4, 4), {}), ["stage2"], 1)
+    bram = part_node(acc).engine().resources()
+    assert bram.uram == 0 and "BIND_STORAGE variable = maps" not in part_function(acc, 0)
+    budget = {"BRAM36": 100.0, "URAM": 10.0}
+    assert not place_shared_maps(acc, budget, {"BRAM36": 90.0, "URAM": 0.0})  # BRAM within budget
+    assert not place_shared_maps(acc, budget, {"BRAM36": 120.0, "URAM": 10.0})  # no URAM left
+    assert acc.shared.get("maps_impl", "bram") == "bram" and acc.version == 7
+    room = {"BRAM36": 120.0, "URAM": 0.0}
+    assert place_shared_maps(acc, budget, room)
+    uram = part_node(acc).engine().resources()
+    assert acc.shared["maps_impl"] == "uram" and acc.version == 9
+    assert uram.uram == room["URAM"] > 0 and bram.bram36 - uram.bram36 == 120.0 - room["BRAM36"] >= 2 * uram.uram
+    assert "#pragma HLS BIND_STORAGE variable = maps type = ram_2p impl = uram" in part_function(acc, 0)
+    d = json.loads(json.dumps(acc.to_dict()))
+    assert Accelerator.from_dict(d).shared["maps_impl"] == "uram"
+    for change, message in [(lambda e: e.update(version=8), "shared.maps_impl = 'uram'.*absent before version 9"),
+                            (lambda e: e["shared"].update(maps_impl="lutram"), "shared.maps_impl = 'lutram'")]:
+        e = json.loads(json.dumps(d))
+        change(e)
+        with pytest.raises(DescriptionError, match=message):
+            Accelerator.from_dict(e)
 
 
 def test_a_flow_build_with_stage4_shared_is_bit_exact_from_csim_to_the_synthesis_top(tmp_path):

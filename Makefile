@@ -14,7 +14,7 @@ setup: ## create .venv (toolchain) and .venv-host (PYNQ-like host) from the pinn
 	@scripts/setup.sh
 
 test: ## run the whole simulation-mode suite (toolchain env, the demo's build, host env + notebook)
-	$(PY) -m pytest tests --ignore=tests/host/board_image --ignore=tests/host/test_simulated_board.py --durations=20
+	$(PY) -m pytest tests -n auto --dist worksteal --ignore=tests/host/board_image --ignore=tests/host/test_simulated_board.py --durations=20
 	$(PY) -m host.demo
 	$(HOSTPY) -m pytest tests/host --nbmake host/notebooks
 

@@ -7,6 +7,13 @@ import shutil
 
 import pytest
 
+# Under pytest-xdist (make test runs one worker a core) each worker's torch and OpenMP take
+# one thread: two workers of two threads each on two cores ran the training tests 2-5x slower
+# than alone. Set before any test module imports torch; subprocesses inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
 
 def require_tool(name: str, why: str) -> str:
     """Path of an optional external tool; skips (with the reason) when it is missing.

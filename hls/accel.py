@@ -359,6 +359,8 @@ def _check_shared_field(d: dict[str, Any]) -> None:
     if sh is not None and d.get("version", 0) < 7:
         _field(False, "shared", sh, "absent before version 7")
     if isinstance(sh, dict) and "maps_impl" in sh:
+        from hls.shared_part import MAP_IMPLS
+
         _field(sh["maps_impl"] in MAP_IMPLS, "shared.maps_impl", sh["maps_impl"], f"one of {', '.join(MAP_IMPLS)}")
         if d.get("version", 0) < 9:
             _field(False, "shared.maps_impl", sh["maps_impl"], "absent before version 9")
@@ -366,7 +368,6 @@ def _check_shared_field(d: dict[str, Any]) -> None:
 
 MEMORY_STYLES = ("auto", "lutram", "bram", "uram", "ddr", "shared")
 FIFO_IMPLS = ("auto", "uram")
-MAP_IMPLS = ("bram", "uram")  # the shared engine's map slots (version 9)
 MAC_STYLES = ("auto", "lut", "dsp")
 
 

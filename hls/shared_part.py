@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # hls.accel checks a description's shared part with this modu
 
 
 SHARED = "shared"  # the memory of a node the shared engine runs
+MAP_IMPLS = ("bram", "uram")  # the memories of the engine's map slots (uram: description version 9)
 
 
 class SharedPartError(ProgramError):
@@ -222,8 +223,6 @@ def spec_part(acc: Accelerator) -> SharedPart:
                 or (t is list and not (v and all(isinstance(x, str) and x for x in v))):
             raise SharedPartError(f"field {k} = {v!r}: must be {'a list of stage names' if t is list else t.__name__}"
                                   f"{'' if t is not int else ' >= 0' if k == 'gap' else ' >= 1'}")
-    from hls.accel import MAP_IMPLS
-
     impl = sh.get("maps_impl", "bram")
     if impl not in MAP_IMPLS:
         raise SharedPartError(f"field maps_impl = {impl!r}: must be one of {', '.join(MAP_IMPLS)}")

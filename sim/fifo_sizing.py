@@ -12,7 +12,11 @@
    frame), and the burstiness of sliding windows; it can also be more than the real peak
    (slowed branches skew more), so each depth is the smaller of the two, and at least one
    job's words; a sliding window's input at least its fill (the rows it reads at a frame's
-   start before it writes), capped at the peak.
+   start before it writes), capped at the peak. With `steady`, every depth is also at least
+   what the steady state needs by sim/steady_depths.py's model (the frames overlapping down
+   the pipeline at the goal's period: a sliding window's swing between its fill rows and its
+   last rows, a join's wait for its slower branch), which the few frames simulated here do
+   not show.
 3. The real design is simulated with these depths; FIFOs are deepened round by round (to
    their step-1 peak on a deadlock, by doubling on lost throughput)
    where it deadlocks (the full FIFOs the deadlock report names) or loses throughput (FIFOs
@@ -23,15 +27,17 @@
    kept only where the simulation holds, so the result is as safe as the peaks. The blame
    heuristic can miss the few FIFOs that cost throughput while the others are fine: in a
    64x64 VarGFaceNet it left all 260 FIFOs, 4.9 Mbit, at their peaks.
-4. FIFOs still deeper than a frame of their stream are cut to just over one frame, again by
-   group testing, where the simulation holds (`_trim_to_frame`: step 2 over-estimates the FIFOs
+4. FIFOs still deeper than a frame of their stream are cut to just over one frame (not below
+   the steady-state floor), again by group testing, where the simulation holds (`_trim_to_frame`: step 2 over-estimates the FIFOs
    that wait for an SE block's gate, and the unbounded peak is no smaller where the upstream
    runs ahead; a full-size VarGFaceNet's stage-3 shortcuts came out two frames deep).
 5. The depths are simulated once more over enough frames for the steady state (as deep in
    frames as the pipeline is, sim/events.py steady_frames; steps 1-4 run over FRAMES frames to
-   keep the many simulations cheap), and the FIFOs that simulation blames are deepened by half
-   until it holds (`_hold_steady`): a FIFO that fills only once the frames overlap all the way
-   down the pipeline back-pressures its producers after the first few frames.
+   keep the many simulations cheap). Where they do not hold there, the frame-deep FIFOs are
+   doubled and the FIFOs that simulation blames deepened by half until it holds
+   (`_hold_steady`): a FIFO that fills only once the frames overlap all the way down the
+   pipeline back-pressures its producers after the first few frames. With step 2's floor
+   this check held at once on the designs measured (2026-12-08).
 
 What must hold is the unbounded throughput within `tolerance`, or, when the design was folded
 for a requested frame rate (`target_cycles`, the clock over the FPS asked for), that rate if it
@@ -51,6 +57,7 @@ import numpy as np
 
 from sim.events import SimResult, simulate, simulate_steady
 from sim.programs import Program, min_depths, programs
+from sim.steady_depths import steady_depths
 
 
 @dataclass
@@ -151,12 +158,12 @@ def size_fifos(progs: list[Program], frames: int = FRAMES, rounds: int = 12,
     """The depths (the module's steps 1-4 over `frames` frames), then, with `steady`, checked
     over enough frames for the steady state and deepened where they do not hold it there
     (_hold_steady)."""
-    sz = _size_over(progs, frames, rounds, tolerance, shrink, target_cycles, trim)
+    sz = _size_over(progs, frames, rounds, tolerance, shrink, target_cycles, trim, steady)
     return _hold_steady(progs, sz, frames) if steady else sz
 
 
 def _size_over(progs: list[Program], frames: int, rounds: int, tolerance: float, shrink: int,
-               target_cycles: Optional[float], trim: bool) -> Sizing:
+               target_cycles: Optional[float], trim: bool, steady: bool = False) -> Sizing:
     ref = simulate(progs, {}, frames)
     if ref.deadlock:  # cannot happen with unbounded FIFOs unless a program is inconsistent
         raise RuntimeError(f"the design deadlocks even with unbounded FIFOs: {ref.deadlock}")
@@ -176,6 +183,11 @@ def _size_over(progs: list[Program], frames: int, rounds: int, tolerance: float,
         if p.buffers_lead:
             for s, w in zip(p.inputs, p.lead_consume()):
                 depths[s] = max(depths[s], min(int(w), max(ref.fifos[s].peak, 2)))
+    fixed = {s for p in progs for s in p.fixed}
+    floor = {s: d for s, d in steady_depths(progs, goal).items() if s in depths and s not in fixed} if steady else {}
+    for s, d in floor.items():
+        depths[s] = max(depths[s], d)
+    lmin = {**lmin, **{s: max(lmin.get(s, 2), d) for s, d in floor.items()}}  # what trims and give-backs keep
 
     holds = _holds(goal)
     res = ref

@@ -36,6 +36,7 @@ from hls.engines.width import WidthConvert
 from hls.shared_cost import hardware_streams
 
 URAM_VERSION = 8  # the description version that binds a FIFO to URAM
+PACK, UNPACK = ".pack", ".unpack"  # the suffixes of a packed FIFO's converter nodes
 
 
 def pack_factor(s: Stream) -> int:
@@ -54,10 +55,12 @@ def converters(s: Stream, k: int) -> tuple[WidthConvert, WidthConvert]:
 
 def saving(s: Stream) -> tuple[float, int, int]:
     """(BRAM36 saved, URAM blocks used, LUTs added) if s were packed into URAM; (0, 0, 0) where
-    it cannot be: a FIFO the estimate keeps in SRL or LUTRAM, one already packed, a DMA end, or
-    one with no factor."""
+    it cannot be: a FIFO the estimate keeps in SRL or LUTRAM, one already packed or a narrow
+    side of one (its depth is the hardware's, 2 (a + b); packing it again nested converters
+    that the KV260 design deadlocked on, 2026-12-08), a DMA end, or one with no factor."""
     k = pack_factor(s)
-    if s.impl != "auto" or k < 2 or s.producer == "host" or s.consumer == "host":
+    narrow_side = s.consumer.endswith(PACK) or s.producer.endswith(UNPACK)
+    if s.impl != "auto" or k < 2 or s.producer == "host" or s.consumer == "host" or narrow_side:
         return 0.0, 0, 0
     before = R.fifo(s.depth, s.width_bits)
     if before.bram36 == 0:
@@ -83,9 +86,9 @@ def pack(acc: Accelerator, name: str) -> Optional[str]:
     packer, unpacker = converters(s, k)
     wide = Stream(f"{s.name}_uram", "", "", s.n * k, s.dtype, s.words // k, packed_depth(s.depth, k), "uram")
     out = Stream(f"{s.name}_out", "", s.consumer, s.n, s.dtype, s.words, k)
-    pk = Node(f"{s.consumer}.{s.name}.pack", "width_convert", consumer.layer, [s.name], [wide.name],
+    pk = Node(f"{s.consumer}.{s.name}{PACK}", "width_convert", consumer.layer, [s.name], [wide.name],
               engine_params(packer))
-    up = Node(f"{s.consumer}.{s.name}.unpack", "width_convert", consumer.layer, [wide.name], [out.name],
+    up = Node(f"{s.consumer}.{s.name}{UNPACK}", "width_convert", consumer.layer, [wide.name], [out.name],
               engine_params(unpacker))
     wide.producer, wide.consumer, out.producer = pk.name, up.name, up.name
     s.consumer, s.depth = pk.name, k  # a converter's job takes or gives k narrow words

@@ -126,6 +126,20 @@ def test_the_description_carries_the_uram_fifo_at_version_8_and_refuses_it_earli
         Accelerator.from_dict(d)
 
 
+def test_a_packed_fifos_narrow_sides_are_never_packed_again():
+    """A narrow side's depth is the hardware's 2 (a + b); where a consumer's job is large that
+    is BRAM-deep, and packing it again nested converters that deadlocked (KV260, 2026-12-08)."""
+    acc, _ = _sized_tiny()
+    s = _deepest(acc)
+    wide = pack(acc, s.name)
+    by = acc.streams_by_name()
+    sides = [st for st in by.values() if st.consumer.endswith(".pack") or st.producer.endswith(".unpack")]
+    assert len(sides) == 2 and by[wide].impl == "uram"
+    for st in sides:
+        st.depth = 8000
+        assert pack_factor(st) > 1 and saving(st) == (0.0, 0, 0)
+
+
 def test_the_placement_packs_the_most_bram_per_uram_first_only_while_bram_is_over():
     acc, _ = _sized_tiny()
     for s in hardware_streams(acc):  # frame-deep FIFOs, as at full size

@@ -339,6 +339,17 @@ def test_the_partition_search_keeps_the_sized_design_least_over_the_budget_withi
     assert none.chosen is None and none.over_ddr == none.runnable and not none.refolded
 
 
+def test_the_partition_search_ranks_a_design_that_misses_the_fps_target_after_every_one_that_meets_it():
+    """A part whose engine cannot reach the target (its channels allow too small a GP) takes
+    few resources; it must not win on them (the full-size VarGFaceNet at 1000 FPS kept
+    stage 2 shared at 477 FPS before the ranking knew, 2026-12-08)."""
+    u = {k: 0.5 for k in ("LUT", "FF", "DSP", "BRAM36", "URAM")}
+    slow = Scored(("stage2",), 5, u, 0.0, 477.0, 10, 0.1, meets=False)
+    over = Scored(("stage3",), 4, u, 0.4, 1000.0, 10, 0.1)
+    resident = Scored((), None, u, 0.9, 1000.0, 0, 0.0)
+    assert sorted([slow, resident, over], key=Scored.key) == [over, resident, slow]
+
+
 def test_block_ranges_are_the_contiguous_ranges_named_by_whole_stages_where_they_can_be():
     arch = tiny("vargfacenet")
     n = len(blocks(arch))

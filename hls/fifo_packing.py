@@ -53,9 +53,34 @@ def converters(s: Stream, k: int) -> tuple[WidthConvert, WidthConvert]:
     return WidthConvert(total, s.n, s.n * k, dtype), WidthConvert(total, s.n * k, s.n, dtype)
 
 
-def saving(s: Stream) -> tuple[float, int, int]:
-    """(BRAM36 saved, URAM blocks used, LUTs added) if s were packed into URAM; (0, 0, 0) where
-    it cannot be: a FIFO the estimate keeps in SRL or LUTRAM, one already packed or a narrow
+def job_words(acc: Accelerator, s: Stream) -> tuple[int, int]:
+    """The most words one job of s's producer writes to it and of its consumer reads from it
+    (the engines' job lists; 1 for the host or where no process names the port)."""
+    nodes = {n.name: n for n in acc.nodes}
+
+    def most(node: str, out: bool) -> int:
+        n = nodes.get(node)
+        if n is None:
+            return 1
+        port = (n.outputs if out else n.inputs).index(s.name)
+        best = 1
+        for p in n.engine().processes():
+            ports = p.outputs if out else p.inputs
+            if port in ports:
+                i = ports.index(port)
+                best = max([best] + [(r.produce if out else r.consume)[i] for r in p.jobs])
+        return best
+
+    return most(s.producer, True), most(s.consumer, False)
+
+
+def saving(s: Stream, acc: Optional[Accelerator] = None) -> tuple[float, int, int]:
+    """(BRAM36 saved, URAM blocks used, LUTs added) if s were packed into URAM, net of the
+    narrow FIFOs on either side at their fixed depths, 2 (a + k) and 2 (k + b) for the
+    producer's and consumer's jobs of a and b words (sim/programs.py full_rate_depths; with
+    `acc` to read the jobs from: a convolution over the whole map reads its window in one job,
+    and the KV260 design's emb.gconv window FIFO, packed, kept 25,096 words on its narrow
+    side); (0, 0, 0) where it cannot be: a FIFO the estimate keeps in SRL or LUTRAM, one already packed or a narrow
     side of one (its depth is the hardware's, 2 (a + b); packing it again nested converters
     that the KV260 design deadlocked on, 2026-12-08), a DMA end, or one with no factor."""
     k = pack_factor(s)
@@ -66,8 +91,11 @@ def saving(s: Stream) -> tuple[float, int, int]:
     if before.bram36 == 0:
         return 0.0, 0, 0
     after = R.fifo(packed_depth(s.depth, k), s.width_bits * k, "uram")
+    if acc is not None:
+        a, b = job_words(acc, s)
+        after = after + R.fifo(2 * (a + k), s.width_bits) + R.fifo(2 * (k + b), s.width_bits)
     luts = sum(c.resources().lut for c in converters(s, k)) + after.lut - before.lut
-    return before.bram36, after.uram, luts
+    return before.bram36 - after.bram36, after.uram, luts
 
 
 def packed_depth(depth: int, k: int) -> int:
@@ -107,7 +135,7 @@ def place_fifos(acc: Accelerator, board: Board, fraction: float, room: dict[str,
     budget = board.budget(fraction)
     cands = []
     for s in hardware_streams(acc):
-        saved, blocks, luts = saving(s)
+        saved, blocks, luts = saving(s, acc)
         if blocks and saved > blocks:  # a URAM block holds what 8 BRAM36 hold: at least 1 for 1
             cands.append((-saved / blocks, s.name, saved, blocks, luts))
     packed = []

@@ -140,6 +140,24 @@ def test_a_packed_fifos_narrow_sides_are_never_packed_again():
         assert pack_factor(st) > 1 and saving(st) == (0.0, 0, 0)
 
 
+def test_packing_counts_its_narrow_sides_and_skips_a_fifo_whose_consumer_reads_a_frame_a_job():
+    """The full-size VarGFaceNet's emb.gconv (7 x 7 over the whole map) reads its window FIFO
+    in one job: packed, its narrow side at 2 (k + b) would hold the frame again in BRAM."""
+    from flow.lowering import lower
+    from hls.fifo_packing import job_words
+    from model.arch import named
+
+    acc = lower(named("vargfacenet"), QuantConfig(4, 4), {})
+    s = acc.stream(acc.node("emb.gconv").inputs[0])
+    s.depth = s.words  # a frame, as the sizing leaves it
+    a, b = job_words(acc, s)
+    assert b == s.words and a >= 1
+    assert saving(s)[0] > 0 > saving(s, acc)[0]
+    small = acc.stream(acc.node("stage4.unit1.part1.gconv").inputs[0])  # a row's window a job
+    small.depth = 4 * small.words
+    assert 0 < saving(small, acc)[0] <= saving(small)[0]
+
+
 def test_the_placement_packs_the_most_bram_per_uram_first_only_while_bram_is_over():
     acc, _ = _sized_tiny()
     for s in hardware_streams(acc):  # frame-deep FIFOs, as at full size

@@ -139,12 +139,14 @@ def test_sizing_that_falls_back_gives_fifos_back_only_where_the_simulation_holds
     progs = programs(acc)
     ref = simulate(progs, {}, frames=3)
     peaks = {s: max(f.peak, 2) for s, f in ref.fifos.items()}
-    sz = size_fifos(progs, frames=3, rounds=0)  # no refinement round: straight to the fall-back
+    # no refinement round: straight to the fall-back; without the steady-state floor, which
+    # may exceed these 3-frame peaks
+    sz = size_fifos(progs, frames=3, rounds=0, steady=False)
     assert sz.fell_back and sz.given_back >= 1
     assert all(sz.depths[s] <= peaks[s] for s in peaks) and sum(sz.depths.values()) < sum(peaks.values())
     ev = simulate(progs, sz.depths, frames=3)
     assert ev.deadlock is None and ev.cycles_per_frame() <= ref.cycles_per_frame() * 1.01
-    none = size_fifos(progs, frames=3, rounds=0, shrink=0)  # nothing given back: the peaks
+    none = size_fifos(progs, frames=3, rounds=0, shrink=0, steady=False)  # nothing given back: the peaks
     assert none.given_back == 0 and all(none.depths[s] >= peaks[s] for s in peaks)
 
 
@@ -152,15 +154,17 @@ def test_fifos_left_deeper_than_a_frame_are_cut_to_just_over_one_where_the_simul
     """Step 4 of the sizing: on the tiny VarGFaceNet the shortcuts that wait for an SE block's
     gate come out of the rounds deeper than a frame; they are cut to FRAME_MARGIN of a frame,
     and the design still runs at the goal without deadlock. Where nothing holds, nothing is
-    cut."""
+    cut. (Over the sizing's 3 frames, without the steady-state floor; with it, neither the cut
+    nor anything else goes below the floor.)"""
     import math
 
     from sim.fifo_sizing import FRAME_MARGIN, _trim_to_frame
+    from sim.steady_depths import steady_depths
 
     acc = lower(tiny("vargfacenet"), QuantConfig(4, 4), {})
     progs = programs(acc)
-    whole = size_fifos(progs, trim=False)
-    cut = size_fifos(progs)
+    whole = size_fifos(progs, trim=False, steady=False)
+    cut = size_fifos(progs, steady=False)
     words = {s.name: s.words for s in acc.streams}
     smaller = {s for s in words if cut.depths[s] < whole.depths[s]}
     assert cut.trimmed == len(smaller) >= 1
@@ -170,6 +174,10 @@ def test_fifos_left_deeper_than_a_frame_are_cut_to_just_over_one_where_the_simul
     assert simulate(progs, cut.depths, 3).cycles_per_frame() == cut.final.cycles_per_frame()
     kept, _, n = _trim_to_frame(progs, whole.depths, whole.final, {}, 3, lambda res: False)
     assert n == 0 and kept == whole.depths
+    floored = size_fifos(progs)
+    floor = steady_depths(progs, floored.goal_cycles)
+    assert floored.holds_steady and all(floored.depths[s] >= d for s, d in floor.items() if s in floored.depths)
+    assert any(floor[s] > cut.depths[s] for s in smaller)  # what the 3 frames cut, the steady state needs
 
 
 def test_a_requested_rate_slower_than_the_design_is_what_the_fifos_must_hold():

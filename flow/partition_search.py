@@ -13,8 +13,8 @@ contiguous blocks the shared block engine runs, from the board's budget and the 
    again; the FIFOs can take a third of the BRAM and push memories into LUTs (VarGFaceNet
    1.25x at 1000 FPS with stage 3's first four units shared: LUT 123% and BRAM36 115% before,
    180% and 94% sized). By default only the best is sized, and the build keeps that sizing.
-5. Keep the best by Scored.key: least over the budget, then fastest (--fit), then least DDR
-   traffic. The all-resident design is one of the candidates, so a design that fits as it is
+5. Keep the best by Scored.key: reaching the FPS target, then least over the budget, then
+   fastest (--fit), then least DDR traffic. The all-resident design is one of the candidates, so a design that fits as it is
    shares nothing.
 
 With --fit the scores are those before the FIFOs are sized (the fit's own search sizes once,

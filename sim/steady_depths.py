@@ -28,7 +28,13 @@ The model, in frames of T cycles:
    row spreads it over the frame. The process's writing jobs start at d0 plus that fraction,
    d0 the least that rule 2 allows. This keeps a fast producer of a slow consumer (a sliding
    window before its convolution) paced by the consumer, so that what it has not yet read
-   waits in its input FIFO, the narrow one, rather than in its output FIFO.
+   waits in its input FIFO, the narrow one, rather than in its output FIFO. Not a process
+   that reads a stream whose depth the hardware fixes (the converter in front of a FIFO
+   packed into URAM: the frame must wait in the packed FIFO, not on the narrow side; paced,
+   the full-size VarGFaceNet's packed design lost 22% of its rate at the steady state). And
+   the converter after it does not know when its consumer starts reading (an SE scale, after
+   the gates): what the model leaves on the narrow side past its fixed depth is moved into the
+   packed FIFO, in its words (`_into_packed`).
 4. A FIFO must hold, at each of its consumer's job starts, the words that have arrived (this
    frame's and the next ones') and are not yet read, plus one job of its producer's (a job
    reserves its words when it starts, sim/events.py).
@@ -84,6 +90,7 @@ def steady_depths(progs: list[Program], period: float) -> dict[str, int]:
     writer = {s: (p, j) for p in progs for j, s in enumerate(p.outputs)}
     reader = {s: (p, k) for p in progs for k, s in enumerate(p.inputs)}
     depths: dict[str, int] = {}
+    fixed = {s for p in progs for s in p.fixed}  # a packed FIFO's narrow sides
     for p in progs:
         cycles = p.cycles.astype(float)
         reads = [np.cumsum(p.consume[:, k].astype(np.int64)) for k in range(len(p.inputs))]
@@ -94,7 +101,7 @@ def steady_depths(progs: list[Program], period: float) -> dict[str, int]:
             ready = np.maximum(ready, np.where(p.consume[:, k] > 0, last, 0.0))
         t = _in_order(ready, cycles, period)
         writes = p.produce.sum(axis=1) > 0 if p.produce.size else np.zeros(len(cycles), bool)
-        if writes.any():
+        if writes.any() and not fixed.intersection(p.inputs):
             needed = _needed_at(p, reader)
             d0 = float((t - needed)[writes].max())
             t = _in_order(np.maximum(ready, np.where(writes, d0 + needed, 0.0)), cycles, period)
@@ -112,4 +119,20 @@ def steady_depths(progs: list[Program], period: float) -> dict[str, int]:
             w = writer.get(s)
             job = int(w[0].produce[:, w[1]].max()) if w is not None else 0
             depths[s] = int(max(0, (got - taken).max())) + job
-    return depths
+    return _into_packed(progs, depths)
+
+
+def _into_packed(progs: list[Program], depths: dict[str, int]) -> dict[str, int]:
+    """Each narrow side after a packed FIFO (a stream whose depth the hardware fixes, written
+    by a converter that reads the packed stream) keeps its fixed depth; the words the model
+    puts there beyond it wait in the packed FIFO instead, k narrow words to a packed one."""
+    out = dict(depths)
+    for p in progs:
+        for s, fixed in p.fixed.items():
+            if len(p.inputs) != 1 or out.get(s, 0) <= fixed:
+                continue
+            wide = p.inputs[0]
+            k = int(p.produce[:, p.outputs.index(s)].sum()) / max(int(p.consume[:, 0].sum()), 1)
+            out[wide] = out.get(wide, 0) + int(np.ceil((out[s] - fixed) / k))
+            out[s] = fixed
+    return out

@@ -140,6 +140,23 @@ def test_a_packed_fifos_narrow_sides_are_never_packed_again():
         assert pack_factor(st) > 1 and saving(st) == (0.0, 0, 0)
 
 
+def test_the_steady_state_floor_keeps_a_packed_fifos_wait_in_the_packed_fifo_not_its_narrow_sides():
+    """The head's shortcut waits for the SE block's gates; packed, the converter after it does
+    not know when the add reads, and the model would leave the frame on the fixed narrow side:
+    the floor moves it into the packed FIFO (sim/steady_depths.py _into_packed)."""
+    from sim.steady_depths import steady_depths
+
+    acc, _ = _sized_tiny()
+    s = _deepest(acc)
+    wide = pack(acc, s.name)
+    progs = programs(acc)
+    fixed = {st: d for p in progs for st, d in p.fixed.items()}
+    floor = steady_depths(progs, max(p.frame_cycles for p in progs))
+    assert len(fixed) == 2 and all(floor[st] <= d for st, d in fixed.items())
+    k = pack_factor(s)
+    assert floor[wide] * k >= s.words  # the frame waits there
+
+
 def test_packing_counts_its_narrow_sides_and_skips_a_fifo_whose_consumer_reads_a_frame_a_job():
     """The full-size VarGFaceNet's emb.gconv (7 x 7 over the whole map) reads its window FIFO
     in one job: packed, its narrow side at 2 (k + b) would hold the frame again in BRAM."""

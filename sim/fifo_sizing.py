@@ -28,9 +28,10 @@
    heuristic can miss the few FIFOs that cost throughput while the others are fine: in a
    64x64 VarGFaceNet it left all 260 FIFOs, 4.9 Mbit, at their peaks.
 4. FIFOs still deeper than a frame of their stream are cut to just over one frame (not below
-   the steady-state floor), again by group testing, where the simulation holds (`_trim_to_frame`: step 2 over-estimates the FIFOs
-   that wait for an SE block's gate, and the unbounded peak is no smaller where the upstream
-   runs ahead; a full-size VarGFaceNet's stage-3 shortcuts came out two frames deep).
+   the steady-state floor), again by group testing, where the simulation holds
+   (`_trim_to_frame`: step 2 over-estimates the FIFOs that wait for an SE block's gate, and
+   the unbounded peak is no smaller where the upstream runs ahead; a full-size VarGFaceNet's
+   stage-3 shortcuts came out two frames deep).
 5. The depths are simulated once more over enough frames for the steady state (as deep in
    frames as the pipeline is, sim/events.py steady_frames; steps 1-4 run over FRAMES frames to
    keep the many simulations cheap). Where they do not hold there, the frame-deep FIFOs are

@@ -123,9 +123,10 @@ def steady_depths(progs: list[Program], period: float) -> dict[str, int]:
 
 
 def _into_packed(progs: list[Program], depths: dict[str, int]) -> dict[str, int]:
-    """Each narrow side after a packed FIFO (a stream whose depth the hardware fixes, written
-    by a converter that reads the packed stream) keeps its fixed depth; the words the model
-    puts there beyond it wait in the packed FIFO instead, k narrow words to a packed one."""
+    """Each stream whose depth the hardware fixes (a packed FIFO's narrow side after its
+    unpack converter; the shared part's frame FIFO after its input converter) keeps that
+    depth: the words the model puts there beyond it wait in the one stream its writer reads
+    instead (the packed FIFO; the part's input), in that stream's words."""
     out = dict(depths)
     for p in progs:
         for s, fixed in p.fixed.items():

@@ -1,7 +1,7 @@
 """Benchmark (not a test): issue 27's targets beside what the simulator estimates for them.
 
-    python -m sim.targets                      # every row (full-size folds and sizings: ~30 min on 2 cores
-                                               # before the sizing's steady-state check; since, over an hour a row)
+    python -m sim.targets                      # every row (full-size folds and sizings: 35 min here,
+                                               # 2026-12-08, each row simulated to its steady state)
     python -m sim.targets --only zcu104-vargnet --json targets.json --plot plots/
 
 Each row is a `python sim/run.py --model ...` run (fold from the architecture alone, FIFOs sized

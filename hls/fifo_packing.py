@@ -39,6 +39,13 @@ URAM_VERSION = 8  # the description version that binds a FIFO to URAM
 PACK, UNPACK = ".pack", ".unpack"  # the suffixes of a packed FIFO's converter nodes
 
 
+def narrow_depth(put: int, take: int) -> int:
+    """The fixed depth of a packed FIFO's narrow side between jobs of `put` and `take` words:
+    2 (a + b), at which the converters and their neighbours never slow each other below their
+    own rate (sim/programs.py full_rate_depths says why)."""
+    return 2 * (put + take)
+
+
 def pack_factor(s: Stream) -> int:
     """Elements-words of s a packed word holds (1: none fit, s stays as it is)."""
     for k in range(R.URAM_WIDTH // s.width_bits, 1, -1):
@@ -93,7 +100,7 @@ def saving(s: Stream, acc: Optional[Accelerator] = None) -> tuple[float, int, in
     after = R.fifo(packed_depth(s.depth, k), s.width_bits * k, "uram")
     if acc is not None:
         a, b = job_words(acc, s)
-        after = after + R.fifo(2 * (a + k), s.width_bits) + R.fifo(2 * (k + b), s.width_bits)
+        after = after + R.fifo(narrow_depth(a, k), s.width_bits) + R.fifo(narrow_depth(k, b), s.width_bits)
     luts = sum(c.resources().lut for c in converters(s, k)) + after.lut - before.lut
     return before.bram36 - after.bram36, after.uram, luts
 

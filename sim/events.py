@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sim.programs import Program
+from sim.programs import Program, fixed_depths
 
 UNBOUNDED = 1 << 40
 
@@ -302,7 +302,7 @@ class _Wiring:
 def _wire(progs: list[Program], depths: dict[str, int]) -> _Wiring:
     names = sorted({s for p in progs for s in p.inputs + p.outputs})
     idx = {s: i for i, s in enumerate(names)}
-    fixed = {s: d for p in progs for s, d in p.fixed.items()}  # FIFOs the hardware sizes itself
+    fixed = fixed_depths(progs)
     w = _Wiring(names, idx, [fixed.get(s, depths.get(s, UNBOUNDED)) for s in names], [-1] * len(names),
                 [-1] * len(names), [[idx[s] for s in p.inputs] for p in progs],
                 [[idx[s] for s in p.outputs] for p in progs])

@@ -57,7 +57,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from sim.events import SimResult, simulate, simulate_steady
-from sim.programs import Program, min_depths, programs
+from sim.programs import Program, fixed_depths, min_depths, programs
 from sim.steady_depths import steady_depths
 
 
@@ -123,7 +123,7 @@ def write_depths(acc, sz: "Sizing", progs: list[Program]) -> None:
     """The sizing's depths into the description; a stream the hardware fixes (a program's
     `fixed`: the narrow sides of a packed FIFO) gets the fixed depth the simulation used, and
     one the simulation does not see (inside a shared part) keeps its own."""
-    fixed = {s: d for p in progs for s, d in p.fixed.items()}
+    fixed = fixed_depths(progs)
     for st in acc.streams:
         st.depth = fixed.get(st.name, sz.depths.get(st.name, st.depth))
 
@@ -184,7 +184,7 @@ def _size_over(progs: list[Program], frames: int, rounds: int, tolerance: float,
         if p.buffers_lead:
             for s, w in zip(p.inputs, p.lead_consume()):
                 depths[s] = max(depths[s], min(int(w), max(ref.fifos[s].peak, 2)))
-    fixed = {s for p in progs for s in p.fixed}
+    fixed = fixed_depths(progs)
     floor = {s: d for s, d in steady_depths(progs, goal).items() if s in depths and s not in fixed} if steady else {}
     for s, d in floor.items():
         depths[s] = max(depths[s], d)
@@ -254,7 +254,7 @@ def _hold_steady(progs: list[Program], sz: Sizing, frames: int) -> Sizing:
     Sizing.holds_steady says whether it held."""
     long = max(frames, sz.reference.steady_frames())
     holds = _holds(sz.goal_cycles)  # at the steady state, or the latest interval while fed
-    fixed = {s for p in progs for s in p.fixed}  # the hardware's depths: not the sizing's to change
+    fixed = fixed_depths(progs)
     words = _frame_words(progs)
     depths = dict(sz.depths)
     res = _steady(progs, depths, long, "the sized depths")
@@ -269,7 +269,7 @@ def _hold_steady(progs: list[Program], sz: Sizing, frames: int) -> Sizing:
         return replace(sz, depths=best, final=res, steady_frames=res.frames, steady_deepened=len(deep) - given)
     depths, deepened = grown, set(deep)
     for _ in range(STEADY_ROUNDS):
-        blamed = _blamed(progs, res) - fixed
+        blamed = _blamed(progs, res) - fixed.keys()
         if not blamed:
             break
         for s in blamed:

@@ -19,6 +19,7 @@ import numpy as np
 from hls.accel import Accelerator, Node
 from hls.boards import Board, get_board
 from hls.estimate import timed_engine
+from hls.fifo_packing import narrow_depth
 from hls.shared_cost import hardware_nodes
 from hls.engines import JobRun, Process
 
@@ -126,6 +127,12 @@ def _job_words(progs: list[Program]) -> tuple[dict[str, int], dict[str, int]]:
     return put, take
 
 
+def fixed_depths(progs: list[Program]) -> dict[str, int]:
+    """The streams whose depth the hardware fixes (a packed FIFO's narrow sides, the shared
+    part's frame FIFOs) and those depths: not the sizing's to change."""
+    return {s: d for p in progs for s, d in p.fixed.items()}
+
+
 def full_rate_depths(progs: list[Program]) -> dict[str, int]:
     """Per stream, a depth at which jobs of a words (its producer's) and of b words (its
     consumer's) never slow each other below their own rate: 2 (a + b). A job reserves its
@@ -136,7 +143,7 @@ def full_rate_depths(progs: list[Program]) -> dict[str, int]:
     (2026-12-07: 981 FPS for a shared engine that runs 1007). A fixed FIFO must have it; a
     sized one finds its own."""
     put, take = _job_words(progs)
-    return {s: 2 * (put[s] + take.get(s, 1)) for s in put}
+    return {s: narrow_depth(put[s], take.get(s, 1)) for s in put}
 
 
 def packing_fixed(acc: Accelerator) -> dict[str, int]:

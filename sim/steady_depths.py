@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.programs import Program
+from sim.programs import Program, fixed_depths
 
 NEXT_FRAMES = 8  # frames after the one read whose words may already be waiting
 
@@ -90,7 +90,7 @@ def steady_depths(progs: list[Program], period: float) -> dict[str, int]:
     writer = {s: (p, j) for p in progs for j, s in enumerate(p.outputs)}
     reader = {s: (p, k) for p in progs for k, s in enumerate(p.inputs)}
     depths: dict[str, int] = {}
-    fixed = {s for p in progs for s in p.fixed}  # a packed FIFO's narrow sides
+    fixed = fixed_depths(progs)
     for p in progs:
         cycles = p.cycles.astype(float)
         reads = [np.cumsum(p.consume[:, k].astype(np.int64)) for k in range(len(p.inputs))]
@@ -101,7 +101,7 @@ def steady_depths(progs: list[Program], period: float) -> dict[str, int]:
             ready = np.maximum(ready, np.where(p.consume[:, k] > 0, last, 0.0))
         t = _in_order(ready, cycles, period)
         writes = p.produce.sum(axis=1) > 0 if p.produce.size else np.zeros(len(cycles), bool)
-        if writes.any() and not fixed.intersection(p.inputs):
+        if writes.any() and not any(s in fixed for s in p.inputs):
             needed = _needed_at(p, reader)
             d0 = float((t - needed)[writes].max())
             t = _in_order(np.maximum(ready, np.where(writes, d0 + needed, 0.0)), cycles, period)
